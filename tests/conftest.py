@@ -1,0 +1,58 @@
+"""Every test runs in its own temporary folder with every tracker store inside it.
+
+Trackers read their locations from the environment, so the isolation is done there:
+MLflow's default sqlite store lands in the working directory, W&B runs offline into
+``WANDB_DIR``, ClearML runs offline into ``CLEARML_CACHE_DIR`` with no update check,
+and tracelet's own run folders go to ``TRACELET_DIR``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+CLEARML_CONFIG = "sdk { development { report_use_subprocess: false } }\n"
+
+
+def isolated_environ(root: Path) -> dict[str, str]:
+    """Environment variables that keep every store and cache under ``root``."""
+    for sub in ("home", "tmp", "wandb", "wandb-cache", "wandb-config", "clearml", "tracelet"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    clearml_conf = root / "clearml.conf"
+    clearml_conf.write_text(CLEARML_CONFIG)
+    return {
+        "HOME": str(root / "home"),
+        "TMPDIR": str(root / "tmp"),
+        "TRACELET_DIR": str(root / "tracelet"),
+        "WANDB_MODE": "offline",
+        "WANDB_SILENT": "true",
+        "WANDB_DIR": str(root / "wandb"),
+        "WANDB_CACHE_DIR": str(root / "wandb-cache"),
+        "WANDB_CONFIG_DIR": str(root / "wandb-config"),
+        "WANDB_DATA_DIR": str(root / "wandb-cache"),
+        "WANDB_ARTIFACT_DIR": str(root / "wandb-cache"),
+        "WANDB_DISABLE_GIT": "true",
+        "WANDB_DISABLE_CODE": "true",
+        "WANDB_ERROR_REPORTING": "false",
+        "WANDB_CONSOLE": "off",
+        "WANDB_X_DISABLE_STATS": "true",
+        "CLEARML_OFFLINE_MODE": "1",
+        "CLEARML_CACHE_DIR": str(root / "clearml"),
+        "CLEARML_CONFIG_FILE": str(clearml_conf),
+        "CLEARML_LOG_LEVEL": "ERROR",
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+    }
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run the test in ``tmp_path`` with all tracker stores redirected inside it."""
+    for key in list(os.environ):
+        if key.startswith(("MLFLOW_", "WANDB_", "CLEARML_", "TRACELET_")):
+            monkeypatch.delenv(key, raising=False)
+    for key, value in isolated_environ(tmp_path / "env").items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

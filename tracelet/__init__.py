@@ -1,0 +1,37 @@
+"""tracelet: keep the TensorBoard API, choose the tracker in one line.
+
+::
+
+    import tracelet
+    from torch.utils.tensorboard import SummaryWriter
+
+    experiment = tracelet.start_logging(exp_name="baseline", project="mnist",
+                                        backend=["mlflow", "wandb"], config={"lr": 0.01})
+    writer = SummaryWriter()
+    writer.add_scalar("Loss/Train", 0.25, 1)   # also reaches MLflow and W&B
+    experiment.log_artifact("model.pth")
+    tracelet.stop_logging()
+
+Importing tracelet imports neither torch nor any tracker.
+"""
+
+from tracelet.experiment import (
+    Experiment,
+    StopReport,
+    get_active_experiment,
+    log,
+    start_logging,
+    stop_logging,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Experiment",
+    "StopReport",
+    "__version__",
+    "get_active_experiment",
+    "log",
+    "start_logging",
+    "stop_logging",
+]

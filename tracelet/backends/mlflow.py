@@ -1,0 +1,369 @@
+"""MLflow: writing a tracelet run into MLflow, and reading an MLflow run back.
+
+Mapping (documented in ``docs/backends/mlflow.md``):
+
+* ``project`` is the MLflow experiment (created if missing), ``exp_name`` the run name;
+  the run carries the tag ``tracelet.run_id``.
+* the store is ``backend_url`` if given, else ``MLFLOW_TRACKING_URI``, else MLflow's own
+  default (a sqlite ``mlflow.db`` in the working directory in MLflow 3).
+* metrics go through ``MlflowClient.log_batch`` (1000 per request), ``wall_time`` as
+  integer milliseconds. Keys MLflow would reject are mapped by :func:`mlflow_key`; each
+  mapped key is recorded in a ``tracelet.keymap.<hash>`` tag so :func:`read_run` gives the
+  original key back.
+* images become MLflow images (``log_image``, with key and step, shown in the UI's
+  image view), histograms JSON files under ``histograms/<key>/``, text files under
+  ``text/<key>/``, artifacts files or folders at the artifact root.
+* MLflow's own limits apply to what it stores: its sqlite/SQL stores turn ±inf into
+  ±1.7976931348623157e308 and -0.0 into 0.0 (NaN is kept); a param longer than 6000
+  characters is truncated by MLflow; a param may not change its value once set (a
+  change is refused and reported, the first value stays).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from tracelet.backends.base import Backend, RefusedError
+from tracelet.events import Point
+from tracelet.tables import (
+    RunTables,
+    artifacts_frame,
+    file_sha256,
+    metrics_frame,
+    param_value,
+    params_frame,
+    tags_frame,
+)
+
+MAX_KEY_LENGTH = 250
+MAX_BATCH = 1000
+MAX_PARAMS_PER_BATCH = 100
+KEYMAP_TAG = "tracelet.keymap."
+RUN_ID_TAG = "tracelet.run_id"
+_INVALID_KEY_CHARS = re.compile(r"[^/\w.\- :]")
+_REFUSED_CODES = {"INVALID_PARAMETER_VALUE", "RESOURCE_ALREADY_EXISTS", "BAD_REQUEST"}
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+# MLflow retries a failed HTTP request for up to ~4 minutes by default; the delivery
+# engine has its own backoff, so keep each attempt short unless the user said otherwise.
+_HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
+}
+
+
+def mlflow_key(key: str) -> str:
+    """The name MLflow stores for ``key``: the one mapping used by writer and reader.
+
+    Characters MLflow refuses (anything but letters, digits, ``_ - . / : space``) become
+    ``_``; empty, ``.`` and ``..`` path segments (``a//b``, ``/a``, ``a/``) are dropped
+    or become ``_``; keys over 250 characters are cut to 241 plus ``~`` and 8 hex digits
+    of their SHA-256. Keys MLflow accepts are returned unchanged.
+    """
+    name = _INVALID_KEY_CHARS.sub("_", key)
+    segments = [seg for seg in name.split("/") if seg != ""]
+    segments = ["_" * len(seg) if seg in (".", "..") else seg for seg in segments]
+    name = "/".join(segments) or "_"
+    if len(name) > MAX_KEY_LENGTH:
+        digest = hashlib.sha256(key.encode()).hexdigest()[:8]
+        name = f"{name[: MAX_KEY_LENGTH - 9]}~{digest}"
+    return name
+
+
+def _keymap_tag(mapped: str) -> str:
+    return KEYMAP_TAG + hashlib.sha256(mapped.encode()).hexdigest()[:16]
+
+
+def _absolute_uri(uri: str, cwd: str) -> str:
+    """Make a relative ``sqlite:///x.db`` or file path absolute (the agent may move)."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return "sqlite:///" + str(Path(cwd, uri[len("sqlite:///") :]).resolve())
+    if "://" not in uri and not uri.startswith("file:"):
+        return str(Path(cwd, uri).resolve())
+    return uri
+
+
+class MlflowBackend(Backend):
+    """Writes one tracelet run into one MLflow run."""
+
+    name = "mlflow"
+
+    def open(self) -> None:
+        for key, value in _HTTP_DEFAULTS.items():
+            os.environ.setdefault(key, value)
+        import mlflow
+        from mlflow import MlflowClient
+
+        uri = self.state.get("tracking_uri") or self.options.get("url") or mlflow.get_tracking_uri()
+        uri = _absolute_uri(str(uri), os.getcwd())
+        self.client = MlflowClient(tracking_uri=uri)
+        self.state["tracking_uri"] = uri
+        self._mapped_keys: set[str] = set(self.state.get("mapped_keys", []))
+        run_id = self.state.get("run_id")
+        if run_id:
+            self.client.update_run(run_id, status="RUNNING")
+        else:
+            experiment_id = self._experiment_id(self.run.project)
+            run = self.client.create_run(
+                experiment_id,
+                run_name=self.run.exp_name,
+                start_time=int(self.run.created * 1000),
+                tags={RUN_ID_TAG: self.run.run_id},
+            )
+            self.state["run_id"] = run.info.run_id
+            self.state["experiment_id"] = experiment_id
+
+    def _experiment_id(self, name: str) -> str:
+        from mlflow.exceptions import MlflowException
+
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is not None:
+            return experiment.experiment_id
+        try:
+            return self.client.create_experiment(name)
+        except MlflowException:  # created meanwhile by another process
+            return self.client.get_experiment_by_name(name).experiment_id
+
+    @property
+    def run_id(self) -> str:
+        return self.state["run_id"]
+
+    def describe(self) -> str:
+        uri, run_id = self.state.get("tracking_uri"), self.state.get("run_id")
+        return f"{uri} (experiment {self.run.project!r}, run {run_id})"
+
+    # -- metrics, params, tags -------------------------------------------------------
+    def _key(self, key: str) -> str:
+        mapped = mlflow_key(key)
+        if mapped != key and mapped not in self._mapped_keys:
+            self._log_batch(tags=[(_keymap_tag(mapped), json.dumps([mapped, key]))])
+            self._mapped_keys.add(mapped)
+            self.state["mapped_keys"] = sorted(self._mapped_keys)
+        return mapped
+
+    def log_metrics(self, points: Sequence[Point]) -> None:
+        from mlflow.entities import Metric
+
+        metrics, refused = [], []
+        for key, value, step, wall_time in points:
+            if not INT64_MIN <= step <= INT64_MAX:
+                refused.append(f"{key}@{step}")
+                continue
+            metrics.append(Metric(self._key(key), value, int(wall_time * 1000), step))
+        for start in range(0, len(metrics), MAX_BATCH):
+            self._log_batch(metrics=metrics[start : start + MAX_BATCH])
+        if refused:
+            raise RefusedError(
+                f"MLflow steps are int64; {len(refused)} points refused ({', '.join(refused[:3])})",
+                count=len(refused),
+            )
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        items = [(self._key(k), param_value(v)) for k, v in params.items()]
+        refused = []
+        for start in range(0, len(items), MAX_PARAMS_PER_BATCH):
+            chunk = items[start : start + MAX_PARAMS_PER_BATCH]
+            try:
+                self._log_batch(params=chunk)
+            except RefusedError:
+                for item in chunk:  # find the offending ones, keep the rest
+                    try:
+                        self._log_batch(params=[item])
+                    except RefusedError as exc:
+                        refused.append(f"{item[0]}: {exc}")
+        if refused:
+            raise RefusedError("; ".join(refused), count=len(refused))
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        items = [(self._key(k), str(v)) for k, v in tags.items()]
+        for start in range(0, len(items), MAX_PARAMS_PER_BATCH):
+            self._log_batch(tags=items[start : start + MAX_PARAMS_PER_BATCH])
+
+    def _log_batch(self, metrics=(), params=(), tags=()) -> None:
+        from mlflow.entities import Param, RunTag
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.log_batch(
+                self.run_id,
+                metrics=metrics,
+                params=[Param(k, v) for k, v in params],
+                tags=[RunTag(k, v) for k, v in tags],
+            )
+        except MlflowException as exc:
+            if exc.error_code in _REFUSED_CODES:
+                raise RefusedError(_first_line(exc.message)) from exc
+            raise
+
+    # -- media and artifacts -------------------------------------------------------------
+    def log_artifact(self, name: str, path: str) -> None:
+        source = Path(path)
+        if source.is_dir():
+            self.client.log_artifacts(self.run_id, str(source), artifact_path=name)
+            return
+        folder, _, file_name = name.rpartition("/")
+        if file_name == source.name:
+            self.client.log_artifact(self.run_id, str(source), artifact_path=folder or None)
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            renamed = Path(tmp, file_name)
+            shutil.copyfile(source, renamed)
+            self.client.log_artifact(self.run_id, str(renamed), artifact_path=folder or None)
+
+    def log_image(self, key: str, step: int, wall_time: float, png_path: str) -> None:
+        from PIL import Image
+
+        with Image.open(png_path) as image:
+            image.load()
+            self.client.log_image(
+                self.run_id, image, key=self._key(key), step=step, timestamp=int(wall_time * 1000)
+            )
+
+    def log_histogram(
+        self, key: str, step: int, wall_time: float, histogram: Mapping[str, Any]
+    ) -> None:
+        record = {"key": key, "step": step, "wall_time": wall_time, **histogram}
+        path = f"histograms/{mlflow_key(key)}/step_{step}.json"
+        self.client.log_dict(self.run_id, record, path)
+
+    def log_text(self, key: str, step: int, wall_time: float, text: str) -> None:
+        self.client.log_text(self.run_id, text, f"text/{mlflow_key(key)}/step_{step}.txt")
+
+    def close(self, status: str) -> None:
+        self.client.set_terminated(self.run_id, status=status, end_time=int(time.time() * 1000))
+
+
+def _first_line(text: str) -> str:
+    return str(text).strip().splitlines()[0] if str(text).strip() else ""
+
+
+# -- reading back ------------------------------------------------------------------------
+def read_run(location: str, run: str | None = None) -> RunTables:
+    """Read one MLflow run into the shared tables.
+
+    ``location`` is a tracking URI (``sqlite:///mlflow.db``, ``http://127.0.0.1:5000``,
+    ``file:./mlruns``) or a path to a ``.db`` file. ``run`` is a run id or run name; when
+    omitted the store must hold exactly one run. Metric keys mapped by
+    :func:`mlflow_key` are given back as the user wrote them; MLflow's own ``mlflow.*``
+    tags and tracelet's bookkeeping tags are left out of the tags table.
+    """
+    from mlflow import MlflowClient
+
+    uri = _reader_uri(location)
+    client = MlflowClient(tracking_uri=uri)
+    run_info = _find_run(client, run, uri)
+    run_id = run_info.info.run_id
+    tags = dict(run_info.data.tags)
+    keymap = {}
+    for tag, value in tags.items():
+        if tag.startswith(KEYMAP_TAG):
+            mapped, original = json.loads(value)
+            keymap[mapped] = original
+    user_tags = {
+        keymap.get(k, k): v
+        for k, v in tags.items()
+        if not k.startswith(("mlflow.", KEYMAP_TAG)) and k != RUN_ID_TAG
+    }
+    if uri.startswith("sqlite:///"):
+        rows = _sqlite_metrics(uri, run_id)
+    else:
+        rows = [
+            (m.key, m.step, m.value, m.timestamp / 1000.0)
+            for key in run_info.data.metrics
+            for m in client.get_metric_history(run_id, key)
+        ]
+    if keymap:
+        rows = [(keymap.get(r[0], r[0]), *r[1:]) for r in rows]
+    params = {keymap.get(k, k): v for k, v in run_info.data.params.items()}
+    return RunTables(
+        metrics=metrics_frame(rows),
+        params=params_frame(params),
+        tags=tags_frame(user_tags),
+        artifacts=artifacts_frame(_artifact_rows(client, run_id, run_info.info.artifact_uri)),
+        source=f"{uri}#{run_id}",
+        notes=["inf:mlflow-sqlite"] if not uri.startswith(("file:", "/")) else [],
+    )
+
+
+def _reader_uri(location: str) -> str:
+    if "://" in location or location.startswith("file:"):
+        return location
+    path = Path(location)
+    if path.suffix == ".db" or (path.is_file() and path.read_bytes()[:15] == b"SQLite format 3"):
+        return f"sqlite:///{path.resolve()}"
+    return f"file:{path.resolve()}"
+
+
+def _find_run(client, run: str | None, uri: str):
+    from mlflow.entities import ViewType
+
+    if run:
+        try:
+            return client.get_run(run)
+        except Exception:
+            pass
+    experiments = client.search_experiments(view_type=ViewType.ALL)
+    runs = client.search_runs(
+        [e.experiment_id for e in experiments], run_view_type=ViewType.ALL, max_results=50000
+    )
+    if run:
+        runs = [r for r in runs if r.info.run_name == run]
+    if len(runs) == 1:
+        return runs[0]
+    if not runs:
+        raise LookupError(f"no MLflow run {run or ''} in {uri}".replace("  ", " "))
+    names = ", ".join(f"{r.info.run_id} ({r.info.run_name})" for r in runs[:10])
+    raise LookupError(f"{uri} holds {len(runs)} runs; name one with #RUN_ID: {names}")
+
+
+def _sqlite_metrics(uri: str, run_id: str) -> list[tuple]:
+    """Direct SQL: about 20x faster than the public API on 100k points (see notes)."""
+    import sqlite3
+
+    db_path = Path(unquote(uri[len("sqlite:///") :]).split("?")[0]).resolve()
+    with sqlite3.connect(f"{db_path.as_uri()}?mode=ro", uri=True) as connection:
+        cursor = connection.execute(
+            "SELECT key, step, value, timestamp, is_nan FROM metrics WHERE run_uuid = ? "
+            "ORDER BY rowid",
+            (run_id,),
+        )
+        return [
+            (key, step, float("nan") if is_nan else value, timestamp / 1000.0)
+            for key, step, value, timestamp, is_nan in cursor
+        ]
+
+
+def _artifact_rows(client, run_id: str, artifact_uri: str) -> list[tuple]:
+    local_root = _local_path(artifact_uri)
+    rows = []
+    pending = [None]
+    while pending:
+        folder = pending.pop()
+        for info in client.list_artifacts(run_id, folder):
+            if info.is_dir:
+                pending.append(info.path)
+                continue
+            if local_root is not None:
+                path = local_root / info.path
+            else:
+                path = Path(client.download_artifacts(run_id, info.path, tempfile.mkdtemp()))
+            rows.append((info.path, str(path), path.stat().st_size, file_sha256(path)))
+    return rows
+
+
+def _local_path(artifact_uri: str) -> Path | None:
+    parsed = urlparse(artifact_uri)
+    if parsed.scheme in ("", "file"):
+        return Path(unquote(parsed.path))
+    return None

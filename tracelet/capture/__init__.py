@@ -1,0 +1,15 @@
+"""Capture layers: turn framework logging calls into tracelet events."""
+
+from __future__ import annotations
+
+from tracelet.capture import patching, tensorboard
+
+
+def install() -> None:
+    """Patch every supported framework, now or when it is imported."""
+    tensorboard.install()
+
+
+def uninstall() -> None:
+    """Remove every patch and pending import hook."""
+    patching.restore_all()

@@ -1,0 +1,76 @@
+"""``tracelet`` command line: ``migrate``, ``validate``, ``sync``, ``export``, ``copy``.
+
+Each subcommand lives in its own module exposing ``configure(parser)`` and
+``run(args) -> int``; modules are imported only when their subcommand runs, so
+``tracelet --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> (module, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "migrate": (
+        "tracelet.codemods.cli",
+        "rewrite direct W&B / MLflow / ClearML / Lightning calls into SummaryWriter + tracelet",
+    ),
+    "validate": (
+        "tracelet.validators.cli",
+        "prove a migration changed nothing by diffing the metric tables of two runs",
+    ),
+    "sync": ("tracelet.sync_cli", "deliver what a crashed or offline run left in its journal"),
+    "export": ("tracelet.export_cli", "write any store's metrics (and params) to parquet or csv"),
+    "copy": ("tracelet.validators.copy_cli", "replay a stored run into another tracker"),
+}
+
+
+def _load(name: str):
+    module_name = SUBCOMMANDS[name][0]
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            return None
+        raise
+
+
+def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; only the ``selected`` subcommand's options are loaded."""
+    parser = argparse.ArgumentParser(
+        prog="tracelet",
+        description="Route TensorBoard-style logging to any tracker; migrate and validate.",
+    )
+    from tracelet import __version__
+
+    parser.add_argument("--version", action="version", version=f"tracelet {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in SUBCOMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(command=name)
+        if name == selected:
+            module = _load(name)
+            if module is not None:
+                module.configure(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    selected = argv[0] if argv and argv[0] in SUBCOMMANDS else None
+    parser = build_parser(selected)
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 0
+    module = _load(args.command)
+    if module is None:
+        print(f"tracelet {args.command}: not built yet in this version.", file=sys.stderr)
+        return 2
+    return int(module.run(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,264 @@
+"""The delivery engine: reads the journal and hands events to each backend.
+
+One :class:`BackendWorker` per backend, each with its own cursor into the journal, so
+a slow or failing tracker never holds back the others. The same engine runs inside the
+live delivery agent (a separate process, see :mod:`tracelet.agent`) and inside
+``tracelet sync``, which delivers what a crashed or offline run left behind.
+
+Cursor and tracker state live in ``delivery/<backend>.json`` in the run folder; the
+cursor is ``(offset, index)``: the byte offset of the first journal record not fully
+delivered and how many of its events were. It is saved after every tracker call that
+succeeded, so a restarted delivery neither skips nor repeats a point (as long as the
+tracker call itself is all-or-nothing).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tracelet import journal
+from tracelet.backends import RefusedError, RunInfo, load_backend
+from tracelet.events import ARTIFACT, END, HISTOGRAM, IMAGE, METRIC, PARAMS, TAGS, TEXT, Point
+from tracelet.rundir import JOURNAL_FILE, RunSpec, delivery_file, read_json, write_json
+
+log = logging.getLogger("tracelet.delivery")
+
+MAX_POINTS_PER_CALL = 1000
+POLL_SECONDS = 0.05
+BACKOFF_START = 0.5
+BACKOFF_MAX = 30.0
+
+
+@dataclass
+class DeliveryState:
+    """What one backend has received; persisted as ``delivery/<backend>.json``."""
+
+    backend: str
+    offset: int = 0
+    index: int = 0
+    tracker: dict[str, Any] = field(default_factory=dict)
+    delivered: dict[str, int] = field(default_factory=dict)
+    refused: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    done: bool = False
+    status: str | None = None
+    location: str = ""
+
+    @classmethod
+    def load(cls, run_dir: Path, backend: str) -> DeliveryState:
+        data = read_json(delivery_file(run_dir, backend))
+        return cls(**data) if data else cls(backend=backend)
+
+    def save(self, run_dir: Path) -> None:
+        write_json(delivery_file(run_dir, self.backend), asdict(self))
+
+    def count(self, table: dict[str, int], kind: str, n: int = 1) -> None:
+        table[kind] = table.get(kind, 0) + n
+
+
+Notify = Callable[[str], None]
+
+
+class BackendWorker:
+    """Delivers the journal of one run to one backend."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        spec: RunSpec,
+        name: str,
+        notify: Notify,
+        writer_alive: Callable[[], bool],
+    ):
+        self.run_dir = Path(run_dir)
+        self.spec = spec
+        self.name = name
+        self.notify = notify
+        self.writer_alive = writer_alive
+        self.state = DeliveryState.load(self.run_dir, name)
+        self.backend = None
+        self.deadline: float | None = None
+        self._reported: set[str] = set()
+        self._failing = False
+        self._stop = threading.Event()
+
+    # -- main loop -------------------------------------------------------------------
+    def run(self, deadline: float | None = None) -> DeliveryState:
+        """Deliver until the run's end marker is delivered, the writer is gone and the
+        journal is drained, or ``deadline`` (wall time) passes."""
+        self.deadline = deadline
+        backoff = BACKOFF_START
+        while not self.state.done and not self._stop.is_set():
+            if self._past_deadline():
+                break
+            try:
+                self._ensure_open()
+                progressed = self._deliver_available()
+                if self._failing:
+                    self._failing = False
+                    self.notify(f"{self.name}: delivery resumed")
+                backoff = BACKOFF_START
+                if self.state.done:
+                    break
+                if not progressed:
+                    if not self.writer_alive() and not self._more_to_read():
+                        self._finish("KILLED")
+                        break
+                    self._stop.wait(POLL_SECONDS)
+            except Exception as exc:
+                self._on_error(exc)
+                self._stop.wait(min(backoff, self._time_left()))
+                backoff = min(backoff * 2, BACKOFF_MAX)
+        self.state.save(self.run_dir)
+        return self.state
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # -- helpers ---------------------------------------------------------------------
+    def _time_left(self) -> float:
+        return BACKOFF_MAX if self.deadline is None else max(0.0, self.deadline - time.time())
+
+    def _past_deadline(self) -> bool:
+        return self.deadline is not None and time.time() >= self.deadline
+
+    def _ensure_open(self) -> None:
+        if self.backend is not None:
+            return
+        backend_cls = load_backend(self.name)
+        run = RunInfo(
+            run_id=self.spec.run_id,
+            exp_name=self.spec.exp_name,
+            project=self.spec.project,
+            run_dir=str(self.run_dir),
+            created=self.spec.created,
+            options=self.spec.backend_options.get(self.name, {}),
+        )
+        backend = backend_cls(run, run.options, self.state.tracker)
+        backend.open()
+        self.backend = backend
+        self.state.location = backend.describe()
+        self.state.save(self.run_dir)
+
+    def _more_to_read(self) -> bool:
+        path = self.run_dir / JOURNAL_FILE
+        return path.exists() and path.stat().st_size > self.state.offset
+
+    def _deliver_available(self) -> bool:
+        progressed = False
+        for end_offset, payload in journal.iter_records(
+            self.run_dir / JOURNAL_FILE, self.state.offset
+        ):
+            if isinstance(payload, list):
+                self._deliver_record(payload)
+            self.state.offset, self.state.index = end_offset, 0
+            self.state.save(self.run_dir)
+            progressed = True
+            if self.state.done or self._past_deadline():
+                break
+        return progressed
+
+    def _deliver_record(self, events: list) -> None:
+        i, n = self.state.index, len(events)
+        while i < n:
+            if self._past_deadline():
+                raise TimeoutError("stop deadline reached")
+            kind = events[i][0]
+            if kind == METRIC:
+                j = i
+                while j < n and j - i < MAX_POINTS_PER_CALL and events[j][0] == METRIC:
+                    j += 1
+                points = [Point(e[1], e[2], e[3], e[4]) for e in events[i:j]]
+                self._call("metrics", j - i, self.backend.log_metrics, points)
+                i = j
+            else:
+                self._deliver_one(events[i])
+                i += 1
+            self.state.index = i
+            self.state.save(self.run_dir)
+
+    def _deliver_one(self, event: list) -> None:
+        kind, backend = event[0], self.backend
+        if kind == PARAMS:
+            self._call("params", len(event[1]), backend.log_params, event[1])
+        elif kind == TAGS:
+            self._call("tags", len(event[1]), backend.set_tags, event[1])
+        elif kind == ARTIFACT:
+            self._call("artifacts", 1, backend.log_artifact, event[1], event[2])
+        elif kind == IMAGE:
+            path = str(self.run_dir / event[4])
+            self._call("images", 1, backend.log_image, event[1], event[2], event[3], path)
+        elif kind == HISTOGRAM:
+            self._call("histograms", 1, backend.log_histogram, *event[1:5])
+        elif kind == TEXT:
+            self._call("texts", 1, backend.log_text, *event[1:5])
+        elif kind == END:
+            self._finish(event[1])
+        else:
+            self._refuse("unknown", 1, f"unknown event kind {kind!r}")
+
+    def _call(self, kind: str, count: int, method: Callable, *args: Any) -> None:
+        try:
+            method(*args)
+        except RefusedError as exc:
+            refused = count if exc.count is None else min(exc.count, count)
+            self._refuse(kind, refused, str(exc))
+            count -= refused
+        if count:
+            self.state.count(self.state.delivered, kind, count)
+
+    def _refuse(self, kind: str, count: int, message: str) -> None:
+        self.state.count(self.state.refused, kind, count)
+        self._remember(f"refused {count} {kind}: {message}")
+
+    def _finish(self, status: str) -> None:
+        self.backend.close(status)
+        self.state.done, self.state.status = True, status
+        self.state.save(self.run_dir)
+
+    def _on_error(self, exc: BaseException) -> None:
+        self._failing = True
+        message = f"{type(exc).__name__}: {exc}".strip()
+        log.debug("%s delivery failed:\n%s", self.name, traceback.format_exc())
+        self._remember(message)
+        what = "cannot open the run" if self.backend is None else "cannot deliver"
+        self.state.save(self.run_dir)
+        signature = f"{type(exc).__name__}:{message[:80]}"
+        if signature not in self._reported:
+            self._reported.add(signature)
+            self.notify(
+                f"{self.name}: {what} ({_shorten(message)}); retrying with backoff. "
+                f"Events stay in {self.run_dir / JOURNAL_FILE}."
+            )
+
+    def _remember(self, message: str) -> None:
+        if message not in self.state.errors:
+            self.state.errors = [*self.state.errors[-9:], message]
+
+
+def _shorten(text: str, limit: int = 240) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def pending_events(run_dir: Path, state: DeliveryState) -> int:
+    """Events in the journal that this backend has not received (end marker excluded)."""
+    path = Path(run_dir) / JOURNAL_FILE
+    if state.done or not path.exists():
+        return 0
+    pending = 0
+    first = True
+    for _, payload in journal.iter_records(path, state.offset):
+        if not isinstance(payload, list):
+            continue
+        events = payload[state.index :] if first else payload
+        first = False
+        pending += sum(1 for event in events if event[0] != END)
+    return pending

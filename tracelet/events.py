@@ -1,0 +1,60 @@
+"""Event shapes shared by the capture layer, the journal and the delivery agent.
+
+Events are plain tuples (cheap to build on the training thread, JSON arrays in the
+journal). The first item names the kind:
+
+=====  =====================================================  ==========================
+kind   tuple                                                  meaning
+=====  =====================================================  ==========================
+``m``  ``("m", key, value, step, wall_time)``                 one scalar point
+``p``  ``("p", {key: value})``                                parameters (flat, JSON-able)
+``t``  ``("t", {key: str})``                                  tags
+``a``  ``("a", name, absolute_path)``                         a file or folder artifact
+``i``  ``("i", key, step, wall_time, media_path)``            a PNG image (path in run dir)
+``h``  ``("h", key, step, wall_time, histogram)``             a histogram (see below)
+``x``  ``("x", key, step, wall_time, text)``                  a text record
+``e``  ``("e", status)``                                      end of run: FINISHED/FAILED/KILLED
+=====  =====================================================  ==========================
+
+A histogram is ``{"bucket_limits": [...], "bucket_counts": [...], "min", "max", "num",
+"sum", "sum_squares"}``: ``bucket_limits`` holds the right edge of each bucket, as in
+TensorBoard's ``HistogramProto``; ``min`` is the left edge of the first bucket.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, NamedTuple
+
+METRIC: Final = "m"
+PARAMS: Final = "p"
+TAGS: Final = "t"
+ARTIFACT: Final = "a"
+IMAGE: Final = "i"
+HISTOGRAM: Final = "h"
+TEXT: Final = "x"
+END: Final = "e"
+
+MEDIA_KINDS: Final = frozenset({IMAGE, HISTOGRAM, TEXT})
+STATUSES: Final = ("FINISHED", "FAILED", "KILLED")
+
+
+class Point(NamedTuple):
+    """One scalar point as backends receive it."""
+
+    key: str
+    value: float
+    step: int
+    wall_time: float
+
+
+def kind_name(event: tuple[Any, ...]) -> str:
+    return {
+        METRIC: "metric",
+        PARAMS: "params",
+        TAGS: "tags",
+        ARTIFACT: "artifact",
+        IMAGE: "image",
+        HISTOGRAM: "histogram",
+        TEXT: "text",
+        END: "end",
+    }.get(event[0], repr(event[0]))

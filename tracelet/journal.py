@@ -1,0 +1,178 @@
+"""The run journal: an append-only, line-framed file of event batches.
+
+Format (version 1), one record per line::
+
+    <crc32 of the JSON bytes, 8 lowercase hex digits> <space> <JSON> <newline>
+
+The first record is a header object ``{"tracelet_journal": 1, "run_id": ...}``; every
+later record is a JSON array of events (see :mod:`tracelet.events`). JSON is written
+with Python's ``allow_nan`` (``NaN``, ``Infinity``, ``-Infinity`` literals, which
+Python and JavaScript's JSON5 read) and floats in shortest round-trip form, so float64
+values survive bit for bit. A line without its newline at the end of the file is a torn
+last write (a crash, or a write still in progress) and is not read; a complete line whose
+checksum does not match is skipped and counted. The format never uses pickle: journals
+may come from another machine.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from tracelet.events import ARTIFACT, END, IMAGE, METRIC, PARAMS, TAGS
+from tracelet.tables import RunTables, artifacts_frame, metrics_frame, params_frame, tags_frame
+
+FORMAT_VERSION = 1
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=True).encode
+
+
+def encode_record(payload: Any) -> bytes:
+    body = _dumps(payload).encode("utf-8")
+    return b"%08x %s\n" % (zlib.crc32(body), body)
+
+
+class JournalWriter:
+    """Appends records; used by one thread of the training process at a time."""
+
+    def __init__(self, path: Path, run_id: str):
+        self.path = Path(path)
+        fresh = not self.path.exists() or self.path.stat().st_size == 0
+        self._file: IO[bytes] = open(self.path, "ab")  # noqa: SIM115 (closed in close())
+        if fresh:
+            self._write(encode_record({"tracelet_journal": FORMAT_VERSION, "run_id": run_id}))
+
+    def _write(self, record: bytes) -> None:
+        self._file.write(record)
+        self._file.flush()
+
+    def append(self, events: list) -> int:
+        """Append one batch; returns the number of bytes written."""
+        record = encode_record(events)
+        self._write(record)
+        return len(record)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+@dataclass
+class ReadStats:
+    corrupt_records: int = 0
+
+
+def iter_records(
+    path: Path, offset: int = 0, stats: ReadStats | None = None, chunk_size: int = 1 << 22
+) -> Iterator[tuple[int, Any]]:
+    """Yield ``(end_offset, payload)`` for each complete record from ``offset`` on.
+
+    ``end_offset`` is the byte offset just after the record: a cursor to resume from.
+    """
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        pending = b""
+        position = offset
+        while True:
+            data = handle.read(chunk_size)
+            if not data:
+                return
+            data = pending + data
+            last_newline = data.rfind(b"\n")
+            if last_newline < 0:
+                pending = data
+                continue
+            pending = data[last_newline + 1 :]
+            for line in data[: last_newline + 1].splitlines(keepends=True):
+                position += len(line)
+                payload = _decode_line(line)
+                if payload is _CORRUPT:
+                    if stats is not None:
+                        stats.corrupt_records += 1
+                    continue
+                yield position, payload
+
+
+_CORRUPT = object()
+
+
+def _decode_line(line: bytes) -> Any:
+    try:
+        crc_text, body = line.rstrip(b"\n").split(b" ", 1)
+        if int(crc_text, 16) != zlib.crc32(body):
+            return _CORRUPT
+        return json.loads(body)
+    except ValueError:
+        return _CORRUPT
+
+
+def find_end(path: Path, offset: int = 0) -> tuple[int, list | None]:
+    """Scan complete records from ``offset`` for the end marker without decoding the
+    others. Returns the offset after the last complete record, and the end event."""
+    end_event = None
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        data = handle.read()
+    complete = data[: data.rfind(b"\n") + 1]
+    for line in complete.splitlines(keepends=True):
+        if line.startswith(b' [["e",', 8):
+            payload = _decode_line(line)
+            if payload is not _CORRUPT:
+                end_event = payload[-1]
+    return offset + len(complete), end_event
+
+
+def iter_events(path: Path, offset: int = 0) -> Iterator[list]:
+    """Every event in the journal, in order (header skipped)."""
+    for _, payload in iter_records(path, offset):
+        if isinstance(payload, list):
+            yield from payload
+
+
+def count_events(path: Path, offset: int = 0) -> int:
+    """How many events (the end marker excluded) lie after ``offset``."""
+    return sum(1 for event in iter_events(path, offset) if event[0] != END)
+
+
+def read_run(path: str | Path, run: str | None = None) -> RunTables:
+    """Read a journal (or a run folder holding ``journal.tlj``) into the shared tables.
+
+    Metrics keep every point in journal order. Params and tags are last-wins, as a
+    tracker would show them. Image events are listed as artifacts ``media/<key>/<step>``.
+    """
+    from tracelet.rundir import JOURNAL_FILE
+    from tracelet.tables import file_sha256
+
+    path = Path(path)
+    journal = path / JOURNAL_FILE if path.is_dir() else path
+    metrics: list[tuple] = []
+    params: dict[str, Any] = {}
+    tags: dict[str, str] = {}
+    artifacts: list[tuple] = []
+    for event in iter_events(journal):
+        kind = event[0]
+        if kind == METRIC:
+            metrics.append((event[1], event[3], event[2], event[4]))
+        elif kind == PARAMS:
+            params.update(event[1])
+        elif kind == TAGS:
+            tags.update(event[1])
+        elif kind == ARTIFACT:
+            from tracelet.tables import artifact_rows
+
+            if Path(event[2]).exists():
+                artifacts.extend(artifact_rows(event[2], event[1]))
+        elif kind == IMAGE:
+            media = journal.parent / event[4]
+            if media.exists():
+                name = f"media/{event[1]}/{event[2]}.png"
+                artifacts.append((name, str(media), media.stat().st_size, file_sha256(media)))
+    return RunTables(
+        metrics=metrics_frame(metrics),
+        params=params_frame(params),
+        tags=tags_frame(tags),
+        artifacts=artifacts_frame(artifacts),
+        source=str(journal),
+    )

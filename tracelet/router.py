@@ -1,0 +1,123 @@
+"""The training side of the runtime: an in-memory queue and a flusher thread.
+
+The hot path (an intercepted ``add_scalar``) calls :data:`current_emit`, which is the
+bound ``append`` of a ``collections.deque``: no lock, no I/O, no tracker. A flusher
+thread wakes every ``flush_interval`` seconds, drains the queue and appends the batch to
+the run's journal; the delivery agent (another process) takes it from there.
+
+After ``os.fork()`` the child process gets no flusher thread and a disabled hot path:
+only the process that called ``start_logging`` writes the journal (DataLoader workers
+and other forked children log nothing and never block on a lock held by a thread that
+does not exist in the child).
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tracelet.events import END, IMAGE
+from tracelet.journal import JournalWriter
+from tracelet.rundir import MEDIA_DIR
+
+#: The function the capture layer calls with each event, or None when not logging.
+current_emit: Callable[[tuple], None] | None = None
+
+MAX_EVENTS_PER_RECORD = 10_000
+
+
+class Router:
+    """Owns the queue, the flusher thread and the journal writer of one run."""
+
+    def __init__(self, run_dir: Path, run_id: str, flush_interval: float = 0.2):
+        self.run_dir = Path(run_dir)
+        self.flush_interval = flush_interval
+        self._queue: collections.deque = collections.deque()
+        self.emit: Callable[[tuple], None] = self._queue.append
+        self._journal = JournalWriter(self.run_dir / "journal.tlj", run_id)
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = False
+        self._media_count = 0
+        self.events_written = 0
+        self._pid = os.getpid()
+        self._thread = threading.Thread(target=self._loop, name="tracelet-flusher", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._closed:
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            if not self._closed:
+                self.flush()
+
+    def flush(self) -> int:
+        """Move everything queued so far into the journal; returns the event count."""
+        with self._write_lock:
+            if self._journal is None:
+                return 0
+            written = 0
+            popleft = self._queue.popleft
+            while self._queue:
+                batch = []
+                append = batch.append
+                try:
+                    while len(batch) < MAX_EVENTS_PER_RECORD:
+                        append(popleft())
+                except IndexError:
+                    pass
+                self._journal.append([self._prepare(event) for event in batch])
+                written += len(batch)
+            self.events_written += written
+            return written
+
+    def _prepare(self, event: tuple) -> Any:
+        """Events are JSON-ready except image bytes, which become a file in media/."""
+        if event[0] == IMAGE and isinstance(event[4], bytes | bytearray):
+            self._media_count += 1
+            rel = f"{MEDIA_DIR}/{self._media_count:06d}.png"
+            (self.run_dir / rel).write_bytes(event[4])
+            return (*event[:4], rel)
+        return event
+
+    def close(self, status: str, deadline: float | None) -> None:
+        """Flush what is queued, append the end marker and stop the flusher."""
+        if self._closed:
+            return
+        self._closed = True
+        self._wake.set()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout=5.0)
+        self.flush()
+        with self._write_lock:
+            self._journal.append([(END, status, deadline)])
+            self._journal.close()
+            self._journal = None
+
+    def after_fork_in_child(self) -> None:
+        self._closed = True
+        self._journal = None
+        self._queue = collections.deque()
+        self.emit = _discard
+
+
+def _discard(event: tuple) -> None:
+    return None
+
+
+def activate(router: Router | None) -> None:
+    """Point the hot path at ``router`` (or turn it off with None)."""
+    global current_emit
+    current_emit = router.emit if router is not None else None
+
+
+def _after_fork_in_child() -> None:
+    global current_emit
+    current_emit = None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

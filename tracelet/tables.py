@@ -1,0 +1,138 @@
+"""The shared data model: four tidy tables that every store reads back into.
+
+Events written by the runtime and tables read by the validators are the same facts:
+
+=========  ==========================================================================
+table      columns
+=========  ==========================================================================
+metrics    ``key`` str, ``step`` int64, ``value`` float64, ``wall_time`` float64 (s)
+params     ``key`` str, ``value`` str
+tags       ``key`` str, ``value`` str
+artifacts  ``name`` str, ``path`` str, ``size`` int64, ``sha256`` str
+=========  ==========================================================================
+
+pandas is imported lazily so that ``import tracelet`` stays light.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+METRIC_COLUMNS = {"key": "object", "step": "int64", "value": "float64", "wall_time": "float64"}
+PARAM_COLUMNS = {"key": "object", "value": "object"}
+TAG_COLUMNS = {"key": "object", "value": "object"}
+ARTIFACT_COLUMNS = {"name": "object", "path": "object", "size": "int64", "sha256": "object"}
+
+
+def _frame(rows: Iterable[tuple] | None, columns: dict[str, str]) -> pd.DataFrame:
+    import pandas as pd
+
+    frame = pd.DataFrame.from_records(list(rows or []), columns=list(columns))
+    return frame.astype(columns)
+
+
+def metrics_frame(rows: Iterable[tuple] | None = None) -> pd.DataFrame:
+    """Build a metrics table from ``(key, step, value, wall_time)`` rows."""
+    return _frame(rows, METRIC_COLUMNS)
+
+
+def params_frame(params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Build a params table from a flat mapping; values go through :func:`param_value`."""
+    rows = sorted((str(k), param_value(v)) for k, v in (params or {}).items())
+    return _frame(rows, PARAM_COLUMNS)
+
+
+def tags_frame(tags: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    rows = sorted((str(k), str(v)) for k, v in (tags or {}).items())
+    return _frame(rows, TAG_COLUMNS)
+
+
+def artifacts_frame(rows: Iterable[tuple] | None = None) -> pd.DataFrame:
+    """Build an artifacts table from ``(name, path, size, sha256)`` rows."""
+    return _frame(sorted(rows or []), ARTIFACT_COLUMNS)
+
+
+def param_value(value: Any) -> str:
+    """The one string form of a parameter value, used by every writer and reader.
+
+    Strings stay as they are, ``bool``/``int``/``float`` use ``str()`` (as MLflow's own
+    ``log_param`` does), anything else (lists, ``None``) is JSON with sorted keys.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int):
+        return str(value)
+    if isinstance(value, float):
+        return str(value) if math.isfinite(value) else repr(value)
+    try:
+        return json.dumps(value, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def flatten_params(params: Mapping[str, Any], sep: str = "/") -> dict[str, Any]:
+    """Flatten nested mappings into ``outer/inner`` keys (ClearML's and tracelet's form).
+
+    >>> flatten_params({"optim": {"lr": 0.1}, "bs": 32})
+    {'optim/lr': 0.1, 'bs': 32}
+    """
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, Mapping) and value:
+            for inner, inner_value in flatten_params(value, sep).items():
+                flat[f"{key}{sep}{inner}"] = inner_value
+        else:
+            flat[str(key)] = value
+    return flat
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def artifact_rows(path: str | Path, name: str | None = None) -> list[tuple[str, str, int, str]]:
+    """Rows for an artifact: a file is one row named ``name`` (default: its file name);
+    a folder gives one row per file, named ``<name>/<relative path>`` (default name: the
+    folder's name). This is how ``Experiment.log_artifact`` names what it stores."""
+    path = Path(path)
+    name = name or path.name
+    if path.is_file():
+        return [(name, str(path), path.stat().st_size, file_sha256(path))]
+    return [
+        (
+            f"{name}/{file.relative_to(path).as_posix()}",
+            str(file),
+            file.stat().st_size,
+            file_sha256(file),
+        )
+        for file in sorted(p for p in path.rglob("*") if p.is_file())
+    ]
+
+
+@dataclass
+class RunTables:
+    """One run read back from a store, as the four tables of the data model."""
+
+    metrics: pd.DataFrame
+    params: pd.DataFrame = field(default_factory=params_frame)
+    tags: pd.DataFrame = field(default_factory=tags_frame)
+    artifacts: pd.DataFrame = field(default_factory=artifacts_frame)
+    source: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def empty(cls, source: str = "") -> RunTables:
+        return cls(metrics=metrics_frame(), source=source)

@@ -1,0 +1,96 @@
+"""Turning what users log into the plain Python values events carry.
+
+Documented conversions (also in ``docs/runtime.md``):
+
+* a scalar value becomes a float64: ``float``/``int`` as is, ``bool`` as 1.0/0.0, numpy
+  scalars of every dtype and one-element arrays through ``.item()`` (a float32 or
+  float16 is widened exactly, so ``np.float32(0.1)`` is ``0.10000000149011612``), torch
+  tensors with one element (CPU or GPU, with or without grad) through ``.item()``.
+  NaN and ±inf are kept; what each tracker stores for them is in its backend docs.
+* a step becomes an int; ``None`` is step 0, which is what TensorBoard records.
+* anything else is refused with ``TypeError``: a string, ``None`` or a list is not a
+  scalar.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+_NUMBER_TYPES = (float, int)
+
+
+def to_float(value: Any) -> float:
+    """The float64 value tracelet records for a scalar, or ``TypeError``."""
+    kind = type(value)
+    if kind is float:
+        return value
+    if kind is int or kind is bool:
+        return float(value)
+    item = getattr(value, "item", None)
+    if item is not None and callable(item):
+        try:
+            scalar = item()
+        except (ValueError, RuntimeError) as exc:
+            raise TypeError(f"expected a scalar, got {_describe(value)}") from exc
+        if isinstance(scalar, _NUMBER_TYPES):
+            return float(scalar)
+    elif isinstance(value, _NUMBER_TYPES):
+        return float(value)
+    raise TypeError(
+        f"expected a number (int, float, bool, numpy scalar or tensor), got {_describe(value)}"
+    )
+
+
+def to_step(step: Any) -> int:
+    """The int step tracelet records; ``None`` is 0, as in TensorBoard."""
+    if step is None:
+        return 0
+    if type(step) is int:
+        return step
+    item = getattr(step, "item", None)
+    scalar = item() if callable(item) else step
+    if isinstance(scalar, float):
+        if not scalar.is_integer():
+            raise TypeError(f"a step must be a whole number, got {scalar!r}")
+        return int(scalar)
+    if isinstance(scalar, int):
+        return int(scalar)
+    raise TypeError(f"a step must be an int, got {_describe(step)}")
+
+
+def json_safe(value: Any) -> Any:
+    """A JSON-encodable form of a parameter or tag value (numpy/tensors unwrapped)."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    item = getattr(value, "item", None)
+    size = getattr(value, "size", None)
+    if callable(item) and (size in (None, 1) or (callable(size) and _numel(value) == 1)):
+        try:
+            return json_safe(item())
+        except (ValueError, RuntimeError):
+            pass
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):
+        return json_safe(tolist())
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [json_safe(v) for v in value]
+    return str(value)
+
+
+def _numel(value: Any) -> int:
+    try:
+        return int(value.numel())
+    except (AttributeError, TypeError):
+        return -1
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__} {text}"
