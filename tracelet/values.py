@@ -9,7 +9,9 @@ Documented conversions (also in ``docs/runtime.md``):
   NaN and ±inf are kept; what each tracker stores for them is in its backend docs.
 * a step becomes an int; ``None`` is step 0, which is what TensorBoard records.
 * anything else is refused with ``TypeError``: a string, ``None`` or a list is not a
-  scalar.
+  scalar. Through a SummaryWriter the writer decides first, and tracelet records what it
+  recorded: torch's writer raises for ``None``, a list or ``"abc"``, but accepts a numeric
+  string such as ``"0.5"`` (recorded as 0.5).
 """
 
 from __future__ import annotations
@@ -40,6 +42,21 @@ def to_float(value: Any) -> float:
     raise TypeError(
         f"expected a number (int, float, bool, numpy scalar or tensor), got {_describe(value)}"
     )
+
+
+def to_float_as_tensorboard(value: Any) -> float:
+    """The value a SummaryWriter recorded for ``value``: it has already accepted it, and
+    accepts a little more than :func:`to_float` (torch: numeric strings, tensorboardX:
+    one-element lists)."""
+    try:
+        return to_float(value)
+    except TypeError:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            import numpy
+
+            return float(numpy.asarray(value, dtype=float).reshape(-1)[0])
 
 
 def to_step(step: Any) -> int:

@@ -68,7 +68,7 @@ def mlflow_key(key: str) -> str:
 
     Characters MLflow refuses (anything but letters, digits, ``_ - . / : space``) become
     ``_``; empty, ``.`` and ``..`` path segments (``a//b``, ``/a``, ``a/``) are dropped
-    or become ``_``; keys over 250 characters are cut to 241 plus ``~`` and 8 hex digits
+    or become ``_``; keys over 250 characters are cut to 241 plus ``-`` and 8 hex digits
     of their SHA-256. Keys MLflow accepts are returned unchanged.
     """
     name = _INVALID_KEY_CHARS.sub("_", key)
@@ -77,7 +77,7 @@ def mlflow_key(key: str) -> str:
     name = "/".join(segments) or "_"
     if len(name) > MAX_KEY_LENGTH:
         digest = hashlib.sha256(key.encode()).hexdigest()[:8]
-        name = f"{name[: MAX_KEY_LENGTH - 9]}~{digest}"
+        name = f"{name[: MAX_KEY_LENGTH - 9]}-{digest}"
     return name
 
 
@@ -298,7 +298,8 @@ def read_run(location: str, run: str | None = None) -> RunTables:
 
 def _reader_uri(location: str) -> str:
     if "://" in location or location.startswith("file:"):
-        return location
+        # MLflow caches stores by URI: a relative sqlite path must not hit another folder's.
+        return _absolute_uri(location, os.getcwd())
     path = Path(location)
     if path.suffix == ".db" or (path.is_file() and path.read_bytes()[:15] == b"SQLite format 3"):
         return f"sqlite:///{path.resolve()}"

@@ -30,7 +30,7 @@ from tracelet import router as _router
 from tracelet.capture.patching import patch_method, when_imported
 from tracelet.events import HISTOGRAM, IMAGE, METRIC, PARAMS, TEXT
 from tracelet.tables import flatten_params
-from tracelet.values import json_safe, to_float, to_step
+from tracelet.values import json_safe, to_float_as_tensorboard, to_step
 
 WRITER_MODULES = {
     "torch.utils.tensorboard.writer": "torch.utils.tensorboard.summary",
@@ -73,7 +73,9 @@ def _wrap_add_scalar(original: Callable) -> Callable:
                 (
                     METRIC,
                     tag,
-                    scalar_value if type(scalar_value) is float else to_float(scalar_value),
+                    scalar_value
+                    if type(scalar_value) is float
+                    else to_float_as_tensorboard(scalar_value),
                     0 if global_step is None else to_step(global_step),
                     time.time() if walltime is None else float(walltime),
                 )
@@ -91,7 +93,7 @@ def _wrap_add_scalars(original: Callable) -> Callable:
             step = to_step(global_step)
             wall_time = time.time() if walltime is None else float(walltime)
             for tag, value in tag_scalar_dict.items():
-                emit((METRIC, f"{main_tag}/{tag}", to_float(value), step, wall_time))
+                emit((METRIC, f"{main_tag}/{tag}", to_float_as_tensorboard(value), step, wall_time))
         return result
 
     return functools.wraps(original)(add_scalars)
