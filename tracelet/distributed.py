@@ -1,0 +1,42 @@
+"""Which process of a distributed job delivers to the trackers.
+
+The rank comes from the launcher's environment (``RANK`` from torchrun and
+``torch.distributed.launch``, ``SLURM_PROCID`` under SLURM) or, when the program has
+already called ``torch.distributed.init_process_group``, from ``torch.distributed``
+itself (never imported by tracelet: only read if the program imported it).
+
+Modes (``start_logging(ranks=...)`` or ``$TRACELET_RANKS``):
+
+* ``"zero"`` (default): rank 0 delivers; on every other rank ``start_logging`` returns a
+  disabled :class:`~tracelet.Experiment` whose calls cost nothing and that patches nothing.
+* ``"all"``: every rank delivers into a run of its own named ``<exp_name>-rank<N>``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+RANK_MODES = ("zero", "all")
+
+
+def process_rank() -> int | None:
+    """This process's global rank, or None when it is not part of a distributed job."""
+    for variable in ("RANK", "SLURM_PROCID"):
+        value = os.environ.get(variable)
+        if value not in (None, ""):
+            try:
+                return int(value)
+            except ValueError:
+                continue
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        return int(dist.get_rank())
+    return None
+
+
+def resolve_mode(mode: str | None) -> str:
+    mode = (mode or os.environ.get("TRACELET_RANKS") or "zero").lower()
+    if mode not in RANK_MODES:
+        raise ValueError(f"ranks must be one of {', '.join(RANK_MODES)}, got {mode!r}")
+    return mode

@@ -1,0 +1,97 @@
+"""``tracelet sync RUN_DIR...``: deliver what a crashed or offline run left in its journal.
+
+It runs the same delivery engine as the live agent, in this process, resuming each
+backend from its saved cursor (so nothing is delivered twice) and into the same tracker
+run (its id is kept in ``delivery/<backend>.json``). A run whose end marker is missing
+(the training process died) is closed with status KILLED once its journal is delivered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from tracelet.rundir import read_spec, tracelet_home
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "run_dirs",
+        nargs="*",
+        type=Path,
+        metavar="RUN_DIR",
+        help="run folders to deliver (default: every unfinished run under $TRACELET_DIR)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=None, help="give up after this many seconds"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="sync even if the run's process seems alive"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from tracelet.agent import Agent
+    from tracelet.delivery import pending_events
+
+    console = Console(stderr=True)
+    run_dirs = args.run_dirs or _unfinished_runs()
+    if not run_dirs:
+        console.print("Nothing to sync: no unfinished run under", tracelet_home())
+        return 0
+    exit_code = 0
+    for run_dir in run_dirs:
+        try:
+            spec = read_spec(run_dir)
+        except FileNotFoundError as exc:
+            console.print(f"[red]error:[/] {exc}")
+            exit_code = 2
+            continue
+        if _writer_alive(spec.pid) and not args.force:
+            console.print(
+                f"skip {run_dir}: its training process (pid {spec.pid}) is still running "
+                "(its own agent delivers it; --force to sync anyway)"
+            )
+            continue
+        deadline = time.time() + args.timeout if args.timeout else None
+        agent = Agent(run_dir, spec, lambda m: console.print(f"  {m}"), lambda: False, deadline)
+        console.print(f"sync {run_dir}")
+        for state in agent.run():
+            pending = pending_events(run_dir, state)
+            points = state.delivered.get("metrics", 0)
+            verdict = "complete" if state.done and not pending else f"{pending} events pending"
+            console.print(f"  {state.backend}: {points} points in total, {verdict}")
+            if pending:
+                exit_code = max(exit_code, 1)
+    return exit_code
+
+
+def _unfinished_runs() -> list[Path]:
+    from tracelet.delivery import DeliveryState
+
+    root = tracelet_home() / "runs"
+    found = []
+    for run_dir in sorted(root.glob("*/")) if root.exists() else []:
+        try:
+            spec = read_spec(run_dir)
+        except FileNotFoundError:
+            continue
+        if not all(DeliveryState.load(run_dir, name).done for name in spec.backends):
+            found.append(run_dir)
+    return found
+
+
+def _writer_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
