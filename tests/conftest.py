@@ -50,7 +50,7 @@ def isolated_environ(root: Path) -> dict[str, str]:
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Run the test in ``tmp_path`` with all tracker stores redirected inside it."""
     for key in list(os.environ):
-        if key.startswith(("MLFLOW_", "WANDB_", "CLEARML_", "TRACELET_")):
+        if key.startswith(("MLFLOW_", "WANDB_", "CLEARML_", "TRAINS_", "TRACELET_")):
             monkeypatch.delenv(key, raising=False)
     for key, value in isolated_environ(tmp_path / "env").items():
         monkeypatch.setenv(key, value)

@@ -371,6 +371,10 @@ def start_logging(
     exp_name = exp_name or os.environ.get("TRACELET_EXPERIMENT") or _default_exp_name()
     project = project or os.environ.get("TRACELET_PROJECT") or DEFAULT_PROJECT
     options = {name: dict((backend_options or {}).get(name, {})) for name in backends}
+    for name_options in options.values():  # the agent (or a later sync) may run elsewhere
+        for key in ("log_dir", "dir"):
+            if isinstance(name_options.get(key), str | os.PathLike):
+                name_options[key] = str(Path(name_options[key]).resolve())
     if backend_url:
         for name in backends:
             options[name].setdefault("url", backend_url)

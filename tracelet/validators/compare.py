@@ -86,6 +86,10 @@ def _round_float32(values: np.ndarray) -> np.ndarray:
         return values.astype(np.float32).astype(np.float64)
 
 
+def _nonfinite_to_zero(values: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(values), values, 0.0)
+
+
 def _inf_to_max_float(values: np.ndarray) -> np.ndarray:
     # clip keeps NaN; adding 0.0 turns -0.0 into 0.0 (IEEE round-to-nearest).
     return np.clip(values, -_MAX_FLOAT, _MAX_FLOAT) + 0.0
@@ -100,6 +104,11 @@ ENCODINGS: dict[str, Encoding] = {
             _round_float32,
         ),
         Encoding(
+            "clearml-zero",
+            "NaN and ±inf stored as 0.0 (ClearML's scalar reports)",
+            _nonfinite_to_zero,
+        ),
+        Encoding(
             "mlflow-sqlite",
             "±inf stored as ±1.7976931348623157e308 and -0.0 as 0.0 (MLflow's sqlite store)",
             _inf_to_max_float,
@@ -111,6 +120,7 @@ ENCODINGS: dict[str, Encoding] = {
 NOTE_ENCODINGS: dict[str, str] = {
     "precision:float32": "float32",
     "inf:mlflow-sqlite": "mlflow-sqlite",
+    "nonfinite:clearml-zero": "clearml-zero",
 }
 """``RunTables.notes`` entries that declare an encoding; other notes are ignored."""
 

@@ -1,0 +1,515 @@
+"""ClearML: write a task from the delivery agent, and read an offline session back.
+
+Writing (:class:`ClearmlBackend`)
+---------------------------------
+
+* ``Task.init(project_name=project, task_name=exp_name)`` always creates a new task
+  (``reuse_last_task_id=False``). Its id goes into the backend state, so a later
+  ``tracelet sync`` continues the *same* task (``continue_last_task=0``: steps are
+  kept, not offset), online and offline alike.
+* ClearML's own capture is off: framework bindings (or every ``SummaryWriter`` scalar
+  would be logged twice), argparse, console streams and resource monitoring (the agent
+  is not the user's script). Reports are sent by threads in the agent, not by ClearML's
+  forked reporter subprocess (``sdk.development.report_use_subprocess: false``, set as a
+  configuration override on top of the user's ``clearml.conf``, so it holds with no
+  ``CLEARML_CONFIG_FILE``): that mode made ``close()`` take 7-243 s here. ClearML's
+  update check (``updates.clear.ml``) is switched off, so an offline run makes no
+  network call. The signal and exception hooks ``Task.init`` installs are put back to
+  what they were (the agent decides when the task ends), and so are the
+  ``*_PROC_MASTER_ID`` variables at ``close()`` (a process started later would
+  otherwise take itself for a subprocess of the closed task).
+* Scalars: ``Logger.report_scalar(title, series, value, iteration=step)`` with
+  ``(title, series)`` from :func:`tracelet.naming.clearml_title_series`. ClearML stamps
+  each point with the time it was *delivered* (ms resolution), not the ``wall_time``
+  tracelet recorded. NaN and ±inf become ``0.0``: ClearML replaces them before storing
+  (its ``Logger.set_reporting_nan_value`` default; the server cannot store them), as it
+  does for a script that calls ClearML directly. Every other float64 is kept exactly in
+  the offline session (``metrics.jsonl`` holds its ``repr``).
+* Params: ``task.connect(params)`` into the ``General`` section; ClearML stores each
+  value as a string (``True``, ``0.001``, ``[1, "a"]``, ``None`` becomes ``""``).
+* Tags: each tag is a ClearML *user property* (exact key and value, a column in the
+  experiments table) and a ClearML tag ``key:value`` (just ``key`` when the value is
+  empty) to filter on.
+* Images: ``report_image(local_path=png)``, text: ``report_media`` of a ``.txt`` file
+  (as ClearML's TensorBoard binding does), histograms: ``report_histogram`` of the
+  bucket counts over the bucket right edges. All keep every step (no rotation).
+* Artifacts: ``upload_artifact(name, Path(path))``; ClearML zips a folder.
+* Status: ``close()`` ends the task; FAILED and KILLED then mark it failed / stopped on
+  the server (an offline session does not store a status).
+* Option ``url``: the ClearML API server (``Task.set_credentials(api_host=url)``);
+  ``clearml.conf`` and ``CLEARML_*`` variables take precedence, as in ClearML.
+
+Reading (:func:`read_run`)
+--------------------------
+
+``read_run(path)`` reads an offline session folder, its ``.zip``, or a folder holding
+sessions (ClearML's ``offline/`` folder or its cache dir; ``run`` picks a task id, else
+the newest session). A session that crashed before ``close()`` has no ``.zip``; its
+folder reads the same, with a note.
+
+* metrics: every scalar event, in file order, duplicates included (ClearML, like
+  TensorBoard, keeps both points when a step is reported twice); keys through
+  :func:`tracelet.naming.key_from_clearml`; ``wall_time`` is ClearML's timestamp.
+  ``report_single_value`` rows (title ``Summary``, iteration -2**31) and resource
+  monitor rows (``:monitor:`` titles) are not metrics: they are listed in ``notes``.
+* params: the ``General`` section as ``name``, any other section as ``section/name``
+  (user properties are tags, not params).
+* tags: user properties, plus any ClearML tag not written for one (value ``""``).
+* artifacts: named as :func:`tracelet.tables.artifact_rows` names them: a file is one
+  row named like the artifact, a folder (which ClearML stores zipped) one row per
+  member, ``<artifact>/<member>``. ``path`` is the file, or ``<archive>!/<member>``
+  for a file inside a zip.
+* notes: ``precision:float64``; ``nonfinite:clearml-zero`` (NaN and ±inf were stored
+  as 0.0; left out when the session does hold non-finite values); one ``media {...}``
+  JSON line per image / text / histogram key with its steps; single values; what was
+  skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import signal
+import sys
+import zipfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tracelet.backends.base import Backend, RefusedError
+from tracelet.events import Point
+from tracelet.naming import clearml_title_series, key_from_clearml
+from tracelet.tables import (
+    METRIC_COLUMNS,
+    RunTables,
+    artifacts_frame,
+    params_frame,
+    tags_frame,
+)
+
+SINGLE_VALUE_ITERATION = -(2**31)
+"""The iteration ``Logger.report_single_value`` reports at (under title ``Summary``)."""
+
+NONFINITE_NOTE = "nonfinite:clearml-zero"
+"""Note on a session whose values are all finite: ClearML stores NaN and ±inf as 0.0."""
+
+_THREAD_REPORTER = {"sdk": {"development": {"report_use_subprocess": False}}}
+_HOOKED_SIGNALS = tuple(
+    getattr(signal, name)
+    for name in ("SIGINT", "SIGTERM", "SIGSEGV", "SIGABRT", "SIGILL", "SIGFPE", "SIGQUIT")
+    if hasattr(signal, name)
+)
+# Task.init marks the process as a task's "master" here and leaves "<pid>:" after close;
+# a child process started later would take itself for a subprocess of that task.
+_MASTER_ID_VARIABLES = ("CLEARML_PROC_MASTER_ID", "TRAINS_PROC_MASTER_ID")
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
+
+
+class ClearmlBackend(Backend):
+    """Deliver a tracelet run to a ClearML task (server, or offline session)."""
+
+    name = "clearml"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._task: Any = None
+        self._saved_environ: dict[str, str | None] = {}
+        self._logger: Any = None
+        self._names: dict[str, tuple[str, str]] = {}
+        self._tags: dict[str, str] = {}
+
+    def open(self) -> None:
+        task_cls = _clearml_task_class(self.options.get("url"))
+        task_id = self.state.get("task_id")
+        self._saved_environ = {name: os.environ.get(name) for name in _MASTER_ID_VARIABLES}
+        with _process_hooks_kept():
+            task = task_cls.init(
+                project_name=self.run.project,
+                task_name=self.run.exp_name,
+                reuse_last_task_id=task_id or False,
+                continue_last_task=0 if task_id else False,
+                auto_connect_frameworks=False,
+                auto_connect_arg_parser=False,
+                auto_connect_streams=False,
+                auto_resource_monitoring=False,
+            )
+        self._task, self._logger = task, task.get_logger()
+        self.state["task_id"] = task.id
+        if task_cls.is_offline():
+            self.state["session"] = str(task.get_offline_mode_folder())
+        prefix = "properties/"  # get_user_properties() asks the server, even offline
+        self._tags = {
+            key[len(prefix) :]: str(value)
+            for key, value in (task.get_parameters(backwards_compatibility=False) or {}).items()
+            if key.startswith(prefix)
+        }
+
+    def log_metrics(self, points: Sequence[Point]) -> None:
+        report, names = self._logger.report_scalar, self._names
+        for key, value, step, _wall_time in points:
+            pair = names.get(key)
+            if pair is None:
+                pair = names[key] = clearml_title_series(key)
+            report(pair[0], pair[1], value, step)
+        self._flush()
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        self._task.connect(dict(params), name="General")
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        tags = {str(k): str(v) for k, v in tags.items()}
+        stale = {_tag_label(k, self._tags[k]) for k in tags if k in self._tags}
+        self._task.set_user_properties(*({"name": k, "value": v} for k, v in tags.items()))
+        self._tags.update(tags)
+        labels = [t for t in self._task.get_tags() or () if t not in stale]
+        labels += [t for t in (_tag_label(k, v) for k, v in tags.items()) if t not in labels]
+        self._task.set_tags(labels)
+
+    def log_artifact(self, name: str, path: str) -> None:
+        source = _existing(path, "artifact")
+        if not self._task.upload_artifact(name, artifact_object=source, wait_on_upload=True):
+            raise RuntimeError(f"ClearML did not store artifact {name!r} from {source}")
+
+    def log_image(self, key: str, step: int, wall_time: float, png_path: str) -> None:
+        title, series = clearml_title_series(key)
+        local_path = str(_existing(png_path, "image"))
+        self._logger.report_image(
+            title, series, iteration=step, local_path=local_path, max_image_history=-1
+        )
+        self._flush()
+
+    def log_histogram(
+        self, key: str, step: int, wall_time: float, histogram: Mapping[str, Any]
+    ) -> None:
+        limits, counts = histogram.get("bucket_limits"), histogram.get("bucket_counts")
+        if not limits or not counts or len(limits) != len(counts):
+            raise RefusedError(f"histogram {key!r} at step {step} has no matching buckets")
+        kept = [(x, c) for x, c in zip(limits, counts, strict=True) if math.isfinite(x)]
+        title, series = clearml_title_series(key)
+        self._logger.report_histogram(
+            title,
+            series,
+            values=[c for _, c in kept],
+            iteration=step,
+            xlabels=[x for x, _ in kept],
+            xaxis="bucket right edge",
+            yaxis="count",
+        )
+        self._flush()
+
+    def log_text(self, key: str, step: int, wall_time: float, text: str) -> None:
+        title, series = clearml_title_series(key)
+        self._logger.report_media(
+            title,
+            series,
+            iteration=step,
+            stream=io.StringIO(text),
+            file_extension=".txt",
+            max_history=-1,
+        )
+        self._flush()
+
+    def close(self, status: str) -> None:
+        task = self._task
+        if task is None:
+            return
+        task.close()
+        for name, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        reason = f"tracelet: the run ended {status}"
+        if status == "FAILED":
+            task.mark_failed(status_reason=reason, force=True)
+        elif status == "KILLED":
+            task.stopped(force=True, status_reason=reason)
+        self._task = self._logger = None
+
+    def _flush(self) -> None:
+        """Return once ClearML wrote (or sent) what was reported: the delivery engine
+        counts a call that returned as delivered."""
+        self._task.flush(wait_for_uploads=True)
+
+    def describe(self) -> str:
+        if "session" in self.state:
+            return f"clearml offline session {self.state['session']}"
+        return f"clearml task {self.state.get('task_id', '?')}"
+
+
+def _clearml_task_class(url: str | None) -> Any:
+    """ClearML's ``Task`` with the agent's configuration applied (before ``Task.init``)."""
+    from clearml.config import ConfigSDKWrapper, ConfigWrapper
+
+    ConfigWrapper.set_overrides(_THREAD_REPORTER)
+    ConfigSDKWrapper.clear_config_impl()
+    from clearml import Task
+    from clearml.utilities.check_updates import CheckPackageUpdates
+
+    # A private flag: the only way to skip the update request to updates.clear.ml.
+    CheckPackageUpdates._package_version_checked = True
+    if url:
+        Task.set_credentials(api_host=url)
+    return Task
+
+
+@contextmanager
+def _process_hooks_kept() -> Iterator[None]:
+    """Undo the signal handlers and excepthook ``Task.init`` installs in this process."""
+    handlers = {sig: signal.getsignal(sig) for sig in _HOOKED_SIGNALS}
+    excepthook = sys.excepthook
+    try:
+        yield
+    finally:
+        sys.excepthook = excepthook
+        for sig, handler in handlers.items():
+            if signal.getsignal(sig) is not handler and handler is not None:
+                signal.signal(sig, handler)
+
+
+def _existing(path: str, what: str) -> Path:
+    source = Path(path)
+    if not source.exists():
+        raise RefusedError(f"{what} file {path} does not exist")
+    return source
+
+
+def _tag_label(key: str, value: str) -> str:
+    """The ClearML tag shown for a tracelet tag."""
+    return f"{key}:{value}" if value else key
+
+
+# -- reading -------------------------------------------------------------------------
+
+
+def read_run(path: str, run: str | None = None) -> RunTables:
+    """Read a ClearML offline session into the four tables.
+
+    ``path`` is a session folder (``offline-<id>``), its ``.zip``, or a folder holding
+    sessions (``$CLEARML_CACHE_DIR`` or its ``offline/``); there ``run`` names the task
+    id (with or without the ``offline-`` prefix), else the newest session is read.
+
+    >>> tables = read_run("clearml-cache/offline")  # doctest: +SKIP
+    >>> tables.metrics.groupby("key").size()  # doctest: +SKIP
+    """
+    session = _Session(_find_session(Path(path), run))
+    try:
+        return _read_session(session)
+    finally:
+        session.close()
+
+
+def _find_session(path: Path, run: str | None) -> Path:
+    if path.is_file():
+        return path
+    if (path / "task.json").exists() or (path / "metrics.jsonl").exists():
+        return path
+    folder = path / "offline" if (path / "offline").is_dir() else path
+    sessions: dict[str, Path] = {}
+    for entry in sorted(folder.glob("offline-*")):
+        task_id = entry.name.removesuffix(".zip")
+        if entry.is_dir() or (entry.suffix == ".zip" and task_id not in sessions):
+            sessions[task_id] = entry
+    if not sessions:
+        raise FileNotFoundError(f"no ClearML offline session in {path}")
+    if run is not None:
+        for task_id in (run, f"offline-{run}"):
+            if task_id in sessions:
+                return sessions[task_id]
+        raise FileNotFoundError(f"no ClearML offline session {run!r} in {folder}")
+    return max(sessions.values(), key=_session_mtime)
+
+
+def _session_mtime(path: Path) -> float:
+    marker = path / "task.json" if path.is_dir() else path
+    return (marker if marker.exists() else path).stat().st_mtime
+
+
+class _Session:
+    """The files of one offline session, in a folder or a zip."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.zip = zipfile.ZipFile(path) if path.is_file() else None
+        self.names = set(self.zip.namelist()) if self.zip else None
+
+    def read(self, name: str) -> bytes | None:
+        if self.zip is None:
+            file = self.path / name
+            return file.read_bytes() if file.is_file() else None
+        return self.zip.read(name) if name in self.names else None
+
+    def location(self, name: str) -> str:
+        return f"{self.path}!/{name}" if self.zip else str(self.path / name)
+
+    def close(self) -> None:
+        if self.zip is not None:
+            self.zip.close()
+
+
+def _read_session(session: _Session) -> RunTables:
+    task = json.loads(session.read("task.json") or b"{}")
+    notes = ["precision:float64"]
+    if session.zip is None and not session.path.with_name(session.path.name + ".zip").exists():
+        notes.append("incomplete: no .zip next to the session (the task was not closed)")
+    metrics, event_notes = _read_metrics(session.read("metrics.jsonl") or b"")
+    if metrics["value"].abs().lt(math.inf).all():
+        notes.append(NONFINITE_NOTE)
+    params, tags = _read_hyperparams(task)
+    artifacts, artifact_notes = _read_artifacts(session, task)
+    return RunTables(
+        metrics=metrics,
+        params=params_frame(params),
+        tags=tags_frame(tags),
+        artifacts=artifacts_frame(artifacts),
+        source=str(session.path),
+        notes=notes + event_notes + artifact_notes,
+    )
+
+
+def _read_metrics(raw: bytes) -> tuple[Any, list[str]]:
+    import numpy as np
+    import pandas as pd
+
+    keys: list[str] = []
+    steps: list[int] = []
+    values: list[float] = []
+    times: list[float] = []
+    key_of: dict[tuple[str, str], str] = {}
+    media: dict[tuple[str, str], list[int]] = {}
+    singles: dict[str, float] = {}
+    skipped: dict[str, int] = {}
+    lines = raw.splitlines()
+    for number, line in enumerate(lines):
+        try:
+            batch = json.loads(line) if line.strip() else []
+        except ValueError:
+            if number == len(lines) - 1:
+                skipped["torn last line"] = 1
+                break
+            raise
+        for event in batch:
+            kind = event.get("type")
+            pair = (event.get("metric", ""), event.get("variant", ""))
+            if kind == "training_stats_scalar":
+                step = event.get("iter", 0)
+                if step == SINGLE_VALUE_ITERATION and pair[0] == "Summary":
+                    singles[pair[1]] = event["value"]
+                    continue
+                if pair[0].startswith(":monitor:"):
+                    skipped[":monitor: rows"] = skipped.get(":monitor: rows", 0) + 1
+                    continue
+                key = key_of.get(pair)
+                if key is None:
+                    key = key_of[pair] = key_from_clearml(*pair)
+                keys.append(key)
+                steps.append(step)
+                values.append(event["value"])
+                times.append(event.get("timestamp", 0) / 1000.0)
+            elif kind in ("training_debug_image", "plot"):
+                media_kind = _media_kind(kind, event)
+                media.setdefault((media_kind, key_from_clearml(*pair)), []).append(
+                    event.get("iter", 0)
+                )
+            else:
+                skipped[f"{kind} events"] = skipped.get(f"{kind} events", 0) + 1
+    frame = pd.DataFrame(
+        {
+            "key": pd.Series(keys, dtype=object),
+            "step": np.array(steps, dtype=np.int64),
+            "value": np.array(values, dtype=np.float64),
+            "wall_time": np.array(times, dtype=np.float64),
+        }
+    ).astype(METRIC_COLUMNS)
+    notes = [_media_note(kind, key, s) for (kind, key), s in sorted(media.items())]
+    notes += [
+        "single_value " + json.dumps({"key": k, "value": v}, ensure_ascii=False)
+        for k, v in sorted(singles.items())
+    ]
+    notes += [f"skipped {n} {what}" for what, n in sorted(skipped.items())]
+    return frame, notes
+
+
+def _media_kind(kind: str, event: Mapping[str, Any]) -> str:
+    if kind == "plot":
+        try:
+            data = json.loads(event.get("plot_str") or "{}").get("data") or [{}]
+        except ValueError:
+            return "plot"
+        return "histogram" if data[0].get("type") == "bar" else "plot"
+    url = str(event.get("url") or event.get("key") or "").lower()
+    if url.endswith(".txt"):
+        return "text"
+    return "image" if url.endswith(_IMAGE_SUFFIXES) else "media"
+
+
+def _media_note(kind: str, key: str, steps: list[int]) -> str:
+    return "media " + json.dumps(
+        {"kind": kind, "key": key, "steps": sorted(steps)}, ensure_ascii=False
+    )
+
+
+def _read_hyperparams(task: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    params: dict[str, str] = {}
+    properties: dict[str, str] = {}
+    for section, entries in (task.get("hyperparams") or {}).items():
+        for name, entry in entries.items():
+            value = str(entry.get("value", ""))
+            if section == "properties":
+                properties[name] = value
+            else:
+                params[name if section == "General" else f"{section}/{name}"] = value
+    labels = {_tag_label(k, v) for k, v in properties.items()}
+    tags = {t: "" for t in task.get("tags") or () if t not in labels}
+    tags.update(properties)
+    return params, tags
+
+
+def _read_artifacts(session: _Session, task: Mapping[str, Any]) -> tuple[list[tuple], list[str]]:
+    rows: list[tuple] = []
+    notes: list[str] = []
+    folder = str(task.get("offline_folder") or "").rstrip("/")
+    for artifact in (task.get("execution") or {}).get("artifacts") or ():
+        name, uri = artifact.get("key", ""), str(artifact.get("uri") or "")
+        data, location = _artifact_bytes(session, folder, uri)
+        if data is None:
+            notes.append(f"artifact {name!r}: file {uri or '(none)'} not found")
+            continue
+        if artifact.get("type") == "archive" and zipfile.is_zipfile(io.BytesIO(data)):
+            rows.extend(_archive_rows(name, location, data))
+        else:
+            rows.append((name, location, len(data), _sha256(data)))
+    return rows, notes
+
+
+def _artifact_bytes(session: _Session, folder: str, uri: str) -> tuple[bytes | None, str]:
+    if folder and uri.startswith(folder + "/"):
+        relative = uri[len(folder) + 1 :]
+        data = session.read(relative)
+        if data is not None:
+            return data, session.location(relative)
+    file = Path(uri)
+    if uri and file.is_file():
+        return file.read_bytes(), uri
+    return None, uri
+
+
+def _archive_rows(name: str, location: str, data: bytes) -> Iterator[tuple]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for info in sorted(archive.infolist(), key=lambda i: i.filename):
+            if not info.is_dir():
+                member = archive.read(info)
+                yield (
+                    f"{name}/{info.filename}",
+                    f"{location}!/{info.filename}",
+                    len(member),
+                    _sha256(member),
+                )
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
