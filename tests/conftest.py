@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -67,11 +68,18 @@ def _teardown_wandb() -> None:
         sys.modules["wandb"].teardown()
 
 
+# .ci/run starts a server before the session; `make test` alone starts one on demand.
+CI_MLFLOW_URL = os.environ.get("TRACELET_TEST_MLFLOW_URL")
+
+
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
-    """A real ``mlflow server`` on 127.0.0.1 (one per test session)."""
+    """A real ``mlflow server`` on 127.0.0.1 (one per test session); has ``.url``."""
     from tests.mlflow_server import MlflowServer
 
+    if CI_MLFLOW_URL:
+        yield SimpleNamespace(url=CI_MLFLOW_URL)
+        return
     server = MlflowServer(tmp_path_factory.mktemp("mlflow-server")).start()
     yield server
     server.stop()

@@ -42,7 +42,8 @@ _active: Experiment | None = None
 
 @dataclass
 class BackendReport:
-    """How delivery to one backend ended."""
+    """How delivery to one backend ended; ``tracker`` holds the tracker's own ids
+    (MLflow ``run_id``, W&B run id, ClearML task id)."""
 
     backend: str
     delivered: dict[str, int] = field(default_factory=dict)
@@ -51,6 +52,7 @@ class BackendReport:
     errors: list[str] = field(default_factory=list)
     status: str | None = None
     location: str = ""
+    tracker: dict[str, Any] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -283,16 +285,25 @@ class Experiment:
         self._agent_thread.start()
 
     def _wait_for_delivery(self, deadline: float) -> None:
-        # The agent stops by itself at the deadline; give it a moment past it to save.
-        grace = 5.0
-        if self._agent is not None:
-            try:
-                self._agent.wait(timeout=max(0.0, deadline - time.time()) + grace)
-            except subprocess.TimeoutExpired:
+        """Return as soon as every backend has its end marker (the agent then exits on
+        its own), or when the agent is gone, or shortly after the deadline."""
+        grace = 5.0  # the agent itself stops at the deadline; let it save its cursors
+        while time.time() < deadline + grace:
+            if all(DeliveryState.load(self.run_dir, name).done for name in self.backends):
+                break
+            if not self._agent_running():
+                break
+            time.sleep(0.02)
+        else:
+            if self._agent is not None and self._agent.poll() is None:
                 self._agent.kill()
-                self._agent.wait()
-        elif self._agent_thread is not None:
-            self._agent_thread.join(max(0.0, deadline - time.time()) + grace)
+        if self._agent is not None:  # reap it in the background: no zombie, no wait
+            threading.Thread(target=self._agent.wait, name="tracelet-reaper", daemon=True).start()
+
+    def _agent_running(self) -> bool:
+        if self._agent is not None:
+            return self._agent.poll() is None
+        return self._agent_thread is not None and self._agent_thread.is_alive()
 
     def _collect_report(self) -> StopReport:
         reports = []
@@ -307,6 +318,7 @@ class Experiment:
                     errors=list(state.errors),
                     status=state.status,
                     location=state.location,
+                    tracker=dict(state.tracker),
                 )
             )
         return StopReport(self.run_dir, reports)

@@ -1,0 +1,206 @@
+"""Runtime benchmark: the cost of routing SummaryWriter calls, measured against the
+plain writer and against each tracker's own API called directly in its best way.
+
+    .venv/bin/python benchmarks/runtime_bench.py [--reps 5] [--points 100000]
+
+Every case runs in a fresh subprocess with its own sandboxed stores (W&B offline,
+ClearML offline, MLflow sqlite) under a temporary folder; medians of ``--reps`` runs
+are printed, with the ratios the issues set targets for:
+
+* hot path: µs per ``add_scalar`` (10 keys, 20,000 calls), routed vs plain, in the same
+  process (plain first, then routed, alternating order between reps);
+* end to end: loop + ``stop_logging`` for ``--points`` points vs the direct API;
+* ``stop_logging`` when nothing is pending.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tracelet.validators.sandbox import Sandbox
+
+HOT_PATH = """
+import json, time, tracelet
+from torch.utils.tensorboard import SummaryWriter
+N, KEYS = 20000, [f"k{{i}}" for i in range(10)]
+def loop(writer):
+    t = time.perf_counter()
+    for i in range(N):
+        writer.add_scalar(KEYS[i % 10], i * 0.5, i // 10)
+    return (time.perf_counter() - t) / N * 1e6
+results = {{}}
+order = ["plain", "routed"] if {rep} % 2 == 0 else ["routed", "plain"]
+for case in order:
+    if case == "routed":
+        tracelet.start_logging(exp_name="bench", project="bench", backend={backend!r})
+    writer = SummaryWriter(f"runs/{{case}}")
+    writer.add_scalar("warm", 0.0, 0)
+    results[case] = loop(writer)
+    writer.close()
+    if case == "routed":
+        tracelet.stop_logging()
+print(json.dumps(results))
+"""
+
+ROUTED_E2E = """
+import json, time, tracelet
+from torch.utils.tensorboard import SummaryWriter
+N = {points}
+writer = SummaryWriter("runs")
+t = time.perf_counter()
+tracelet.start_logging(exp_name="bench", project="bench", backend={backend!r})
+for i in range(N):
+    writer.add_scalar(f"k{{i % 10}}", i * 0.5, i // 10)
+loop = time.perf_counter() - t
+report = tracelet.stop_logging()
+total = time.perf_counter() - t
+assert report.complete, report.summary()
+print(json.dumps({{"loop": loop, "total": total}}))
+"""
+
+STOP_IDLE = """
+import json, time, tracelet
+from tracelet.delivery import DeliveryState
+experiment = tracelet.start_logging(exp_name="bench", project="bench", backend={backend!r})
+experiment.log_metric("x", 1.0, 0)
+experiment.flush()
+while DeliveryState.load(experiment.run_dir, {backend!r}).delivered.get("metrics", 0) < 1:
+    time.sleep(0.05)
+t = time.perf_counter()
+tracelet.stop_logging()
+print(json.dumps({{"stop": time.perf_counter() - t}}))
+"""
+
+DIRECT = {
+    "mlflow": """
+import json, time
+from mlflow import MlflowClient
+from mlflow.entities import Metric
+N = {points}
+t = time.perf_counter()
+client = MlflowClient()  # MLFLOW_TRACKING_URI: the sandbox sqlite store
+run_id = client.create_run(client.create_experiment("bench")).info.run_id
+batch, now = [], int(time.time() * 1000)
+for i in range(N):
+    batch.append(Metric(f"k{{i % 10}}", i * 0.5, now, i // 10))
+    if len(batch) == 1000:
+        client.log_batch(run_id, metrics=batch)
+        batch = []
+if batch:
+    client.log_batch(run_id, metrics=batch)
+client.set_terminated(run_id)
+print(json.dumps({{"total": time.perf_counter() - t}}))
+""",
+    "wandb": """
+import json, time, wandb
+N = {points}
+t = time.perf_counter()
+run = wandb.init(project="bench", name="bench", settings=wandb.Settings(console="off"))
+for s in range(N // 10):
+    run.log({{f"k{{j}}": (s * 10 + j) * 0.5 for j in range(10)}}, step=s)
+run.finish()
+print(json.dumps({{"total": time.perf_counter() - t}}))
+""",
+    "clearml": """
+import json, time
+from clearml import Task
+from clearml.utilities.check_updates import CheckPackageUpdates
+CheckPackageUpdates._package_version_checked = True
+N = {points}
+t = time.perf_counter()
+task = Task.init(project_name="bench", task_name="bench", auto_connect_frameworks=False,
+                 auto_resource_monitoring=False, auto_connect_streams=False)
+logger = task.get_logger()
+for i in range(N):
+    logger.report_scalar("k", str(i % 10), value=i * 0.5, iteration=i // 10)
+task.close()
+print(json.dumps({{"total": time.perf_counter() - t}}))
+""",
+}
+
+
+def run_case(code: str, root: Path) -> dict:
+    workdir = Path(tempfile.mkdtemp(dir=root))
+    script = workdir / "case.py"
+    script.write_text(textwrap.dedent(code))
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=workdir,
+        env=Sandbox.create(workdir / "sandbox").environ(),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"benchmark case failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--points", type=int, default=100_000)
+    parser.add_argument("--backends", default="mlflow,wandb,clearml")
+    args = parser.parse_args()
+    backends = args.backends.split(",")
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="tracelet-bench-") as tmp:
+        root = Path(tmp)
+        for backend in backends:
+            hot = [
+                run_case(HOT_PATH.format(backend=backend, rep=r), root) for r in range(args.reps)
+            ]
+            plain = [h["plain"] for h in hot]
+            routed = [h["routed"] for h in hot]
+            ratios = [h["routed"] / h["plain"] for h in hot]
+            e2e = [
+                run_case(ROUTED_E2E.format(backend=backend, points=args.points), root)
+                for _ in range(args.reps)
+            ]
+            direct = [
+                run_case(DIRECT[backend].format(points=args.points), root)["total"]
+                for _ in range(args.reps)
+            ]
+            stop = [run_case(STOP_IDLE.format(backend=backend), root)["stop"] for _ in range(3)]
+            results[backend] = {
+                "hot_plain_us": median(plain),
+                "hot_routed_us": median(routed),
+                "hot_ratio": median(ratios),
+                "e2e_loop_s": median([e["loop"] for e in e2e]),
+                "e2e_total_s": median([e["total"] for e in e2e]),
+                "direct_s": median(direct),
+                "e2e_ratio": median([e["total"] for e in e2e]) / median(direct),
+                "stop_idle_s": median(stop),
+            }
+            print(backend, json.dumps({k: round(v, 3) for k, v in results[backend].items()}))
+    print()
+    print(f"{args.points} points, 10 keys, medians of {args.reps} runs")
+    header = (
+        "| backend | plain µs/call | routed µs/call | ratio | loop+stop s "
+        "| direct API s | e2e ratio | idle stop s |"
+    )
+    print(header)
+    print("|" + "---|" * 8)
+    for backend, r in results.items():
+        print(
+            f"| {backend} | {r['hot_plain_us']:.1f} | {r['hot_routed_us']:.1f} | "
+            f"{r['hot_ratio']:.2f} | {r['e2e_total_s']:.2f} | {r['direct_s']:.2f} | "
+            f"{r['e2e_ratio']:.2f} | {r['stop_idle_s']:.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
