@@ -153,7 +153,7 @@ def test_out_of_order_repeated_and_special_values_survive(tmp_path):
     backend = _backend(tmp_path)
     backend.open()
     backend.log_metrics(points)
-    with pytest.raises(RefusedError, match="global_step") as refused:
+    with pytest.raises(RefusedError, match="tracelet/step") as refused:
         backend.log_metrics([Point(STEP_KEY, 1.0, 1, WALL), Point("after", 1.0, 1, WALL)])
     assert refused.value.count == 1
     backend.close("FINISHED")

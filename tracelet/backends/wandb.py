@@ -5,17 +5,19 @@ Writing (:class:`WandbBackend`, used by the delivery agent):
 * **Steps.** W&B silently drops a ``wandb.log(..., step=s)`` whose step is lower than
   its current one, and TensorBoard-style code logs out of order all the time. So the
   TensorBoard step is never W&B's step: every row is
-  ``{"global_step": s, key: value, ...}`` and ``_step`` is a private row counter
-  that only grows. ``define_metric("*", step_metric="global_step")`` makes every
-  chart use ``global_step`` as its x axis, as W&B's own TensorBoard sync does.
+  ``{"tracelet/step": s, key: value, ...}`` and ``_step`` is a private row counter
+  that only grows. ``define_metric("*", step_metric="tracelet/step")`` makes every
+  chart use the TensorBoard step as its x axis, as W&B's own TensorBoard sync does
+  with its ``global_step`` (a name tracelet avoids: many scripts log a metric called
+  ``global_step`` themselves).
   Out-of-order, repeated and backwards steps are therefore all kept, in the order
   they were logged. The counter is kept in ``state["wandb_next_step"]`` so a resumed
   delivery continues it (W&B would drop rows whose ``_step`` went backwards).
 * **One ``wandb.log`` per step.** Consecutive points of one step become one row. A
-  key that repeats within a step starts a new row at the same ``global_step``, so
+  key that repeats within a step starts a new row at the same ``tracelet/step``, so
   no point is lost; so does a step cut in two by the agent's batches. A row's
   ``_timestamp`` is the ``wall_time`` of its first point.
-* **Refused keys.** ``global_step``, ``_step``, ``_runtime`` and ``_timestamp`` cannot
+* **Refused keys.** ``tracelet/step``, ``_step``, ``_runtime`` and ``_timestamp`` cannot
   be metric keys (they would overwrite the row's bookkeeping), and wandb-core drops an
   empty key: such points are refused (:class:`~tracelet.backends.base.RefusedError`
   with their count) after the rest of the batch was delivered.
@@ -73,7 +75,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tracelet.backends.wandb")
 
-STEP_KEY = "global_step"
+STEP_KEY = "tracelet/step"
+TB_SYNC_STEP_KEY = "global_step"  # the step key of runs written by W&B's own TensorBoard sync
 TAGS_CONFIG_KEY = "tracelet_tags"
 ARTIFACT_TYPE = "tracelet"
 RESERVED_KEYS = frozenset({STEP_KEY, "_step", "_runtime", "_timestamp"})
@@ -514,10 +517,10 @@ class _Steps:
                 self.exact[metric.name] = metric.step_metric
             elif metric.glob_name and metric.step_metric:
                 self.globs.append((metric.glob_name, metric.step_metric))
-        self.default = STEP_KEY if decoded.tensorboard else "_step"
+        self.default = TB_SYNC_STEP_KEY if decoded.tensorboard else "_step"
         self.hidden = {step for glob, step in self.globs if glob == "*"}
         if decoded.tensorboard:
-            self.hidden.add(STEP_KEY)
+            self.hidden.add(TB_SYNC_STEP_KEY)
         self._cache: dict[str, str] = {}
 
     def key_for(self, key: str) -> str:
