@@ -26,6 +26,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "copy": ("tracelet.validators.copy_cli", "replay a stored run into another tracker"),
 }
 
+PASSES_SCRIPT_ARGS = {"validate"}
+
 
 def _load(name: str):
     module_name = SUBCOMMANDS[name][0]
@@ -61,7 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     selected = argv[0] if argv and argv[0] in SUBCOMMANDS else None
     parser = build_parser(selected)
+    script_args: list[str] = []
+    if "--" in argv:  # everything after -- belongs to the user's script (validate)
+        cut = argv.index("--")
+        argv, script_args = argv[:cut], argv[cut + 1 :]
     args = parser.parse_args(argv)
+    if script_args and args.command not in PASSES_SCRIPT_ARGS:
+        parser.error(f"tracelet {args.command} takes no arguments after --")
+    args.script_args = script_args
     if not args.command:
         parser.print_help()
         return 0

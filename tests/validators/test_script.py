@@ -1,0 +1,188 @@
+"""Script mode: a script and its migrated copy run in sandboxes, then their stores are diffed."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.validators.test_cli import assert_one_error_line, validate
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((REPO / "examples" / "migration").glob("*_train.py"))
+FIXTURES = REPO / "tests" / "fixtures" / "validate"
+
+
+@pytest.fixture(autouse=True)
+def temp_folders_in_the_test_folder(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Work folders kept after a DIFFERENT verdict land in the test's TMPDIR, not /tmp."""
+    monkeypatch.setattr(tempfile, "tempdir", None)
+
+
+def test_the_migration_examples_exist():
+    assert {p.name for p in EXAMPLES} >= {"wandb_train.py", "mlflow_train.py", "clearml_train.py"}
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_every_migration_example_is_equal(isolated: Path, capsys, example: Path):
+    tracker = example.name.split("_")[0]
+    before = example.read_bytes()
+
+    code, out, err = validate(capsys, example, "--from", tracker, "--json", "report.json")
+
+    assert code == 0, out + err
+    assert "EQUAL:" in out
+    report = json.loads((isolated / "report.json").read_text())
+    assert report["verdict"] == "equal"
+    assert report["mode"] == "script"
+    assert report["migration"]["totals"]["sites_rewritten"] > 0
+    assert report["summary"]["left_points"] == report["summary"]["right_points"] > 0
+    assert not Path(report["workdir"]).exists()  # removed after an equal verdict
+    assert example.read_bytes() == before  # the user's file is untouched
+
+
+def test_script_arguments_after_double_dash_and_another_target(isolated: Path, capsys):
+    example = REPO / "examples" / "migration" / "wandb_train.py"
+
+    code, out, _ = validate(
+        capsys, example, "--from", "wandb", "--to", "mlflow", "--json", "r.json", "--",
+        "--epochs", "2",
+    )  # fmt: skip
+
+    assert code == 0, out
+    report = json.loads((isolated / "r.json").read_text())
+    assert report["to"] == "mlflow"
+    assert report["sources"]["left"].endswith("/original-store/wandb/wandb")
+    assert report["sources"]["right"].startswith("sqlite:///")
+    epochs = [m for m in report["metrics"] if m["key"] == "epoch"]
+    assert epochs[0]["left_points"] == 2  # --epochs 2 reached both runs
+
+
+def test_one_changed_value_in_the_copy_is_different_and_named(isolated: Path, capsys):
+    script = FIXTURES / "wandb_changed_in_copy.py"
+
+    code, out, _ = validate(
+        capsys, script, "--from", "wandb", "--json", "r.json", "--html", "r.html"
+    )
+
+    assert code == 1
+    text = " ".join(out.split())
+    assert "DIFFERENT: 1 of 2 metric keys differ: loss" in text
+    report = json.loads((isolated / "r.json").read_text())
+    assert report["summary"]["differing_keys"] == ["loss"]
+    (loss,) = [m for m in report["metrics"] if m["key"] == "loss"]
+    assert loss["first_differences"] == [
+        {"step": 3, "occurrence": 0, "left": 0.25, "right": 0.25 + 0.001}
+    ]
+    workdir = Path(report["workdir"])
+    assert f"runs and stores kept in {workdir}" in text
+    assert (workdir / "original-store" / "stderr.log").is_file()
+    assert (workdir / "migrated" / "wandb_changed_in_copy.py").read_text().count("tracelet") > 1
+    assert (workdir / "migration-report.txt").is_file()
+    assert (isolated / "r.html").is_file()
+
+
+def test_package_folder_with_root_is_migrated_whole(isolated: Path, capsys):
+    project = FIXTURES / "project"
+
+    code, out, err = validate(
+        capsys, project / "train.py", "--from", "wandb", "--root", project, "--", "--epochs", "4"
+    )
+
+    assert code == 0, out + err
+    assert "2 files changed" in out
+    assert "EQUAL: 2 metric keys, 8 points on each side match exactly" in " ".join(out.split())
+
+
+def test_crashing_script_exits_2_with_one_line(isolated: Path, capsys):
+    code, _, err = validate(capsys, FIXTURES / "mlflow_crash.py", "--from", "mlflow")
+    assert code == 2
+    assert_one_error_line(
+        err,
+        "the original script failed (exit code 1): ZeroDivisionError: division by zero",
+        "its output is in",
+    )
+    folder = Path(err.rsplit("its output is in ", 1)[1].strip())
+    assert "ZeroDivisionError" in (folder / "stderr.log").read_text()
+
+
+def test_migrated_copy_crash_exits_2_naming_the_copy(isolated: Path, capsys):
+    code, _, err = validate(capsys, FIXTURES / "wandb_crash_in_copy.py", "--from", "wandb")
+    assert code == 2
+    assert_one_error_line(
+        err, "the migrated copy failed (exit code 1): RuntimeError: only the migrated copy fails"
+    )
+
+
+def test_timeout_exits_2(isolated: Path, capsys):
+    code, _, err = validate(
+        capsys, FIXTURES / "mlflow_sleeps.py", "--from", "mlflow", "--timeout", "3"
+    )
+    assert code == 2
+    assert_one_error_line(err, "timed out after 3 s")
+
+
+def test_missing_tracker_exits_2_naming_the_extra(isolated: Path, capsys):
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [m for m in sys.modules if m == "clearml" or m.startswith("clearml.")]:
+            patch.delitem(sys.modules, name)
+        patch.setitem(sys.modules, "clearml", None)  # what an uninstalled package looks like
+
+        code, _, err = validate(
+            capsys, REPO / "examples/migration/clearml_train.py", "--from", "clearml"
+        )
+
+    assert code == 2
+    assert_one_error_line(err, "clearml is not installed: pip install 'tracelet[clearml]'")
+
+
+def test_nothing_to_migrate_and_bad_arguments_exit_2(isolated: Path, capsys):
+    code, _, err = validate(capsys, FIXTURES / "no_tracker.py", "--from", "wandb")
+    assert code == 2
+    assert_one_error_line(err, "rewrote nothing in no_tracker.py")
+
+    code, _, err = validate(capsys, FIXTURES / "no_tracker.py")
+    assert code == 2
+    assert_one_error_line(err, "script mode needs --from")
+
+    code, _, err = validate(capsys, "missing.py", "--from", "wandb")
+    assert code == 2
+    assert_one_error_line(err, "missing.py: no such script")
+
+    code, _, err = validate(capsys, FIXTURES / "no_tracker.py", "--from", "wandb", "--root", "/usr")
+    assert code == 2
+    assert_one_error_line(err, "--root /usr does not hold")
+
+
+def test_sandbox_keeps_the_user_trackers_out(isolated: Path):
+    from tracelet.validators.sandbox import Sandbox
+
+    box = Sandbox.create(isolated / "box")
+    user = {
+        "PATH": "/usr/bin",
+        "MLFLOW_TRACKING_URI": "http://tracking.example.com",
+        "WANDB_API_KEY": "secret",
+        "WANDB_MODE": "online",
+        "CLEARML_API_HOST": "https://api.example.com",
+        "TRACELET_BACKEND": "wandb",
+    }
+
+    env = box.environ(user)
+
+    assert env["PATH"] == "/usr/bin"
+    assert env["MLFLOW_TRACKING_URI"] == f"sqlite:///{box.root / 'mlflow.db'}"
+    assert env["WANDB_MODE"] == "offline"
+    assert "WANDB_API_KEY" not in env
+    assert "CLEARML_API_HOST" not in env
+    assert "TRACELET_BACKEND" not in env
+    inside = [env[k] for k in ("HOME", "TMPDIR", "WANDB_DIR", "CLEARML_CACHE_DIR", "TRACELET_DIR")]
+    assert all(Path(v).is_relative_to(box.root) and Path(v).is_dir() for v in inside)
+    assert "report_use_subprocess: false" in Path(env["CLEARML_CONFIG_FILE"]).read_text()
+    outcome = box.start(
+        [sys.executable, "-c", "import os; print(os.environ['HOME'])"], cwd=box.root
+    ).wait()
+    assert outcome.ok
+    assert outcome.stdout.read_text().strip() == env["HOME"]

@@ -1,0 +1,230 @@
+"""A sandbox for one child process: every tracker store, cache and temp folder in one folder.
+
+``tracelet validate`` runs user scripts and replay writers in child processes. Each gets
+its own :class:`Sandbox`, so nothing it logs reaches the user's real trackers and two
+children never share a store::
+
+    <root>/
+      home/             HOME and XDG_CACHE_HOME/CONFIG_HOME/DATA_HOME under it
+                        (ClearML writes ~/.clearml here)
+      tmp/              TMPDIR (wandb-core's socket lives here)
+      mlflow.db         MLFLOW_TRACKING_URI=sqlite:///<root>/mlflow.db
+      wandb/            WANDB_DIR (runs in wandb/wandb/offline-run-*), WANDB_MODE=offline
+      wandb-cache/      WANDB_CACHE_DIR, WANDB_DATA_DIR, WANDB_ARTIFACT_DIR
+      wandb-config/     WANDB_CONFIG_DIR
+      clearml/          CLEARML_CACHE_DIR (sessions in clearml/offline/), CLEARML_OFFLINE_MODE=1
+      clearml.conf      CLEARML_CONFIG_FILE: ``report_use_subprocess: false`` (ClearML's
+                        forked reporter made ``task.close()`` take 7-243 s)
+      tracelet/         TRACELET_DIR (tracelet run folders)
+      stdout.log, stderr.log   what the child printed
+
+The child's environment is the caller's minus every ``MLFLOW_*``, ``WANDB_*``,
+``CLEARML_*`` and ``TRACELET_*`` variable (so an API key or a tracking server of the
+user's never applies), plus the variables above. Because ``HOME`` moves, anything a
+script expects under ``~`` (a dataset cache) is not there: pass such paths as arguments.
+
+>>> box = Sandbox.create(tmp / "box")  # doctest: +SKIP
+>>> outcome = box.start([sys.executable, "train.py"], cwd=tmp).wait()  # doctest: +SKIP
+>>> read_store(box.store("mlflow"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+CLEARML_CONFIG = "sdk { development { report_use_subprocess: false } }\n"
+STRIPPED_PREFIXES = ("MLFLOW_", "WANDB_", "CLEARML_", "TRACELET_")
+KILL_GRACE = 15.0
+"""Seconds a child gets after SIGTERM (tracelet's own stop waits up to 10 s) before SIGKILL."""
+_FOLDERS = ("home", "tmp", "wandb", "wandb-cache", "wandb-config", "clearml", "tracelet")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a child process ended, and where its output is."""
+
+    returncode: int | None
+    timed_out: bool
+    stdout: Path
+    stderr: Path
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+    def last_error_line(self) -> str:
+        """The last line the child wrote to stderr that says something (an exception)."""
+        return _last_line(self.stderr) or _last_line(self.stdout)
+
+
+class Child:
+    """A started child process; :meth:`wait` ends it at its deadline."""
+
+    def __init__(self, process: subprocess.Popen, sandbox: Sandbox, timeout: float | None):
+        self.process = process
+        self.sandbox = sandbox
+        self.started = time.monotonic()
+        self.deadline = None if timeout is None else self.started + timeout
+
+    def wait(self) -> Outcome:
+        timed_out = False
+        try:
+            left = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+            self.process.wait(left)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            self.kill()
+        return Outcome(
+            self.process.returncode,
+            timed_out,
+            self.sandbox.stdout,
+            self.sandbox.stderr,
+            time.monotonic() - self.started,
+        )
+
+    def kill(self, grace: float = KILL_GRACE) -> None:
+        """End the child's process group (it has its own, see :meth:`Sandbox.start`):
+        SIGTERM first, so a tracelet run in it stops cleanly with its delivery agent,
+        then SIGKILL after ``grace`` seconds."""
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, sig)
+            try:
+                self.process.wait(wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """One isolated folder for one child process (see the module docstring)."""
+
+    root: Path
+
+    @classmethod
+    def create(cls, root: str | Path) -> Sandbox:
+        """Create the folders (``root`` may exist) and return the sandbox."""
+        root = Path(root).resolve()
+        for name in _FOLDERS:
+            (root / name).mkdir(parents=True, exist_ok=True)
+        (root / "clearml.conf").write_text(CLEARML_CONFIG)
+        return cls(root)
+
+    @property
+    def mlflow_uri(self) -> str:
+        return f"sqlite:///{self.root / 'mlflow.db'}"
+
+    @property
+    def tracelet_dir(self) -> Path:
+        return self.root / "tracelet"
+
+    @property
+    def stdout(self) -> Path:
+        return self.root / "stdout.log"
+
+    @property
+    def stderr(self) -> Path:
+        return self.root / "stderr.log"
+
+    def environ(self, base: Mapping[str, str] | None = None, **extra: str) -> dict[str, str]:
+        """The child's environment: ``base`` (default ``os.environ``) without tracker
+        variables, plus the sandbox's, plus ``extra``."""
+        base = os.environ if base is None else base
+        env = {k: v for k, v in base.items() if not k.startswith(STRIPPED_PREFIXES)}
+        root = self.root
+        env.update(
+            {
+                "HOME": str(root / "home"),
+                "XDG_CACHE_HOME": str(root / "home" / ".cache"),
+                "XDG_CONFIG_HOME": str(root / "home" / ".config"),
+                "XDG_DATA_HOME": str(root / "home" / ".local" / "share"),
+                "TMPDIR": str(root / "tmp"),
+                "TRACELET_DIR": str(self.tracelet_dir),
+                "MLFLOW_TRACKING_URI": self.mlflow_uri,
+                "WANDB_MODE": "offline",
+                "WANDB_SILENT": "true",
+                "WANDB_DIR": str(root / "wandb"),
+                "WANDB_CACHE_DIR": str(root / "wandb-cache"),
+                "WANDB_CONFIG_DIR": str(root / "wandb-config"),
+                "WANDB_DATA_DIR": str(root / "wandb-cache"),
+                "WANDB_ARTIFACT_DIR": str(root / "wandb-cache"),
+                "WANDB_DISABLE_GIT": "true",
+                "WANDB_DISABLE_CODE": "true",
+                "WANDB_ERROR_REPORTING": "false",
+                "WANDB_CONSOLE": "off",
+                "WANDB_X_DISABLE_STATS": "true",
+                "CLEARML_OFFLINE_MODE": "1",
+                "CLEARML_CACHE_DIR": str(root / "clearml"),
+                "CLEARML_CONFIG_FILE": str(root / "clearml.conf"),
+                "CLEARML_LOG_LEVEL": "ERROR",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(extra)
+        return env
+
+    def store(self, tracker: str) -> str:
+        """Where ``tracker``, used directly by the child, stores its runs (a
+        :func:`tracelet.readers.read_store` location)."""
+        locations = {
+            "mlflow": self.mlflow_uri,
+            "wandb": str(self.root / "wandb" / "wandb"),
+            "clearml": str(self.root / "clearml" / "offline"),
+        }
+        if tracker not in locations:
+            raise ValueError(f"no sandbox store for {tracker!r}; choose from {sorted(locations)}")
+        return locations[tracker]
+
+    def tracelet_run(self) -> Path:
+        """The one tracelet run folder the child created (:class:`ValueError` otherwise)."""
+        runs = sorted(p.parent for p in (self.tracelet_dir / "runs").glob("*/run.json"))
+        if len(runs) != 1:
+            found = "none" if not runs else f"{len(runs)}"
+            raise ValueError(f"expected one tracelet run in {self.tracelet_dir}, found {found}")
+        return runs[0]
+
+    def delivered_store(self, backend: str) -> str:
+        """Where the child's one tracelet run delivered to ``backend`` (a read location)."""
+        from tracelet.readers import delivered_store
+
+        return delivered_store(self.tracelet_run(), backend, self.environ())
+
+    def start(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str | Path,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> Child:
+        """Start ``argv`` in its own process group with the sandbox environment
+        (``env`` replaces it when given); output goes to ``stdout.log``/``stderr.log``."""
+        with open(self.stdout, "ab") as out, open(self.stderr, "ab") as err:
+            process = subprocess.Popen(
+                list(argv),
+                cwd=str(cwd),
+                env=dict(self.environ() if env is None else env),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+        return Child(process, self, timeout)
+
+
+def _last_line(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
