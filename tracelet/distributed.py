@@ -1,7 +1,8 @@
 """Which process of a distributed job delivers to the trackers.
 
 The rank comes from the launcher's environment (``RANK`` from torchrun and
-``torch.distributed.launch``, ``SLURM_PROCID`` under SLURM) or, when the program has
+``torch.distributed.launch``, ``SLURM_PROCID`` under SLURM, ``LOCAL_RANK`` on the first
+machine for the processes Lightning's own DDP launcher starts) or, when the program has
 already called ``torch.distributed.init_process_group``, from ``torch.distributed``
 itself (never imported by tracelet: only read if the program imported it).
 
@@ -23,16 +24,24 @@ RANK_MODES = ("zero", "all")
 def process_rank() -> int | None:
     """This process's global rank, or None when it is not part of a distributed job."""
     for variable in ("RANK", "SLURM_PROCID"):
-        value = os.environ.get(variable)
-        if value not in (None, ""):
-            try:
-                return int(value)
-            except ValueError:
-                continue
+        rank = _env_int(variable)
+        if rank is not None:
+            return rank
+    # Lightning's own DDP launcher starts the other processes of a machine with LOCAL_RANK only.
+    local_rank = _env_int("LOCAL_RANK")
+    if local_rank is not None and not _env_int("NODE_RANK"):
+        return local_rank
     dist = sys.modules.get("torch.distributed")
     if dist is not None and dist.is_available() and dist.is_initialized():
         return int(dist.get_rank())
     return None
+
+
+def _env_int(variable: str) -> int | None:
+    try:
+        return int(os.environ[variable])
+    except (KeyError, ValueError):
+        return None
 
 
 def resolve_mode(mode: str | None) -> str:

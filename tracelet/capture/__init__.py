@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from tracelet.capture import patching, tensorboard
+from tracelet.capture import lightning, patching, tensorboard
 
 
 def install() -> None:
     """Patch every supported framework, now or when it is imported."""
     tensorboard.install()
+    lightning.install()
 
 
 def uninstall() -> None:
