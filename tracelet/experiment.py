@@ -35,6 +35,15 @@ DEFAULT_BACKEND = "mlflow"
 DEFAULT_PROJECT = "default"
 DEFAULT_STOP_TIMEOUT = 120.0
 ARTIFACTS_DIR = "artifacts"
+# The agent is not a rank of the training job: trackers that read these (ClearML joins
+# the task of TORCHELASTIC_RUN_ID) must not see them.
+LAUNCHER_VARIABLES = frozenset(
+    {
+        "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
+        "NODE_RANK", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID",
+        "TORCHELASTIC_ERROR_FILE", "TORCHELASTIC_RESTART_COUNT", "TORCHELASTIC_MAX_RESTARTS",
+    }
+)  # fmt: skip
 
 _lock = threading.RLock()
 _active: Experiment | None = None
@@ -255,7 +264,7 @@ class Experiment:
     def _start_agent_process(self) -> None:
         notify_fd = os.dup(sys.stderr.fileno()) if _has_fileno(sys.stderr) else None
         package_root = str(Path(__file__).resolve().parent.parent)
-        env = dict(os.environ)
+        env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARIABLES}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         cmd = [sys.executable, "-m", "tracelet.agent", str(self.run_dir)]
         cmd += ["--parent-pid", str(os.getpid())]

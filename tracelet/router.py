@@ -16,13 +16,15 @@ from __future__ import annotations
 import collections
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tracelet.events import END, IMAGE
+from tracelet.events import END, IMAGE, METRIC
 from tracelet.journal import JournalWriter
 from tracelet.rundir import MEDIA_DIR
+from tracelet.values import to_float
 
 #: The function the capture layer calls with each event, or None when not logging.
 current_emit: Callable[[tuple], None] | None = None
@@ -44,7 +46,7 @@ class Router:
         self._closed = False
         self._media_count = 0
         self.events_written = 0
-        self._pid = os.getpid()
+        _routers.add(self)
         self._thread = threading.Thread(target=self._loop, name="tracelet-flusher", daemon=True)
         self._thread.start()
 
@@ -76,8 +78,14 @@ class Router:
             return written
 
     def _prepare(self, event: tuple) -> Any:
-        """Events are JSON-ready except image bytes, which become a file in media/."""
-        if event[0] == IMAGE and isinstance(event[4], bytes | bytearray):
+        """Events are JSON-ready except image bytes, which become a file in media/, and
+        metric values the hot path left as tensors (read here, off the training thread)."""
+        kind = event[0]
+        if kind == METRIC:
+            if type(event[2]) is float:
+                return event
+            return (kind, event[1], to_float(event[2]), event[3], event[4])
+        if kind == IMAGE and isinstance(event[4], bytes | bytearray):
             self._media_count += 1
             rel = f"{MEDIA_DIR}/{self._media_count:06d}.png"
             (self.run_dir / rel).write_bytes(event[4])
@@ -116,9 +124,31 @@ def activate(router: Router | None) -> None:
     current_emit = router.emit if router is not None else None
 
 
+# A fork in the middle of a journal write would copy a held lock or a half-flushed file
+# buffer into the child; holding every router's write lock across fork() rules that out.
+_routers: weakref.WeakSet[Router] = weakref.WeakSet()
+
+
+def _before_fork() -> None:
+    for router in list(_routers):
+        router._write_lock.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    for router in list(_routers):
+        router._write_lock.release()
+
+
 def _after_fork_in_child() -> None:
     global current_emit
     current_emit = None
+    for router in list(_routers):
+        router._write_lock.release()
+        router.after_fork_in_child()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(
+    before=_before_fork,
+    after_in_parent=_after_fork_in_parent,
+    after_in_child=_after_fork_in_child,
+)

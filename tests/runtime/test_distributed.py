@@ -120,18 +120,6 @@ def run_job(cwd: Path, script: str, *args: str, launcher: list[str] | None = Non
     return [json.loads((cwd / f"rank{rank}.json").read_text()) for rank in (0, 1)]
 
 
-def create_mlflow_store(cwd: Path) -> None:
-    """Create the sqlite store before several agents open it at once.
-
-    Two agents that create the same new sqlite store at the same moment race in MLflow's
-    schema migration and can leave it broken ("table _alembic_tmp_tags already exists");
-    reported for ``tracelet/backends/mlflow.py`` (serialise store creation with a file lock).
-    """
-    from mlflow import MlflowClient
-
-    MlflowClient(f"sqlite:///{cwd}/mlflow.db").search_experiments()
-
-
 def mlflow_runs(cwd: Path) -> dict[str, str]:
     """Run name -> run id of every run in the MLflow store."""
     from mlflow import MlflowClient
@@ -175,23 +163,16 @@ def test_lightning_ddp_rank_zero_delivers_once_to_every_tracker(isolated: Path):
 def test_lightning_ddp_under_torchrun_with_ranks_all_gives_one_run_per_rank(isolated: Path):
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2"]
     launcher += ["--master-addr=127.0.0.1", f"--master-port={free_port()}"]
-    create_mlflow_store(isolated)
-    # ClearML is left out: the delivery agent inherits torchrun's TORCHELASTIC_RUN_ID and
-    # LOCAL_RANK, from which ClearML's Task.init makes rank 1 join rank 0's task
-    # (reported for tracelet/experiment.py: start the agent without the launcher variables).
-    trackers = ["mlflow", "wandb"]
-    ranks = run_job(isolated, LIGHTNING_DDP, ",".join(trackers), "all", launcher=launcher)
+    ranks = run_job(isolated, LIGHTNING_DDP, ",".join(TRACKERS), "all", launcher=launcher)
     assert all(r["delivers"] and r["patched"] and r["complete"] for r in ranks)
     assert sorted(mlflow_runs(isolated)) == ["ddp-rank0", "ddp-rank1"]
-    for name in trackers:
+    for name in TRACKERS:
         got = sorted(losses(tables) for tables in runs_in(name, isolated))
         assert got == sorted(list(enumerate(r["losses"])) for r in ranks), name
 
 
 @pytest.mark.parametrize("ranks", ["zero", "all"])
 def test_spawned_process_group_logs_per_rank_mode(isolated: Path, ranks: str):
-    if ranks == "all":
-        create_mlflow_store(isolated)
     rank0, rank1 = run_job(isolated, SPAWNED_DDP, str(free_port()), ranks)
     runs = mlflow_runs(isolated)
     if ranks == "zero":

@@ -21,6 +21,7 @@ Mapping (documented in ``docs/backends/mlflow.md``):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -28,12 +29,12 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from tracelet.backends.base import Backend, RefusedError
+from tracelet.backends.base import Backend, RefusedError, RunInfo
 from tracelet.events import Point
 from tracelet.tables import (
     RunTables,
@@ -99,6 +100,10 @@ class MlflowBackend(Backend):
 
     name = "mlflow"
 
+    def __init__(self, run: RunInfo, options: Mapping[str, Any], state: dict[str, Any]):
+        super().__init__(run, options, state)
+        self._mapped_keys: set[str] = set(state.get("mapped_keys", []))
+
     def open(self) -> None:
         for key, value in _HTTP_DEFAULTS.items():
             os.environ.setdefault(key, value)
@@ -107,9 +112,12 @@ class MlflowBackend(Backend):
 
         uri = self.state.get("tracking_uri") or self.options.get("url") or mlflow.get_tracking_uri()
         uri = _absolute_uri(str(uri), os.getcwd())
-        self.client = MlflowClient(tracking_uri=uri)
         self.state["tracking_uri"] = uri
-        self._mapped_keys: set[str] = set(self.state.get("mapped_keys", []))
+        with _store_creation_lock(uri):  # two agents creating one sqlite store race
+            self.client = MlflowClient(tracking_uri=uri)
+            self._open_run()
+
+    def _open_run(self) -> None:
         run_id = self.state.get("run_id")
         if run_id:
             self.client.update_run(run_id, status="RUNNING")
@@ -242,6 +250,25 @@ class MlflowBackend(Backend):
 
     def close(self, status: str) -> None:
         self.client.set_terminated(self.run_id, status=status, end_time=int(time.time() * 1000))
+
+
+@contextlib.contextmanager
+def _store_creation_lock(uri: str) -> Iterator[None]:
+    """Serialise the first access to a sqlite store: MLflow creates its tables then,
+    and two processes doing it at once can leave the store broken (seen with ranks="all")."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    db_path = Path(unquote(uri[len("sqlite:///") :]).split("?")[0])
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(db_path.with_name(f".{db_path.name}.tracelet-lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _first_line(text: str) -> str:
