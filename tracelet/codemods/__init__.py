@@ -1,0 +1,72 @@
+"""``tracelet migrate``: libcst codemods from direct tracker calls to tracelet.
+
+One :class:`~libcst.codemod.VisitorBasedCodemodCommand` per source tracker:
+
+* :class:`tracelet.codemods.wandb.WandbToTracelet`
+* :class:`tracelet.codemods.mlflow.MlflowToTracelet`
+* :class:`tracelet.codemods.clearml.ClearmlToTracelet` (also ``trains``)
+
+Each also runs under libcst's own driver::
+
+    python -m libcst.tool codemod -x tracelet.codemods.wandb.WandbToTracelet src/
+
+:func:`migrate_code` is the one-string entry point, :mod:`tracelet.codemods.runner`
+the multi-file one (discovery, pre-filter, process pool, diff, write) and
+:mod:`tracelet.codemods.cli` the command line. A new source (Lightning loggers) is one
+more module with a ``TrackerCodemod`` subclass and one more line in :data:`SOURCES`.
+
+>>> source = "import wandb\\nwandb.init(project='p')\\nwandb.log({'a': 1})\\n"
+>>> new, entries = migrate_code(source, "wandb")
+>>> print(new, end="")
+import tracelet
+tracelet.start_logging(project='p', backend="wandb")
+tracelet.log({'a': 1})
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tracelet.codemods.base import TrackerCodemod
+    from tracelet.codemods.report import Entry
+
+# source tracker -> (module, codemod class); None: planned, not built yet
+SOURCES: dict[str, tuple[str, str] | None] = {
+    "wandb": ("tracelet.codemods.wandb", "WandbToTracelet"),
+    "mlflow": ("tracelet.codemods.mlflow", "MlflowToTracelet"),
+    "clearml": ("tracelet.codemods.clearml", "ClearmlToTracelet"),
+    "lightning": None,
+}
+
+
+def load_codemod(source: str) -> type[TrackerCodemod]:
+    """The codemod class for a source tracker."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}; choose from {', '.join(SOURCES)}")
+    spec = SOURCES[source]
+    if spec is None:
+        raise NotImplementedError(f"migrating from {source} is not built yet")
+    return getattr(importlib.import_module(spec[0]), spec[1])
+
+
+def migrate_code(
+    code: str,
+    source: str,
+    to: Sequence[str] | None = None,
+    unsafe: bool = False,
+    disable: Sequence[str] = (),
+) -> tuple[str, list[Entry]]:
+    """Migrate one module's source text; returns the new text and the report entries."""
+    from tracelet.codemods.runner import Options, transform_bytes
+
+    options = Options(source, list(to or [source]), unsafe, tuple(disable))
+    new, file_report, _ = transform_bytes(code.encode("utf-8"), "<string>", options)
+    if file_report.error:
+        raise SyntaxError(file_report.error)
+    return new.decode("utf-8"), file_report.entries
+
+
+__all__ = ["SOURCES", "load_codemod", "migrate_code"]

@@ -1,0 +1,576 @@
+"""The machinery every tracker codemod shares: analyse the whole file, then rewrite it or
+hold it back.
+
+A codemod runs in two phases.
+
+1. **Analysis.** :class:`~tracelet.codemods.resolve.Resolver` finds every use of the
+   source tracker (through imports, aliases, runs, tasks and loggers followed within the
+   file) and the tracker module's ``handle`` turns each use into a :class:`Decision`:
+   rewrite it, leave it (no faithful rewrite), or keep it (needs no run).
+2. **Decision for the file.** If any call site has to be left, the file keeps *all* its
+   calls to that tracker: a half-migrated file would call ``wandb.log`` after
+   ``wandb.init`` became ``tracelet.start_logging`` and fail, or make MLflow start a
+   second run on its own. Only the call sites that block the migration get a
+   ``# TODO(tracelet): <rule> <reason>`` comment; the others are reported as *held*.
+   Resolve the TODOs and run the migration again. Otherwise every rewrite is applied,
+   ``import tracelet`` is added and tracker imports that became unused are removed
+   (except inside ``try: ... except ImportError``, where the import's success is what
+   the guard tests).
+
+TODO comments are idempotent: a statement that already carries the comment for a rule
+does not get a second one.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import libcst as cst
+from libcst.codemod import Codemod, CodemodContext, VisitorBasedCodemodCommand
+from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
+from libcst.metadata import PositionProvider, QualifiedNameProvider, ScopeProvider
+
+from tracelet.codemods import report
+from tracelet.codemods.cstutil import expr
+from tracelet.codemods.imports import fast_imports
+from tracelet.codemods.resolve import MIXED, Path, Resolver, Role, Usage, simple_binding_target
+from tracelet.codemods.rules import RULES, Safety, resolve_rules
+
+TODO_PREFIX = "# TODO(tracelet):"
+SILENT = "silent"
+ACTIVE_EXPERIMENT = "tracelet.get_active_experiment()"
+
+Transform = Callable[[cst.CSTNode], cst.CSTNode]
+
+
+@dataclass
+class Decision:
+    """What to do with one usage. ``transforms`` map original nodes to functions of
+    their updated form; ``remove`` names an expression statement to delete."""
+
+    action: str
+    rule: str | None = None
+    reason: str = ""
+    transforms: list[tuple[cst.CSTNode, Transform]] = field(default_factory=list)
+    remove: cst.CSTNode | None = None
+    notes: list[str] = field(default_factory=list)
+    todo: bool = True
+    report: bool = True
+    uses_tracelet: bool = True
+    imports: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Site:
+    usage: Usage
+    decision: Decision
+    line: int
+    column: int
+
+
+class TrackerCodemod(VisitorBasedCodemodCommand):
+    """Base of the per-tracker codemods; subclasses fill the class variables and
+    :meth:`handle`."""
+
+    METADATA_DEPENDENCIES = (QualifiedNameProvider, ScopeProvider, PositionProvider)
+
+    SOURCE: ClassVar[str]
+    TRACKER_NAME: ClassVar[str]
+    ROOTS: ClassVar[dict[str, str]]
+    CALL_FACTORIES: ClassVar[dict[str, str]] = {}
+    ATTR_FACTORIES: ClassVar[dict[str, str]] = {}
+
+    def __init__(
+        self,
+        context: CodemodContext,
+        to: str | Sequence[str] | None = None,
+        unsafe: bool = False,
+        disable: str | Sequence[str] | None = None,
+    ) -> None:
+        super().__init__(context)
+        targets = to or self.SOURCE
+        if isinstance(targets, str):
+            targets = targets.split(",")
+        self.targets = [t.strip() for t in targets if t.strip()]
+        self.unsafe = unsafe
+        if isinstance(disable, str):
+            disable = [disable]
+        self.disabled = resolve_rules(disable or ())
+        self.entries: list[report.Entry] = []
+        self.held = False
+
+    @staticmethod
+    def add_args(arg_parser: argparse.ArgumentParser) -> None:
+        arg_parser.add_argument(
+            "--to", default=None, help="comma-separated trackers to log to (default: the source)"
+        )
+        arg_parser.add_argument(
+            "--unsafe", action="store_true", help="also apply the rules marked unsafe"
+        )
+        arg_parser.add_argument(
+            "--disable", action="append", default=None, help="rule id or name to turn off"
+        )
+
+    # ------------------------------------------------------------------ hooks
+    def handle(self, usage: Usage) -> Decision | None:
+        """Decide about one usage; ``None`` falls back to :meth:`default_decision`."""
+        raise NotImplementedError
+
+    def finish_analysis(self) -> None:
+        """Called once every usage has been decided (cross-call-site checks)."""
+
+    # ------------------------------------------------------------------ decisions
+    def rewrite(
+        self,
+        rule: str,
+        node: cst.CSTNode,
+        transform: Transform,
+        notes: Sequence[str] = (),
+        report_it: bool = True,
+        uses_tracelet: bool = True,
+    ) -> Decision:
+        return Decision(
+            report.REWRITTEN,
+            rule,
+            transforms=[(node, transform)],
+            notes=list(notes),
+            report=report_it,
+            uses_tracelet=uses_tracelet,
+        )
+
+    def remove_statement(self, rule: str, usage: Usage, reason: str = "") -> Decision:
+        """Delete the expression statement holding ``usage`` (its comments stay)."""
+        if usage.result_role != Role.STATEMENT and usage.role != Role.STATEMENT:
+            return self.left(rule, f"{self.describe(usage)} is used as a value here")
+        statement = self.resolver.parent(usage.node)
+        return Decision(
+            report.REWRITTEN, rule, reason=reason, remove=statement, uses_tracelet=False
+        )
+
+    def start_escapes(self, usage: Usage) -> Decision | None:
+        """For a call that starts a run: a ``left`` decision when the run it returns goes
+        where the codemod cannot follow it, else ``None``."""
+        if usage.role in (Role.STATEMENT, Role.RECEIVER, Role.TEST) or (
+            usage.role in (Role.BIND, Role.WITH) and simple_binding_target(usage)
+        ):
+            return None
+        return self.left("TL001", self.escape_reason(usage))
+
+    def handle_rewrite(self, rule: str, usage: Usage, transform: Transform) -> Decision:
+        """For an expression that gives the run (``wandb.run``, ``task.get_logger()``):
+        rewrite it wherever the result is followed; not reported when it only serves
+        as the receiver of a call that is itself rewritten."""
+        if usage.role == Role.RECEIVER:
+            return self.rewrite(rule, usage.node, transform, report_it=False)
+        if (
+            usage.role in (Role.TEST, Role.STATEMENT)
+            or (usage.role == Role.BIND and simple_binding_target(usage))
+            or (usage.role == Role.ARG and self.resolver.arg_is_followed(usage))
+        ):
+            return self.rewrite(rule, usage.node, transform)
+        return self.left("TL001", self.escape_reason(usage))
+
+    @staticmethod
+    def left(rule: str, reason: str, todo: bool = True) -> Decision:
+        return Decision(report.LEFT, rule, reason=reason, todo=todo)
+
+    @staticmethod
+    def kept(reason: str, rule: str = "TL003") -> Decision:
+        return Decision(report.KEPT, rule, reason=reason)
+
+    @staticmethod
+    def silent() -> Decision:
+        return Decision(SILENT)
+
+    def describe(self, usage: Usage) -> str:
+        """A short human name for the usage (``wandb.log``, ``run.config``)."""
+        path = usage.path
+        if path.is_object:
+            base = path.kind.split(":", 1)[1]
+            return ".".join((base, *path.attrs)) + ("()" if usage.role == Role.CALL else "")
+        return path.key + ("()" if usage.role == Role.CALL or usage.factory else "")
+
+    def default_decision(self, usage: Usage) -> Decision:
+        """Objects and modules used as values; anything unknown is left."""
+        path = usage.path
+        name = self.describe(usage)
+        if path.kind == MIXED:
+            return self.left(
+                "TL001",
+                f"{self.code(usage.node)} holds a {self.TRACKER_NAME} object on some paths "
+                "and another value on others",
+            )
+        if not path.attrs and not usage.factory:
+            if usage.role in (Role.TEST, Role.STATEMENT, Role.ANNOTATION, Role.STORE):
+                return self.silent()
+            if usage.role == Role.BIND and simple_binding_target(usage):
+                return self.silent()
+            if usage.role == Role.ARG and self.resolver.arg_is_followed(usage):
+                return self.silent()
+            return self.left("TL001", self.escape_reason(usage))
+        if usage.role == Role.ANNOTATION:
+            return self.silent()
+        return self.left("TL002", f"no tracelet rewrite for {name}")
+
+    def escape_reason(self, usage: Usage) -> str:
+        what = self.code(usage.node)
+        where = {
+            Role.ARG: "is passed to code this file does not define",
+            Role.RETURN: "is returned",
+            Role.BIND: "is stored where the codemod cannot follow it",
+            Role.WITH: "is used as a context manager",
+        }.get(usage.role, "is used in a way the codemod cannot follow")
+        return f"{what} {where}; calls made through it would not be migrated"
+
+    # ------------------------------------------------------------------ helpers
+    def code(self, node: cst.CSTNode) -> str:
+        """The node's source on one line, shortened for a message."""
+        text = " ".join(self.module.code_for_node(node).split())
+        return text if len(text) <= 60 else text[:57] + "..."
+
+    def writer_note(self) -> list[str]:
+        """A warning for a start call in a file that also writes TensorBoard summaries."""
+        if "SummaryWriter" not in self.resolver.collected.all_names:
+            return []
+        return [
+            f"this file also uses a SummaryWriter: once tracelet runs, its add_* calls reach "
+            f"{', '.join(self.targets)} too"
+        ]
+
+    def backend_code(self) -> str:
+        if len(self.targets) == 1:
+            return f'"{self.targets[0]}"'
+        return "[" + ", ".join(f'"{t}"' for t in self.targets) + "]"
+
+    def experiment_code(self, node: cst.CSTNode) -> str:
+        """Code for the active experiment at ``node``: the name bound by an enclosing
+        ``with tracelet.start_logging(...) as name`` in the same function, else
+        ``tracelet.get_active_experiment()``."""
+        child, current = node, self.resolver.parent(node)
+        while current is not None and not isinstance(
+            current, cst.FunctionDef | cst.Lambda | cst.ClassDef
+        ):
+            if isinstance(current, cst.With) and child is current.body:
+                block = self._with_blocks.get(id(current))
+                if block is not None:
+                    block[1] = True
+                    return block[0]
+            child, current = current, self.resolver.parent(current)
+        return ACTIVE_EXPERIMENT
+
+    def register_with(self, item: cst.WithItem) -> None:
+        """Make calls inside ``with <start>(...) [as x]:`` use ``x`` as the experiment; a
+        name is added to the ``with`` when the block needs one."""
+        with_node = self.resolver.parent(item)
+        if not isinstance(with_node, cst.With) or len(with_node.items) != 1:
+            return
+        if item.asname is not None:
+            self._with_blocks[id(with_node)] = [item.asname.name.value, False]
+            return
+        taken = self.resolver.collected.all_names
+        name = next(n for n in ("experiment", "tracelet_experiment") if n not in taken)
+        self._with_blocks[id(with_node)] = [name, False]
+        self._with_items[id(with_node)] = item
+
+    # ------------------------------------------------------------------ driver
+    def transform_module_impl(self, tree: cst.Module) -> cst.Module:
+        self._sites: list[_Site] = []
+        self._transforms: dict[int, tuple[Transform, report.Entry | None]] = {}
+        self._todos: dict[int, list[str]] = {}
+        self._removals: set[int] = set()
+        self._dead_lines: set[int] = set()
+        self._with_blocks: dict[int, list] = {}
+        self._with_items: dict[int, cst.WithItem] = {}
+        self._targets: dict[int, cst.CSTNode] = {}
+        self.entries = []
+        self.held = False
+        self.resolver = Resolver(
+            tree, self.get_metadata, self.ROOTS, self.CALL_FACTORIES, self.ATTR_FACTORIES
+        )
+        for root, path in self.resolver.roots_in_order():
+            for usage in self.resolver.usages_from(root, path):
+                self._record(usage)
+        self.finish_analysis()
+        self._decide()
+        for entry in self.entries:
+            if entry.action == report.LEFT:
+                self.warn(f"line {entry.line}: {entry.rule} left: {entry.reason}")
+        if not (self._transforms or self._todos or self._removals):
+            return tree
+        self._paths = self._paths_to_targets()
+        return super().transform_module_impl(tree)
+
+    def _paths_to_targets(self) -> set[int]:
+        """Ids of every node on the way from the module to a node that changes: the
+        transformer only descends along these."""
+        paths: set[int] = set()
+        for node in self._targets.values():
+            current = node
+            while current is not None and id(current) not in paths:
+                paths.add(id(current))
+                current = self.resolver.parent(current)
+        return paths
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        # The plan says which nodes change; nothing else needs visiting (a transformer
+        # walking the whole tree costs more than the analysis). visit_*/leave_* methods
+        # are therefore not used by these codemods.
+        return id(node) in self._paths
+
+    def _record(self, usage: Usage) -> None:
+        decision = self.handle(usage) or self.default_decision(usage)
+        self.add_site(usage, decision)
+
+    def add_site(self, usage: Usage, decision: Decision) -> None:
+        if decision.action == SILENT:
+            return
+        if decision.action == report.REWRITTEN and decision.rule:
+            rule = RULES[decision.rule]
+            if rule.id in self.disabled:
+                decision = self.left(rule.id, f"rule {rule.label} is disabled", todo=False)
+            elif rule.safety == Safety.UNSAFE and not self.unsafe:
+                decision = self.left(
+                    rule.id,
+                    f"{decision.reason or rule.summary} (apply with `tracelet migrate --unsafe`)",
+                )
+        position = self.get_metadata(PositionProvider, usage.node)
+        self._sites.append(_Site(usage, decision, position.start.line, position.start.column + 1))
+
+    def _decide(self) -> None:
+        sites = sorted(self._sites, key=lambda s: (s.line, s.column))
+        blockers = [s for s in sites if s.decision.action == report.LEFT]
+        self.held = bool(blockers)
+        lines = sorted({s.line for s in blockers})
+        blocked_by = (
+            f"line {lines[0]} is"
+            if len(lines) == 1
+            else "lines "
+            + ", ".join(map(str, lines[:5]))
+            + (", ..." if len(lines) > 5 else "")
+            + " are"
+        )
+        uses_tracelet = False
+        self._extra_imports = False
+        for site in sites:
+            decision = site.decision
+            rule = RULES.get(decision.rule) if decision.rule else None
+            entry = report.Entry(
+                line=site.line,
+                column=site.column,
+                action=decision.action,
+                rule=rule.id if rule else None,
+                name=rule.name if rule else None,
+                safety=rule.safety.value if rule else None,
+                reason=decision.reason,
+                old=self.module.code_for_node(self._old_node(site)).strip(),
+            )
+            if decision.action == report.REWRITTEN and self.held:
+                entry.action = report.HELD
+                entry.reason = (
+                    f"held back: this file keeps its {self.TRACKER_NAME} calls until "
+                    f"{blocked_by} resolved"
+                )
+            if decision.action == report.LEFT and decision.todo:
+                self._add_todo(site, decision)
+            if decision.report:
+                self.entries.append(entry)
+            if decision.action != report.REWRITTEN or self.held:
+                continue
+            uses_tracelet |= decision.uses_tracelet
+            for module in decision.imports:
+                AddImportsVisitor.add_needed_import(self.context, module)
+                self._extra_imports = True
+            for node, transform in decision.transforms:
+                self._transforms[id(node)] = (transform, entry if decision.report else None)
+                self._targets[id(node)] = node
+            if decision.remove is not None:
+                self._removals.add(id(decision.remove))
+                self._targets[id(decision.remove)] = decision.remove
+                entry.new = ""
+            for note in decision.notes:
+                self.entries.append(
+                    report.Entry(
+                        site.line,
+                        site.column,
+                        report.WARNING,
+                        entry.rule,
+                        entry.name,
+                        entry.safety,
+                        reason=note,
+                    )
+                )
+        if self.held or not any(s.decision.action == report.REWRITTEN for s in sites):
+            return
+        for with_id, (_, used) in self._with_blocks.items():
+            item = self._with_items.get(with_id)
+            if used and item is not None:
+                name = self._with_blocks[with_id][0]
+                self._transforms[id(item)] = (_add_asname(name), None)
+                self._targets[id(item)] = item
+        self._schedule_imports(uses_tracelet)
+
+    def _old_node(self, site: _Site) -> cst.CSTNode:
+        decision = site.decision
+        if decision.remove is not None:
+            return decision.remove
+        if decision.transforms:
+            return decision.transforms[0][0]
+        return site.usage.node
+
+    def _add_todo(self, site: _Site, decision: Decision) -> None:
+        statement = self.resolver.statement_of(site.usage.node)
+        text = f"{TODO_PREFIX} {decision.rule} {decision.reason}"
+        self._targets[id(statement)] = statement
+        todos = self._todos.setdefault(id(statement), [])
+        if text not in todos:
+            todos.append(text)
+
+    def _schedule_imports(self, uses_tracelet: bool) -> None:
+        if uses_tracelet:
+            AddImportsVisitor.add_needed_import(self.context, "tracelet")
+        removable = []
+        for node, guarded in self.resolver.collected.imports:
+            if guarded:
+                position = self.get_metadata(PositionProvider, node)
+                self.entries.append(
+                    report.Entry(
+                        position.start.line,
+                        position.start.column + 1,
+                        report.KEPT,
+                        "TL004",
+                        RULES["TL004"].name,
+                        Safety.INFO.value,
+                        reason="import inside try/except ImportError kept: the guard depends on it",
+                        old=self.module.code_for_node(node).strip(),
+                    )
+                )
+            else:
+                RemoveImportsVisitor.remove_unused_import_by_node(self.context, node)
+                removable.append(node)
+        self._import_plan = None if self._extra_imports else (removable, uses_tracelet)
+        self.entries.sort(key=lambda e: (e.line, e.column))
+
+    def transform_module(self, tree: cst.Module) -> cst.Module:
+        """Run the codemod, then fix the imports (see :mod:`tracelet.codemods.imports`)."""
+        self._import_plan = None
+        tree = Codemod.transform_module(self, tree)
+        if self._import_plan is not None:
+            fixed = fast_imports(tree, *self._import_plan)
+            if fixed is not None:
+                for visitor in (AddImportsVisitor, RemoveImportsVisitor):
+                    self.context.scratch.pop(visitor.CONTEXT_KEY, None)
+                return fixed
+        for visitor in (AddImportsVisitor, RemoveImportsVisitor):
+            if visitor.CONTEXT_KEY in self.context.scratch:
+                tree = visitor(self.context).transform_module(tree)
+        return tree
+
+    # ------------------------------------------------------------------ applying
+    def on_leave(self, original_node, updated_node):
+        key = id(original_node)
+        found = self._transforms.get(key)
+        if found is not None:
+            transform, entry = found
+            updated_node = transform(updated_node)
+            if entry is not None:
+                entry.new = self.module.code_for_node(updated_node).strip()
+        if isinstance(updated_node, cst.SimpleStatementLine | cst.SimpleStatementSuite) and (
+            self._removals
+        ):
+            updated_node = self._drop_small_statements(original_node, updated_node)
+        if isinstance(updated_node, cst.IndentedBlock | cst.Module) and self._dead_lines:
+            updated_node = self._drop_dead_lines(original_node, updated_node)
+        todos = self._todos.get(key)
+        if todos and isinstance(updated_node, cst.BaseStatement):
+            updated_node = _with_todos(updated_node, todos)
+        return updated_node
+
+    def _drop_small_statements(self, original, updated):
+        """Remove deleted small statements from a line (or an ``if x: a(); b()`` suite)."""
+        kept = [
+            new
+            for old, new in zip(original.body, updated.body, strict=True)
+            if id(old) not in self._removals
+        ]
+        if len(kept) == len(updated.body):
+            return updated
+        if not kept:
+            if isinstance(updated, cst.SimpleStatementSuite):
+                return updated.with_changes(body=[cst.Pass()])
+            self._dead_lines.add(id(original))
+            return updated
+        kept[-1] = kept[-1].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+        return updated.with_changes(body=kept)
+
+    def _drop_dead_lines(self, original, updated):
+        carried: list[cst.EmptyLine] = []
+        body = []
+        for old, new in zip(original.body, updated.body, strict=True):
+            if id(old) in self._dead_lines:
+                carried.extend(new.leading_lines)
+                continue
+            if carried:
+                if any(line.comment is None for line in new.leading_lines):
+                    carried = [line for line in carried if line.comment is not None]
+                new = new.with_changes(leading_lines=[*carried, *new.leading_lines])
+                carried = []
+            body.append(new)
+        if len(body) == len(updated.body):
+            return updated
+        if isinstance(updated, cst.Module):
+            carried = [line for line in carried if line.comment is not None]
+            return updated.with_changes(body=body, footer=[*carried, *updated.footer])
+        carried = [line for line in carried if line.comment is not None]
+        if not body:
+            body = [cst.SimpleStatementLine([cst.Pass()], leading_lines=carried)]
+            carried = []
+        return updated.with_changes(body=body, footer=[*carried, *updated.footer])
+
+
+def _with_todos(statement: cst.BaseStatement, todos: list[str]) -> cst.BaseStatement:
+    existing = {
+        line.comment.value.split(" ", 3)[2]
+        for line in statement.leading_lines
+        if line.comment is not None
+        and line.comment.value.startswith(TODO_PREFIX)
+        and len(line.comment.value.split(" ", 3)) > 2
+    }
+    new_lines = [
+        cst.EmptyLine(comment=cst.Comment(text))
+        for text in todos
+        if text.split(" ", 3)[2] not in existing
+    ]
+    if not new_lines:
+        return statement
+    return statement.with_changes(leading_lines=[*statement.leading_lines, *new_lines])
+
+
+def _add_asname(name: str) -> Transform:
+    def transform(item: cst.CSTNode) -> cst.CSTNode:
+        return item.with_changes(
+            asname=cst.AsName(
+                name=cst.Name(name),
+                whitespace_before_as=cst.SimpleWhitespace(" "),
+                whitespace_after_as=cst.SimpleWhitespace(" "),
+            )
+        )
+
+    return transform
+
+
+def receiver(updated: cst.Call, usage: Usage, fallback: str) -> cst.BaseExpression:
+    """The experiment a method call goes to: the (already rewritten) object the call is
+    made on, or ``fallback`` code for module-level functions (``mlflow.log_metric``)."""
+    if usage.path.is_object:
+        node: cst.BaseExpression = updated.func
+        for _ in usage.path.attrs:
+            assert isinstance(node, cst.Attribute)
+            node = node.value
+        return node
+    return expr(fallback)
+
+
+__all__ = ["ACTIVE_EXPERIMENT", "Decision", "Path", "Role", "TrackerCodemod", "Usage", "receiver"]

@@ -1,0 +1,328 @@
+"""ClearML (and its former name ``trains``) -> tracelet.
+
+===================================================  ============================================
+source                                               migrated
+===================================================  ============================================
+``task = Task.init(project_name=P, task_name=N)``    ``task = tracelet.start_logging(project=P,
+                                                     exp_name=N, backend="clearml")``
+``cfg = task.connect(cfg)``                          ``cfg = task.log_params(cfg)`` (returns cfg)
+``logger = task.get_logger()``, ``task.logger``      ``logger = task``
+``Logger.current_logger()``, ``Task.current_task()`` ``tracelet.get_active_experiment()``
+``logger.report_scalar(t, s, value=v, iteration=i)``  ``logger.log_metric(f"{t}/{s}", v, step=i)``
+``logger.report_text(msg)``                          ``print(msg)``
+``task.upload_artifact(name, artifact_object=p)``    ``task.log_artifact(p, name=name)``
+``task.close()``, ``task.mark_completed()``           ``tracelet.stop_logging()``
+===================================================  ============================================
+
+A task or logger variable now holds the tracelet experiment, so the methods called on it
+are rewritten wherever the codemod can follow it: in the same scope, through module
+globals (``global logger``), ``self.logger`` in the same class, and into functions of the
+same file that receive it as a parameter at every call. Where it escapes further
+(stored in a container, passed to code from another module, returned), the call site is
+left with a TODO and the file keeps ClearML.
+
+The scalar tag is ``title/series``, the mapping tracelet's ClearML backend inverts; a
+literal series that contains ``/`` is left, since the two could not be told apart.
+
+Left: plots and media (``report_histogram``, ``report_image``, ``report_matplotlib_figure``,
+``report_table``, ``report_media``, ``report_plotly``, ...), ``report_single_value``,
+``upload_artifact`` of objects that are not paths (DataFrames, dicts, arrays), other Task
+methods (``execute_remotely``, ``connect_configuration``, ...), ``connect(name=...)``.
+
+Not a call site, so only a warning: ``Task.init`` captured argparse arguments (the
+``Args`` section), framework outputs and the console by itself; tracelet does not.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import libcst as cst
+
+from tracelet.codemods.base import ACTIVE_EXPERIMENT, Decision, TrackerCodemod, receiver
+from tracelet.codemods.cstutil import (
+    bind_args,
+    call_with,
+    expr,
+    join_tag,
+    literal,
+    string_value,
+)
+from tracelet.codemods.resolve import Role, Usage
+
+TASK = "clearml:task"
+LOGGER = "clearml:logger"
+
+INIT_PARAMS = (
+    "project_name",
+    "task_name",
+    "task_type",
+    "tags",
+    "reuse_last_task_id",
+    "continue_last_task",
+    "output_uri",
+    "auto_connect_arg_parser",
+    "auto_connect_frameworks",
+    "auto_resource_monitoring",
+    "auto_connect_streams",
+    "deferred_init",
+)
+_INIT_RENAMED = {"project_name": "project", "task_name": "exp_name"}
+_INIT_NOTES = {
+    "task_type": "task_type= dropped: task types are not carried over",
+    "tags": "tags= dropped: ClearML task tags are labels, not tracelet key/value tags",
+    "output_uri": "output_uri= dropped: tracelet's ClearML backend decides where files go",
+}
+NO_RUN_TASK = {
+    "set_offline", "is_offline", "set_credentials", "get_task", "get_tasks", "get_project_id",
+    "get_projects", "running_locally", "add_requirements", "force_requirements_env_freeze",
+    "ignore_requirements", "enqueue", "dequeue", "create", "clone", "get_by_name",
+    "debug_simulate_remote_task", "TaskTypes", "set_random_seed",
+}  # fmt: skip
+NO_RUN = {"Dataset", "StorageManager", "InputModel", "Model", "backend_api", "__version__"}
+PATH_CALLS = {"os.path.join", "Path", "pathlib.Path", "str", "os.fspath", "os.path.abspath"}
+
+
+class ClearmlToTracelet(TrackerCodemod):
+    """Rewrite direct ClearML (or trains) calls into tracelet calls."""
+
+    DESCRIPTION = "Rewrite ClearML Task.init/connect/report_scalar/... into tracelet (to ClearML)."
+    SOURCE = "clearml"
+    TRACKER_NAME = "ClearML"
+    ROOTS: ClassVar[dict[str, str]] = {"clearml": "clearml", "trains": "clearml"}
+    CALL_FACTORIES: ClassVar[dict[str, str]] = {
+        "clearml.Task.init": TASK,
+        "clearml.task.Task.init": TASK,
+        "clearml.Task.current_task": TASK,
+        "clearml.task.Task.current_task": TASK,
+        "clearml.Logger.current_logger": LOGGER,
+        "clearml.logger.Logger.current_logger": LOGGER,
+        "clearml:task.get_logger": LOGGER,
+    }
+    ATTR_FACTORIES: ClassVar[dict[str, str]] = {"clearml:task.logger": LOGGER}
+
+    def handle(self, usage: Usage) -> Decision | None:
+        path = usage.path
+        if usage.factory:
+            if path.key.endswith("Task.init"):
+                return self._task_init(usage)
+            return self._handle_factory(usage)
+        if usage.role == Role.ANNOTATION:
+            return self.silent()
+        if not path.attrs:
+            return None
+        method = path.attrs[0]
+        if path.kind == TASK:
+            return self._task_method(usage, method)
+        if path.kind == LOGGER:
+            return self._logger_method(usage, method)
+        attrs = path.attrs[1:] if path.attrs[0] in ("task", "logger") else path.attrs
+        if attrs[0] in NO_RUN:
+            return self.kept(f"{self.describe(usage)} needs no ClearML task")
+        if attrs[0] == "Task" and len(attrs) > 1 and attrs[1] in NO_RUN_TASK:
+            if attrs[1] == "TaskTypes":
+                return self.silent()
+            return self.kept(f"{self.describe(usage)} needs no running task")
+        return None
+
+    # ------------------------------------------------------------------ factories
+    def _task_init(self, usage: Usage) -> Decision:
+        escaped = self.start_escapes(usage)
+        if escaped is not None:
+            return escaped
+        bound = bind_args(usage.call, INIT_PARAMS)
+        if bound is None or bound.unknown:
+            return self.left("TL002", "Task.init with arguments the codemod cannot map")
+        if literal(bound.value("continue_last_task")) not in (None, False):
+            return self.left("TL002", "Task.init(continue_last_task=...) continues an old task")
+        notes = [_INIT_NOTES[name] for name in bound.named if name in _INIT_NOTES]
+        if literal(bound.value("auto_connect_arg_parser")) is not False and self._parses_args():
+            notes.append(
+                "ClearML stored the argparse arguments (Args section) by itself; tracelet does "
+                "not: add experiment.log_params(vars(args)) if you need them"
+            )
+        if usage.role == Role.WITH:
+            self.register_with(usage.context)
+        backend = self.backend_code()
+        indexes = [
+            (_INIT_RENAMED[name], usage.call.args.index(arg))
+            for name, arg in bound.named.items()
+            if name in _INIT_RENAMED
+        ]
+        indexes.sort(key=lambda item: item[1])
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            args: list = [(kw, updated.args[i]) for kw, i in indexes]
+            return call_with(
+                updated, expr("tracelet.start_logging"), [*args, ("backend", expr(backend))]
+            )
+
+        return self.rewrite("CL001", usage.node, transform, notes)
+
+    def _parses_args(self) -> bool:
+        names = self.resolver.collected.all_names
+        return bool(names & {"argparse", "ArgumentParser", "parse_args", "parse_known_args"})
+
+    def _handle_factory(self, usage: Usage) -> Decision:
+        """``get_logger()``, ``task.logger``, ``current_task()``, ``current_logger()``."""
+        key = usage.path.key
+        if key in ("clearml:task.get_logger", "clearml:task.logger"):
+            if isinstance(usage.node, cst.Call):
+
+                def transform(updated: cst.CSTNode) -> cst.CSTNode:
+                    assert isinstance(updated, cst.Call) and isinstance(updated.func, cst.Attribute)
+                    return updated.func.value
+            else:
+
+                def transform(updated: cst.CSTNode) -> cst.CSTNode:
+                    assert isinstance(updated, cst.Attribute)
+                    return updated.value
+        else:
+
+            def transform(updated: cst.CSTNode) -> cst.CSTNode:
+                return expr(ACTIVE_EXPERIMENT)
+
+        return self.handle_rewrite("CL003", usage, transform)
+
+    # ------------------------------------------------------------------ task methods
+    def _task_method(self, usage: Usage, method: str) -> Decision:
+        if usage.role != Role.CALL or len(usage.path.attrs) != 1:
+            return self.left("CL102", f"{self.describe(usage)}: the tracelet run has no such field")
+        if method == "connect":
+            return self._connect(usage)
+        if method in ("close", "mark_completed"):
+            if usage.call.args:
+                return self.left("TL002", f"{method}() with arguments is not migrated")
+            return self.rewrite(
+                "CL005", usage.node, lambda u: call_with(u, expr("tracelet.stop_logging"), [])
+            )
+        if method == "upload_artifact":
+            return self._upload_artifact(usage)
+        return self.left("CL102", f"{self.describe(usage)} has no tracelet equivalent")
+
+    def _connect(self, usage: Usage) -> Decision:
+        bound = bind_args(usage.call, ("mutable", "name", "ignore_remote_overrides"))
+        if bound is None or bound.unknown or "mutable" not in bound:
+            return self.left("TL002", "connect with arguments the codemod cannot map")
+        if literal(bound.value("name")) is not None:
+            return self.left("TL002", "connect(name=...) keeps the params in their own section")
+        index = usage.call.args.index(bound.named["mutable"])
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            target = receiver(updated, usage, ACTIVE_EXPERIMENT)
+            func = cst.Attribute(value=target, attr=cst.Name("log_params"))
+            return call_with(updated, func, [(None, updated.args[index])])
+
+        return self.rewrite("CL002", usage.node, transform)
+
+    def _upload_artifact(self, usage: Usage) -> Decision:
+        bound = bind_args(
+            usage.call,
+            (
+                "name",
+                "artifact_object",
+                "metadata",
+                "delete_after_upload",
+                "auto_pickle",
+                "preview",
+                "wait_on_upload",
+            ),
+        )
+        if bound is None or bound.unknown or not {"name", "artifact_object"} <= set(bound.named):
+            return self.left("TL002", "upload_artifact with arguments the codemod cannot map")
+        extra = set(bound.named) - {"name", "artifact_object", "wait_on_upload"}
+        if extra:
+            return self.left("TL002", f"upload_artifact({', '.join(sorted(extra))}=...)")
+        if not self._is_path(bound.value("artifact_object")):
+            return self.left(
+                "TL002", "upload_artifact of an object: only file and folder paths are migrated"
+            )
+        name_index = usage.call.args.index(bound.named["name"])
+        path_index = usage.call.args.index(bound.named["artifact_object"])
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            target = receiver(updated, usage, ACTIVE_EXPERIMENT)
+            func = cst.Attribute(value=target, attr=cst.Name("log_artifact"))
+            args = [(None, updated.args[path_index]), ("name", updated.args[name_index])]
+            return call_with(updated, func, args)
+
+        return self.rewrite("CL006", usage.node, transform)
+
+    def _is_path(self, node: cst.BaseExpression | None) -> bool:
+        """A string, f-string or path-building call (``os.path.join``, ``Path(...) / x``)."""
+        if isinstance(node, cst.SimpleString | cst.ConcatenatedString | cst.FormattedString):
+            return string_value(node) is not None or isinstance(node, cst.FormattedString)
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide):
+            return self._is_path(node.left)
+        if isinstance(node, cst.Call):
+            return self.module.code_for_node(node.func) in PATH_CALLS
+        if isinstance(node, cst.Name):
+            values = [
+                value
+                for name in self.resolver.collected.names
+                if name.value == node.value
+                and (value := self.resolver.collected.values.get(id(name))) is not None
+            ]
+            return bool(values) and all(self._is_path(value) for value in values)
+        return False
+
+    # ------------------------------------------------------------------ logger methods
+    def _logger_method(self, usage: Usage, method: str) -> Decision:
+        if usage.role != Role.CALL or len(usage.path.attrs) != 1:
+            return self.left("TL002", f"{self.describe(usage)} has no tracelet equivalent")
+        if method == "report_scalar":
+            return self._report_scalar(usage)
+        if method == "report_text":
+            return self._report_text(usage)
+        if method == "flush":
+            return self.remove_statement("CL008", usage)
+        if method == "report_single_value":
+            return self.left("CL101", "report_single_value: tracelet has no summary values")
+        if method.startswith("report_"):
+            return self.left(
+                "CL100", f"{method} has no Experiment equivalent (a SummaryWriter may have one)"
+            )
+        return self.left("TL002", f"logger.{method} has no tracelet equivalent")
+
+    def _report_scalar(self, usage: Usage) -> Decision:
+        bound = bind_args(usage.call, ("title", "series", "value", "iteration"))
+        if bound is None or bound.unknown or len(bound.named) != 4:
+            return self.left("TL002", "report_scalar with arguments the codemod cannot map")
+        series = string_value(bound.value("series"))
+        if series is not None and "/" in series:
+            return self.left("TL002", "a series containing '/' cannot be kept apart from its title")
+        index = {name: usage.call.args.index(arg) for name, arg in bound.named.items()}
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            args = updated.args
+            tag = join_tag(self.module, args[index["title"]].value, args[index["series"]].value)
+            target = receiver(updated, usage, ACTIVE_EXPERIMENT)
+            func = cst.Attribute(value=target, attr=cst.Name("log_metric"))
+            new_args = [
+                (None, expr(tag)),
+                (None, args[index["value"]]),
+                ("step", args[index["iteration"]]),
+            ]
+            return call_with(updated, func, new_args)
+
+        return self.rewrite("CL004", usage.node, transform)
+
+    def _report_text(self, usage: Usage) -> Decision:
+        bound = bind_args(usage.call, ("msg", "level", "print_console"))
+        if bound is None or bound.unknown or "msg" not in bound:
+            return self.left("TL002", "report_text with arguments the codemod cannot map")
+        if literal(bound.value("print_console")) not in (None, True):
+            return self.left("TL002", "report_text(print_console=...) is not migrated")
+        index = usage.call.args.index(bound.named["msg"])
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            return call_with(updated, cst.Name("print"), [(None, updated.args[index])])
+
+        decision = self.rewrite("CL007", usage.node, transform)
+        decision.uses_tracelet = False
+        return decision

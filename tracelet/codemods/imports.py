@@ -1,0 +1,128 @@
+"""``import tracelet`` in, unused tracker imports out, after a file was migrated.
+
+libcst's ``AddImportsVisitor`` and ``RemoveImportsVisitor`` do this for any file, but each
+resolves scope metadata again and walks the whole tree: on a training script they cost
+twice the migration itself. So the usual case is done here directly, and everything
+else is left to those visitors:
+
+* every import of the tracker is a statement of its own at the top of the module,
+  outside ``try`` (the try case is never removed anyway, see :mod:`~tracelet.codemods.base`);
+* after the rewrite, no name such an import binds appears in the rest of the module:
+  no name token (attribute names such as ``args.wandb`` do not count) and no string
+  that could be a type annotation naming it (``"wandb.sdk.Run"``).
+
+The imports are then removed and ``import tracelet`` takes the place of the first one,
+keeping its comments and blank lines. Any other situation (a name still used, a tracker
+import inside a function, ``import wandb, os``) returns ``None``, and the caller runs the
+libcst visitors, which decide precisely.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tokenize
+
+import libcst as cst
+
+from tracelet.codemods.cstutil import expr
+
+
+def fast_imports(
+    module: cst.Module, tracker_imports: list[cst.CSTNode], add_tracelet: bool
+) -> cst.Module | None:
+    """The module with its imports fixed, or ``None`` when the libcst visitors must do it."""
+    ids = {id(node) for node in tracker_imports}
+    statements = [
+        s for s in module.body if isinstance(s, cst.SimpleStatementLine) and _holds(s, ids)
+    ]
+    if not statements or len(statements) != len(ids) or any(len(s.body) != 1 for s in statements):
+        return None
+    names_by_statement = {id(s): _bound_names(s.body[0]) for s in statements}
+    rest = module.with_changes(body=[s for s in module.body if id(s) not in names_by_statement])
+    names, annotations = _names_in(rest.code)
+    for statement in statements:
+        for name, is_module in names_by_statement[id(statement)]:
+            mention = f"{name}." if is_module else name
+            if name == "*" or name in names or any(_mentions(t, mention) for t in annotations):
+                return None
+    remove = set(names_by_statement)
+    add_tracelet = add_tracelet and not _imports_tracelet(module)
+    body: list[cst.BaseStatement] = []
+    carried: list[cst.EmptyLine] = []
+    for statement in module.body:
+        if id(statement) in remove:
+            if add_tracelet:
+                body.append(_import_tracelet(statement.leading_lines))
+                add_tracelet = False
+            else:
+                carried.extend(line for line in statement.leading_lines if line.comment)
+            continue
+        if carried:
+            statement = statement.with_changes(leading_lines=[*carried, *statement.leading_lines])
+            carried = []
+        body.append(statement)
+    return module.with_changes(body=body, footer=[*carried, *module.footer])
+
+
+def _holds(statement: cst.SimpleStatementLine, ids: set[int]) -> bool:
+    return any(id(small) in ids for small in statement.body)
+
+
+def _bound_names(node: cst.BaseSmallStatement) -> list[tuple[str, bool]]:
+    """``(name, is a module)`` for each name the import binds."""
+    if not isinstance(node, cst.Import | cst.ImportFrom) or isinstance(node.names, cst.ImportStar):
+        return [("*", False)]
+    bound = []
+    for alias in node.names:
+        target = alias.asname.name if alias.asname else alias.name
+        while isinstance(target, cst.Attribute):
+            target = target.value
+        if isinstance(target, cst.Name):
+            bound.append((target.value, isinstance(node, cst.Import)))
+    return bound
+
+
+_STRING_TOKENS = {tokenize.STRING, getattr(tokenize, "FSTRING_MIDDLE", tokenize.STRING)}
+_ANNOTATION = re.compile(r"""^[rRuU]?(['"]{1,3})\s*[A-Za-z_][\w.\[\], |]*\s*\1$""")
+
+
+def _names_in(code: str) -> tuple[set[str], list[str]]:
+    """The names ``code`` uses (attribute names after a dot excluded), and its string
+    literals that could be type annotations (``"wandb.sdk.Run"``, ``"Optional[Run]"``)."""
+    names: set[str] = set()
+    annotations: list[str] = []
+    after_dot = False
+    for token in tokenize.generate_tokens(io.StringIO(code).readline):
+        if token.type == tokenize.NAME and not after_dot:
+            names.add(token.string)
+        elif token.type in _STRING_TOKENS and _ANNOTATION.match(token.string):
+            annotations.append(token.string)
+        after_dot = token.type == tokenize.OP and token.string == "."
+    return names, annotations
+
+
+def _mentions(text: str, mention: str) -> bool:
+    end = "" if mention.endswith(".") else r"(?!\w)"
+    return re.search(r"(?<![\w.])" + re.escape(mention) + end, text) is not None
+
+
+def _imports_tracelet(module: cst.Module) -> bool:
+    return any(
+        isinstance(small, cst.Import)
+        and any(
+            isinstance(a.name, cst.Name) and a.name.value == "tracelet" and a.asname is None
+            for a in small.names
+        )
+        for statement in module.body
+        if isinstance(statement, cst.SimpleStatementLine)
+        for small in statement.body
+    )
+
+
+def _import_tracelet(leading_lines) -> cst.SimpleStatementLine:
+    name = expr("tracelet")
+    assert isinstance(name, cst.Name)
+    return cst.SimpleStatementLine(
+        [cst.Import(names=[cst.ImportAlias(name=name)])], leading_lines=leading_lines
+    )

@@ -1,0 +1,434 @@
+"""MLflow -> tracelet.
+
+==============================================  =================================================
+source                                          migrated
+==============================================  =================================================
+``mlflow.set_experiment(E)`` + ``start_run``    ``tracelet.start_logging(project=E, ...)``
+``with mlflow.start_run(run_name=N) [as r]:``   ``with tracelet.start_logging(exp_name=N,
+                                                backend="mlflow") as r:`` (``as experiment`` is
+                                                added when the block logs through it)
+``mlflow.start_run(tags=T)`` / ``end_run(S)``   ``tracelet.start_logging(tags=T)`` /
+                                                ``stop_logging(status=S)``
+``mlflow.active_run()`` as a check              ``tracelet.get_active_experiment()``
+``mlflow.log_metric(k, v[, step])``             ``experiment.log_metric(k, v, step=step)``
+``mlflow.log_metrics(d[, step])``               ``experiment.log_metrics(d, step=step)``
+``mlflow.log_param(k, v)`` / ``log_params(d)``  ``experiment.log_params({k: v})`` / ``(d)``
+``mlflow.set_tag(k, v)`` / ``set_tags(d)``      ``experiment.set_tags({k: v})`` / ``(d)``
+``mlflow.log_artifact(p[, "dir"])``             ``experiment.log_artifact(p[, name="dir/<file>"])``
+``mlflow.log_artifacts(d, "dir")``              ``experiment.log_artifact(d, name="dir")``
+==============================================  =================================================
+
+``experiment`` is the name bound by the enclosing ``with`` block, else
+``tracelet.get_active_experiment()``. A metric logged without ``step`` stays at step 0,
+as MLflow stores it: ``Experiment.log_metric`` has MLflow's step semantics.
+
+``mlflow.set_experiment`` is carried into ``start_logging(project=...)`` when the file calls
+it once, with a string, or with a plain name (``args.experiment``) in the same function
+before the run starts; the name is then evaluated when the run starts.
+``mlflow.set_tracking_uri`` is kept (other MLflow client code in the file may rely on
+it), and the run is delivered to the same store: ``start_logging`` gets
+``backend_options={"mlflow": {"url": mlflow.get_tracking_uri()}}``.
+
+Left: ``autolog`` (nothing would capture the metrics), ``<flavor>.log_model``, nested runs
+and runs addressed by id, ``run.info`` / ``active_run().info``, ``log_text`` /
+``log_dict`` / ``log_figure`` / ``log_image`` / ``log_table`` / ``log_input``,
+``log_artifacts`` without an ``artifact_path`` (MLflow puts the files at the artifact root),
+``timestamp=`` on metrics. A file that logs without starting a run gets a warning:
+MLflow would have started one by itself.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import ClassVar
+
+import libcst as cst
+from libcst.metadata import PositionProvider, ScopeProvider
+
+from tracelet.codemods import report
+from tracelet.codemods.base import ACTIVE_EXPERIMENT, Decision, TrackerCodemod
+from tracelet.codemods.cstutil import (
+    bind_args,
+    call_with,
+    dict_of,
+    expr,
+    is_dotted_name,
+    literal,
+    quote_string,
+    string_value,
+)
+from tracelet.codemods.resolve import Role, Usage
+
+RUN = "mlflow:run"
+
+START_PARAMS = (
+    "run_id",
+    "experiment_id",
+    "run_name",
+    "nested",
+    "parent_run_id",
+    "tags",
+    "description",
+    "log_system_metrics",
+)
+LOG_METRIC_PARAMS = (
+    "key",
+    "value",
+    "step",
+    "synchronous",
+    "timestamp",
+    "run_id",
+    "model_id",
+    "dataset",
+)
+LOG_METRICS_PARAMS = (
+    "metrics",
+    "step",
+    "synchronous",
+    "run_id",
+    "timestamp",
+    "model_id",
+    "dataset",
+)
+ARTIFACT_CONTENT = {"log_text", "log_dict", "log_figure", "log_image", "log_table", "log_input"}
+NO_RUN = {
+    "set_tracking_uri", "get_tracking_uri", "set_registry_uri", "get_registry_uri",
+    "is_tracking_uri_set", "MlflowClient", "tracking", "client", "search_runs",
+    "search_experiments", "get_run", "get_experiment", "get_experiment_by_name",
+    "create_experiment", "entities", "exceptions", "models", "pyfunc", "data", "artifacts",
+    "register_model", "utils", "environment_variables", "__version__", "last_active_run",
+    "load_table", "genai", "tracing",
+}  # fmt: skip
+FLAVOR_NO_RUN = {
+    "load_model",
+    "save_model",
+    "get_default_pip_requirements",
+    "get_default_conda_env",
+}
+
+
+class MlflowToTracelet(TrackerCodemod):
+    """Rewrite direct MLflow tracking calls into tracelet calls."""
+
+    DESCRIPTION = "Rewrite mlflow.start_run/log_metric/log_param/... into tracelet (to MLflow)."
+    SOURCE = "mlflow"
+    TRACKER_NAME = "MLflow"
+    ROOTS: ClassVar[dict[str, str]] = {"mlflow": "mlflow"}
+    CALL_FACTORIES: ClassVar[dict[str, str]] = {"mlflow.start_run": RUN, "mlflow.active_run": RUN}
+
+    def transform_module_impl(self, tree: cst.Module) -> cst.Module:
+        self._experiments: list[tuple[Usage, Decision]] = []
+        self._starts: list[Usage] = []
+        self._loggers: list[Decision] = []
+        self._project: str | None = None
+        self._tracking_uri = False
+        return super().transform_module_impl(tree)
+
+    def handle(self, usage: Usage) -> Decision | None:
+        path = usage.path
+        if usage.factory:
+            if path.key == "mlflow.start_run":
+                return self._start_run(usage)
+            return self._active_run(usage)
+        if path.kind == RUN:
+            if not path.attrs:
+                return None
+            return self.left("ML104", f"{self.describe(usage)}: the tracelet run has no MLflow ids")
+        attrs = path.attrs
+        if not attrs:
+            return None
+        head = attrs[0]
+        if usage.role == Role.ANNOTATION:
+            return self.silent()
+        if usage.role == Role.CALL and len(attrs) == 1:
+            method = getattr(self, f"_call_{head}", None)
+            if method is not None:
+                decision = method(usage)
+                if head.startswith(("log_", "set_tag")) and decision.action == report.REWRITTEN:
+                    self._loggers.append(decision)
+                return decision
+        if head == "autolog" or (len(attrs) == 2 and attrs[1] == "autolog"):
+            return self.left("ML100", "autolog: tracelet would not capture these metrics")
+        if len(attrs) == 2 and attrs[1] == "log_model":
+            return self.left("ML101", f"{self.describe(usage)} has no tracelet equivalent")
+        if head in ARTIFACT_CONTENT:
+            return self.left("ML103", f"{self.describe(usage)} writes an artifact from content")
+        if head == "set_tracking_uri":
+            self._tracking_uri = True
+            return self.kept(
+                "set_tracking_uri kept; the migrated run is delivered to "
+                "mlflow.get_tracking_uri() as it is when the run starts"
+            )
+        if head in NO_RUN or (len(attrs) == 2 and attrs[1] in FLAVOR_NO_RUN):
+            return self.kept(f"{self.describe(usage)} needs no MLflow run")
+        return None
+
+    def finish_analysis(self) -> None:
+        if len(self._experiments) > 1:
+            for _, decision in self._experiments:
+                _turn_left(decision, "ML008", "set_experiment is called more than once")
+        elif self._experiments and not self._starts:
+            _turn_left(
+                self._experiments[0][1],
+                "ML008",
+                "no start_run in this file to carry the experiment name to",
+            )
+        elif self._experiments:
+            usage, decision = self._experiments[0]
+            problem = self._carry_problem(usage)
+            if problem:
+                _turn_left(decision, "ML008", problem)
+            elif decision.action == report.REWRITTEN:
+                self._project = self._experiment_name_code(usage)
+        if self._loggers and not self._starts:
+            self._loggers[0].notes.append(
+                "no mlflow.start_run in this file: the rewritten calls need a run started with "
+                "tracelet.start_logging (MLflow would have started one by itself)"
+            )
+
+    # ------------------------------------------------------------------ runs
+    def _start_run(self, usage: Usage) -> Decision:
+        escaped = self.start_escapes(usage)
+        if escaped is not None:
+            return escaped
+        bound = bind_args(usage.call, START_PARAMS)
+        if bound is None or bound.unknown:
+            return self.left("TL002", "start_run with arguments the codemod cannot map")
+        given = {n for n, a in bound.named.items() if literal(a.value) is not None}
+        if literal(bound.value("nested")) is False:
+            given.discard("nested")
+        for name in ("run_id", "parent_run_id", "nested", "experiment_id"):
+            if name in given:
+                return self.left("ML102", f"start_run({name}=...): tracelet has one active run")
+        if (
+            "log_system_metrics" in given
+            and literal(bound.value("log_system_metrics")) is not False
+        ):
+            return self.left("TL002", "start_run(log_system_metrics=...): tracelet logs none")
+        notes = ["description= dropped: run descriptions are not carried over"] * (
+            "description" in given
+        ) + self.writer_note()
+        self._starts.append(usage)
+        if usage.role == Role.WITH:
+            self.register_with(usage.context)
+        backend = self.backend_code()
+        indexes = {
+            name: usage.call.args.index(bound.named[name])
+            for name in ("run_name", "tags")
+            if name in given
+        }
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            args: list = []
+            if "run_name" in indexes:
+                args.append(("exp_name", updated.args[indexes["run_name"]]))
+            if self._project is not None:
+                args.append(("project", expr(self._project)))
+            args.append(("backend", expr(backend)))
+            if "tags" in indexes:
+                args.append(("tags", updated.args[indexes["tags"]]))
+            if self._tracking_uri and "mlflow" in self.targets:
+                args.append(("backend_options", expr(_URI_OPTION)))
+            return call_with(updated, expr("tracelet.start_logging"), args)
+
+        return self.rewrite("ML001", usage.node, transform, notes)
+
+    def _active_run(self, usage: Usage) -> Decision:
+        return self.handle_rewrite("ML007", usage, lambda _: expr(ACTIVE_EXPERIMENT))
+
+    def _call_end_run(self, usage: Usage) -> Decision:
+        bound = bind_args(usage.call, ("status",))
+        if bound is None or bound.unknown:
+            return self.left("TL002", "end_run with arguments the codemod cannot map")
+        status = literal(bound.value("status"))
+        if status not in (None, ..., "FINISHED", "FAILED", "KILLED"):
+            return self.left("TL002", f"end_run(status={status!r}): tracelet has no such status")
+        index = usage.call.args.index(bound.named["status"]) if "status" in bound else None
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            args = [] if index is None else [("status", updated.args[index])]
+            return call_with(updated, expr("tracelet.stop_logging"), args)
+
+        return self.rewrite("ML002", usage.node, transform)
+
+    def _call_set_experiment(self, usage: Usage) -> Decision:
+        bound = bind_args(usage.call, ("experiment_name", "experiment_id", "trace_location"))
+        if bound is None or bound.unknown or set(bound.named) != {"experiment_name"}:
+            return self.left("ML102", "set_experiment by id cannot be mapped to a project name")
+        name = bound.value("experiment_name")
+        if string_value(name) is None and not is_dotted_name(name):
+            return self.left("ML008", "set_experiment with a computed name")
+        if usage.result_role != Role.STATEMENT:
+            return self.left("ML008", "the experiment returned by set_experiment is used")
+        decision = self.remove_statement("ML008", usage)
+        decision.reason = "carried into tracelet.start_logging(project=...)"
+        self._experiments.append((usage, decision))
+        return decision
+
+    def _carry_problem(self, usage: Usage) -> str | None:
+        """Why a computed experiment name cannot move to the start of the run, if so."""
+        bound = bind_args(usage.call, ("experiment_name",))
+        assert bound is not None
+        if string_value(bound.value("experiment_name")) is not None:
+            return None
+        scope = self.get_metadata(ScopeProvider, usage.node, None)
+        line = self.get_metadata(PositionProvider, usage.node).start.line
+        for start in self._starts:
+            if self.get_metadata(ScopeProvider, start.node, None) is not scope:
+                return "set_experiment(<name>) and start_run are in different functions"
+            if self.get_metadata(PositionProvider, start.node).start.line < line:
+                return "start_run comes before set_experiment(<name>)"
+        return None
+
+    def _experiment_name_code(self, usage: Usage) -> str:
+        bound = bind_args(usage.call, ("experiment_name",))
+        assert bound is not None
+        return self.module.code_for_node(bound.named["experiment_name"].value)
+
+    # ------------------------------------------------------------------ logging
+    def _experiment_call(
+        self, usage: Usage, method: str, params: tuple[str, ...], keep: dict[str, str | None]
+    ) -> Decision:
+        """``mlflow.<f>(...)`` -> ``experiment.<method>(...)`` keeping the arguments named
+        in ``keep`` (value: the keyword to pass them with, ``None`` for positional)."""
+        bound = bind_args(usage.call, params)
+        if bound is None or bound.unknown:
+            return self.left(
+                "TL002", f"mlflow.{usage.path.attrs[0]} with arguments the codemod cannot map"
+            )
+        for name in ("timestamp", "run_id", "model_id", "dataset"):
+            if name in bound and literal(bound.value(name)) is not None:
+                return self.left(
+                    "TL002", f"mlflow.{usage.path.attrs[0]}({name}=...) cannot be carried over"
+                )
+        experiment = self.experiment_code(usage.node)
+        indexes = [
+            (keyword, usage.call.args.index(bound.named[name]))
+            for name, keyword in keep.items()
+            if name in bound
+        ]
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            func = expr(f"{experiment}.{method}")
+            return call_with(updated, func, [(kw, updated.args[i]) for kw, i in indexes])
+
+        return self.rewrite(_RULE_OF[method], usage.node, transform)
+
+    def _call_log_metric(self, usage: Usage) -> Decision:
+        keep = {"key": None, "value": None, "step": "step"}
+        return self._experiment_call(usage, "log_metric", LOG_METRIC_PARAMS, keep)
+
+    def _call_log_metrics(self, usage: Usage) -> Decision:
+        keep = {"metrics": None, "step": "step"}
+        return self._experiment_call(usage, "log_metrics", LOG_METRICS_PARAMS, keep)
+
+    def _call_log_params(self, usage: Usage) -> Decision:
+        params = ("params", "synchronous", "run_id")
+        return self._experiment_call(usage, "log_params", params, {"params": None})
+
+    def _call_set_tags(self, usage: Usage) -> Decision:
+        params = ("tags", "synchronous")
+        return self._experiment_call(usage, "set_tags", params, {"tags": None})
+
+    def _call_log_param(self, usage: Usage) -> Decision:
+        return self._single(usage, "log_params", "ML004")
+
+    def _call_set_tag(self, usage: Usage) -> Decision:
+        return self._single(usage, "set_tags", "ML005")
+
+    def _single(self, usage: Usage, method: str, rule: str) -> Decision:
+        """``log_param(k, v)`` -> ``experiment.log_params({k: v})``."""
+        bound = bind_args(usage.call, ("key", "value", "synchronous"))
+        if bound is None or bound.unknown or not {"key", "value"} <= set(bound.named):
+            return self.left("TL002", "arguments the codemod cannot map")
+        if usage.result_role != Role.STATEMENT and method == "log_params":
+            return self.left("TL002", "the value returned by log_param is used")
+        experiment = self.experiment_code(usage.node)
+        key_index = usage.call.args.index(bound.named["key"])
+        value_index = usage.call.args.index(bound.named["value"])
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            mapping = dict_of(
+                self.module, updated.args[key_index].value, updated.args[value_index].value
+            )
+            return expr(f"{experiment}.{method}({mapping})")
+
+        return self.rewrite(rule, usage.node, transform)
+
+    def _call_log_artifact(self, usage: Usage) -> Decision:
+        bound = bind_args(usage.call, ("local_path", "artifact_path", "run_id"))
+        if bound is None or bound.unknown or "local_path" not in bound:
+            return self.left("TL002", "log_artifact with arguments the codemod cannot map")
+        if literal(bound.value("run_id")) is not None and "run_id" in bound:
+            return self.left("ML102", "log_artifact(run_id=...) logs to another run")
+        folder = bound.value("artifact_path")
+        if folder is None or literal(folder) is None:
+            return self._artifact(usage, bound.named["local_path"], None)
+        local_path = bound.value("local_path")
+        path, folder_text = string_value(local_path), string_value(folder)
+        if path is not None and folder_text is not None:
+            name = posixpath.join(folder_text, posixpath.basename(path.rstrip("/")))
+            return self._artifact(usage, bound.named["local_path"], name)
+        if not (is_dotted_name(local_path) or path is not None) or not (
+            is_dotted_name(folder) or folder_text is not None
+        ):
+            return self.left(
+                "ML006", "log_artifact(<expression>, artifact_path=...): name the path first"
+            )
+        # MLflow stores the file as <artifact_path>/<file name>; the path is a plain name or
+        # a string, so evaluating it once more is harmless.
+        code = (
+            f"{self.module.code_for_node(folder)} + '/' + "
+            f"os.path.basename({self.module.code_for_node(local_path)})"
+        )
+        if folder_text is not None and "{" not in folder_text and "'" not in folder_text:
+            code = f"f'{folder_text}/{{os.path.basename({self.module.code_for_node(local_path)})}}'"
+        decision = self._artifact(usage, bound.named["local_path"], expr(code))
+        decision.imports.append("os")
+        return decision
+
+    def _call_log_artifacts(self, usage: Usage) -> Decision:
+        bound = bind_args(usage.call, ("local_dir", "artifact_path", "run_id"))
+        if bound is None or bound.unknown or "local_dir" not in bound:
+            return self.left("TL002", "log_artifacts with arguments the codemod cannot map")
+        if literal(bound.value("run_id")) is not None and "run_id" in bound:
+            return self.left("ML102", "log_artifacts(run_id=...) logs to another run")
+        folder = bound.value("artifact_path")
+        if folder is None or literal(folder) is None:
+            return self.left(
+                "ML006",
+                "log_artifacts without artifact_path stores the files at the artifact "
+                "root; tracelet would name them <folder>/<file>",
+            )
+        return self._artifact(usage, bound.named["local_dir"], folder)
+
+    def _artifact(
+        self, usage: Usage, path_arg: cst.Arg, name: str | cst.BaseExpression | None
+    ) -> Decision:
+        experiment = self.experiment_code(usage.node)
+        index = usage.call.args.index(path_arg)
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            args: list = [(None, updated.args[index])]
+            if isinstance(name, str):
+                args.append(("name", expr(quote_string(name))))
+            elif name is not None:
+                args.append(("name", name))
+            return call_with(updated, expr(f"{experiment}.log_artifact"), args)
+
+        return self.rewrite("ML006", usage.node, transform)
+
+
+_URI_OPTION = '{"mlflow": {"url": mlflow.get_tracking_uri()}}'
+_RULE_OF = {"log_metric": "ML003", "log_metrics": "ML003", "log_params": "ML004",
+            "set_tags": "ML005"}  # fmt: skip
+
+
+def _turn_left(decision: Decision, rule: str, reason: str) -> None:
+    decision.action, decision.rule, decision.reason = report.LEFT, rule, reason
+    decision.remove = None

@@ -1,0 +1,607 @@
+"""Where a name points to a tracker: imports, runs, tasks and loggers, followed within a file.
+
+A *path* is what an expression means to a codemod: a tracker module plus attributes
+(``wandb.config.update``, also reached through ``import wandb as wb`` or
+``from wandb import config``), or a tracker object plus attributes (``wandb:run.log`` for
+``run.log`` after ``run = wandb.init()``). Objects come from *factories*: calls such as
+``wandb.init()`` or ``task.get_logger()``, and attributes such as ``wandb.run``.
+
+Names are resolved with libcst's qualified-name and scope metadata, and followed through
+
+* assignments in any scope, ``global`` included (``run = None`` sentinels are fine),
+* ``x if cond else None`` and ``a or b``,
+* ``self.x = ...`` attributes, read back as ``self.x`` in the same class,
+* parameters of functions defined in the same file, when every call of the function in
+  the file passes the same kind of object (or nothing, falling back to its default).
+
+Anything else (a value passed to code the file does not define, stored in a container,
+returned) is an *escape*: the codemods cannot follow it and leave the call site.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+import libcst as cst
+from libcst.metadata import (
+    Assignment,
+    QualifiedNameProvider,
+    QualifiedNameSource,
+    ScopeProvider,
+)
+
+from tracelet.codemods.cstutil import bind_args, is_none
+
+NONE = "<none>"
+"""The kind of ``None`` (a sentinel that never holds a tracker object)."""
+MIXED = "<mixed>"
+"""The kind of a name that holds a tracker object on some paths and something else on others."""
+
+
+@dataclass(frozen=True)
+class Path:
+    """A tracker module or object, followed by attribute names."""
+
+    kind: str
+    attrs: tuple[str, ...] = ()
+
+    def child(self, attr: str) -> Path:
+        return Path(self.kind, (*self.attrs, attr))
+
+    @property
+    def key(self) -> str:
+        return ".".join((self.kind, *self.attrs))
+
+    @property
+    def is_object(self) -> bool:
+        return ":" in self.kind
+
+
+class Role(Enum):
+    """How the value at the end of a chain is used."""
+
+    CALL = "call"
+    RECEIVER = "receiver"
+    TEST = "test"
+    BIND = "bind"
+    WITH = "with"
+    STATEMENT = "statement"
+    STORE = "store"
+    SUBSCRIPT_STORE = "subscript-store"
+    SUBSCRIPT_READ = "subscript-read"
+    DELETE = "delete"
+    ANNOTATION = "annotation"
+    ARG = "arg"
+    RETURN = "return"
+    OTHER = "other"
+
+
+@dataclass
+class Usage:
+    """One use of a tracker path in the file.
+
+    ``node`` is the outermost node of the use (the ``Call`` for a call), ``context`` the
+    node that gives the role its meaning (the ``Assign`` of a binding, the ``WithItem``,
+    the ``Subscript``, the ``Arg``), ``result_role`` how a call's result is used.
+    """
+
+    node: cst.CSTNode
+    path: Path
+    role: Role
+    factory: bool = False
+    context: cst.CSTNode | None = None
+    result_role: Role | None = None
+
+    @property
+    def key(self) -> str:
+        return self.path.key
+
+    @property
+    def call(self) -> cst.Call:
+        assert isinstance(self.node, cst.Call)
+        return self.node
+
+
+class _Collector(cst.CSTVisitor):
+    """One structural pass: parents, binding values, ``self.x`` stores, tracker imports,
+    names (a parent map built here saves libcst's ParentNodeProvider a second walk)."""
+
+    def __init__(self, roots: dict[str, str]):
+        self.roots = roots
+        self.values: dict[int, cst.BaseExpression] = {}
+        self.self_attrs: dict[tuple[int, str], list[cst.BaseExpression]] = {}
+        self.imports: list[tuple[cst.Import | cst.ImportFrom, bool]] = []
+        self.aliases: set[str] = set()
+        self.names: list[cst.Name] = []
+        self.all_names: set[str] = set()
+        self.attributes: set[str] = set()
+        self._classes: list[cst.ClassDef] = []
+        self._try_depth = 0
+        self._attr_names: set[int] = set()
+        self.parents: dict[int, cst.CSTNode] = {}
+        self._stack: list[cst.CSTNode] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if self._stack:
+            self.parents[id(node)] = self._stack[-1]
+        self._stack.append(node)
+        return super().on_visit(node)
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        super().on_leave(original_node)
+        self._stack.pop()
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self._classes.append(node)
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self._classes.pop()
+
+    def visit_Try(self, node: cst.Try) -> bool:
+        self._try_depth += 1
+        node.body.visit(self)
+        self._try_depth -= 1
+        for child in (*node.handlers, node.orelse, node.finalbody):
+            if child is not None:
+                child.visit(self)
+        return False
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self._attr_names.add(id(node.attr))
+        self.attributes.add(node.attr.value)
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if id(node) not in self._attr_names:
+            self.names.append(node)
+            self.all_names.add(node.value)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            self._bind(target.target, node.value)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if node.value is not None:
+            self._bind(node.target, node.value)
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        if node.asname is not None:
+            self._bind(node.asname.name, node.item)
+
+    def _bind(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
+        if isinstance(target, cst.Name):
+            self.values[id(target)] = value
+        elif _is_self_attr(target) and self._classes:
+            key = (id(self._classes[-1]), target.attr.value)
+            self.self_attrs.setdefault(key, []).append(value)
+
+    def visit_Import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            module = _dotted(alias.name)
+            if module.split(".")[0] in self.roots:
+                self.imports.append((node, self._try_depth > 0))
+                bound = alias.asname.name if alias.asname else alias.name
+                while isinstance(bound, cst.Attribute):
+                    bound = bound.value
+                if isinstance(bound, cst.Name):
+                    self.aliases.add(bound.value)
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        if node.relative or node.module is None:
+            return
+        if _dotted(node.module).split(".")[0] not in self.roots:
+            return
+        self.imports.append((node, self._try_depth > 0))
+        if isinstance(node.names, cst.ImportStar):
+            self.aliases.add("*")
+            return
+        for alias in node.names:
+            bound = alias.asname.name if alias.asname else alias.name
+            if isinstance(bound, cst.Name):
+                self.aliases.add(bound.value)
+
+
+def _dotted(node: cst.BaseExpression) -> str:
+    if isinstance(node, cst.Attribute):
+        return f"{_dotted(node.value)}.{node.attr.value}"
+    return node.value if isinstance(node, cst.Name) else ""
+
+
+def _is_self_attr(node: cst.CSTNode) -> bool:
+    return (
+        isinstance(node, cst.Attribute)
+        and isinstance(node.value, cst.Name)
+        and node.value.value == "self"
+    )
+
+
+def combine(a: str | None, b: str | None) -> str | None:
+    """The kind of a value that is ``a`` on one path and ``b`` on another."""
+    if a == NONE:
+        return b
+    if b == NONE:
+        return a
+    return a if a == b else MIXED
+
+
+class Resolver:
+    """Answers "what tracker thing is this expression?" for one module.
+
+    ``get`` is the metadata accessor of the running codemod; ``roots`` maps import names to
+    the tracker (``{"clearml": "clearml", "trains": "clearml"}``); the factory tables map
+    a path key to the kind of object it returns.
+    """
+
+    def __init__(
+        self,
+        module: cst.Module,
+        get: Callable,
+        roots: dict[str, str],
+        call_factories: dict[str, str],
+        attr_factories: dict[str, str],
+    ):
+        self.get = get
+        self.roots = roots
+        self.call_factories = call_factories
+        self.attr_factories = attr_factories
+        self.collected = _Collector(roots)
+        module.visit(self.collected)
+        self._assignment_kinds: dict[int, str | None] = {}
+        self._param_kinds: dict[int, str | None] = {}
+        self._attr_kinds: dict[tuple[int, str], str | None] = {}
+        self._in_progress: set[int] = set()
+        self._binding_names = {
+            name.value for name in self.collected.names if id(name) in self.collected.values
+        }
+
+    # ---------------------------------------------------------------- structure
+    def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        return self.collected.parents.get(id(node))
+
+    def enclosing_class(self, node: cst.CSTNode) -> cst.ClassDef | None:
+        current = self.parent(node)
+        while current is not None and not isinstance(current, cst.ClassDef):
+            current = self.parent(current)
+        return current
+
+    def statement_of(self, node: cst.CSTNode) -> cst.BaseStatement:
+        current: cst.CSTNode | None = node
+        while current is not None and not isinstance(current, cst.BaseStatement):
+            current = self.parent(current)
+        assert current is not None
+        return current
+
+    # ---------------------------------------------------------------- roots
+    def roots_in_order(self) -> list[tuple[cst.CSTNode, Path]]:
+        """Every chain root in the module that resolves to a tracker, in source order."""
+        aliases = self.collected.aliases
+        candidates = aliases | self._binding_names | {"self"}
+        found = []
+        for name in self.collected.names:
+            if name.value not in candidates:
+                continue
+            if name.value == "self":
+                root = self._self_root(name)
+                if root is not None:
+                    found.append(root)
+                continue
+            path = self.name_path(name)
+            if path is not None:
+                found.append((name, path))
+        return found
+
+    def _self_root(self, name: cst.Name) -> tuple[cst.CSTNode, Path] | None:
+        parent = self.parent(name)
+        if not (isinstance(parent, cst.Attribute) and parent.value is name):
+            return None
+        cls = self.enclosing_class(name)
+        if cls is None:
+            return None
+        kind = self._attr_kind((id(cls), parent.attr.value))
+        if kind is None or kind == NONE:
+            return None
+        return parent, Path(kind)
+
+    def name_path(self, name: cst.Name) -> Path | None:
+        """The tracker path a name refers to: an import, or a binding of a tracker object."""
+        if name.value in self.collected.aliases or "*" in self.collected.aliases:
+            for qualified in self.get(QualifiedNameProvider, name, set()):
+                if qualified.source != QualifiedNameSource.IMPORT:
+                    continue
+                head, *rest = qualified.name.split(".")
+                if head in self.roots:
+                    return self._normalise(Path(self.roots[head], tuple(rest)))
+        kind = self._name_kind(name)
+        if kind is None or kind == NONE:
+            return None
+        return Path(kind)
+
+    def _normalise(self, path: Path) -> Path:
+        kind = self.attr_factories.get(path.key)
+        return Path(kind) if kind else path
+
+    def _name_kind(self, name: cst.Name) -> str | None:
+        scope = self.get(ScopeProvider, name, None)
+        if scope is None:
+            return None
+        referents = None
+        for access in scope.accesses[name.value]:
+            if access.node is name:
+                referents = access.referents
+                break
+        if not referents:
+            return None
+        kind: str | None = NONE
+        for assignment in referents:
+            kind = combine(kind, self._assignment_kind(assignment))
+        return kind
+
+    def _assignment_kind(self, assignment) -> str | None:
+        key = id(assignment)
+        if key in self._assignment_kinds:
+            return self._assignment_kinds[key]
+        if key in self._in_progress:
+            return NONE
+        self._in_progress.add(key)
+        try:
+            kind = None
+            if isinstance(assignment, Assignment):
+                node = assignment.node
+                value = self.collected.values.get(id(node))
+                if value is not None:
+                    kind = self.kind_of(value)
+                elif isinstance(node, cst.Param):
+                    kind = self._param_kind(node)
+        finally:
+            self._in_progress.discard(key)
+        self._assignment_kinds[key] = kind
+        return kind
+
+    def _attr_kind(self, key: tuple[int, str]) -> str | None:
+        if key in self._attr_kinds:
+            return self._attr_kinds[key]
+        values = self.collected.self_attrs.get(key)
+        kind: str | None = None
+        if values:
+            self._attr_kinds[key] = NONE
+            kind = NONE
+            for value in values:
+                kind = combine(kind, self.kind_of(value))
+        self._attr_kinds[key] = kind
+        return kind
+
+    # ---------------------------------------------------------------- parameters
+    def _param_kind(self, param: cst.Param) -> str | None:
+        if id(param) in self._param_kinds:
+            return self._param_kinds[id(param)]
+        self._param_kinds[id(param)] = None
+        kind = self._compute_param_kind(param)
+        self._param_kinds[id(param)] = kind
+        return kind
+
+    def _compute_param_kind(self, param: cst.Param) -> str | None:
+        params = self.parent(param)
+        func = self.parent(params) if params is not None else None
+        if not isinstance(func, cst.FunctionDef) or not isinstance(params, cst.Parameters):
+            return None
+        if isinstance(self.parent(self.parent(func) or func), cst.ClassDef):
+            return None
+        positional = [*params.posonly_params, *params.params]
+        names = [p.name.value for p in (*positional, *params.kwonly_params)]
+        calls = self.calls_of(func)
+        if not calls:
+            return None
+        kind: str | None = NONE
+        for call in calls:
+            bound = bind_args(call, names, positional=len(positional))
+            if bound is None:
+                return None
+            value = bound.value(param.name.value)
+            if value is None:
+                value = param.default
+            kind = combine(kind, NONE if value is None else self.kind_of(value))
+        return kind
+
+    def calls_of(self, func: cst.FunctionDef) -> list[cst.Call] | None:
+        """Every call of ``func`` in the file, or ``None`` if it is also used as a value."""
+        scope = self.get(ScopeProvider, func, None)
+        if scope is None:
+            return None
+        calls = []
+        for assignment in scope.assignments[func.name.value]:
+            if not (isinstance(assignment, Assignment) and assignment.node is func):
+                continue
+            for access in assignment.references:
+                parent = self.parent(access.node)
+                if not (isinstance(parent, cst.Call) and parent.func is access.node):
+                    return None
+                calls.append(parent)
+        return calls
+
+    def param_for_arg(self, arg: cst.Arg) -> cst.Param | None:
+        """The parameter an argument lands in, when the callee is a function of this file."""
+        call = self.parent(arg)
+        if not isinstance(call, cst.Call) or not isinstance(call.func, cst.Name):
+            return None
+        scope = self.get(ScopeProvider, call.func, None)
+        if scope is None:
+            return None
+        targets = [
+            a.node
+            for access in scope.accesses[call.func.value]
+            if access.node is call.func
+            for a in access.referents
+            if isinstance(a, Assignment)
+        ]
+        if len(targets) != 1 or not isinstance(targets[0], cst.FunctionDef):
+            return None
+        params = targets[0].params
+        positional = [*params.posonly_params, *params.params]
+        every = [*positional, *params.kwonly_params]
+        bound = bind_args(call, [p.name.value for p in every], positional=len(positional))
+        if bound is None:
+            return None
+        for name, value in bound.named.items():
+            if value is arg:
+                return next(p for p in every if p.name.value == name)
+        return None
+
+    def arg_is_followed(self, usage: Usage) -> bool:
+        """An object passed to a same-file function whose parameter is followed."""
+        if not isinstance(usage.context, cst.Arg):
+            return False
+        param = self.param_for_arg(usage.context)
+        return param is not None and self._param_kind(param) == usage.path.kind
+
+    # ---------------------------------------------------------------- expressions
+    def kind_of(self, node: cst.BaseExpression) -> str | None:
+        """The kind of object an expression evaluates to (``NONE``, a tracker kind, ...)."""
+        if is_none(node):
+            return NONE
+        if isinstance(node, cst.IfExp):
+            return combine(self.kind_of(node.body), self.kind_of(node.orelse))
+        if isinstance(node, cst.BooleanOperation):
+            return combine(self.kind_of(node.left), self.kind_of(node.right))
+        path = self.eval_path(node)
+        if path is None or path.attrs:
+            return None
+        return path.kind
+
+    def eval_path(self, node: cst.BaseExpression) -> Path | None:
+        if isinstance(node, cst.Name):
+            return self.name_path(node)
+        if _is_self_attr(node):
+            cls = self.enclosing_class(node)
+            kind = self._attr_kind((id(cls), node.attr.value)) if cls is not None else None
+            if kind is not None and kind != NONE:
+                return Path(kind)
+            return None
+        if isinstance(node, cst.Attribute):
+            base = self.eval_path(node.value)
+            return None if base is None else self._normalise(base.child(node.attr.value))
+        if isinstance(node, cst.Call):
+            base = self.eval_path(node.func)
+            if base is not None and base.key in self.call_factories:
+                return Path(self.call_factories[base.key])
+        return None
+
+    # ---------------------------------------------------------------- chains
+    def usages_from(self, root: cst.CSTNode, path: Path) -> list[Usage]:
+        """Walk up from a root through attributes and factory calls; one usage per factory
+        met on the way and one for the end of the chain."""
+        out: list[Usage] = []
+        node = root
+        pending: Usage | None = None
+        while True:
+            parent = self.parent(node)
+            if isinstance(parent, cst.Attribute) and parent.value is node:
+                if pending is not None:
+                    pending.role = Role.RECEIVER
+                    out.append(pending)
+                    pending = None
+                path = path.child(parent.attr.value)
+                node = parent
+                kind = self.attr_factories.get(path.key)
+                if kind:
+                    pending = Usage(node, path, Role.OTHER, factory=True)
+                    path = Path(kind)
+                continue
+            if isinstance(parent, cst.Call) and parent.func is node and pending is None:
+                kind = self.call_factories.get(path.key)
+                if kind:
+                    pending = Usage(parent, path, Role.OTHER, factory=True)
+                    path = Path(kind)
+                    node = parent
+                    continue
+                role, context = self.classify(parent)
+                out.append(Usage(parent, path, Role.CALL, context=context, result_role=role))
+                return out
+            break
+        role, context = self.classify(node)
+        if pending is not None:
+            pending.role, pending.context = role, context
+            out.append(pending)
+        else:
+            out.append(Usage(node, path, role, context=context))
+        return out
+
+    def classify(self, node: cst.CSTNode) -> tuple[Role, cst.CSTNode | None]:
+        """How the value of ``node`` is used by its parent."""
+        parent = self.parent(node)
+        match parent:
+            case cst.Expr(value=value) if value is node:
+                return Role.STATEMENT, parent
+            case cst.Assign(value=value) | cst.AnnAssign(value=value) if value is node:
+                return Role.BIND, parent
+            case cst.AssignTarget(target=target) if target is node:
+                return Role.STORE, self.parent(parent)
+            case cst.AugAssign(target=target) | cst.AnnAssign(target=target) if target is node:
+                return Role.STORE, parent
+            case cst.WithItem(item=item) if item is node:
+                return Role.WITH, parent
+            case cst.If(test=test) | cst.While(test=test) if test is node:
+                return Role.TEST, parent
+            case cst.IfExp(test=test) if test is node:
+                return Role.TEST, parent
+            case cst.IfExp() | cst.BooleanOperation():
+                return self.classify(parent)
+            case cst.UnaryOperation(operator=cst.Not()):
+                return Role.TEST, parent
+            case cst.Comparison(left=left) if left is node and _none_checks(parent):
+                return Role.TEST, parent
+            case cst.ComparisonTarget(comparator=comparator) if comparator is node:
+                grand = self.parent(parent)
+                if isinstance(grand, cst.Comparison) and is_none(grand.left):
+                    return Role.TEST, grand
+            case cst.Subscript(value=value) if value is node:
+                role, context = self.classify(parent)
+                if role == Role.STORE:
+                    return Role.SUBSCRIPT_STORE, context
+                if role == Role.DELETE:
+                    return Role.DELETE, context
+                return Role.SUBSCRIPT_READ, parent
+            case cst.Del():
+                return Role.DELETE, parent
+            case cst.Annotation():
+                return Role.ANNOTATION, parent
+            case cst.Arg(value=value) if value is node:
+                return Role.ARG, parent
+            case cst.Return():
+                return Role.RETURN, parent
+        if self._in_annotation(node):
+            return Role.ANNOTATION, None
+        return Role.OTHER, parent
+
+    def _in_annotation(self, node: cst.CSTNode) -> bool:
+        current = self.parent(node)
+        while current is not None and not isinstance(current, cst.BaseStatement):
+            if isinstance(current, cst.Annotation):
+                return True
+            current = self.parent(current)
+        return False
+
+
+def _none_checks(comparison: cst.Comparison) -> bool:
+    return all(
+        isinstance(target.operator, cst.Is | cst.IsNot | cst.Equal | cst.NotEqual)
+        and is_none(target.comparator)
+        for target in comparison.comparisons
+    )
+
+
+def simple_binding_target(usage: Usage) -> bool:
+    """A factory result bound to one plain name or ``self.x`` (which the resolver follows)."""
+    context = usage.context
+    if usage.role == Role.WITH:
+        return isinstance(context, cst.WithItem) and (
+            context.asname is None or isinstance(context.asname.name, cst.Name)
+        )
+    if isinstance(context, cst.Assign):
+        return len(context.targets) == 1 and (
+            isinstance(context.targets[0].target, cst.Name)
+            or _is_self_attr(context.targets[0].target)
+        )
+    if isinstance(context, cst.AnnAssign):
+        return isinstance(context.target, cst.Name) or _is_self_attr(context.target)
+    return False

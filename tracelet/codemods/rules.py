@@ -1,0 +1,170 @@
+"""Rule ids and safety levels of ``tracelet migrate``.
+
+Every rewrite and every call site the codemods leave alone carries a rule. The safety
+levels follow ruff's fix applicability:
+
+``safe``
+    Keeps what the tracker stores (metric table, params, tags, artifacts) exactly. Applied
+    by default.
+``unsafe``
+    Changes something outside those tables (a W&B chart axis, gradient histograms, the
+    place a file lands in the W&B UI). Applied only with ``--unsafe``; without it the call
+    site is left with a ``# TODO(tracelet)`` comment naming the rule.
+``manual``
+    No faithful rewrite exists. The call site is always left, marked and reported.
+``info``
+    Not a logging call (``wandb.login``, ``mlflow.set_tracking_uri``): left as it is and
+    listed in the report, never marked.
+
+``--disable RULE`` (id or name) turns a rewrite off: its call sites are left as they are
+and reported, and, like every call site that is left, they keep the rest of the file on
+the source tracker (see :mod:`tracelet.codemods.base`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Safety(StrEnum):
+    SAFE = "safe"
+    UNSAFE = "unsafe"
+    MANUAL = "manual"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One kind of call site, with what the codemod does about it."""
+
+    id: str
+    name: str
+    tracker: str
+    safety: Safety
+    summary: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.id} {self.name}"
+
+
+_RULES: tuple[Rule, ...] = (
+    # shared by every source tracker
+    Rule("TL001", "object-escapes", "any", Safety.MANUAL,
+         "a run, task or logger is passed on or stored where the codemod cannot follow it"),
+    Rule("TL002", "unsupported-call", "any", Safety.MANUAL,
+         "a tracker call with no tracelet equivalent, or with arguments that cannot be mapped"),
+    Rule("TL003", "left-as-is", "any", Safety.INFO,
+         "a tracker call that needs no run (login, client, tracking URI); left unchanged"),
+    Rule("TL004", "guarded-import-kept", "any", Safety.INFO,
+         "an import inside try/except ImportError is kept: the guard depends on it"),
+    # Weights & Biases
+    Rule("WB001", "wandb-init", "wandb", Safety.SAFE,
+         "wandb.init(...) -> tracelet.start_logging(...), also as a context manager"),
+    Rule("WB002", "wandb-log", "wandb", Safety.SAFE,
+         "wandb.log / run.log -> tracelet.log (same implicit step, step= and commit= rules)"),
+    Rule("WB003", "wandb-finish", "wandb", Safety.SAFE,
+         "wandb.finish() / run.finish() -> tracelet.stop_logging()"),
+    Rule("WB004", "wandb-config", "wandb", Safety.SAFE,
+         "wandb.config.update(d), config[k] = v, config.k = v -> experiment.log_params"),
+    Rule("WB005", "wandb-run-handle", "wandb", Safety.SAFE,
+         "wandb.run as the run handle or checked for None -> tracelet.get_active_experiment()"),
+    Rule("WB006", "wandb-tensorboard-sync", "wandb", Safety.SAFE,
+         "wandb.tensorboard.patch() removed and sync_tensorboard= dropped: "
+         "SummaryWriter calls reach the trackers natively"),
+    Rule("WB007", "wandb-save", "wandb", Safety.UNSAFE,
+         "wandb.save(path) -> experiment.log_artifact(path): an artifact, not a run file"),
+    Rule("WB008", "wandb-ui-only", "wandb", Safety.UNSAFE,
+         "wandb.watch / unwatch / define_metric removed: they change charts and gradient "
+         "histograms, not the metric table"),
+    Rule("WB100", "wandb-media", "wandb", Safety.MANUAL,
+         "wandb.Image / Histogram / Table / plot / Video ...: tracelet.log takes scalars only"),
+    Rule("WB101", "wandb-config-read", "wandb", Safety.MANUAL,
+         "reading wandb.config (values may come from a sweep)"),
+    Rule("WB102", "wandb-summary", "wandb", Safety.MANUAL,
+         "wandb.summary / run.summary: tracelet has no run summary"),
+    Rule("WB103", "wandb-artifact", "wandb", Safety.MANUAL,
+         "wandb.Artifact objects, log_artifact, use_artifact, log_model"),
+    Rule("WB104", "wandb-sweep", "wandb", Safety.MANUAL,
+         "wandb.sweep / wandb.agent: the sweep controller drives the run"),
+    # MLflow
+    Rule("ML001", "mlflow-start-run", "mlflow", Safety.SAFE,
+         "mlflow.start_run(...) -> tracelet.start_logging(...), also as a context manager"),
+    Rule("ML002", "mlflow-end-run", "mlflow", Safety.SAFE,
+         "mlflow.end_run() -> tracelet.stop_logging()"),
+    Rule("ML003", "mlflow-log-metric", "mlflow", Safety.SAFE,
+         "mlflow.log_metric / log_metrics -> experiment.log_metric / log_metrics "
+         "(no step means step 0, as in MLflow)"),
+    Rule("ML004", "mlflow-params", "mlflow", Safety.SAFE,
+         "mlflow.log_param / log_params -> experiment.log_params"),
+    Rule("ML005", "mlflow-tags", "mlflow", Safety.SAFE,
+         "mlflow.set_tag / set_tags -> experiment.set_tags"),
+    Rule("ML006", "mlflow-artifact", "mlflow", Safety.SAFE,
+         "mlflow.log_artifact / log_artifacts -> experiment.log_artifact with the same names"),
+    Rule("ML007", "mlflow-active-run", "mlflow", Safety.SAFE,
+         "mlflow.active_run() as a check -> tracelet.get_active_experiment()"),
+    Rule("ML008", "mlflow-set-experiment", "mlflow", Safety.SAFE,
+         "mlflow.set_experiment(name) carried into start_logging(project=name)"),
+    Rule("ML100", "mlflow-autolog", "mlflow", Safety.MANUAL,
+         "mlflow.autolog / <flavor>.autolog: metrics would no longer be captured"),
+    Rule("ML101", "mlflow-log-model", "mlflow", Safety.MANUAL,
+         "mlflow.<flavor>.log_model: no generic equivalent"),
+    Rule("ML102", "mlflow-nested-run", "mlflow", Safety.MANUAL,
+         "nested runs, run_id= / experiment_id= runs: tracelet has one active run"),
+    Rule("ML103", "mlflow-artifact-content", "mlflow", Safety.MANUAL,
+         "log_text / log_dict / log_figure / log_image / log_table / log_input"),
+    Rule("ML104", "mlflow-run-info", "mlflow", Safety.MANUAL,
+         "run.info / run.data / active_run().info: the tracelet run has no MLflow ids"),
+    # ClearML (and its former name, trains)
+    Rule("CL001", "clearml-task-init", "clearml", Safety.SAFE,
+         "Task.init(...) -> tracelet.start_logging(...)"),
+    Rule("CL002", "clearml-connect", "clearml", Safety.SAFE,
+         "task.connect(d) -> experiment.log_params(d) (returns d, like connect)"),
+    Rule("CL003", "clearml-logger", "clearml", Safety.SAFE,
+         "task.get_logger() / Logger.current_logger() / Task.current_task() -> the experiment"),
+    Rule("CL004", "clearml-report-scalar", "clearml", Safety.SAFE,
+         'report_scalar(title, series, value, iteration) -> log_metric(f"{title}/{series}", ...)'),
+    Rule("CL005", "clearml-close", "clearml", Safety.SAFE,
+         "task.close() / mark_completed() -> tracelet.stop_logging()"),
+    Rule("CL006", "clearml-upload-artifact", "clearml", Safety.SAFE,
+         "task.upload_artifact(name, path) -> experiment.log_artifact(path, name=name)"),
+    Rule("CL007", "clearml-report-text", "clearml", Safety.SAFE,
+         "logger.report_text(msg) -> print(msg) (ClearML printed it and kept it in its log)"),
+    Rule("CL008", "clearml-logger-flush", "clearml", Safety.SAFE,
+         "logger.flush() removed: tracelet.stop_logging() flushes"),
+    Rule("CL100", "clearml-plots", "clearml", Safety.MANUAL,
+         "report_histogram / image / matplotlib_figure / table / media / plotly / ...: "
+         "no Experiment equivalent"),
+    Rule("CL101", "clearml-single-value", "clearml", Safety.MANUAL,
+         "report_single_value: a summary value, not a metric point"),
+    Rule("CL102", "clearml-task-api", "clearml", Safety.MANUAL,
+         "other Task methods (execute_remotely, connect_configuration, get_parameters, ...)"),
+)  # fmt: skip
+
+RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}
+_BY_NAME: dict[str, Rule] = {rule.name: rule for rule in _RULES}
+
+
+def get_rule(key: str) -> Rule:
+    """A rule by id (``WB002``) or name (``wandb-log``), case-insensitive for ids."""
+    rule = RULES.get(key.upper()) or _BY_NAME.get(key.lower())
+    if rule is None:
+        raise KeyError(f"unknown rule {key!r}; see `tracelet migrate --list-rules`")
+    return rule
+
+
+def resolve_rules(keys: Iterable[str]) -> frozenset[str]:
+    """Rule ids for a list of ids or names (comma-separated items allowed)."""
+    ids = set()
+    for key in keys:
+        for part in key.split(","):
+            if part.strip():
+                ids.add(get_rule(part.strip()).id)
+    return frozenset(ids)
+
+
+def rules_for(tracker: str) -> list[Rule]:
+    """The rules a source tracker's codemod can report, shared ones first."""
+    return [rule for rule in _RULES if rule.tracker in ("any", tracker)]

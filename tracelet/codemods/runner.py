@@ -1,0 +1,242 @@
+"""Run a codemod over files: discovery, pre-filter, process pool, diff, write.
+
+* Files are read as bytes and handed to libcst as bytes, and written back as
+  ``Module.bytes``: encoding (``# -*- coding: latin-1 -*-``), CRLF line endings and every
+  comment stay byte for byte; only changed files are written.
+* One bad file (a syntax error, bytes that do not decode, a crash in a codemod) becomes an
+  ``error`` entry in the report and never stops the run.
+* Files that mention the tracker are transformed in a process pool (``jobs`` processes,
+  at most 61 as on Windows; in-process for a single file).
+* ``write`` refuses a file with uncommitted git changes (or untracked in a git work tree),
+  so that ``git diff`` shows exactly the migration and ``git checkout`` undoes it, unless
+  ``force`` is given. Files outside git are written.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import libcst as cst
+from libcst.codemod import CodemodContext
+
+from tracelet.codemods import load_codemod, report
+from tracelet.codemods.discovery import discover, mentions
+
+MAX_JOBS = 61
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to migrate from and to, and which rules apply."""
+
+    source: str
+    targets: Sequence[str]
+    unsafe: bool = False
+    disable: Sequence[str] = ()
+
+
+@dataclass
+class Change:
+    """A file whose bytes the migration changes."""
+
+    path: Path
+    old: bytes
+    new: bytes
+    encoding: str = "utf-8"
+
+
+@dataclass
+class Outcome:
+    """The report plus the changed files, ready to be shown or written."""
+
+    report: report.MigrationReport
+    changes: list[Change] = field(default_factory=list)
+
+
+def transform_bytes(
+    data: bytes, path: str, options: Options
+) -> tuple[bytes, report.FileReport, str]:
+    """Migrate one file's bytes: ``(new bytes, file report, encoding)``."""
+    file_report = report.FileReport(path)
+    try:
+        module = cst.parse_module(data)
+    except cst.ParserSyntaxError as exc:
+        return data, _failed(file_report, f"syntax error: {exc.message}", exc.raw_line), "utf-8"
+    except (UnicodeError, LookupError, SyntaxError, ValueError) as exc:
+        return data, _failed(file_report, f"cannot read: {exc}", 1), "utf-8"
+    codemod = load_codemod(options.source)(
+        CodemodContext(filename=path),
+        to=list(options.targets),
+        unsafe=options.unsafe,
+        disable=list(options.disable),
+    )
+    try:
+        new = codemod.transform_module(module).bytes
+    except Exception as exc:  # a codemod bug must not stop the other files
+        return (
+            data,
+            _failed(file_report, f"internal error: {type(exc).__name__}: {exc}", 1),
+            (module.encoding),
+        )
+    file_report.entries = codemod.entries
+    file_report.held = codemod.held
+    file_report.changed = new != data
+    return new, file_report, module.encoding
+
+
+def _failed(file_report: report.FileReport, message: str, line: int) -> report.FileReport:
+    file_report.error = message
+    file_report.entries = [
+        report.Entry(line, 1, report.ERROR, None, None, None, reason=f"skipped: {message}")
+    ]
+    return file_report
+
+
+def _work(item: tuple[str, bytes, Options]) -> tuple[report.FileReport, bytes | None, str]:
+    path, data, options = item
+    new, file_report, encoding = transform_bytes(data, path, options)
+    return file_report, (new if file_report.changed else None), encoding
+
+
+def migrate(
+    paths: Iterable[str | Path],
+    options: Options,
+    mode: str = "diff",
+    exclude: Iterable[str] = (),
+    jobs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Outcome:
+    """Discover, pre-filter and transform; nothing is written (see :func:`write`)."""
+    started = time.perf_counter()
+    files = discover(paths, exclude)
+    migration = report.MigrationReport(options.source, list(options.targets), mode)
+    migration.scanned = len(files)
+    work: list[tuple[str, bytes, Options]] = []
+    for path in files:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            migration.files.append(_failed(report.FileReport(str(path)), f"cannot read: {exc}", 1))
+            continue
+        if mentions(options.source, data):
+            work.append((str(path), data, options))
+    migration.candidates = len(work)
+    originals = {item[0]: item[1] for item in work}
+    results = _run(work, jobs, progress)
+    outcome = Outcome(migration)
+    for file_report, new, encoding in sorted(results, key=lambda r: r[0].path):
+        migration.files.append(file_report)
+        if new is not None:
+            outcome.changes.append(
+                Change(Path(file_report.path), originals[file_report.path], new, encoding)
+            )
+    migration.files.sort(key=lambda f: f.path)
+    migration.seconds = time.perf_counter() - started
+    return outcome
+
+
+def _run(
+    work: list[tuple[str, bytes, Options]],
+    jobs: int | None,
+    progress: Callable[[int, int], None] | None,
+) -> list[tuple[report.FileReport, bytes | None, str]]:
+    total = len(work)
+    workers = min(jobs or os.cpu_count() or 1, MAX_JOBS, total)
+    results = []
+    if workers <= 1:
+        for done, item in enumerate(work, 1):
+            results.append(_work(item))
+            if progress:
+                progress(done, total)
+        return results
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(_work, item) for item in work]
+        for done, future in enumerate(as_completed(futures), 1):
+            results.append(future.result())
+            if progress:
+                progress(done, total)
+    return results
+
+
+def unified_diff(change: Change, context: int = 3) -> str:
+    """The unified diff of one change, with ``a/`` and ``b/`` paths like git."""
+    old = change.old.decode(change.encoding, errors="replace").splitlines(keepends=True)
+    new = change.new.decode(change.encoding, errors="replace").splitlines(keepends=True)
+    name = change.path.as_posix().lstrip("/")
+    lines = difflib.unified_diff(old, new, f"a/{name}", f"b/{name}", n=context)
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def write(outcome: Outcome, force: bool = False) -> None:
+    """Write the changed files, refusing those git would not let you undo (unless forced)."""
+    refused = {} if force else dirty_files([c.path for c in outcome.changes])
+    by_path = {f.path: f for f in outcome.report.files}
+    for change in outcome.changes:
+        file_report = by_path[str(change.path)]
+        reason = refused.get(change.path)
+        if reason:
+            file_report.refused = reason
+            continue
+        change.path.write_bytes(change.new)
+        file_report.written = True
+
+
+def dirty_files(paths: Sequence[Path]) -> dict[Path, str]:
+    """Files with uncommitted changes, or untracked inside a git work tree."""
+    by_root: dict[str, list[Path]] = {}
+    roots: dict[Path, str | None] = {}
+    for path in paths:
+        folder = path.resolve().parent
+        if folder not in roots:
+            roots[folder] = _git_root(folder)
+        root = roots[folder]
+        if root is not None:
+            by_root.setdefault(root, []).append(path)
+    dirty: dict[Path, str] = {}
+    for root, files in by_root.items():
+        relative = {os.path.relpath(p.resolve(), root).replace(os.sep, "/"): p for p in files}
+        status = _git(
+            root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *relative
+        )
+        if status is None:
+            continue
+        records = status.split("\0")
+        index = 0
+        while index < len(records):
+            record = records[index]
+            index += 1
+            if len(record) < 4:
+                continue
+            code, name = record[:2], record[3:]
+            if code[0] in "RC":
+                index += 1
+            if name in relative:
+                dirty[relative[name]] = (
+                    "not committed to git (untracked): commit it first, or pass --force"
+                    if code == "??"
+                    else f"uncommitted git changes ({code.strip()}): commit or stash them, "
+                    "or pass --force"
+                )
+    return dirty
+
+
+def _git_root(folder: Path) -> str | None:
+    out = _git(str(folder), "rev-parse", "--show-toplevel")
+    return out.strip() or None if out is not None else None
+
+
+def _git(cwd: str, *args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", cwd, *args], capture_output=True, text=True, check=False, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None

@@ -1,0 +1,363 @@
+"""Weights & Biases -> tracelet.
+
+==================================================  =============================================
+source                                              migrated
+==================================================  =============================================
+``wandb.init(project=P, name=N, config=C)``         ``tracelet.start_logging(project=P,
+                                                    exp_name=N, config=C, backend="wandb")``
+``wandb.init(entity=E, group=G, mode=M, ...)``      ``..., backend_options={"wandb": {"entity": E,
+                                                    "group": G, "mode": M}}``
+``with wandb.init(...) as run:``                    ``with tracelet.start_logging(...) as run:``
+``wandb.log(d, step=s, commit=c)``, ``run.log``     ``tracelet.log(d, step=s, commit=c)``
+``wandb.finish()``, ``run.finish()``                ``tracelet.stop_logging()`` (``status="FAILED"``
+                                                    for a non-zero ``exit_code``)
+``wandb.config.update(d)``, ``config[k] = v``       ``experiment.log_params(d)``, ``({k: v})``
+``wandb.run`` (as the run, or ``is None``)          ``tracelet.get_active_experiment()``
+``wandb.tensorboard.patch()``, ``sync_tensorboard``  removed (SummaryWriter calls reach W&B)
+``wandb.save(path)`` (``--unsafe``)                 ``experiment.log_artifact(path)``
+``wandb.watch`` / ``define_metric`` (``--unsafe``)  removed
+==================================================  =============================================
+
+``wandb.log`` goes to ``tracelet.log``, which keeps W&B's step rules (implicit counter,
+``step=`` jumps, ``commit=False`` merges, lower steps dropped) for any dict, built
+literally or at run time. Turning calls into ``SummaryWriter.add_scalar`` would need the
+step of every row, which only the run knows, so the codemod never guesses one.
+
+``entity``, ``group``, ``job_type``, ``notes``, ``dir`` and ``mode`` go to tracelet's W&B
+backend through ``backend_options`` (so ``mode="disabled"`` still disables the W&B run);
+without ``wandb`` among the ``--to`` trackers they are dropped with a warning, and a
+``mode`` that may disable the run is left.
+
+Left (with a TODO, holding the file on W&B): media and plot objects (``wandb.Image``,
+``Histogram``, ``Table``, ``plot.*``: ``tracelet.log`` takes scalars only), reads of
+``wandb.config`` (sweeps), ``wandb.summary``, artifact objects, sweeps, ``wandb.init``
+arguments that resume or filter (``id``/``resume``, ``config_exclude_keys``), positional
+arguments.
+
+Dropped with a warning: ``tags`` (W&B labels, not tracelet's key/value tags),
+``sync_tensorboard``; silently: ``settings``, ``save_code``, ``reinit``, ``monitor_gym``,
+``allow_val_change``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import libcst as cst
+
+from tracelet.codemods.base import (
+    ACTIVE_EXPERIMENT,
+    Decision,
+    TrackerCodemod,
+    receiver,
+)
+from tracelet.codemods.cstutil import (
+    bind_args,
+    call_with,
+    expr,
+    is_dotted_name,
+    literal,
+    string_value,
+)
+from tracelet.codemods.resolve import Path, Role, Usage
+
+RUN = "wandb:run"
+
+INIT_PARAMS = (
+    "entity",
+    "project",
+    "dir",
+    "id",
+    "name",
+    "notes",
+    "tags",
+    "config",
+    "config_exclude_keys",
+    "config_include_keys",
+    "allow_val_change",
+    "group",
+    "job_type",
+    "mode",
+    "force",
+    "reinit",
+    "resume",
+    "resume_from",
+    "fork_from",
+    "save_code",
+    "tensorboard",
+    "sync_tensorboard",
+    "monitor_gym",
+    "settings",
+    "anonymous",
+)
+_RENAMED = {"project": "project", "name": "exp_name", "config": "config"}
+_CARRIED = ("entity", "group", "job_type", "notes", "dir", "mode")
+_DROPPED_WARN = {
+    "entity": "entity= dropped: the run goes to the default W&B entity",
+    "mode": "mode= dropped: not logging to W&B any more",
+    "tags": "tags= dropped: W&B run tags are labels, not tracelet key/value tags",
+    "notes": "notes= dropped: run notes are not carried over",
+    "group": "group= dropped: run groups are not carried over",
+    "job_type": "job_type= dropped: job types are not carried over",
+    "dir": "dir= dropped: tracelet chooses where the W&B run files go",
+}
+_DROPPED_QUIET = {
+    "settings", "save_code", "reinit", "monitor_gym", "allow_val_change", "force", "anonymous",
+}  # fmt: skip
+_RESUMING = ("id", "resume", "resume_from", "fork_from")
+MEDIA = {
+    "Image", "Video", "Audio", "Histogram", "Table", "Html", "Object3D", "Molecule", "Plotly",
+    "Graph", "Classes", "box3d", "plot", "plot_table", "visualize", "JoinedTable", "EvalTable",
+    "data_types", "Bokeh",
+}  # fmt: skip
+ARTIFACTS = {"Artifact", "log_artifact", "use_artifact", "log_model", "use_model", "link_model"}
+SWEEPS = {"sweep", "agent", "controller"}
+NO_RUN = {
+    "login", "Api", "apis", "api", "errors", "Error", "CommError", "UsageError", "util",
+    "Settings", "termlog", "termwarn", "termerror", "setup", "teardown", "env", "__version__",
+    "sdk", "require",
+}  # fmt: skip
+UI_ONLY = {
+    "watch": "wandb.watch logs gradient and parameter histograms, not metric points",
+    "unwatch": "wandb.unwatch only undoes wandb.watch",
+    "define_metric": "define_metric changes chart axes and summaries, not the stored rows",
+}
+
+
+class WandbToTracelet(TrackerCodemod):
+    """Rewrite direct Weights & Biases calls into tracelet calls."""
+
+    DESCRIPTION = "Rewrite wandb.init/log/finish/config calls into tracelet (logging to W&B)."
+    SOURCE = "wandb"
+    TRACKER_NAME = "W&B"
+    ROOTS: ClassVar[dict[str, str]] = {"wandb": "wandb"}
+    CALL_FACTORIES: ClassVar[dict[str, str]] = {"wandb.init": RUN}
+    ATTR_FACTORIES: ClassVar[dict[str, str]] = {"wandb.run": RUN}
+
+    def handle(self, usage: Usage) -> Decision | None:
+        key = _module_key(usage.path)
+        if usage.factory:
+            return self._init(usage) if key == "wandb.init" else self._run_handle(usage)
+        head = usage.path.attrs[0] if usage.path.attrs else ""
+        if key == "wandb.log" and usage.role == Role.CALL:
+            return self._log(usage)
+        if key == "wandb.finish" and usage.role == Role.CALL:
+            return self._finish(usage)
+        if head == "config":
+            return self._config(usage, key)
+        if head == "summary":
+            return self.left("WB102", "W&B run summaries have no tracelet equivalent")
+        if key == "wandb.save" and usage.role == Role.CALL:
+            return self._save(usage)
+        if head in UI_ONLY and len(usage.path.attrs) == 1 and usage.role == Role.CALL:
+            return self.remove_statement("WB008", usage, UI_ONLY[head])
+        if key == "wandb.tensorboard.patch" and usage.role == Role.CALL:
+            return self.remove_statement(
+                "WB006", usage, "SummaryWriter calls reach the trackers once tracelet runs"
+            )
+        if usage.role == Role.ANNOTATION:
+            return self.silent()
+        if usage.path.is_object and not usage.path.attrs:
+            return None
+        if head in MEDIA:
+            return self.left("WB100", f"{self.describe(usage)}: tracelet.log takes scalars only")
+        if head in ARTIFACTS:
+            return self.left("WB103", f"{self.describe(usage)}: W&B artifacts are not migrated")
+        if head in SWEEPS:
+            return self.left("WB104", "a W&B sweep drives this run's config")
+        if head in NO_RUN and not usage.path.is_object:
+            return self.kept(f"{self.describe(usage)} needs no W&B run")
+        return None
+
+    # ------------------------------------------------------------------ init
+    def _init(self, usage: Usage) -> Decision:
+        escaped = self.start_escapes(usage)
+        if escaped is not None:
+            return escaped
+        call = usage.call
+        bound = bind_args(call, INIT_PARAMS, positional=0)
+        if bound is None:
+            return self.left("TL002", "wandb.init with positional, *args or **kwargs arguments")
+        if bound.unknown:
+            names = ", ".join(a.keyword.value for a in bound.unknown if a.keyword)
+            return self.left("TL002", f"wandb.init argument {names} is not known to the codemod")
+        for name in _RESUMING:
+            if name in bound and literal(bound.value(name)) not in (None, False):
+                return self.left("TL002", f"wandb.init({name}=...) resumes or forks a run")
+        for name in ("config_exclude_keys", "config_include_keys"):
+            if name in bound:
+                return self.left("TL002", f"wandb.init({name}=...) filters the config")
+        if "config" in bound and string_value(bound.value("config")) is not None:
+            return self.left("TL002", "wandb.init(config=<file>) reads a config file")
+        to_wandb = "wandb" in self.targets
+        notes = []
+        mode = literal(bound.value("mode"))
+        if not to_wandb and mode not in (None, "online", "offline", "shared"):
+            return self.left("TL002", "wandb.init(mode=...) may disable the run")
+        carried = [name for name in _CARRIED if name in bound] if to_wandb else []
+        for name, arg in bound.named.items():
+            if name in _DROPPED_WARN and name not in carried:
+                notes.append(_DROPPED_WARN[name])
+            elif name in ("sync_tensorboard", "tensorboard") and literal(arg.value) is not False:
+                notes.append(
+                    f"{name}= dropped: SummaryWriter calls reach W&B through tracelet, each "
+                    "at its own step (W&B's sync numbered rows in arrival order)"
+                )
+        syncing = any(
+            name in ("sync_tensorboard", "tensorboard") and literal(arg.value) is not False
+            for name, arg in bound.named.items()
+        )
+        if not syncing and not {"tensorboard", "patch"} <= self.resolver.collected.attributes:
+            notes.extend(self.writer_note())
+        if usage.role == Role.WITH:
+            self.register_with(usage.context)
+        backend = self.backend_code()
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            by_name = {arg.keyword.value: arg for arg in updated.args if arg.keyword is not None}
+            args: list = [
+                (_RENAMED[arg.keyword.value], arg)
+                for arg in updated.args
+                if arg.keyword is not None and arg.keyword.value in _RENAMED
+            ]
+            args.append(("backend", expr(backend)))
+            if carried:
+                options = ", ".join(
+                    f'"{name}": {self.module.code_for_node(by_name[name].value)}'
+                    for name in carried
+                )
+                args.append(("backend_options", expr(f'{{"wandb": {{{options}}}}}')))
+            return call_with(updated, expr("tracelet.start_logging"), args)
+
+        return self.rewrite("WB001", usage.node, transform, notes)
+
+    def _run_handle(self, usage: Usage) -> Decision:
+        """``wandb.run``: the run handle, or a check that a run is active."""
+        return self.handle_rewrite("WB005", usage, lambda _: expr(ACTIVE_EXPERIMENT))
+
+    # ------------------------------------------------------------------ calls
+    def _log(self, usage: Usage) -> Decision:
+        bound = bind_args(usage.call, ("data", "step", "commit", "sync"))
+        if bound is None or bound.unknown or "data" not in bound:
+            return self.left("TL002", "wandb.log with arguments the codemod cannot map")
+        notes = ["sync= dropped: tracelet delivers in the background"] if "sync" in bound else []
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            args = [
+                (None if arg.keyword is None else arg.keyword.value, arg)
+                for arg in updated.args
+                if arg.keyword is None or arg.keyword.value != "sync"
+            ]
+            return call_with(updated, expr("tracelet.log"), args)
+
+        return self.rewrite("WB002", usage.node, transform, notes)
+
+    def _finish(self, usage: Usage) -> Decision:
+        bound = bind_args(usage.call, ("exit_code", "quiet"))
+        if bound is None or bound.unknown:
+            return self.left("TL002", "wandb.finish with arguments the codemod cannot map")
+        exit_code = literal(bound.value("exit_code"))
+        index = usage.call.args.index(bound.named["exit_code"]) if "exit_code" in bound else None
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            args: list = []
+            if isinstance(exit_code, int) and exit_code:
+                args.append(("status", expr('"FAILED"')))
+            elif exit_code is ... and index is not None:
+                value = updated.args[index].value
+                code = self.module.code_for_node(value)
+                code = code if is_dotted_name(value) else f"({code})"
+                args.append(("status", expr(f'"FAILED" if {code} else "FINISHED"')))
+            return call_with(updated, expr("tracelet.stop_logging"), args)
+
+        return self.rewrite("WB003", usage.node, transform)
+
+    def _config(self, usage: Usage, key: str) -> Decision:
+        attrs = usage.path.attrs
+        if key == "wandb.config.update" and usage.role == Role.CALL:
+            bound = bind_args(usage.call, ("d", "allow_val_change"))
+            if bound is None or bound.unknown or "d" not in bound:
+                return self.left("TL002", "config.update with arguments the codemod cannot map")
+            fallback = self.experiment_code(usage.node)
+
+            def transform(updated: cst.CSTNode) -> cst.CSTNode:
+                assert isinstance(updated, cst.Call)
+                target = receiver(updated, usage, fallback)
+                func = cst.Attribute(value=target, attr=cst.Name("log_params"))
+                data = next(a for a in updated.args if a.keyword is None or a.keyword.value == "d")
+                return call_with(updated, func, [(None, data)])
+
+            return self.rewrite("WB004", usage.node, transform)
+        stored = (len(attrs) == 1 and usage.role == Role.SUBSCRIPT_STORE) or (
+            len(attrs) == 2 and usage.role == Role.STORE
+        )
+        assign = usage.context
+        if stored and isinstance(assign, cst.Assign) and len(assign.targets) == 1:
+            return self._config_store(usage, assign)
+        return self.left(
+            "WB101", f"{self.describe(usage)} is read; with a sweep its values come from W&B"
+        )
+
+    def _config_store(self, usage: Usage, assign: cst.Assign) -> Decision:
+        fallback = self.experiment_code(usage.node)
+        attribute_key = usage.path.attrs[1] if len(usage.path.attrs) == 2 else None
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Assign)
+            target = updated.targets[0].target
+            if attribute_key is not None:
+                assert isinstance(target, cst.Attribute)
+                config, key_code = target.value, f'"{attribute_key}"'
+            else:
+                assert isinstance(target, cst.Subscript)
+                config = target.value
+                element = target.slice[0].slice
+                assert isinstance(element, cst.Index)
+                key_code = self.module.code_for_node(element.value)
+            experiment = (
+                self.module.code_for_node(config.value)
+                if usage.path.is_object and isinstance(config, cst.Attribute)
+                else fallback
+            )
+            value = self.module.code_for_node(updated.value)
+            return cst.Expr(expr(f"{experiment}.log_params({{{key_code}: {value}}})"))
+
+        return self.rewrite("WB004", assign, transform)
+
+    def _save(self, usage: Usage) -> Decision:
+        bound = bind_args(usage.call, ("glob_str", "base_path", "policy", "glob"))
+        if bound is None or bound.unknown or set(bound.named) - {"glob_str", "policy"}:
+            return self.left("TL002", "wandb.save with base_path= or glob= is not migrated")
+        path = string_value(bound.value("glob_str"))
+        if path is None or any(ch in path for ch in "*?["):
+            return self.left(
+                "WB007", "wandb.save takes a glob pattern; name the file to log it as an artifact"
+            )
+        fallback = self.experiment_code(usage.node)
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            target = receiver(updated, usage, fallback)
+            first = next(
+                a for a in updated.args if a.keyword is None or a.keyword.value == "glob_str"
+            )
+            return call_with(
+                updated, cst.Attribute(value=target, attr=cst.Name("log_artifact")), [(None, first)]
+            )
+
+        return Decision(
+            "rewritten",
+            "WB007",
+            reason="W&B kept the file among the run files; tracelet logs it as an artifact",
+            transforms=[(usage.node, transform)],
+        )
+
+
+def _module_key(path: Path) -> str:
+    """``wandb:run.log`` and ``wandb.log`` are the same call to this codemod."""
+    if path.kind == RUN:
+        return ".".join(("wandb", *path.attrs)) if path.attrs else RUN
+    return path.key
