@@ -14,37 +14,17 @@ from types import SimpleNamespace
 
 import pytest
 
-CLEARML_CONFIG = "sdk { development { report_use_subprocess: false } }\n"
-
 
 def isolated_environ(root: Path) -> dict[str, str]:
-    """Environment variables that keep every store and cache under ``root``."""
-    for sub in ("home", "tmp", "wandb", "wandb-cache", "wandb-config", "clearml", "tracelet"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
-    clearml_conf = root / "clearml.conf"
-    clearml_conf.write_text(CLEARML_CONFIG)
-    return {
-        "HOME": str(root / "home"),
-        "TMPDIR": str(root / "tmp"),
-        "TRACELET_DIR": str(root / "tracelet"),
-        "WANDB_MODE": "offline",
-        "WANDB_SILENT": "true",
-        "WANDB_DIR": str(root / "wandb"),
-        "WANDB_CACHE_DIR": str(root / "wandb-cache"),
-        "WANDB_CONFIG_DIR": str(root / "wandb-config"),
-        "WANDB_DATA_DIR": str(root / "wandb-cache"),
-        "WANDB_ARTIFACT_DIR": str(root / "wandb-cache"),
-        "WANDB_DISABLE_GIT": "true",
-        "WANDB_DISABLE_CODE": "true",
-        "WANDB_ERROR_REPORTING": "false",
-        "WANDB_CONSOLE": "off",
-        "WANDB_X_DISABLE_STATS": "true",
-        "CLEARML_OFFLINE_MODE": "1",
-        "CLEARML_CACHE_DIR": str(root / "clearml"),
-        "CLEARML_CONFIG_FILE": str(clearml_conf),
-        "CLEARML_LOG_LEVEL": "ERROR",
-        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
-    }
+    """Environment variables that keep every store and cache under ``root``: the ones
+    ``tracelet validate`` gives its sandboxed children, except MLflow's store, which
+    stays MLflow's own default (``mlflow.db`` in the test's working directory)."""
+    from tracelet.validators.sandbox import Sandbox
+
+    env = Sandbox.create(root).environ(base={})
+    del env["MLFLOW_TRACKING_URI"]
+    env["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    return env
 
 
 @pytest.fixture(autouse=True)

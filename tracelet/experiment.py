@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tracelet import router as _router
-from tracelet.backends import ensure_installed, normalize_backends
+from tracelet.backends import ensure_installed, load_backend, normalize_backends
 from tracelet.delivery import DeliveryState, pending_events
 from tracelet.distributed import process_rank, resolve_mode
 from tracelet.events import ARTIFACT, METRIC, PARAMS, TAGS, TEXT
@@ -391,14 +391,12 @@ def start_logging(
         ensure_installed(name)
     exp_name = exp_name or os.environ.get("TRACELET_EXPERIMENT") or _default_exp_name()
     project = project or os.environ.get("TRACELET_PROJECT") or DEFAULT_PROJECT
-    options = {name: dict((backend_options or {}).get(name, {})) for name in backends}
-    for name_options in options.values():  # the agent (or a later sync) may run elsewhere
-        for key in ("log_dir", "dir"):
-            if isinstance(name_options.get(key), str | os.PathLike):
-                name_options[key] = str(Path(name_options[key]).resolve())
-    if backend_url:
-        for name in backends:
+    options = {}
+    for name in backends:
+        options[name] = dict((backend_options or {}).get(name, {}))
+        if backend_url:
             options[name].setdefault("url", backend_url)
+        options[name] = load_backend(name).pin_options(options[name], os.getcwd())
     if stop_timeout is None:
         stop_timeout = float(os.environ.get("TRACELET_STOP_TIMEOUT", DEFAULT_STOP_TIMEOUT))
     rank = process_rank()

@@ -24,6 +24,7 @@ from tracelet.backends.wandb import (
     _decode,
     _np_histogram,
     _rows,
+    _wait_for_exit_record,
     read_media,
     read_run,
 )
@@ -340,6 +341,7 @@ def test_an_ordinary_wandb_run_reads_with_its_own_steps():
     run.log({"val/acc": 0.9, "epoch": 1}, step=11)
     run.log({"late": 1.0}, step=5)  # W&B drops a lower step
     run.finish()
+    _wait_for_exit_record(Path(run.settings.sync_file), 0, 60)  # wandb-core flushes late
 
     tables_ = read_run(str(_wandb_root()))
 

@@ -64,6 +64,16 @@ class Backend(ABC):
         self.options = dict(options)
         self.state = state
 
+    @classmethod
+    def pin_options(cls, options: dict[str, Any], cwd: str) -> dict[str, Any]:
+        """Fix what the options leave to the working directory or the environment.
+
+        Called by ``start_logging`` in the training process (so it must not import the
+        tracker); the delivery agent, or a ``tracelet sync`` started from another folder,
+        then writes exactly where the training process would have.
+        """
+        return options
+
     @abstractmethod
     def open(self) -> None:
         """Create the tracker run, or resume the one named in ``self.state``."""

@@ -217,6 +217,10 @@ class ClearmlBackend(Backend):
         task = self._task
         if task is None:
             return
+        if self._tags:
+            # ClearML's background threads rewrite task.json from a snapshot of the task;
+            # one that raced an earlier set_tags could leave stale properties behind.
+            task.set_user_properties(*({"name": k, "value": v} for k, v in self._tags.items()))
         task.close()
         for name, value in self._saved_environ.items():
             if value is None:

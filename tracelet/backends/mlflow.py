@@ -27,6 +27,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -86,6 +87,17 @@ def _keymap_tag(mapped: str) -> str:
     return KEYMAP_TAG + hashlib.sha256(mapped.encode()).hexdigest()[:16]
 
 
+def default_tracking_uri(cwd: str) -> str:
+    """MLflow 3's default store for a working directory: ``./mlruns`` when it already
+    holds experiments (MLflow's backward-compatible fallback), else ``./mlflow.db``."""
+    mlruns = Path(cwd, "mlruns")
+    if mlruns.is_dir() and any(
+        p.name.isdigit() and (p / "meta.yaml").is_file() for p in mlruns.iterdir()
+    ):
+        return mlruns.resolve().as_uri()
+    return f"sqlite:///{Path(cwd, 'mlflow.db').resolve()}"
+
+
 def _absolute_uri(uri: str, cwd: str) -> str:
     """Make a relative ``sqlite:///x.db`` or file path absolute (the agent may move)."""
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
@@ -103,6 +115,20 @@ class MlflowBackend(Backend):
     def __init__(self, run: RunInfo, options: Mapping[str, Any], state: dict[str, Any]):
         super().__init__(run, options, state)
         self._mapped_keys: set[str] = set(state.get("mapped_keys", []))
+
+    @classmethod
+    def pin_options(cls, options: dict[str, Any], cwd: str) -> dict[str, Any]:
+        """Record the store as an absolute URI: ``url``, else the training process's own
+        ``mlflow.get_tracking_uri()`` when it imported MLflow (so ``set_tracking_uri``
+        is honoured), else ``MLFLOW_TRACKING_URI``, else MLflow's default for ``cwd``."""
+        uri = options.get("url")
+        if not uri:
+            mlflow = sys.modules.get("mlflow")
+            if mlflow is not None and hasattr(mlflow, "get_tracking_uri"):
+                uri = mlflow.get_tracking_uri()
+            else:
+                uri = os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(cwd)
+        return {**options, "url": _absolute_uri(str(uri), cwd)}
 
     def open(self) -> None:
         for key, value in _HTTP_DEFAULTS.items():
@@ -261,9 +287,10 @@ def _store_creation_lock(uri: str) -> Iterator[None]:
         return
     import fcntl
 
-    db_path = Path(unquote(uri[len("sqlite:///") :]).split("?")[0])
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(db_path.with_name(f".{db_path.name}.tracelet-lock"), "a") as lock:
+    db_path = Path(unquote(uri[len("sqlite:///") :]).split("?")[0]).resolve()
+    digest = hashlib.sha256(str(db_path).encode()).hexdigest()[:16]
+    lock_path = Path(tempfile.gettempdir(), f"tracelet-mlflow-{digest}.lock")
+    with open(lock_path, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield

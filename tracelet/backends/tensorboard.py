@@ -84,6 +84,12 @@ class TensorboardBackend(Backend):
 
     name = "tensorboard"
 
+    @classmethod
+    def pin_options(cls, options: dict[str, Any], cwd: str) -> dict[str, Any]:
+        if options.get("log_dir"):
+            return {**options, "log_dir": str(Path(cwd, options["log_dir"]).resolve())}
+        return options
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._writer: Any = None

@@ -57,6 +57,7 @@ import html
 import json
 import logging
 import math
+import os
 import re
 import struct
 import time
@@ -100,6 +101,13 @@ class WandbBackend(Backend):
     name = "wandb"
     _run: Any = None
     _where = ""
+
+    @classmethod
+    def pin_options(cls, options: dict[str, Any], cwd: str) -> dict[str, Any]:
+        directory = options.get("dir") or os.environ.get("WANDB_DIR")
+        if directory:
+            return {**options, "dir": str(Path(cwd, directory).resolve())}
+        return options
 
     def open(self) -> None:
         wandb = _wandb()

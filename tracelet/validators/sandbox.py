@@ -43,6 +43,8 @@ CLEARML_CONFIG = "sdk { development { report_use_subprocess: false } }\n"
 STRIPPED_PREFIXES = ("MLFLOW_", "WANDB_", "CLEARML_", "TRACELET_")
 KILL_GRACE = 15.0
 """Seconds a child gets after SIGTERM (tracelet's own stop waits up to 10 s) before SIGKILL."""
+GROUP_EXIT_SECONDS = 30.0
+"""Seconds to wait, after the child exits, for the rest of its process group."""
 _FOLDERS = ("home", "tmp", "wandb", "wandb-cache", "wandb-config", "clearml", "tracelet")
 
 
@@ -82,6 +84,7 @@ class Child:
         except subprocess.TimeoutExpired:
             timed_out = True
             self.kill()
+        self._wait_for_group()
         return Outcome(
             self.process.returncode,
             timed_out,
@@ -89,6 +92,17 @@ class Child:
             self.sandbox.stderr,
             time.monotonic() - self.started,
         )
+
+    def _wait_for_group(self, timeout: float = GROUP_EXIT_SECONDS) -> None:
+        """Wait for the rest of the child's process group: a tracker's service process
+        (wandb-core) may still be writing the run's last records after the child exited."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.process.pid, 0)
+            except (ProcessLookupError, PermissionError):
+                return
+            time.sleep(0.05)
 
     def kill(self, grace: float = KILL_GRACE) -> None:
         """End the child's process group (it has its own, see :meth:`Sandbox.start`):
