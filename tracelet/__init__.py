@@ -17,12 +17,12 @@ Importing tracelet imports neither torch nor any tracker.
 
 from tracelet.experiment import (
     Experiment,
-    StopReport,
     get_active_experiment,
     log,
     start_logging,
     stop_logging,
 )
+from tracelet.stop_report import StopReport
 
 __version__ = "0.1.0"
 

@@ -11,22 +11,21 @@ import atexit
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tracelet import router as _router
 from tracelet.backends import ensure_installed, load_backend, normalize_backends
-from tracelet.delivery import DeliveryState, pending_events
 from tracelet.distributed import process_rank, resolve_mode
 from tracelet.events import ARTIFACT, METRIC, PARAMS, TAGS, TEXT
-from tracelet.rundir import AGENT_LOG, RunSpec, create_run_dir
+from tracelet.launch import AgentHandle
+from tracelet.rundir import RunSpec, create_run_dir
+from tracelet.stop_report import StopReport, collect_report
 from tracelet.tables import flatten_params
 from tracelet.values import json_safe, to_float, to_step
 from tracelet.wandb_compat import WandbStyleLog
@@ -35,67 +34,9 @@ DEFAULT_BACKEND = "mlflow"
 DEFAULT_PROJECT = "default"
 DEFAULT_STOP_TIMEOUT = 120.0
 ARTIFACTS_DIR = "artifacts"
-# The agent is not a rank of the training job: trackers that read these (ClearML joins
-# the task of TORCHELASTIC_RUN_ID) must not see them.
-LAUNCHER_VARIABLES = frozenset(
-    {
-        "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
-        "NODE_RANK", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID",
-        "TORCHELASTIC_ERROR_FILE", "TORCHELASTIC_RESTART_COUNT", "TORCHELASTIC_MAX_RESTARTS",
-    }
-)  # fmt: skip
 
 _lock = threading.RLock()
 _active: Experiment | None = None
-
-
-@dataclass
-class BackendReport:
-    """How delivery to one backend ended; ``tracker`` holds the tracker's own ids
-    (MLflow ``run_id``, W&B run id, ClearML task id)."""
-
-    backend: str
-    delivered: dict[str, int] = field(default_factory=dict)
-    pending: int = 0
-    refused: dict[str, int] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
-    status: str | None = None
-    location: str = ""
-    tracker: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def complete(self) -> bool:
-        return self.pending == 0 and self.status is not None
-
-
-@dataclass
-class StopReport:
-    """What ``stop_logging`` returns: per backend, what arrived and what did not."""
-
-    run_dir: Path | None
-    backends: list[BackendReport]
-
-    @property
-    def complete(self) -> bool:
-        return all(b.complete for b in self.backends)
-
-    def summary(self) -> str:
-        lines = []
-        for b in self.backends:
-            points = b.delivered.get("metrics", 0)
-            state = "complete" if b.complete else f"{b.pending} events NOT delivered"
-            where = f" -> {b.location}" if b.location else ""
-            lines.append(f"{b.backend}: {points} points, {state}{where}")
-            if b.refused:
-                lines.append(f"  refused by the tracker: {b.refused} ({'; '.join(b.errors[-2:])})")
-            elif not b.complete and b.errors:
-                lines.append(f"  last error: {b.errors[-1]}")
-        if not self.complete:
-            lines.append(
-                f"Undelivered events are kept in {self.run_dir}; deliver them with: "
-                f"tracelet sync {self.run_dir}"
-            )
-        return "\n".join(lines)
 
 
 class Experiment:
@@ -132,9 +73,7 @@ class Experiment:
         self.stop_timeout = stop_timeout
         self._spec = RunSpec.new(exp_name, project, backends, backend_options)
         self.run_id = self._spec.run_id
-        self._delivery = delivery
-        self._agent: subprocess.Popen | None = None
-        self._agent_thread: threading.Thread | None = None
+        self._agent: AgentHandle | None = None
         self._stopped = False
         self.report: StopReport | None = None
         if delivery == "off":  # a non-zero rank: every call is a no-op
@@ -145,8 +84,8 @@ class Experiment:
             self.run_dir = create_run_dir(self._spec)
             self._router = _router.Router(self.run_dir, self.run_id, flush_interval)
             self._emit = self._router.emit
+            self._agent = AgentHandle(self.run_dir, self._spec, delivery)
         self._wandb_log = WandbStyleLog(self._emit)
-        self._start_delivery()
 
     # -- logging API -----------------------------------------------------------------
     def log_metric(self, key: str, value: Any, step: Any = None) -> None:
@@ -229,8 +168,8 @@ class Experiment:
         deadline = time.time() + timeout
         self._wandb_log.finish()
         self._router.close(status, deadline)
-        self._wait_for_delivery(deadline)
-        self.report = self._collect_report()
+        self._agent.wait_for_delivery(deadline)
+        self.report = collect_report(self.run_dir, self.backends)
         _warn_if_incomplete(self.report, self._wandb_log)
         return self.report
 
@@ -253,84 +192,6 @@ class Experiment:
         )
 
     # -- delivery --------------------------------------------------------------------
-    def _start_delivery(self) -> None:
-        if self._delivery == "thread":
-            self._start_agent_thread()
-        elif self._delivery == "process":
-            self._start_agent_process()
-        elif self._delivery != "off":
-            raise ValueError(f"delivery must be 'process' or 'thread', got {self._delivery!r}")
-
-    def _start_agent_process(self) -> None:
-        notify_fd = os.dup(sys.stderr.fileno()) if _has_fileno(sys.stderr) else None
-        package_root = str(Path(__file__).resolve().parent.parent)
-        env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARIABLES}
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-        cmd = [sys.executable, "-m", "tracelet.agent", str(self.run_dir)]
-        cmd += ["--parent-pid", str(os.getpid())]
-        if notify_fd is not None:
-            cmd += ["--notify-fd", str(notify_fd)]
-        with open(self.run_dir / AGENT_LOG, "ab") as log_file:
-            self._agent = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=log_file,
-                pass_fds=(notify_fd,) if notify_fd is not None else (),
-                start_new_session=True,
-                env=env,
-            )
-        if notify_fd is not None:
-            os.close(notify_fd)
-
-    def _start_agent_thread(self) -> None:
-        from tracelet.agent import Agent
-
-        def notify(message: str) -> None:
-            print(f"tracelet: {message}", file=sys.stderr)
-
-        agent = Agent(self.run_dir, self._spec, notify, writer_alive=lambda: True)
-        self._agent_thread = threading.Thread(target=agent.run, name="tracelet-agent", daemon=True)
-        self._agent_thread.start()
-
-    def _wait_for_delivery(self, deadline: float) -> None:
-        """Return as soon as every backend has its end marker (the agent then exits on
-        its own), or when the agent is gone, or shortly after the deadline."""
-        grace = 5.0  # the agent itself stops at the deadline; let it save its cursors
-        while time.time() < deadline + grace:
-            if all(DeliveryState.load(self.run_dir, name).done for name in self.backends):
-                break
-            if not self._agent_running():
-                break
-            time.sleep(0.02)
-        else:
-            if self._agent is not None and self._agent.poll() is None:
-                self._agent.kill()
-        if self._agent is not None:  # reap it in the background: no zombie, no wait
-            threading.Thread(target=self._agent.wait, name="tracelet-reaper", daemon=True).start()
-
-    def _agent_running(self) -> bool:
-        if self._agent is not None:
-            return self._agent.poll() is None
-        return self._agent_thread is not None and self._agent_thread.is_alive()
-
-    def _collect_report(self) -> StopReport:
-        reports = []
-        for name in self.backends:
-            state = DeliveryState.load(self.run_dir, name)
-            reports.append(
-                BackendReport(
-                    backend=name,
-                    delivered=dict(state.delivered),
-                    pending=pending_events(self.run_dir, state),
-                    refused=dict(state.refused),
-                    errors=list(state.errors),
-                    status=state.status,
-                    location=state.location,
-                    tracker=dict(state.tracker),
-                )
-            )
-        return StopReport(self.run_dir, reports)
 
 
 # -- module-level API ------------------------------------------------------------------
@@ -486,14 +347,6 @@ def _snapshot(source: Path, target: Path) -> Path:
     else:
         link_or_copy(str(source), str(destination))
     return destination
-
-
-def _has_fileno(stream: Any) -> bool:
-    try:
-        stream.fileno()
-    except (AttributeError, OSError, ValueError):
-        return False
-    return True
 
 
 def _warn_if_incomplete(report: StopReport, wandb_log: WandbStyleLog) -> None:

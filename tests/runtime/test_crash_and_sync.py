@@ -21,8 +21,8 @@ from torch.utils.tensorboard import SummaryWriter
 experiment = tracelet.start_logging(exp_name="crash", project="p", backend="mlflow")
 print(experiment.run_dir, flush=True)
 if {kill_agent}:
-    experiment._agent.kill()
-    experiment._agent.wait()
+    experiment._agent.process.kill()
+    experiment._agent.process.wait()
 writer = SummaryWriter("runs")
 for step in range(5000):
     writer.add_scalar("loss", step * 0.25, step)
