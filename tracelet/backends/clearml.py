@@ -8,16 +8,17 @@ Writing (:class:`ClearmlBackend`)
   ``tracelet sync`` continues the *same* task (``continue_last_task=0``: steps are
   kept, not offset), online and offline alike.
 * ClearML's own capture is off: framework bindings (or every ``SummaryWriter`` scalar
-  would be logged twice), argparse, console streams and resource monitoring (the agent
-  is not the user's script). Reports are sent by threads in the agent, not by ClearML's
-  forked reporter subprocess (``sdk.development.report_use_subprocess: false``, set as a
-  configuration override on top of the user's ``clearml.conf``, so it holds with no
-  ``CLEARML_CONFIG_FILE``): that mode made ``close()`` take 7-243 s here. ClearML's
-  update check (``updates.clear.ml``) is switched off, so an offline run makes no
-  network call. The signal and exception hooks ``Task.init`` installs are put back to
-  what they were (the agent decides when the task ends), and so are the
-  ``*_PROC_MASTER_ID`` variables at ``close()`` (a process started later would
-  otherwise take itself for a subprocess of the closed task).
+  would be logged twice), argparse, console streams, resource monitoring and repository
+  detection (the agent is not the user's script). Reports are sent by threads in the
+  agent, not by ClearML's forked reporter subprocess
+  (``sdk.development.report_use_subprocess: false``, set as a configuration override
+  on top of the user's ``clearml.conf``, so it holds with no ``CLEARML_CONFIG_FILE``):
+  that mode made ``close()`` take 7-243 s here. ClearML's update check
+  (``updates.clear.ml``) is switched off, so an offline run makes no network call. The
+  signal and exception hooks ``Task.init`` installs are put back to what they were (the
+  agent decides when the task ends), and so are the ``*_PROC_MASTER_ID`` variables at
+  ``close()`` (a process started later would otherwise take itself for a subprocess of
+  the closed task).
 * Scalars: ``Logger.report_scalar(title, series, value, iteration=step)`` with
   ``(title, series)`` from :func:`tracelet.naming.clearml_title_series`. ClearML stamps
   each point with the time it was *delivered* (ms resolution), not the ``wall_time``
@@ -98,6 +99,17 @@ NONFINITE_NOTE = "nonfinite:clearml-zero"
 """Note on a session whose values are all finite: ClearML stores NaN and ±inf as 0.0."""
 
 _THREAD_REPORTER = {"sdk": {"development": {"report_use_subprocess": False}}}
+# Every binding off, and no repository detection: it would describe the agent, not the
+# user's script, and it analyses imports in a background thread for seconds, taking a
+# core from training. (A dict key ClearML does not list defaults to True, hence all.)
+_NO_FRAMEWORKS = dict.fromkeys(
+    (
+        "matplotlib", "tensorflow", "tensorboard", "pytorch", "xgboost", "scikit", "fastai",
+        "lightgbm", "hydra", "detect_repository", "tfdefines", "joblib", "megengine",
+        "catboost", "gradio",
+    ),
+    False,
+)  # fmt: skip
 _HOOKED_SIGNALS = tuple(
     getattr(signal, name)
     for name in ("SIGINT", "SIGTERM", "SIGSEGV", "SIGABRT", "SIGILL", "SIGFPE", "SIGQUIT")
@@ -132,7 +144,7 @@ class ClearmlBackend(Backend):
                 task_name=self.run.exp_name,
                 reuse_last_task_id=task_id or False,
                 continue_last_task=0 if task_id else False,
-                auto_connect_frameworks=False,
+                auto_connect_frameworks=_NO_FRAMEWORKS,
                 auto_connect_arg_parser=False,
                 auto_connect_streams=False,
                 auto_resource_monitoring=False,
