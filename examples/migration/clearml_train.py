@@ -66,6 +66,8 @@ def main():
         report_validation(w, b, val, epoch)
         logger.report_scalar("params", "w", w, epoch)
         logger.report_scalar("params", "b", b, epoch)
+        # title == series: ClearML shows the plot "lr" with one line "lr", read back as "lr"
+        logger.report_scalar("lr", "lr", cfg["lr"], epoch)
         logger.report_text(f"epoch {epoch}: w={w:.4f} b={b:.4f}")
 
     os.makedirs(cfg["out"], exist_ok=True)

@@ -118,7 +118,7 @@ def test_from_mlflow_to_two_trackers(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--from", "lightning"], "migrating from lightning is not built yet"),
+        (["--from", "lightning", "--to", "comet"], "unknown backend 'comet'"),
         (["--from", "wandb", "--disable", "XX999"], "unknown rule 'XX999'"),
         (["--from", "wandb", "--to", "neptune"], "unknown backend 'neptune'"),
         (["missing.py", "--from", "wandb"], "no such file or folder: missing.py"),
@@ -172,3 +172,46 @@ def test_pre_commit_hooks_fail_on_new_direct_calls(tmp_path: Path) -> None:
     assert main([*argv[1:], str(clean)]) == 0
     assert main([*argv[1:], str(clean), str(direct)]) == 1
     assert direct.read_text() == MLFLOW
+
+
+LIGHTNING = """\
+import lightning.pytorch as pl
+from lightning.pytorch.loggers import WandbLogger
+
+
+def main(model):
+    trainer = pl.Trainer(logger=WandbLogger(project="p", offline=True))
+    trainer.fit(model)
+"""
+
+
+def test_from_lightning_logs_to_the_loggers_tracker_unless_to(tmp_path: Path, capsys) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(LIGHTNING)
+    report = tmp_path / "report.json"
+
+    code = main(["migrate", str(script), "--from", "lightning", "--write", "--force",
+                 "--report", str(report), "--no-progress"])  # fmt: skip
+
+    assert code == 0
+    assert script.read_text() == (
+        "import lightning.pytorch as pl\n"
+        "import tracelet\n\n\n"
+        "def main(model):\n"
+        '    tracelet.start_logging(project="p", backend="wandb", '
+        'backend_options={"wandb": {"dir": ".", "mode": "offline"}})\n'
+        "    trainer = pl.Trainer(logger=False)\n"
+        "    trainer.fit(model)\n"
+        "    tracelet.stop_logging()\n"
+    )
+    data = json.loads(report.read_text())
+    assert data["from"] == "lightning" and data["to"] == []
+    assert [e["rule"] for e in data["files"][0]["entries"]] == ["LT003", "LT003", "LT002"]
+
+    script.write_text(LIGHTNING)
+    code = main(["migrate", str(script), "--from", "lightning", "--to", "mlflow",
+                 "--no-progress"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert '+    tracelet.start_logging(project="p", backend="mlflow")' in out
+    assert "1 file would change, 2 call sites rewritten, 0 call sites left" in err

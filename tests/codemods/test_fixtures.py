@@ -24,7 +24,13 @@ from tracelet.codemods.runner import Options, transform_bytes
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "codemods"
 CASES = sorted(p.name for p in FIXTURES.iterdir() if (p / "before.py").is_file())
 UPDATE = os.environ.get("TRACELET_UPDATE_FIXTURES") == "1"
-PREFIXES = {"wandb": "wandb", "mlflow": "mlflow", "clearml": "clearml", "trains": "clearml"}
+PREFIXES = {
+    "wandb": "wandb",
+    "mlflow": "mlflow",
+    "clearml": "clearml",
+    "trains": "clearml",
+    "lightning": "lightning",
+}
 
 
 def options_for(case: str) -> Options:
@@ -53,7 +59,7 @@ def test_fixture(case: str) -> None:
     if UPDATE:
         (folder / "after.py").write_bytes(after)
         (folder / "report.txt").write_text("".join(f"{line}\n" for line in entries))
-    assert after.decode() == (folder / "after.py").read_text()
+    assert after.decode() == (folder / "after.py").read_bytes().decode()  # CRLF kept
     assert entries == (folder / "report.txt").read_text().splitlines()
 
 

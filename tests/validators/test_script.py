@@ -23,12 +23,18 @@ def temp_folders_in_the_test_folder(isolated: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_the_migration_examples_exist():
-    assert {p.name for p in EXAMPLES} >= {"wandb_train.py", "mlflow_train.py", "clearml_train.py"}
+    assert {p.name for p in EXAMPLES} >= {
+        "wandb_train.py",
+        "mlflow_train.py",
+        "clearml_train.py",
+        "lightning_train.py",
+        "lightning_wandb_train.py",
+    }
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
 def test_every_migration_example_is_equal(isolated: Path, capsys, example: Path):
-    tracker = example.name.split("_")[0]
+    tracker = example.name.split("_")[0]  # lightning_*: the script's Lightning loggers
     before = example.read_bytes()
 
     code, out, err = validate(capsys, example, "--from", tracker, "--json", "report.json")
@@ -186,3 +192,70 @@ def test_sandbox_keeps_the_user_trackers_out(isolated: Path):
     ).wait()
     assert outcome.ok
     assert outcome.stdout.read_text().strip() == env["HOME"]
+
+
+def test_lightning_logger_store_in_the_script_folder_is_found(isolated: Path, capsys):
+    """WandbLogger writes ./wandb whatever $WANDB_DIR says; both runs are read from there."""
+    example = REPO / "examples" / "migration" / "lightning_wandb_train.py"
+
+    code, out, _ = validate(
+        capsys, example, "--from", "lightning", "--json", "r.json", "--workdir", "work"
+    )
+
+    assert code == 0, out
+    report = json.loads((isolated / "r.json").read_text())
+    work = (isolated / "work").resolve()
+    assert report["from"] == "lightning"
+    assert report["to"] == "wandb"
+    assert report["sources"]["left"] == str(work / "original" / "wandb")
+    assert report["sources"]["right"].startswith(str(work / "migrated" / "wandb"))
+    assert "epoch" in {m["key"] for m in report["metrics"]}
+    assert "train/mae_step" in {m["key"] for m in report["metrics"]}
+
+
+LIGHTNING_BOTH = """
+import lightning.pytorch as pl
+from lightning.pytorch.loggers import MLFlowLogger, WandbLogger
+
+trainer = pl.Trainer(logger=[MLFlowLogger(), WandbLogger(offline=True)])
+"""
+
+
+def test_lightning_with_loggers_of_two_trackers_needs_to(isolated: Path, capsys):
+    script = isolated / "both.py"
+    script.write_text(LIGHTNING_BOTH)
+
+    code, _, err = validate(capsys, script, "--from", "lightning")
+
+    assert code == 2
+    assert_one_error_line(
+        err, "the loggers of mlflow and wandb: choose the one to compare with --to"
+    )
+
+
+def test_lightning_without_tracker_logger_exits_2(isolated: Path, capsys):
+    script = isolated / "tensorboard_only.py"
+    script.write_text(
+        "import lightning.pytorch as pl\n"
+        "from lightning.pytorch.loggers import TensorBoardLogger\n"
+        "trainer = pl.Trainer(logger=TensorBoardLogger('logs'))\n"
+    )
+
+    code, _, err = validate(capsys, script, "--from", "lightning")
+
+    assert code == 2
+    assert_one_error_line(err, "rewrote nothing in tensorboard_only.py")
+
+
+def test_clearml_title_equal_to_series_reads_back_the_same(isolated: Path, capsys):
+    """ClearML's ``report_scalar("lr", "lr", ...)`` reads back as ``lr``; so does the copy's."""
+    example = REPO / "examples" / "migration" / "clearml_train.py"
+    assert 'report_scalar("lr", "lr",' in example.read_text()
+
+    code, out, _ = validate(capsys, example, "--from", "clearml", "--json", "r.json")
+
+    assert code == 0, out
+    metrics = {m["key"]: m for m in json.loads((isolated / "r.json").read_text())["metrics"]}
+    assert "lr/lr" not in metrics
+    assert metrics["lr"]["status"] == "equal"
+    assert metrics["lr"]["left_points"] == metrics["lr"]["right_points"] == 4

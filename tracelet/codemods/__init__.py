@@ -5,6 +5,8 @@ One :class:`~libcst.codemod.VisitorBasedCodemodCommand` per source tracker:
 * :class:`tracelet.codemods.wandb.WandbToTracelet`
 * :class:`tracelet.codemods.mlflow.MlflowToTracelet`
 * :class:`tracelet.codemods.clearml.ClearmlToTracelet` (also ``trains``)
+* :class:`tracelet.codemods.lightning.LightningToTracelet` (``MLFlowLogger`` and
+  ``WandbLogger`` given to a Lightning ``Trainer``)
 
 Each also runs under libcst's own driver::
 
@@ -12,8 +14,8 @@ Each also runs under libcst's own driver::
 
 :func:`migrate_code` is the one-string entry point, :mod:`tracelet.codemods.runner`
 the multi-file one (discovery, pre-filter, process pool, diff, write) and
-:mod:`tracelet.codemods.cli` the command line. A new source (Lightning loggers) is one
-more module with a ``TrackerCodemod`` subclass and one more line in :data:`SOURCES`.
+:mod:`tracelet.codemods.cli` the command line. A new source is one more module with a
+``TrackerCodemod`` subclass and one more line in :data:`SOURCES`.
 
 >>> source = "import wandb\\nwandb.init(project='p')\\nwandb.log({'a': 1})\\n"
 >>> new, entries = migrate_code(source, "wandb")
@@ -33,12 +35,12 @@ if TYPE_CHECKING:
     from tracelet.codemods.base import TrackerCodemod
     from tracelet.codemods.report import Entry
 
-# source tracker -> (module, codemod class); None: planned, not built yet
+# source -> (module, codemod class); None: planned, not built yet
 SOURCES: dict[str, tuple[str, str] | None] = {
     "wandb": ("tracelet.codemods.wandb", "WandbToTracelet"),
     "mlflow": ("tracelet.codemods.mlflow", "MlflowToTracelet"),
     "clearml": ("tracelet.codemods.clearml", "ClearmlToTracelet"),
-    "lightning": None,
+    "lightning": ("tracelet.codemods.lightning", "LightningToTracelet"),
 }
 
 
@@ -52,6 +54,12 @@ def load_codemod(source: str) -> type[TrackerCodemod]:
     return getattr(importlib.import_module(spec[0]), spec[1])
 
 
+def default_targets(source: str) -> list[str]:
+    """The trackers migrated code logs to without ``--to``: the source tracker itself; for
+    ``lightning``, none named (each Trainer keeps the trackers of its own loggers)."""
+    return [] if source == "lightning" else [source]
+
+
 def migrate_code(
     code: str,
     source: str,
@@ -62,11 +70,11 @@ def migrate_code(
     """Migrate one module's source text; returns the new text and the report entries."""
     from tracelet.codemods.runner import Options, transform_bytes
 
-    options = Options(source, list(to or [source]), unsafe, tuple(disable))
+    options = Options(source, list(to or default_targets(source)), unsafe, tuple(disable))
     new, file_report, _ = transform_bytes(code.encode("utf-8"), "<string>", options)
     if file_report.error:
         raise SyntaxError(file_report.error)
     return new.decode("utf-8"), file_report.entries
 
 
-__all__ = ["SOURCES", "load_codemod", "migrate_code"]
+__all__ = ["SOURCES", "default_targets", "load_codemod", "migrate_code"]

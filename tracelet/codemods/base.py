@@ -49,12 +49,16 @@ Transform = Callable[[cst.CSTNode], cst.CSTNode]
 @dataclass
 class Decision:
     """What to do with one usage. ``transforms`` map original nodes to functions of
-    their updated form; ``remove`` names an expression statement to delete."""
+    their updated form (the first one's result is the report's ``new`` code; a transform
+    of a statement may return a ``cst.FlattenSentinel`` to add statements around it);
+    ``side_transforms`` are applied too but not shown; ``remove`` names an expression
+    statement to delete."""
 
     action: str
     rule: str | None = None
     reason: str = ""
     transforms: list[tuple[cst.CSTNode, Transform]] = field(default_factory=list)
+    side_transforms: list[tuple[cst.CSTNode, Transform]] = field(default_factory=list)
     remove: cst.CSTNode | None = None
     notes: list[str] = field(default_factory=list)
     todo: bool = True
@@ -281,7 +285,7 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
         self._transforms: dict[int, tuple[Transform, report.Entry | None]] = {}
         self._todos: dict[int, list[str]] = {}
         self._removals: set[int] = set()
-        self._dead_lines: set[int] = set()
+        self._dead_lines: dict[int, cst.CSTNode] = {}
         self._with_blocks: dict[int, list] = {}
         self._with_items: dict[int, cst.WithItem] = {}
         self._targets: dict[int, cst.CSTNode] = {}
@@ -383,8 +387,12 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
             for module in decision.imports:
                 AddImportsVisitor.add_needed_import(self.context, module)
                 self._extra_imports = True
-            for node, transform in decision.transforms:
-                self._transforms[id(node)] = (transform, entry if decision.report else None)
+            for index, (node, transform) in enumerate(decision.transforms):
+                shown = entry if decision.report and index == 0 else None
+                self._transforms[id(node)] = (transform, shown)
+                self._targets[id(node)] = node
+            for node, transform in decision.side_transforms:
+                self._transforms[id(node)] = (transform, None)
                 self._targets[id(node)] = node
             if decision.remove is not None:
                 self._removals.add(id(decision.remove))
@@ -432,7 +440,10 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
         if uses_tracelet:
             AddImportsVisitor.add_needed_import(self.context, "tracelet")
         removable = []
+        whole_statements = True
         for node, guarded in self.resolver.collected.imports:
+            if not self.owns_import(node):
+                continue
             if guarded:
                 position = self.get_metadata(PositionProvider, node)
                 self.entries.append(
@@ -447,11 +458,24 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
                         old=self.module.code_for_node(node).strip(),
                     )
                 )
-            else:
-                RemoveImportsVisitor.remove_unused_import_by_node(self.context, node)
+            elif self.remove_import(node):
                 removable.append(node)
-        self._import_plan = None if self._extra_imports else (removable, uses_tracelet)
+            else:
+                whole_statements = False
+        fast = whole_statements and not self._extra_imports
+        self._import_plan = (removable, uses_tracelet) if fast else None
         self.entries.sort(key=lambda e: (e.line, e.column))
+
+    def owns_import(self, node: cst.Import | cst.ImportFrom) -> bool:
+        """Whether an import of the source package is the codemod's to keep or remove
+        (every one, except for sources whose package also has unrelated names)."""
+        return True
+
+    def remove_import(self, node: cst.Import | cst.ImportFrom) -> bool:
+        """Schedule the names ``node`` imports for removal where the migrated module no
+        longer uses them; True when all of them are scheduled (the fast path may apply)."""
+        RemoveImportsVisitor.remove_unused_import_by_node(self.context, node)
+        return True
 
     def transform_module(self, tree: cst.Module) -> cst.Module:
         """Run the codemod, then fix the imports (see :mod:`tracelet.codemods.imports`)."""
@@ -476,13 +500,18 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
             transform, entry = found
             updated_node = transform(updated_node)
             if entry is not None:
-                entry.new = self.module.code_for_node(updated_node).strip()
+                nodes = (
+                    updated_node.nodes
+                    if isinstance(updated_node, cst.FlattenSentinel)
+                    else [updated_node]
+                )
+                entry.new = "".join(self.module.code_for_node(n) for n in nodes).strip()
         if isinstance(updated_node, cst.SimpleStatementLine | cst.SimpleStatementSuite) and (
             self._removals
         ):
             updated_node = self._drop_small_statements(original_node, updated_node)
         if isinstance(updated_node, cst.IndentedBlock | cst.Module) and self._dead_lines:
-            updated_node = self._drop_dead_lines(original_node, updated_node)
+            updated_node = self._drop_dead_lines(updated_node)
         todos = self._todos.get(key)
         if todos and isinstance(updated_node, cst.BaseStatement):
             updated_node = _with_todos(updated_node, todos)
@@ -500,17 +529,20 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
         if not kept:
             if isinstance(updated, cst.SimpleStatementSuite):
                 return updated.with_changes(body=[cst.Pass()])
-            self._dead_lines.add(id(original))
+            self._dead_lines[id(updated)] = updated  # held: ids stay unique until the block
             return updated
         kept[-1] = kept[-1].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
         return updated.with_changes(body=kept)
 
-    def _drop_dead_lines(self, original, updated):
+    def _drop_dead_lines(self, updated):
         carried: list[cst.EmptyLine] = []
         body = []
-        for old, new in zip(original.body, updated.body, strict=True):
-            if id(old) in self._dead_lines:
+        for new in updated.body:  # longer than original.body when statements were added
+            if id(new) in self._dead_lines:
                 carried.extend(new.leading_lines)
+                comment = new.trailing_whitespace.comment
+                if comment is not None:  # `x = wandb.watch(m)  # note` keeps its note
+                    carried.append(cst.EmptyLine(comment=comment))
                 continue
             if carried:
                 if any(line.comment is None for line in new.leading_lines):

@@ -9,6 +9,7 @@ source                                               migrated
 ``logger = task.get_logger()``, ``task.logger``      ``logger = task``
 ``Logger.current_logger()``, ``Task.current_task()`` ``tracelet.get_active_experiment()``
 ``logger.report_scalar(t, s, value=v, iteration=i)``  ``logger.log_metric(f"{t}/{s}", v, step=i)``
+                                                     (``"acc"`` for ``("acc", "acc")``)
 ``logger.report_text(msg)``                          ``print(msg)``
 ``task.upload_artifact(name, artifact_object=p)``    ``task.log_artifact(p, name=name)``
 ``task.close()``, ``task.mark_completed()``           ``tracelet.stop_logging()``
@@ -21,8 +22,14 @@ same file that receive it as a parameter at every call. Where it escapes further
 (stored in a container, passed to code from another module, returned), the call site is
 left with a TODO and the file keeps ClearML.
 
-The scalar tag is ``title/series``, the mapping tracelet's ClearML backend inverts; a
-literal series that contains ``/`` is left, since the two could not be told apart.
+The scalar key is the key ClearML's own ``(title, series)`` reads back as,
+:func:`tracelet.naming.key_from_clearml`, which tracelet's ClearML backend writes back to
+the same pair: ``title/series``, or just ``title`` when the two are equal (ClearML's
+TensorBoard binding reports a key without ``/`` as ``(key, key)``). It is computed when
+the code is migrated if title and series are literals, or when the series cannot equal
+the title (``("eval", f"{name}_avg")``); otherwise at run time, with
+``tracelet.naming.key_from_clearml(title, series)``. A literal series that contains ``/``
+is left: ClearML's graph would split differently.
 
 Left: plots and media (``report_histogram``, ``report_image``, ``report_matplotlib_figure``,
 ``report_table``, ``report_media``, ``report_plotly``, ...), ``report_single_value``,
@@ -46,6 +53,7 @@ from tracelet.codemods.cstutil import (
     expr,
     join_tag,
     literal,
+    string_shape,
     string_value,
 )
 from tracelet.codemods.resolve import Role, Usage
@@ -294,22 +302,39 @@ class ClearmlToTracelet(TrackerCodemod):
         series = string_value(bound.value("series"))
         if series is not None and "/" in series:
             return self.left("TL002", "a series containing '/' cannot be kept apart from its title")
+        at_run_time = _may_collapse(bound.value("title"), bound.value("series"))
         index = {name: usage.call.args.index(arg) for name, arg in bound.named.items()}
 
         def transform(updated: cst.CSTNode) -> cst.CSTNode:
             assert isinstance(updated, cst.Call)
             args = updated.args
-            tag = join_tag(self.module, args[index["title"]].value, args[index["series"]].value)
+            title, series = args[index["title"]].value, args[index["series"]].value
             target = receiver(updated, usage, ACTIVE_EXPERIMENT)
             func = cst.Attribute(value=target, attr=cst.Name("log_metric"))
             new_args = [
-                (None, expr(tag)),
+                (None, expr(self._key_code(title, series, at_run_time))),
                 (None, args[index["value"]]),
                 ("step", args[index["iteration"]]),
             ]
             return call_with(updated, func, new_args)
 
-        return self.rewrite("CL004", usage.node, transform)
+        decision = self.rewrite("CL004", usage.node, transform)
+        if at_run_time:
+            decision.imports.append("tracelet.naming")
+        return decision
+
+    def _key_code(
+        self, title: cst.BaseExpression, series: cst.BaseExpression, at_run_time: bool
+    ) -> str:
+        """Code for the key ClearML's own ``(title, series)`` reads back as
+        (:func:`tracelet.naming.key_from_clearml`)."""
+        if at_run_time:
+            codes = (self.module.code_for_node(title), self.module.code_for_node(series))
+            return f"tracelet.naming.key_from_clearml({codes[0]}, {codes[1]})"
+        title_text = string_value(title)
+        if title_text is not None and title_text == string_value(series):
+            return self.module.code_for_node(title)
+        return join_tag(self.module, title, series)
 
     def _report_text(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, ("msg", "level", "print_console"))
@@ -326,3 +351,33 @@ class ClearmlToTracelet(TrackerCodemod):
         decision = self.rewrite("CL007", usage.node, transform)
         decision.uses_tracelet = False
         return decision
+
+
+def _may_collapse(title: cst.BaseExpression | None, series: cst.BaseExpression | None) -> bool:
+    """Whether, at run time, ``key_from_clearml(title, series)`` may differ from
+    ``f"{title}/{series}"``: when the series may equal the title (ClearML's ``(acc, acc)``
+    reads back as ``acc``) or ``"/" + title``. Literals are decided when the code is written."""
+    if string_value(title) is not None and string_value(series) is not None:
+        return False
+    prefix, suffix, exact = string_shape(title)
+    slash_title = ("/" + prefix, suffix, None if exact is None else "/" + exact)
+    shape = string_shape(series)
+    return _may_equal((prefix, suffix, exact), shape) or _may_equal(slash_title, shape)
+
+
+def _may_equal(a: tuple[str, str, str | None], b: tuple[str, str, str | None]) -> bool:
+    """Whether two strings of these shapes (see ``string_shape``) can be equal."""
+    if a[2] is not None and b[2] is not None:
+        return a[2] == b[2]
+    if b[2] is not None:
+        a, b = b, a
+    if a[2] is not None:
+        text, (prefix, suffix, _) = a[2], b
+        return (
+            text.startswith(prefix)
+            and text.endswith(suffix)
+            and len(text) >= len(prefix) + len(suffix)
+        )
+    prefixes_fit = a[0].startswith(b[0]) or b[0].startswith(a[0])
+    suffixes_fit = a[1].endswith(b[1]) or b[1].endswith(a[1])
+    return prefixes_fit and suffixes_fit

@@ -7,6 +7,7 @@
     tracelet migrate src/ --from mlflow --to wandb,mlflow --write
     tracelet migrate src/ --from clearml --check        # exit 1 if anything would change
     tracelet migrate train.py --from wandb --report migration.json
+    tracelet migrate train.py --from lightning          # MLFlowLogger / WandbLogger on a Trainer
 
 The diff goes to stdout (so ``> migration.patch`` gives a clean patch); progress and the
 summary go to stderr.
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 
-from tracelet.codemods import SOURCES
+from tracelet.codemods import SOURCES, default_targets
 from tracelet.codemods.rules import RULES, Safety, resolve_rules, rules_for
 
 MODES = ("diff", "write", "check")
@@ -37,7 +38,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--to",
         default=None,
         metavar="TRACKERS",
-        help="comma-separated trackers to log to after the migration (default: the --from one)",
+        help="comma-separated trackers to log to after the migration (default: the --from one; "
+        "with --from lightning, the trackers of each Trainer's loggers)",
     )
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--write", action="store_true", help="rewrite the files in place")
@@ -125,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _usage_problem(args: argparse.Namespace) -> str | None:
     if not args.source:
-        return "--from is required (wandb, mlflow or clearml)"
+        return "--from is required (wandb, mlflow, clearml or lightning)"
     if SOURCES.get(args.source) is None:
         return f"migrating from {args.source} is not built yet"
     if not args.paths:
@@ -139,15 +141,18 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
         resolve_rules(args.disable)
         from tracelet.backends import normalize_backends
 
-        normalize_backends(_targets(args))
+        targets = _targets(args)
+        if targets:
+            normalize_backends(targets)
     except (KeyError, ValueError) as exc:
         return str(exc.args[0] if exc.args else exc)
     return None
 
 
 def _targets(args: argparse.Namespace) -> list[str]:
-    raw = args.to or args.source
-    return [t.strip().lower() for t in raw.split(",") if t.strip()]
+    if not args.to:
+        return default_targets(args.source)
+    return [t.strip().lower() for t in args.to.split(",") if t.strip()]
 
 
 def _migrate(runner, args, options, mode, err):

@@ -191,6 +191,33 @@ def join_tag(module: cst.Module, title: cst.BaseExpression, series: cst.BaseExpr
     return f"f{quote}{'/'.join(parts)}{quote}"
 
 
+def string_shape(node: cst.CSTNode | None) -> tuple[str, str, str | None]:
+    """What is known statically about a string expression: ``(prefix, suffix, exact)``.
+
+    A plain literal is ``(text, text, text)``; an f-string gives the text before its first
+    and after its last replacement field (``f"eval/{x}_avg"``: ``("eval/", "_avg", None)``);
+    anything else ``("", "", None)``.
+    """
+    text = string_value(node)
+    if text is not None:
+        return text, text, text
+    if not isinstance(node, cst.FormattedString):
+        return "", "", None
+    texts = [p.value if isinstance(p, cst.FormattedStringText) else None for p in node.parts]
+    if any(t is not None and "\\" in t for t in texts):
+        return "", "", None
+    return _literal_run(texts), _literal_run(texts[::-1], reverse=True), None
+
+
+def _literal_run(texts: list[str | None], reverse: bool = False) -> str:
+    run = []
+    for text in texts:
+        if text is None:
+            break
+        run.append(text.replace("{{", "{").replace("}}", "}"))
+    return "".join(run[::-1] if reverse else run)
+
+
 def _fstring_body(module: cst.Module, node: cst.CSTNode, quote: str) -> str | None:
     """The inside of ``f"..."`` when it can be spliced into another f-string."""
     if (

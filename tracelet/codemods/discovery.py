@@ -8,7 +8,8 @@ named explicitly are taken whatever their extension, unless excluded.
 
 Only files whose bytes mention the source tracker are parsed (parsing costs about a
 thousand times more than the search): ``\\bwandb\\b``, ``\\bmlflow\\b``, ``\\bclearml\\b``
-or an import of ``trains`` (ClearML's former name; the bare word is too common).
+or an import of ``trains`` (ClearML's former name; the bare word is too common); for
+``--from lightning``, ``\\blightning\\b`` or ``\\bpytorch_lightning\\b``.
 """
 
 from __future__ import annotations

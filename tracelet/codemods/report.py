@@ -127,7 +127,8 @@ class MigrationReport:
         out = [
             "tracelet migrate report",
             "-" * 23,
-            f"from {self.source} to {', '.join(self.targets)} ({self.mode})",
+            f"from {self.source} to {', '.join(self.targets) or 'the trackers of its loggers'} "
+            f"({self.mode})",
             f"{_count(totals['files_changed'], 'file')} changed, "
             f"{_count(totals['sites_rewritten'], 'call site')} rewritten, "
             f"{totals['sites_left'] + totals['sites_held']} left "

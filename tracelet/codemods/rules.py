@@ -125,7 +125,9 @@ _RULES: tuple[Rule, ...] = (
     Rule("CL003", "clearml-logger", "clearml", Safety.SAFE,
          "task.get_logger() / Logger.current_logger() / Task.current_task() -> the experiment"),
     Rule("CL004", "clearml-report-scalar", "clearml", Safety.SAFE,
-         'report_scalar(title, series, value, iteration) -> log_metric(f"{title}/{series}", ...)'),
+         "report_scalar(title, series, value, iteration) -> log_metric(key, value, step=...) "
+         "with the key ClearML's (title, series) reads back as: title/series, or title "
+         "when both are equal"),
     Rule("CL005", "clearml-close", "clearml", Safety.SAFE,
          "task.close() / mark_completed() -> tracelet.stop_logging()"),
     Rule("CL006", "clearml-upload-artifact", "clearml", Safety.SAFE,
@@ -141,6 +143,24 @@ _RULES: tuple[Rule, ...] = (
          "report_single_value: a summary value, not a metric point"),
     Rule("CL102", "clearml-task-api", "clearml", Safety.MANUAL,
          "other Task methods (execute_remotely, connect_configuration, get_parameters, ...)"),
+    # PyTorch Lightning loggers (lightning.pytorch and pytorch_lightning)
+    Rule("LT001", "lightning-mlflow-logger", "lightning", Safety.SAFE,
+         "MLFlowLogger(...) given to Trainer(logger=...) -> its arguments go to "
+         'tracelet.start_logging(..., backend="mlflow")'),
+    Rule("LT002", "lightning-wandb-logger", "lightning", Safety.SAFE,
+         "WandbLogger(...) given to Trainer(logger=...) -> its arguments go to "
+         'tracelet.start_logging(..., backend="wandb")'),
+    Rule("LT003", "lightning-trainer", "lightning", Safety.SAFE,
+         "Trainer(logger=<tracker loggers>): tracelet.start_logging(...) before it, the tracker "
+         "loggers taken off (logger=False when none is left), tracelet.stop_logging() after "
+         "the Trainer's last use"),
+    Rule("LT100", "lightning-logger-use", "lightning", Safety.MANUAL,
+         "logger.experiment.<native call>, logger.watch / log_hyperparams / ..., self.logger "
+         "or trainer.logger: the Trainer no longer has that logger"),
+    Rule("LT101", "lightning-logger-subclass", "lightning", Safety.MANUAL,
+         "a subclass of WandbLogger / MLFlowLogger, or another use of the class itself"),
+    Rule("LT102", "lightning-log-model", "lightning", Safety.MANUAL,
+         "log_model=True / 'all': checkpoints become tracker artifacts; tracelet logs none"),
 )  # fmt: skip
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}

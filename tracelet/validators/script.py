@@ -21,9 +21,17 @@
    so the copy's own package shadows an installed one; without ``--root`` the
    original script's folder comes last, so sibling imports resolve (those modules
    are not migrated: use ``--root`` for that).
-4. **Read and diff.** The original run is read from the sandbox store of ``--from``
-   (the store must hold one run); the migrated run from where its tracelet run
-   delivered to ``--to``. Then :func:`~tracelet.validators.compare.compare_runs`.
+4. **Read and diff.** The migrated run is read from where its tracelet run delivered to
+   ``--to``. The original run is read from the first of these that holds one run: the
+   same place in the original copy, when the migrated store is inside the copy (a script
+   that logs to ``file:./mlruns`` or a W&B ``dir="."``); the sandbox store of ``--from``;
+   a store the script wrote into its own folder (``wandb/``, ``mlflow.db``, ``mlruns/``).
+   Then :func:`~tracelet.validators.compare.compare_runs`.
+
+``--from lightning`` validates a script whose Lightning ``Trainer`` logs through
+``MLFlowLogger`` or ``WandbLogger``: the original run is read from the store of the tracker
+whose logger the migration replaced (``--to`` picks one when the script has both), the
+migrated run from the same tracker unless ``--to`` names another.
 
 A run that crashes or times out is an error (exit 2) whose one line names the script
 side, its last error line and where its output is. The work folder is kept, and its
@@ -53,7 +61,9 @@ if TYPE_CHECKING:
     from tracelet.validators.result import Comparison
 
 DEFAULT_TIMEOUT = 900.0
-SOURCES = ("wandb", "mlflow", "clearml")
+SOURCES = ("wandb", "mlflow", "clearml", "lightning")
+LIGHTNING = "lightning"
+_LOGGER_RULES = {"LT001": "mlflow", "LT002": "wandb"}
 SIDES = ("original", "migrated")
 MIGRATION_REPORT = "migration-report.txt"
 _OUTPUT_DIRS = frozenset({"wandb", "mlruns", ".tracelet"})
@@ -140,11 +150,12 @@ def validate_script(
         raise FileNotFoundError(f"{script}: no such script")
     if source not in SOURCES:
         raise ValueError(f"--from {source!r}: script mode supports {', '.join(SOURCES)}")
-    targets = normalize_backends(target or source)
-    if len(targets) != 1:
-        raise ValueError(f"--to takes one tracker in script mode, got {', '.join(targets)}")
-    (target,) = targets
-    for name in dict.fromkeys((source, target)):
+    if target is not None or source != LIGHTNING:
+        targets = normalize_backends(target or source)
+        if len(targets) != 1:
+            raise ValueError(f"--to takes one tracker in script mode, got {', '.join(targets)}")
+        (target,) = targets
+    for name in dict.fromkeys(n for n in (source, target) if n not in (None, LIGHTNING)):
         ensure_installed(name)
     root = Path(root).resolve() if root else None
     if root is not None and not script.is_relative_to(root):
@@ -158,11 +169,14 @@ def validate_script(
     if console is not None:
         for line in migration.summary():
             console.print(line, markup=False, highlight=False, soft_wrap=True)
-    if not migration.changed_files:
+    tracker = _logger_tracker(migration, target) if source == LIGHTNING else source
+    if not migration.changed_files or tracker is None:
         raise ValueError(
             f"tracelet migrate --from {source} rewrote nothing in {script.name}: "
             f"is --from {source} the tracker it calls? (report: {workdir / MIGRATION_REPORT})"
         )
+    target = target or tracker
+    ensure_installed(tracker)
     boxes = {side: Sandbox.create(workdir / f"{side}-store") for side in SIDES}
     children = {
         side: boxes[side].start(
@@ -176,15 +190,12 @@ def validate_script(
     outcomes = {side: child.wait() for side, child in children.items()}
     for side in SIDES:
         _check(side, outcomes[side], timeout)
-    original = _read(
-        "original", source, lambda: boxes["original"].store(source), outcomes["original"]
+    migrated_location = _read_location(
+        "migrated copy", target, lambda: _delivered(boxes["migrated"], target), outcomes["migrated"]
     )
-    migrated = _read(
-        "migrated copy",
-        target,
-        lambda: boxes["migrated"].delivered_store(target),
-        outcomes["migrated"],
-    )
+    candidates = _original_locations(tracker, target, migrated_location, copies, boxes["original"])
+    original = _read_first("original", tracker, candidates, outcomes["original"])
+    migrated = _read("migrated copy", target, migrated_location, outcomes["migrated"])
     return ScriptOutcome(
         script=script,
         source=source,
@@ -226,11 +237,13 @@ def _ignore(folder: str, names: list[str]) -> set[str]:
     return ignored
 
 
-def _migrate(copy_root: Path, source: str, target: str) -> MigrationReport:
+def _migrate(copy_root: Path, source: str, target: str | None) -> MigrationReport:
     """Run the codemods over the copy and write the changed files (the copy is ours)."""
+    from tracelet.codemods import default_targets
     from tracelet.codemods.runner import Options, migrate, write
 
-    outcome = migrate([copy_root], Options(source, [target]), mode="write", jobs=1)
+    targets = [target] if target else default_targets(source)
+    outcome = migrate([copy_root], Options(source, targets), mode="write", jobs=1)
     write(outcome, force=True)
     return outcome.report
 
@@ -262,9 +275,124 @@ def _check(side: str, outcome: Outcome, timeout: float) -> None:
     )
 
 
-def _read(what: str, tracker: str, location, outcome: Outcome) -> RunTables:
+def _logger_tracker(migration: MigrationReport, target: str | None) -> str | None:
+    """The tracker whose Lightning logger the migration replaced (``target`` picks one when
+    the script has several), or None when it replaced none."""
+    found = list(
+        dict.fromkeys(
+            _LOGGER_RULES[entry.rule]
+            for file in migration.files
+            for entry in file.entries
+            if entry.action == "rewritten" and entry.rule in _LOGGER_RULES
+        )
+    )
+    if len(found) <= 1:
+        return found[0] if found else None
+    if target in found:
+        return target
+    raise ValueError(
+        f"the script's Trainers log through the loggers of {' and '.join(found)}: "
+        "choose the one to compare with --to"
+    )
+
+
+def _delivered(box: Sandbox, tracker: str) -> str:
+    """Where the child's tracelet run delivered to ``tracker``, made absolute."""
+    from tracelet.readers import delivered_store
+    from tracelet.rundir import read_spec
+
+    run = box.tracelet_run()
+    spec = read_spec(run)
+    environ = box.environ()
+    folder = spec.backend_options.get("wandb", {}).get("dir")
+    if tracker == "wandb" and folder:
+        environ["WANDB_DIR"] = folder  # a dir= option wins over $WANDB_DIR, as in W&B
+    return _absolute(delivered_store(run, tracker, environ), Path(spec.cwd))
+
+
+def _local_path(location: str) -> tuple[str, str, str] | None:
+    """``(scheme, path, fragment)`` of a store location that names a local path
+    (``sqlite:///x.db``, ``file:./mlruns``, ``file:///abs``, a plain path), else None."""
+    location, hash_sign, fragment = location.partition("#")
+    for scheme in ("sqlite:///", "file://", "file:"):
+        if location.startswith(scheme):
+            return scheme, location[len(scheme) :], hash_sign + fragment
+    return None if "://" in location else ("", location, hash_sign + fragment)
+
+
+def _absolute(location: str, cwd: Path) -> str:
+    """``location`` with a relative path (``file:./mlruns``) resolved against ``cwd``."""
+    parts = _local_path(location)
+    if parts is None or not parts[1] or Path(parts[1]).is_absolute():
+        return location
+    scheme, path, fragment = parts
+    return f"{scheme}{(cwd / path).resolve()}{fragment}"
+
+
+def _mirror(location: str, migrated_root: Path, original_root: Path) -> str | None:
+    """The same store in the original copy, for a store inside the migrated copy (without
+    the ``#run`` part: the original store holds its own one run); else None."""
+    parts = _local_path(location)
+    if parts is None or not Path(parts[1]).is_relative_to(migrated_root):
+        return None
+    return parts[0] + str(original_root / Path(parts[1]).relative_to(migrated_root))
+
+
+def _original_locations(
+    tracker: str,
+    target: str,
+    migrated_location: str,
+    copies: dict[str, tuple[Path, Path]],
+    box: Sandbox,
+) -> list[str]:
+    """Where the original run may be, best first: where the migrated run went, mirrored into
+    the original copy (when that is inside the copy); the sandbox store; a store the script
+    wrote into its own folder."""
+    mirrored = None
+    if tracker == target:
+        mirrored = _mirror(migrated_location, copies["migrated"][0], copies["original"][0])
+    found = [mirrored, box.store(tracker), *_stores_in(copies["original"][0], tracker)]
+    return list(dict.fromkeys(location for location in found if location))
+
+
+def _stores_in(folder: Path, tracker: str) -> list[str]:
+    """Stores the script wrote into its own folder (``WandbLogger``'s ``./wandb``,
+    ``MLFlowLogger``'s ``file:./mlruns``)."""
+    candidates = {
+        "wandb": [(folder / "wandb", str(folder / "wandb"))],
+        "mlflow": [
+            (folder / "mlflow.db", f"sqlite:///{folder / 'mlflow.db'}"),
+            (folder / "mlruns", f"file:{folder / 'mlruns'}"),
+        ],
+    }
+    return [location for path, location in candidates.get(tracker, []) if path.exists()]
+
+
+def _read_location(what: str, tracker: str, location, outcome: Outcome) -> str:
     try:
-        return read_store(location())
+        return location()
+    except (ValueError, FileNotFoundError) as exc:
+        raise ScriptError(
+            f"reading what the {what} logged to {tracker}: {exc} "
+            f"(its output is in {outcome.stderr.parent})"
+        ) from exc
+
+
+def _read_first(what: str, tracker: str, locations: list[str], outcome: Outcome) -> RunTables:
+    """The run in the first of ``locations`` that holds one (the first error otherwise)."""
+    first: ScriptError | None = None
+    for location in locations:
+        try:
+            return _read(what, tracker, location, outcome)
+        except ScriptError as exc:
+            first = first or exc
+    assert first is not None
+    raise first
+
+
+def _read(what: str, tracker: str, location: str, outcome: Outcome) -> RunTables:
+    try:
+        return read_store(location)
     except (ValueError, FileNotFoundError) as exc:
         raise ScriptError(
             f"reading what the {what} logged to {tracker}: {exc} "
