@@ -175,7 +175,10 @@ def delivered_store(
     if backend == MLFLOW and state.get("tracking_uri") and state.get("run_id"):
         location = f"{state['tracking_uri']}#{state['run_id']}"
     elif backend == WANDB and state.get("wandb_run_id"):
-        root = Path(spec.cwd, environ.get("WANDB_DIR") or ".", "wandb").resolve()
+        root = Path(
+            state.get("wandb_root")
+            or Path(spec.cwd, environ.get("WANDB_DIR") or ".", "wandb").resolve()
+        )
         location = f"{root}#{state['wandb_run_id']}" if root.is_dir() else None
     elif backend == CLEARML and state.get("session"):
         location = str(state["session"])

@@ -1,8 +1,9 @@
 """Fit a tiny regression network with PyTorch Lightning and track it with ``MLFlowLogger``.
 
 CPU only, seeded and small (a few seconds): two runs log exactly the same numbers. The
-metrics come from ``self.log`` (per step, per epoch, and ``on_step`` + ``on_epoch``), the
-params from ``save_hyperparameters()``, the tags from the logger. Run it, then migrate it::
+metrics come from ``self.log`` (per step, per epoch, ``on_step`` + ``on_epoch``, and a
+validation loop), the params from ``save_hyperparameters()``, the tags from the logger.
+Run it, then migrate it::
 
     python examples/migration/lightning_train.py --epochs 3
     tracelet migrate examples/migration/lightning_train.py --from lightning
@@ -48,6 +49,10 @@ class Regressor(pl.LightningModule):
         self.log("train/mae", (prediction - y).abs().mean(), on_step=True, on_epoch=True)
         return loss
 
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val/loss", nn.functional.mse_loss(self(x), y))
+
     def test_step(self, batch, batch_idx):
         x, y = batch
         self.log("test/loss", nn.functional.mse_loss(self(x), y))
@@ -91,7 +96,7 @@ def main():
         enable_checkpointing=False,
         default_root_dir="lightning_out",
     )
-    trainer.fit(model, train_loader)
+    trainer.fit(model, train_loader, test_loader)
     trainer.test(model, test_loader, verbose=False)
     print(f"test/loss={trainer.callback_metrics['test/loss'].item():.4f}")
 

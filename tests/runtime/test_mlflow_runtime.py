@@ -340,3 +340,12 @@ def test_server_restart_mid_run_loses_nothing(isolated: Path, tmp_path_factory):
         assert sorted(metrics["step"]) == list(range(6000))
     finally:
         server.stop()
+
+
+def test_identical_points_in_one_millisecond_are_all_kept(isolated: Path):
+    with tracelet.start_logging(exp_name="dups", project="p") as experiment:
+        for _ in range(3):  # as Lightning logs `epoch` more than once at one step
+            experiment.log_metric("epoch", 0.0, step=7)
+        experiment.log_metrics({"epoch": 0.0}, step=7)
+    metrics = read_run("sqlite:///mlflow.db").metrics
+    assert metrics[["key", "step", "value"]].values.tolist() == [["epoch", 7, 0.0]] * 4

@@ -87,6 +87,30 @@ def _keymap_tag(mapped: str) -> str:
     return KEYMAP_TAG + hashlib.sha256(mapped.encode()).hexdigest()[:16]
 
 
+class _DistinctTimestamps:
+    """MLflow's SQL stores keep one row per (key, timestamp, step, value): a point equal
+    to an earlier one in the same millisecond (Lightning logs ``epoch`` twice at one step)
+    would vanish. Such a point gets the next free millisecond instead."""
+
+    _WINDOW_MS = 60_000
+
+    def __init__(self) -> None:
+        self._last: dict[tuple, int] = {}
+        self._newest = 0
+
+    def next(self, key: str, step: int, value: float, timestamp: int) -> int:
+        point = (key, step, value if value == value else "nan")
+        last = self._last.get(point)
+        if last is not None and timestamp <= last:
+            timestamp = last + 1
+        self._last[point] = timestamp
+        self._newest = max(self._newest, timestamp)
+        if len(self._last) > 100_000:  # only recent points can collide
+            horizon = self._newest - self._WINDOW_MS
+            self._last = {p: t for p, t in self._last.items() if t >= horizon}
+        return timestamp
+
+
 def default_tracking_uri(cwd: str) -> str:
     """MLflow 3's default store for a working directory: ``./mlruns`` when it already
     holds experiments (MLflow's backward-compatible fallback), else ``./mlflow.db``."""
@@ -102,6 +126,8 @@ def _absolute_uri(uri: str, cwd: str) -> str:
     """Make a relative ``sqlite:///x.db`` or file path absolute (the agent may move)."""
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         return "sqlite:///" + str(Path(cwd, uri[len("sqlite:///") :]).resolve())
+    if uri.startswith("file:") and not uri.startswith("file:/"):
+        return Path(cwd, unquote(uri[len("file:") :])).resolve().as_uri()
     if "://" not in uri and not uri.startswith("file:"):
         return str(Path(cwd, uri).resolve())
     return uri
@@ -115,6 +141,7 @@ class MlflowBackend(Backend):
     def __init__(self, run: RunInfo, options: Mapping[str, Any], state: dict[str, Any]):
         super().__init__(run, options, state)
         self._mapped_keys: set[str] = set(state.get("mapped_keys", []))
+        self._timestamps = _DistinctTimestamps()
 
     @classmethod
     def pin_options(cls, options: dict[str, Any], cwd: str) -> dict[str, Any]:
@@ -194,7 +221,9 @@ class MlflowBackend(Backend):
             if not INT64_MIN <= step <= INT64_MAX:
                 refused.append(f"{key}@{step}")
                 continue
-            metrics.append(Metric(self._key(key), value, int(wall_time * 1000), step))
+            name = self._key(key)
+            timestamp = self._timestamps.next(name, step, value, int(wall_time * 1000))
+            metrics.append(Metric(name, value, timestamp, step))
         for start in range(0, len(metrics), MAX_BATCH):
             self._log_batch(metrics=metrics[start : start + MAX_BATCH])
         if refused:

@@ -127,6 +127,8 @@ class WandbBackend(Backend):
         self._run.define_metric(STEP_KEY, hidden=True)
         self._run.define_metric("*", step_metric=STEP_KEY)
         self.state["wandb_run_id"] = self._run.id
+        # the wandb/ folder holding the run: read_run(root, run id) reads it back
+        self.state["wandb_root"] = str(Path(self._run.settings.sync_file).parent.parent)
         self.state["wandb_next_step"] = max(
             int(self.state.get("wandb_next_step", 0)), int(self._run.step or 0)
         )

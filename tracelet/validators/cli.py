@@ -57,7 +57,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="two stores to diff, or a script (then everything after -- goes to the script)",
     )
     script = parser.add_argument_group("script mode")
-    script.add_argument("--from", dest="source", metavar="TRACKER", help="wandb, mlflow, clearml")
+    script.add_argument(
+        "--from", dest="source", metavar="TRACKER", help="wandb, mlflow, clearml, lightning"
+    )
     script.add_argument(
         "--to",
         dest="target",
