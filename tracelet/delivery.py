@@ -90,10 +90,10 @@ class BackendWorker:
         self._stop = threading.Event()
 
     # -- main loop -------------------------------------------------------------------
-    def run(self, deadline: float | None = None) -> DeliveryState:
+    def run(self) -> DeliveryState:
         """Deliver until the run's end marker is delivered, the writer is gone and the
-        journal is drained, or ``deadline`` (wall time) passes."""
-        self.deadline = deadline
+        journal is drained, or ``self.deadline`` (wall time; the agent may set it while
+        this runs) passes."""
         backoff = BACKOFF_START
         while not self.state.done and not self._stop.is_set():
             if self._past_deadline():

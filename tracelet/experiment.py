@@ -129,7 +129,7 @@ class Experiment:
     def log_artifact(self, path: str | os.PathLike, name: str | None = None) -> None:
         """Store a file or a folder with the run under ``name`` (default: its own name).
 
-        The file is captured now (hard-linked or copied into the run folder), so it may
+        The file is captured now (copied into the run folder), so it may
         be changed or deleted afterwards.
         """
         source = Path(path)
@@ -333,19 +333,14 @@ def _as_mapping(value: Any) -> Mapping[str, Any]:
 
 
 def _snapshot(source: Path, target: Path) -> Path:
+    # A copy, not a hard link: torch.save rewrites a checkpoint in place, which would
+    # change a linked snapshot before the agent delivers it.
     target.mkdir(parents=True)
     destination = target / source.resolve().name
-
-    def link_or_copy(src: str, dst: str) -> None:
-        try:
-            os.link(src, dst)
-        except OSError:
-            shutil.copy2(src, dst)
-
     if source.is_dir():
-        shutil.copytree(source, destination, copy_function=link_or_copy)
+        shutil.copytree(source, destination)
     else:
-        link_or_copy(str(source), str(destination))
+        shutil.copy2(source, destination)
     return destination
 
 

@@ -140,3 +140,15 @@ def test_sigterm_flushes_and_marks_killed(isolated: Path):
     assert _signal_training(isolated, signal.SIGTERM) == -signal.SIGTERM
     assert read_run("sqlite:///mlflow.db").metrics["step"].tolist() == list(range(1000))
     assert _mlflow_status(isolated) == "KILLED"
+
+
+def test_sync_gives_up_at_its_timeout_and_keeps_the_rest(isolated: Path):
+    result = run_python(TRAIN_THEN_DIE.format(kill_agent=True), isolated)
+    run_dir = Path(result.stdout.split()[0])
+    spec = json.loads((run_dir / "run.json").read_text())
+    spec["backend_options"]["mlflow"]["url"] = "http://127.0.0.1:9"  # a tracker that is down
+    (run_dir / "run.json").write_text(json.dumps(spec))
+    started = time.time()
+    assert cli_main(["sync", str(run_dir), "--timeout", "3"]) == 1
+    assert time.time() - started < 30
+    assert count_events(run_dir / "journal.tlj") == 5001

@@ -349,3 +349,17 @@ def test_identical_points_in_one_millisecond_are_all_kept(isolated: Path):
         experiment.log_metrics({"epoch": 0.0}, step=7)
     metrics = read_run("sqlite:///mlflow.db").metrics
     assert metrics[["key", "step", "value"]].values.tolist() == [["epoch", 7, 0.0]] * 4
+
+
+def test_artifact_is_captured_when_logged_not_when_delivered(isolated: Path):
+    checkpoint = isolated / "ckpt.pt"
+    with tracelet.start_logging(exp_name="ckpt", project="p") as experiment:
+        for epoch in range(3):
+            with open(checkpoint, "wb") as handle:  # rewritten in place, as torch.save does
+                handle.write(bytes([epoch]) * (epoch + 1))
+            experiment.log_artifact(checkpoint, name=f"epoch{epoch}/ckpt.pt")
+        checkpoint.unlink()
+    artifacts = read_run("sqlite:///mlflow.db").artifacts.set_index("name")
+    for epoch in range(3):
+        path = Path(artifacts.loc[f"epoch{epoch}/ckpt.pt", "path"])
+        assert path.read_bytes() == bytes([epoch]) * (epoch + 1)
