@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 from tracelet.validators import exit_codes
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rich.console import Console
 
     from tracelet.tables import RunTables
@@ -91,30 +93,43 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="exit 1 also when the only differences are those a tracker imposes",
     )
-    output = parser.add_argument_group("comparison and output")
-    output.add_argument("--rtol", type=float, default=0.0, help="relative tolerance (default 0)")
-    output.add_argument("--atol", type=float, default=0.0, help="absolute tolerance (default 0)")
-    output.add_argument("--html", type=Path, help="write a self-contained HTML report here")
-    output.add_argument("--json", type=Path, help="write the JSON report here")
-    output.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    add_comparison_options(parser.add_argument_group("comparison and output"))
+
+
+def add_comparison_options(group: argparse._ActionsContainer) -> None:
+    """Tolerances, report files and ``--debug``: shared by ``validate`` and ``copy``."""
+    group.add_argument("--rtol", type=float, default=0.0, help="relative tolerance (default 0)")
+    group.add_argument("--atol", type=float, default=0.0, help="absolute tolerance (default 0)")
+    group.add_argument("--html", type=Path, help="write a self-contained HTML report here")
+    group.add_argument("--json", type=Path, help="write the JSON report here")
+    group.add_argument("--debug", action="store_true", help="show tracebacks of errors")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``tracelet validate``; returns the exit code."""
-    console = make_console()
-    try:
+
+    def body(console: Console) -> int:
         if args.replay:
             return _run_replay(args, console)
         if args.inputs and args.inputs[0].endswith(".py"):
             return _run_script(args, console)
         return _run_stores(args, console)
+
+    return run_guarded(PROG, args, body)
+
+
+def run_guarded(prog: str, args: argparse.Namespace, body: Callable[[Console], int]) -> int:
+    """Run ``body`` with a report console; any failure is one line and exit code 2
+    (a traceback with ``--debug``)."""
+    try:
+        return body(make_console())
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return exit_codes.ERROR
     except Exception as exc:
         if args.debug:
             raise
-        print(f"{PROG}: error: {error_line(exc)}", file=sys.stderr)
+        print(f"{prog}: error: {error_line(exc)}", file=sys.stderr)
         return exit_codes.ERROR
 
 

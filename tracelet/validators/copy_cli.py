@@ -35,7 +35,12 @@ import tempfile
 from pathlib import Path
 
 from tracelet.validators import exit_codes
-from tracelet.validators.cli import UsageError, error_line, make_console, show_comparison
+from tracelet.validators.cli import (
+    UsageError,
+    add_comparison_options,
+    run_guarded,
+    show_comparison,
+)
 
 PROG = "tracelet copy"
 
@@ -52,26 +57,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=float, default=3600.0, help="seconds for the copy (default 3600)"
     )
-    parser.add_argument("--rtol", type=float, default=0.0, help="relative tolerance (default 0)")
-    parser.add_argument("--atol", type=float, default=0.0, help="absolute tolerance (default 0)")
-    parser.add_argument("--html", type=Path, help="write the comparison as HTML here")
-    parser.add_argument("--json", type=Path, help="write the comparison as JSON here")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    add_comparison_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``tracelet copy``; returns the exit code."""
-    console = make_console()
-    try:
-        return _copy(args, console)
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return exit_codes.ERROR
-    except Exception as exc:
-        if args.debug:
-            raise
-        print(f"{PROG}: error: {error_line(exc)}", file=sys.stderr)
-        return exit_codes.ERROR
+    return run_guarded(PROG, args, lambda console: _copy(args, console))
 
 
 def _copy(args: argparse.Namespace, console) -> int:
