@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import os
+import sys
 import threading
 import weakref
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from typing import Any
 
 from tracelet.events import END, IMAGE, METRIC
 from tracelet.journal import JournalWriter
-from tracelet.rundir import MEDIA_DIR
+from tracelet.rundir import JOURNAL_FILE, MEDIA_DIR
 from tracelet.values import to_float
 
 #: The function the capture layer calls with each event, or None when not logging.
@@ -40,12 +41,14 @@ class Router:
         self.flush_interval = flush_interval
         self._queue: collections.deque = collections.deque()
         self.emit: Callable[[tuple], None] = self._queue.append
-        self._journal = JournalWriter(self.run_dir / "journal.tlj", run_id)
+        self._journal = JournalWriter(self.run_dir / JOURNAL_FILE, run_id)
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
         self._closed = False
         self._media_count = 0
         self.events_written = 0
+        self.dropped = 0
+        self._warned: set[str] = set()
         _routers.add(self)
         self._thread = threading.Thread(target=self._loop, name="tracelet-flusher", daemon=True)
         self._thread.start()
@@ -55,7 +58,10 @@ class Router:
             self._wake.wait(self.flush_interval)
             self._wake.clear()
             if not self._closed:
-                self.flush()
+                try:
+                    self.flush()
+                except OSError as exc:  # disk full, say: the batch is back in the queue
+                    self._warn_once("journal", f"cannot write the journal ({exc}); retrying")
 
     def flush(self) -> int:
         """Move everything queued so far into the journal; returns the event count."""
@@ -72,10 +78,28 @@ class Router:
                         append(popleft())
                 except IndexError:
                     pass
-                self._journal.append([self._prepare(event) for event in batch])
+                prepared = [p for p in map(self._prepare_or_drop, batch) if p is not None]
+                try:
+                    self._journal.append(prepared)
+                except OSError:
+                    self._queue.extendleft(reversed(prepared))
+                    raise
                 written += len(batch)
             self.events_written += written
             return written
+
+    def _prepare_or_drop(self, event: tuple) -> Any:
+        try:
+            return self._prepare(event)
+        except Exception as exc:  # one bad event never stops the flusher
+            self.dropped += 1
+            self._warn_once(repr(event[:2]), f"event {event[:2]!r} dropped: {exc}")
+            return None
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            print(f"tracelet: {message}", file=sys.stderr)
 
     def _prepare(self, event: tuple) -> Any:
         """Events are JSON-ready except image bytes, which become a file in media/, and
