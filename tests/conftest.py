@@ -9,6 +9,7 @@ and tracelet's own run folders go to ``TRACELET_DIR``.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -36,14 +37,16 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     for key, value in isolated_environ(tmp_path / "env").items():
         monkeypatch.setenv(key, value)
     monkeypatch.chdir(tmp_path)
+    if "mlflow" in sys.modules:  # a tracking URI set by an earlier test (MLFlowLogger sets one)
+        monkeypatch.setattr(
+            sys.modules["mlflow"].tracking._tracking_service.utils, "_tracking_uri", None
+        )
     _teardown_wandb()  # W&B keeps one setup per process, with the first run's WANDB_DIR
     yield tmp_path
     _teardown_wandb()
 
 
 def _teardown_wandb() -> None:
-    import sys
-
     teardown = getattr(sys.modules.get("wandb"), "teardown", None)
     if teardown is not None:
         teardown()
@@ -69,7 +72,6 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
 def run_python(code: str, cwd: Path, timeout: float = 240, **env: str):
     """Run ``code`` in a fresh interpreter with the test's isolated environment."""
     import subprocess
-    import sys
 
     script = cwd / f"script_{abs(hash(code)) % 10**8}.py"
     script.write_text(code)

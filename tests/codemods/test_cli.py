@@ -162,7 +162,13 @@ def test_pre_commit_hooks_fail_on_new_direct_calls(tmp_path: Path) -> None:
     import yaml
 
     hooks = {h["id"]: h for h in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())}
-    assert set(hooks) == {"tracelet-no-wandb", "tracelet-no-mlflow", "tracelet-no-clearml"}
+    assert set(hooks) == {
+        "tracelet-no-wandb",
+        "tracelet-no-mlflow",
+        "tracelet-no-clearml",
+        "tracelet-no-lightning-loggers",
+    }
+    assert all(h["entry"].startswith("tracelet migrate --check") for h in hooks.values())
     direct = tmp_path / "direct.py"
     direct.write_text(MLFLOW)
     clean = tmp_path / "clean.py"
