@@ -153,8 +153,9 @@ class BackendWorker:
 
     def _deliver_available(self) -> bool:
         progressed = False
+        stats = journal.ReadStats()
         for end_offset, payload in journal.iter_records(
-            self.run_dir / JOURNAL_FILE, self.state.offset
+            self.run_dir / JOURNAL_FILE, self.state.offset, stats
         ):
             if isinstance(payload, list):
                 self._deliver_record(payload)
@@ -163,6 +164,9 @@ class BackendWorker:
             progressed = True
             if self.state.done or self._past_deadline():
                 break
+        if stats.corrupt_records:
+            self._refuse("journal records", stats.corrupt_records, "checksum mismatch")
+            self.notify(f"{self.name}: skipped {stats.corrupt_records} corrupt journal record(s)")
         return progressed
 
     def _deliver_record(self, events: list) -> None:

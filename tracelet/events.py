@@ -23,7 +23,7 @@ TensorBoard's ``HistogramProto``; ``min`` is the left edge of the first bucket.
 
 from __future__ import annotations
 
-from typing import Any, Final, NamedTuple
+from typing import Final, NamedTuple
 
 METRIC: Final = "m"
 PARAMS: Final = "p"
@@ -34,7 +34,6 @@ HISTOGRAM: Final = "h"
 TEXT: Final = "x"
 END: Final = "e"
 
-MEDIA_KINDS: Final = frozenset({IMAGE, HISTOGRAM, TEXT})
 STATUSES: Final = ("FINISHED", "FAILED", "KILLED")
 
 
@@ -45,16 +44,3 @@ class Point(NamedTuple):
     value: float
     step: int
     wall_time: float
-
-
-def kind_name(event: tuple[Any, ...]) -> str:
-    return {
-        METRIC: "metric",
-        PARAMS: "params",
-        TAGS: "tags",
-        ARTIFACT: "artifact",
-        IMAGE: "image",
-        HISTOGRAM: "histogram",
-        TEXT: "text",
-        END: "end",
-    }.get(event[0], repr(event[0]))

@@ -46,7 +46,6 @@ class Router:
         self._wake = threading.Event()
         self._closed = False
         self._media_count = 0
-        self.events_written = 0
         self.dropped = 0
         self._warned: set[str] = set()
         _routers.add(self)
@@ -85,7 +84,6 @@ class Router:
                     self._queue.extendleft(reversed(prepared))
                     raise
                 written += len(batch)
-            self.events_written += written
             return written
 
     def _prepare_or_drop(self, event: tuple) -> Any:

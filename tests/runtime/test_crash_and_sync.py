@@ -104,6 +104,8 @@ def test_torn_last_write_is_ignored_and_corrupt_record_skipped(isolated: Path):
     metrics = read_run("sqlite:///mlflow.db").metrics
     assert sorted(set(metrics["key"])) == ["after", "loss"]
     assert len(metrics) == 5001
+    state = json.loads((run_dir / "delivery" / "mlflow.json").read_text())
+    assert state["refused"] == {"journal records": 1}  # reported, never silently skipped
 
 
 LOG_THEN_WAIT = """
