@@ -409,10 +409,10 @@ def _install_exit_hooks() -> None:
 
 
 def _after_fork_in_child() -> None:
+    # The router's own fork hook has already closed its side; a child logs nothing.
     global _active
-    if _active is not None and _active._router is not None:
-        _active._router.after_fork_in_child()
-        _active._emit = _active._router.emit
+    if _active is not None:
+        _active._emit = _active._wandb_log._emit = _router.discard
         _active._stopped = True
         _active = None
 
