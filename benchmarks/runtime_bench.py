@@ -37,7 +37,7 @@ from tracelet.validators.sandbox import Sandbox
 HOT_PATH = """
 import json, time, tracelet
 from torch.utils.tensorboard import SummaryWriter
-from tracelet.delivery import DeliveryState
+from tracelet.agent.delivery import DeliveryState
 N, KEYS = 20000, [f"k{{i}}" for i in range(10)]
 def loop(writer):
     t = time.perf_counter()
@@ -93,7 +93,7 @@ print(json.dumps({{"total": time.perf_counter() - t}}))
 
 STOP_IDLE = """
 import json, time, tracelet
-from tracelet.delivery import DeliveryState
+from tracelet.agent.delivery import DeliveryState
 experiment = tracelet.start_logging(exp_name="bench", project="bench", backend={backend!r})
 experiment.log_metric("x", 1.0, 0)
 experiment.flush()

@@ -15,6 +15,7 @@
 Importing tracelet imports neither torch nor any tracker.
 """
 
+from tracelet.agent.stop_report import StopReport
 from tracelet.experiment import (
     Experiment,
     get_active_experiment,
@@ -22,7 +23,6 @@ from tracelet.experiment import (
     start_logging,
     stop_logging,
 )
-from tracelet.stop_report import StopReport
 
 __version__ = "0.1.0"
 

@@ -34,8 +34,6 @@ HISTOGRAM: Final = "h"
 TEXT: Final = "x"
 END: Final = "e"
 
-STATUSES: Final = ("FINISHED", "FAILED", "KILLED")
-
 
 class Point(NamedTuple):
     """One scalar point as backends receive it."""

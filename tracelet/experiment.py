@@ -7,10 +7,8 @@ and a delivery agent process delivers them to the trackers.
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
-import signal
 import sys
 import threading
 import time
@@ -19,16 +17,17 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from tracelet import lifecycle
 from tracelet import router as _router
+from tracelet.agent.launch import AgentHandle
+from tracelet.agent.stop_report import StopReport, collect_report
 from tracelet.backends import ensure_installed, load_backend, normalize_backends
 from tracelet.distributed import process_rank, resolve_mode
 from tracelet.events import ARTIFACT, METRIC, PARAMS, TAGS, TEXT
-from tracelet.launch import AgentHandle
+from tracelet.log_steps import WandbStyleLog
 from tracelet.rundir import RunSpec, create_run_dir
-from tracelet.stop_report import StopReport, collect_report
 from tracelet.tables import flatten_params
 from tracelet.values import json_safe, to_float, to_step
-from tracelet.wandb_compat import WandbStyleLog
 
 DEFAULT_BACKEND = "mlflow"
 DEFAULT_PROJECT = "default"
@@ -99,7 +98,7 @@ class Experiment:
             self._emit((METRIC, str(key), to_float(value), step, wall_time))
 
     def log(self, data: Mapping[str, Any], step: Any = None, commit: bool | None = None) -> None:
-        """Log a dict with ``wandb.log``'s step semantics (see :mod:`tracelet.wandb_compat`)."""
+        """Log a dict with ``wandb.log``'s step semantics (see :mod:`tracelet.log_steps`)."""
         self._wandb_log.log(data, step=step, commit=commit)
 
     def log_params(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -281,7 +280,7 @@ def start_logging(
         _router.activate(experiment._router)
         if capture:
             _install_capture()
-        _install_exit_hooks()
+        lifecycle.install_exit_hooks(_active_experiment)
     if config:
         experiment.log_params(config)
     if tags:
@@ -308,7 +307,7 @@ def get_active_experiment() -> Experiment | None:
 
 
 def log(data: Mapping[str, Any], step: Any = None, commit: bool | None = None) -> None:
-    """``wandb.log``-compatible logging on the active run (see :mod:`tracelet.wandb_compat`)."""
+    """``wandb.log``-compatible logging on the active run (see :mod:`tracelet.log_steps`)."""
     experiment = _active
     if experiment is None:
         raise RuntimeError(
@@ -367,48 +366,11 @@ def _uninstall_capture() -> None:
     uninstall()
 
 
-# -- process exit, crashes and signals -----------------------------------------------------
-_hooks_installed = False
-_crash_status: str | None = None
-_previous_excepthook = sys.excepthook
+def _active_experiment() -> Experiment | None:
+    return _active
 
 
-def _excepthook(exc_type, exc, tb) -> None:
-    global _crash_status
-    _crash_status = "KILLED" if issubclass(exc_type, KeyboardInterrupt) else "FAILED"
-    _previous_excepthook(exc_type, exc, tb)
-
-
-def _at_exit() -> None:
-    experiment = _active
-    if experiment is not None:
-        experiment.stop(status=_crash_status or "FINISHED")
-
-
-def _on_sigterm(signum, frame) -> None:
-    experiment = _active
-    if experiment is not None:
-        experiment.stop(status="KILLED", timeout=min(experiment.stop_timeout, 10.0))
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
-def _install_exit_hooks() -> None:
-    global _hooks_installed, _previous_excepthook
-    if _hooks_installed:
-        return
-    _hooks_installed = True
-    atexit.register(_at_exit)
-    _previous_excepthook = sys.excepthook
-    sys.excepthook = _excepthook
-    if (
-        threading.current_thread() is threading.main_thread()
-        and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
-    ):
-        signal.signal(signal.SIGTERM, _on_sigterm)
-
-
-def _after_fork_in_child() -> None:
+def _drop_after_fork() -> None:
     # The router's own fork hook has already closed its side; a child logs nothing.
     global _active
     if _active is not None:
@@ -417,4 +379,4 @@ def _after_fork_in_child() -> None:
         _active = None
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+lifecycle.on_fork_in_child(_drop_after_fork)

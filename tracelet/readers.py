@@ -72,7 +72,6 @@ CLEARML = "clearml"
 TENSORBOARD = "tensorboard"
 JOURNAL = "journal"
 TABLE = "table"
-KINDS = (MLFLOW, WANDB, CLEARML, TENSORBOARD, JOURNAL, TABLE)
 
 TABLE_SUFFIXES = (".csv", ".parquet")
 SIBLING_TABLES = ("params", "tags")
@@ -160,7 +159,7 @@ def delivered_store(
     """
     import os
 
-    from tracelet.delivery import DeliveryState
+    from tracelet.agent.delivery import DeliveryState
     from tracelet.rundir import read_spec
 
     run_dir = Path(run_dir)
@@ -428,8 +427,3 @@ _LABELS = {
     JOURNAL: "a tracelet journal",
     TABLE: "a metrics table",
 }
-
-
-def describe_kind(kind: str) -> str:
-    """A human name for a store kind (``"a W&B run"``)."""
-    return _LABELS[kind]

@@ -124,6 +124,7 @@ def test_no_tracker_process_or_thread_left_after_stop(isolated: Path):
     tracelet.start_logging(exp_name="clean", project="proj", backend=["mlflow", "wandb", "clearml"])
     SummaryWriter(str(isolated / "runs")).add_scalar("x", 1.0, 0)
     assert tracelet.stop_logging().complete
+
     def ours() -> set[str]:
         names = {t.name for t in threading.enumerate()} - threads_before
         return {n for n in names if n.startswith("tracelet")}

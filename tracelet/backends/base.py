@@ -4,7 +4,7 @@ A backend lives in the delivery agent process (never on the training thread). It
 both directions for its tracker: writing (a :class:`Backend` subclass) and reading a
 stored run back into :class:`tracelet.tables.RunTables` (a module-level ``read_run``).
 
-Error contract, relied on by :mod:`tracelet.delivery`:
+Error contract, relied on by :mod:`tracelet.agent.delivery`:
 
 * raise :class:`RefusedError` when the tracker rejects *this data* for good (an
   invalid key, a param that may not change). The event is reported and skipped.

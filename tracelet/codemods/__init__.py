@@ -14,7 +14,7 @@ Each also runs under libcst's own driver::
 
 :func:`migrate_code` is the one-string entry point, :mod:`tracelet.codemods.runner`
 the multi-file one (discovery, pre-filter, process pool, diff, write) and
-:mod:`tracelet.codemods.cli` the command line. A new source is one more module with a
+:mod:`tracelet.cli.migrate` the command line. A new source is one more module with a
 ``TrackerCodemod`` subclass and one more line in :data:`SOURCES`.
 
 >>> source = "import wandb\\nwandb.init(project='p')\\nwandb.log({'a': 1})\\n"
@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from tracelet.codemods.base import TrackerCodemod
     from tracelet.codemods.report import Entry
 
-# source -> (module, codemod class); None: planned, not built yet
-SOURCES: dict[str, tuple[str, str] | None] = {
+# source -> (module, codemod class)
+SOURCES: dict[str, tuple[str, str]] = {
     "wandb": ("tracelet.codemods.wandb", "WandbToTracelet"),
     "mlflow": ("tracelet.codemods.mlflow", "MlflowToTracelet"),
     "clearml": ("tracelet.codemods.clearml", "ClearmlToTracelet"),
@@ -48,10 +48,8 @@ def load_codemod(source: str) -> type[TrackerCodemod]:
     """The codemod class for a source tracker."""
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; choose from {', '.join(SOURCES)}")
-    spec = SOURCES[source]
-    if spec is None:
-        raise NotImplementedError(f"migrating from {source} is not built yet")
-    return getattr(importlib.import_module(spec[0]), spec[1])
+    module_name, class_name = SOURCES[source]
+    return getattr(importlib.import_module(module_name), class_name)
 
 
 def default_targets(source: str) -> list[str]:

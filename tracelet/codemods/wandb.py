@@ -101,9 +101,6 @@ _DROPPED_WARN = {
     "job_type": "job_type= dropped: job types are not carried over",
     "dir": "dir= dropped: tracelet chooses where the W&B run files go",
 }
-_DROPPED_QUIET = {
-    "settings", "save_code", "reinit", "monitor_gym", "allow_val_change", "force", "anonymous",
-}  # fmt: skip
 _RESUMING = ("id", "resume", "resume_from", "fork_from")
 MEDIA = {
     "Image", "Video", "Audio", "Histogram", "Table", "Html", "Object3D", "Molecule", "Plotly",

@@ -5,7 +5,7 @@ wandb-core). Tracker clients are Python too and share a GIL with whatever calls 
 so calling them from the training process slows training down (measured: a delivery
 *thread* calling MlflowClient.log_batch doubled the cost of a tight ``add_scalar``
 loop). The agent tails the run's journal and delivers it, one worker thread and one
-cursor per backend (:mod:`tracelet.delivery`).
+cursor per backend (:mod:`tracelet.agent.delivery`).
 
 The agent stops when every backend has received the run's end marker, or at the
 deadline the end marker carries. If the training process dies without an end marker
@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tracelet import journal
-from tracelet.delivery import BackendWorker, DeliveryState
+from tracelet.agent.delivery import BackendWorker, DeliveryState
 from tracelet.rundir import JOURNAL_FILE, RunSpec, read_spec
 
 WATCH_SECONDS = 0.05
@@ -135,7 +135,3 @@ def main(argv: list[str] | None = None) -> int:
         "agent done: %s", {s.backend: (s.done, s.status, s.delivered) for s in states}
     )
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -35,8 +35,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from tracelet.agent import Agent
-    from tracelet.delivery import pending_events
+    from tracelet.agent.agent import Agent
+    from tracelet.agent.delivery import pending_events
 
     console = Console(stderr=True)
     run_dirs = args.run_dirs or _unfinished_runs()
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _unfinished_runs() -> list[Path]:
-    from tracelet.delivery import DeliveryState
+    from tracelet.agent.delivery import DeliveryState
 
     root = tracelet_home() / "runs"
     found = []

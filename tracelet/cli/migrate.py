@@ -25,8 +25,6 @@ import argparse
 from tracelet.codemods import SOURCES, default_targets
 from tracelet.codemods.rules import RULES, Safety, resolve_rules, rules_for
 
-MODES = ("diff", "write", "check")
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add ``tracelet migrate``'s arguments to ``parser``."""
@@ -128,8 +126,8 @@ def run(args: argparse.Namespace) -> int:
 def _usage_problem(args: argparse.Namespace) -> str | None:
     if not args.source:
         return "--from is required (wandb, mlflow, clearml or lightning)"
-    if SOURCES.get(args.source) is None:
-        return f"migrating from {args.source} is not built yet"
+    if args.source not in SOURCES:
+        return f"unknown source {args.source!r}; choose from {', '.join(SOURCES)}"
     if not args.paths:
         return "give at least one file or folder"
     from pathlib import Path

@@ -10,7 +10,7 @@ import pytest
 
 import tracelet
 from tracelet.backends import wandb as wandb_backend
-from tracelet.wandb_compat import WandbStyleLog
+from tracelet.log_steps import WandbStyleLog
 
 # The sequence of the W&B notes: implicit steps, commit=False, explicit steps, a lower
 # step (dropped by W&B), a call without step committing an open row, nested dicts.

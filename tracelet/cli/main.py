@@ -14,29 +14,23 @@ import sys
 # subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "migrate": (
-        "tracelet.codemods.cli",
+        "tracelet.cli.migrate",
         "rewrite direct W&B / MLflow / ClearML / Lightning calls into SummaryWriter + tracelet",
     ),
     "validate": (
-        "tracelet.validators.cli",
+        "tracelet.cli.validate",
         "prove a migration changed nothing by diffing the metric tables of two runs",
     ),
-    "sync": ("tracelet.sync_cli", "deliver what a crashed or offline run left in its journal"),
-    "export": ("tracelet.export_cli", "write any store's metrics (and params) to parquet or csv"),
-    "copy": ("tracelet.validators.copy_cli", "replay a stored run into another tracker"),
+    "sync": ("tracelet.cli.sync", "deliver what a crashed or offline run left in its journal"),
+    "export": ("tracelet.cli.export", "write any store's metrics (and params) to parquet or csv"),
+    "copy": ("tracelet.cli.copy", "replay a stored run into another tracker"),
 }
 
 PASSES_SCRIPT_ARGS = {"validate"}
 
 
 def _load(name: str):
-    module_name = SUBCOMMANDS[name][0]
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            return None
-        raise
+    return importlib.import_module(SUBCOMMANDS[name][0])
 
 
 def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
@@ -53,9 +47,7 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         sub.set_defaults(command=name)
         if name == selected:
-            module = _load(name)
-            if module is not None:
-                module.configure(sub)
+            _load(name).configure(sub)
     return parser
 
 
@@ -74,11 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 0
-    module = _load(args.command)
-    if module is None:
-        print(f"tracelet {args.command}: not built yet in this version.", file=sys.stderr)
-        return 2
-    return int(module.run(args) or 0)
+    return int(_load(args.command).run(args) or 0)
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        from tracelet.validators.cli import error_line
+        from tracelet.cli.common import error_line
 
         print(f"{PROG}: error: {error_line(exc)}", file=sys.stderr)
         return 2

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tracelet.delivery import DeliveryState, pending_events
+from tracelet.agent.delivery import DeliveryState, pending_events
 
 
 @dataclass

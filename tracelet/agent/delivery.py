@@ -28,7 +28,7 @@ from tracelet.backends import RefusedError, RunInfo, load_backend
 from tracelet.events import ARTIFACT, END, HISTOGRAM, IMAGE, METRIC, PARAMS, TAGS, TEXT, Point
 from tracelet.rundir import JOURNAL_FILE, RunSpec, delivery_file, read_json, write_json
 
-log = logging.getLogger("tracelet.delivery")
+log = logging.getLogger("tracelet.agent.delivery")
 
 MAX_POINTS_PER_CALL = 1000
 POLL_SECONDS = 0.05

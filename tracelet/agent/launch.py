@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tracelet.delivery import DeliveryState
+from tracelet.agent.delivery import DeliveryState
 from tracelet.rundir import AGENT_LOG, RunSpec
 
 DELIVERY_MODES = ("process", "thread")
@@ -93,7 +93,7 @@ def _start_process(run_dir: Path) -> subprocess.Popen:
 
 
 def _start_thread(run_dir: Path, spec: RunSpec) -> threading.Thread:
-    from tracelet.agent import Agent
+    from tracelet.agent.agent import Agent
 
     def notify(message: str) -> None:
         print(f"tracelet: {message}", file=sys.stderr)

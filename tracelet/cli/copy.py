@@ -34,13 +34,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tracelet.validators import exit_codes
-from tracelet.validators.cli import (
+from tracelet.cli.common import (
     UsageError,
     add_comparison_options,
     run_guarded,
     show_comparison,
 )
+from tracelet.validators import exit_codes
 
 PROG = "tracelet copy"
 

@@ -1,0 +1,3 @@
+from tracelet.agent.agent import main
+
+raise SystemExit(main())
