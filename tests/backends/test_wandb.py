@@ -21,13 +21,12 @@ from tracelet.backends.base import RefusedError, RunInfo
 from tracelet.backends.wandb import (
     STEP_KEY,
     WandbBackend,
-    _decode,
     _np_histogram,
     _rows,
-    _wait_for_exit_record,
     read_media,
     read_run,
 )
+from tracelet.backends.wandb.logfile import decode, wait_for_exit_record
 from tracelet.events import Point
 
 WALL = 1_700_000_000.0
@@ -201,7 +200,7 @@ def test_params_tags_and_artifacts_read_back(tmp_path):
         zip(run.artifacts["name"], run.artifacts["size"], run.artifacts["sha256"], strict=True)
     )
     assert run.metrics.empty and run.notes == []
-    wandb_tags = _decode(next(_run_dir().glob("*.wandb"))).tags
+    wandb_tags = decode(next(_run_dir().glob("*.wandb"))).tags
     assert "host:gpu-01" in wandb_tags and "empty" in wandb_tags
     assert max(len(t) for t in wandb_tags) <= 64
 
@@ -341,7 +340,7 @@ def test_an_ordinary_wandb_run_reads_with_its_own_steps():
     run.log({"val/acc": 0.9, "epoch": 1}, step=11)
     run.log({"late": 1.0}, step=5)  # W&B drops a lower step
     run.finish()
-    _wait_for_exit_record(Path(run.settings.sync_file), 0, 60)  # wandb-core flushes late
+    wait_for_exit_record(Path(run.settings.sync_file), 0, 60)  # wandb-core flushes late
 
     tables_ = read_run(str(_wandb_root()))
 

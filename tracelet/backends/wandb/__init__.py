@@ -52,29 +52,23 @@ crash yields every complete record. See ``docs/backends/wandb.md``.
 from __future__ import annotations
 
 import fnmatch
-import functools
 import html
 import json
-import logging
 import math
 import os
 import re
-import struct
-import time
-import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tracelet import tables
 from tracelet.backends.base import Backend, RefusedError
+from tracelet.backends.wandb.logfile import Decoded, decode, wait_for_exit_record
 from tracelet.events import Point
 
 if TYPE_CHECKING:
     import pandas as pd
 
-log = logging.getLogger("tracelet.backends.wandb")
 
 STEP_KEY = "tracelet/step"
 TB_SYNC_STEP_KEY = "global_step"  # the step key of runs written by W&B's own TensorBoard sync
@@ -198,7 +192,7 @@ class WandbBackend(Backend):
         flushed = sync_file.stat().st_size if sync_file and sync_file.exists() else 0
         run.finish(exit_code=EXIT_CODES.get(status, 1))
         if sync_file is not None:
-            _wait_for_exit_record(sync_file, flushed, float(self.options.get("close_timeout", 60)))
+            wait_for_exit_record(sync_file, flushed, float(self.options.get("close_timeout", 60)))
 
     def describe(self) -> str:
         return self._where or self.name
@@ -313,213 +307,14 @@ def _html_text(document: str) -> str | None:
 
 # --- reading ------------------------------------------------------------------------
 
-_BLOCK = 32768
-_HEADER = 7
-_CHUNK = struct.Struct("<IHB")
-_FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
-_TYPE_SEED = {t: zlib.crc32(bytes([t])) for t in (_FULL, _FIRST, _MIDDLE, _LAST)}
 _INTERNAL_KEYS = frozenset({"_step", "_runtime", "_timestamp"})
 _WANDB_INFRA_ARTIFACT_TYPES = frozenset({"run_table", "wandb-history", "job"})
-
-
-@functools.cache
-def _skipped_record_tags() -> frozenset[int]:
-    """First bytes of records the reader never needs (summary, console, stats...).
-
-    A record serialises ``num`` (field 1) first and then its type; these types have
-    field numbers below 16, so their tag is one byte.
-    """
-    from wandb.proto import wandb_internal_pb2 as pb
-
-    fields = pb.Record.DESCRIPTOR.fields_by_name
-    names = ("summary", "output", "output_raw", "stats", "telemetry", "files")
-    return frozenset((fields[n].number << 3) | 2 for n in names if fields[n].number < 16)
-
-
-def _payloads(data: bytes, notes: list[str], whole_file: bool = True) -> Iterator[bytes]:
-    """Records of a ``.wandb`` file (LevelDB log framing); stops at a torn end.
-
-    ``data`` is the whole file, or (``whole_file=False``) its tail from a 32 KiB block
-    boundary: chunks never cross blocks, so reading can start at any block.
-    """
-    if whole_file and (data[:4] != b":W&B" or data[4:6] != b"\xe1\xbe"):
-        raise ValueError("not a W&B transaction log (.wandb): bad header")
-    pos, size, parts = _HEADER if whole_file else 0, len(data), None
-    crc32, unpack = zlib.crc32, _CHUNK.unpack_from
-    while True:
-        left = _BLOCK - pos % _BLOCK
-        if left < _HEADER:
-            pos += left
-            continue
-        if pos + _HEADER > size:
-            if data[pos:].strip(b"\0"):
-                notes.append(f"the file ends inside a record header ({size - pos} bytes ignored)")
-            break
-        crc, length, kind = unpack(data, pos)
-        start = pos + _HEADER
-        end = start + length
-        if kind == 0 and length == 0:
-            pos += left
-            continue
-        if end > size:
-            notes.append(f"the file ends inside a record ({size - pos} bytes ignored)")
-            return
-        payload = data[start:end]
-        seed = _TYPE_SEED.get(kind)
-        if seed is None or crc32(payload, seed) != crc:
-            notes.append(f"corrupt record at byte {pos}: skipped to the next 32 KiB block")
-            pos, parts = pos + left, None
-            continue
-        pos = end
-        if kind == _FULL:
-            yield payload
-        elif kind == _FIRST:
-            parts = [payload]
-        elif parts is not None:
-            parts.append(payload)
-            if kind == _LAST:
-                yield b"".join(parts)
-                parts = None
-    if parts is not None:
-        notes.append("the file ends inside a record split over blocks (ignored)")
-
-
-def _wait_for_exit_record(path: Path, flushed: int, timeout: float) -> None:
-    """Wait until the run's exit record is on disk (at most ``timeout`` seconds).
-
-    ``run.finish()`` returns once wandb-core has *handled* the exit record, but its
-    writer may flush the file a little later; a reader right after ``close`` (a
-    validator, ``tracelet export``) would find a run without its last records.
-    """
-    from wandb.proto import wandb_internal_pb2 as pb
-
-    start = flushed // _BLOCK * _BLOCK
-    deadline = time.monotonic() + timeout
-    record = pb.Record()
-    while True:
-        with open(path, "rb") as handle:
-            handle.seek(start)
-            tail = handle.read()
-        if len(tail) >= _HEADER or start:
-            for payload in _payloads(tail, [], whole_file=start == 0):
-                record.ParseFromString(payload)
-                if record.WhichOneof("record_type") == "exit":
-                    return
-        if time.monotonic() >= deadline:
-            log.warning("W&B: no exit record in %s after %.0f s", path, timeout)
-            return
-        time.sleep(0.02)
-
-
-@dataclass
-class _Decoded:
-    """What one ``.wandb`` file holds, before it becomes tables."""
-
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    config: dict[str, Any] = field(default_factory=dict)
-    tags: list[str] = field(default_factory=list)
-    metrics: list[Any] = field(default_factory=list)
-    artifacts: list[Any] = field(default_factory=list)
-    tensorboard: bool = False
-    exit_code: int | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-def _decode(path: Path) -> _Decoded:
-    from wandb.proto import wandb_internal_pb2 as pb
-
-    out = _Decoded()
-    skipped = _skipped_record_tags()
-    record = pb.Record()
-    for payload in _payloads(path.read_bytes(), out.notes):
-        if _record_tag(payload) in skipped:
-            continue
-        record.ParseFromString(payload)
-        kind = record.WhichOneof("record_type")
-        if kind == "history":
-            out.rows.append(_history_row(record.history.item))
-        elif kind == "config":
-            _apply_config(out.config, record.config)
-        elif kind == "run":
-            _apply_config(out.config, record.run.config)
-            out.tags = list(record.run.tags)
-        elif kind == "metric":
-            out.metrics.append(_copy(pb.MetricRecord, record.metric))
-        elif kind == "artifact":
-            out.artifacts.append(_copy(pb.ArtifactRecord, record.artifact))
-        elif kind == "tbrecord":
-            out.tensorboard = True
-        elif kind == "exit":
-            out.exit_code = record.exit.exit_code
-    out.config.pop("_wandb", None)
-    return out
-
-
-def _copy(cls, message):
-    copy = cls()
-    copy.CopyFrom(message)
-    return copy
-
-
-def _record_tag(payload: bytes) -> int:
-    """The tag byte of the field after ``num``: the record type for types below 16."""
-    pos = 0
-    if payload[:1] == b"\x08":
-        pos = 1
-        while pos < len(payload) and payload[pos] & 0x80:
-            pos += 1
-        pos += 1
-    return payload[pos] if pos < len(payload) else -1
-
-
-def _history_row(items) -> dict[str, Any]:
-    """``key -> raw JSON``; a media value (nested keys with ``_type``) is one ``{sub: raw}``.
-
-    Other nested keys (``wandb.log({"train": {"loss": 1}})``) are flattened with ``.``.
-    """
-    row: dict[str, Any] = {}
-    groups: dict[str, dict[str, str]] | None = None
-    for item in items:
-        nested = item.nested_key
-        if len(nested) == 1:
-            row[nested[0]] = item.value_json or _typed_json(item)
-        elif not nested:
-            row[item.key] = item.value_json or _typed_json(item)
-        else:
-            groups = groups if groups is not None else {}
-            prefix = ".".join(nested[:-1])
-            groups.setdefault(prefix, {})[nested[-1]] = item.value_json or _typed_json(item)
-    for prefix, group in (groups or {}).items():
-        if "_type" in group:
-            row[prefix] = group
-        else:
-            row.update((f"{prefix}.{sub}", raw) for sub, raw in group.items())
-    return row
-
-
-def _typed_json(item) -> str:
-    which = item.WhichOneof("value")
-    if which is None or which == "none":
-        return "null"
-    value = getattr(item, which)
-    return value if which == "json" else json.dumps(value)
-
-
-def _apply_config(config: dict[str, Any], record) -> None:
-    for item in record.update:
-        keys = list(item.nested_key) or [item.key]
-        target = config
-        for key in keys[:-1]:
-            target = target.setdefault(key, {})
-        target[keys[-1]] = json.loads(item.value_json) if item.value_json else None
-    for item in record.remove:
-        config.pop(item.key, None)
 
 
 class _Steps:
     """Which history key gives a metric's step: its ``define_metric``, else ``_step``."""
 
-    def __init__(self, decoded: _Decoded):
+    def __init__(self, decoded: Decoded):
         self.exact: dict[str, str] = {}
         self.globs: list[tuple[str, str]] = []
         for metric in decoded.metrics:
@@ -560,7 +355,7 @@ def _integer(raw: str) -> int:
         return int(float(raw))
 
 
-def _metric_columns(decoded: _Decoded, notes: list[str]) -> tuple[list, list, list, list]:
+def _metric_columns(decoded: Decoded, notes: list[str]) -> tuple[list, list, list, list]:
     steps_for = _Steps(decoded)
     keys: list[str] = []
     steps: list[int] = []
@@ -594,7 +389,7 @@ def _metric_columns(decoded: _Decoded, notes: list[str]) -> tuple[list, list, li
     return keys, steps, values, walls
 
 
-def _artifact_rows(decoded: _Decoded, notes: list[str]) -> list[tuple[str, str, int, str]]:
+def _artifact_rows(decoded: Decoded, notes: list[str]) -> list[tuple[str, str, int, str]]:
     """Rows named as :func:`tracelet.tables.artifact_rows` names them.
 
     A tracelet file artifact is one row named after the artifact; every other entry is
@@ -619,7 +414,7 @@ def _artifact_rows(decoded: _Decoded, notes: list[str]) -> list[tuple[str, str, 
     return rows
 
 
-def _tags(decoded: _Decoded) -> dict[str, str]:
+def _tags(decoded: Decoded) -> dict[str, str]:
     exact = decoded.config.get(TAGS_CONFIG_KEY)
     if isinstance(exact, dict):
         return {str(k): str(v) for k, v in exact.items()}
@@ -690,7 +485,7 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
     tags: dict[str, str] = {}
     artifacts = []
     for sync_file in files:
-        decoded = _decode(sync_file)
+        decoded = decode(sync_file)
         notes.extend(f"{sync_file.name}: {note}" for note in decoded.notes)
         if decoded.exit_code is None:
             notes.append(f"{sync_file.name}: no exit record (the run crashed or is still running)")
@@ -733,7 +528,7 @@ def read_media(path: str, run: str | None = None) -> pd.DataFrame:
     files, _ = _run_files(Path(path), run)
     records = []
     for sync_file in files:
-        decoded = _decode(sync_file)
+        decoded = decode(sync_file)
         steps_for = _Steps(decoded)
         media_root = sync_file.parent / "files"
         for row in decoded.rows:
