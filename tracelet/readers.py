@@ -1,33 +1,19 @@
 """One entry point for every store tracelet can read: :func:`read_store`.
 
 ``read_store(location)`` looks at a path or URI, picks the reader, and returns the run
-as :class:`~tracelet.tables.RunTables`. What it recognises, in this order:
+as :class:`~tracelet.tables.RunTables`. tracelet's own stores are recognised here: a
+``journal.tlj`` or a folder holding it (a tracelet run folder), and a ``.csv`` /
+``.parquet`` metrics table (see below). Every tracker's stores are recognised by the
+tracker's module in :data:`tracelet.backends.registry.TRACKERS` (its ``claims_uri``,
+``claims_file``, ``is_store_folder`` and ``holds_stores``; the list for users is in
+``docs/validate.md``), in this order: a URI a tracker claims; a file (journal, table,
+then the first tracker that claims it); a folder that *is* one store; a folder that
+holds the stores of exactly one tracker.
 
-========================================  ===============================================
-location                                  read as
-========================================  ===============================================
-``sqlite:///x.db``, ``http(s)://host``,   MLflow tracking URI (any ``scheme://``, and
-``file:./mlruns``, ``postgresql://...``   ``file:``)
-a ``.db`` / ``.sqlite`` file              MLflow sqlite store
-a ``mlruns`` folder (``meta.yaml``)       MLflow file store
-``journal.tlj`` or a folder holding it    tracelet run folder (its journal)
-a ``.wandb`` file, a folder holding one   W&B run (``offline-run-*`` / ``run-*``), or a
-or ``run-*`` folders, or a ``wandb/``     ``wandb/`` folder of runs (default: its
-child holding them                        ``latest-run``)
-a ``.zip`` or folder with ``task.json``   ClearML offline session, or a folder of
-/ ``metrics.jsonl``; ``offline-*``        sessions (ClearML's ``offline/`` folder or its
-children; an ``offline/`` child           cache dir; default: the newest session)
-``events.out.tfevents*`` (a file, or      TensorBoard logdir (a file in a sub-folder
-any below a folder)                       gets that sub-folder as key prefix)
-a ``.csv`` / ``.parquet`` file            a metrics table (see below)
-========================================  ===============================================
-
-``#RUN`` at the end selects one run where a store holds several: an MLflow run id or
-run name (``sqlite:///mlflow.db#3f2a...``), a W&B run id (``wandb#abc123``), a ClearML
-task id (``offline#5c1e...``) or a TensorBoard sub-folder (``runs#train``). A path that
-exists with its ``#`` is taken as it is. A folder that matches several kinds (a
-project folder holding ``wandb/`` and TensorBoard ``runs/``) is refused with the list
-of what it holds: name the store itself.
+``#RUN`` at the end selects one run where a store holds several (a run id or name, a
+task id, a sub-folder: each tracker's reader says). A path that exists with its ``#``
+is taken as it is. A folder that holds stores of several trackers is refused with the
+list of what it holds: name the store itself.
 
 Metrics tables (``.csv`` / ``.parquet``) have the columns of the data model: ``key``,
 ``step``, ``value`` and, optionally, ``wall_time`` (NaN when absent); other columns are
@@ -43,18 +29,19 @@ reader recognises, or that its reader cannot read, raises :class:`ValueError` na
 what was tried. A tracker that is not installed raises
 :class:`~tracelet.backends.BackendNotInstalled` naming the pip extra.
 
->>> tables = read_store("sqlite:///mlflow.db#baseline")  # doctest: +SKIP
+>>> tables = read_store("runs/exp1#train")  # doctest: +SKIP
 >>> tables.metrics.groupby("key").size()  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tracelet.backends.registry import TRACKERS, with_option
+from tracelet.errors import first_line
 from tracelet.tables import (
     METRIC_COLUMNS,
     RunTables,
@@ -66,31 +53,17 @@ from tracelet.tables import (
 if TYPE_CHECKING:
     import pandas as pd
 
-MLFLOW = "mlflow"
-WANDB = "wandb"
-CLEARML = "clearml"
-TENSORBOARD = "tensorboard"
 JOURNAL = "journal"
 TABLE = "table"
 
 TABLE_SUFFIXES = (".csv", ".parquet")
 SIBLING_TABLES = ("params", "tags")
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-_MLFLOW_HTTP_DEFAULTS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
-}
-_TRIED = (
-    "MLflow (URI, .db file, mlruns folder), tracelet run folder or journal.tlj, "
-    "W&B run (.wandb file, run folder, wandb/ folder), ClearML offline session "
-    "(folder, .zip, offline/ folder), TensorBoard logdir (events.out.tfevents*), "
-    "metrics table (.csv, .parquet)"
-)
 
 
 @dataclass(frozen=True)
 class Store:
-    """A resolved location: which reader, what to pass it, and which run."""
+    """A resolved location: which reader (a tracker name, ``journal`` or ``table``), what
+    to pass it, and which run."""
 
     kind: str
     target: str
@@ -115,34 +88,38 @@ def resolve_store(location: str) -> Store:
     if not location:
         raise ValueError("empty store location")
     target, run = _split_run(location)
-    if _is_uri(target):
-        return Store(MLFLOW, target, run)
+    uri_kind = _uri_kind(target)
+    if uri_kind:
+        return Store(uri_kind, target, run)
     path = Path(target).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"{target}: no such file or folder")
     kind = _file_kind(path) if path.is_file() else _folder_kind(path)
     if kind is None:
         what = "file" if path.is_file() else "folder"
-        raise ValueError(f"{target}: not a store tracelet can read ({what}); tried {_TRIED}")
+        raise ValueError(f"{target}: not a store tracelet can read ({what}); tried {_tried()}")
     return Store(kind, str(path), run)
 
 
 def read_resolved(store: Store) -> RunTables:
     """Read a :class:`Store`; reader errors become one :class:`ValueError`."""
-    from tracelet.backends import BackendNotInstalled, ensure_installed
+    from tracelet.backends import BackendNotInstalled
 
-    reader = _READERS[store.kind]
-    if store.kind in (MLFLOW, WANDB, CLEARML, TENSORBOARD):
-        ensure_installed(store.kind)
+    tracker = TRACKERS.get(store.kind)
+    if tracker is not None:
+        tracker.ensure_installed()
+        reader = tracker.module.read_run
+    else:
+        reader = _OWN_READERS[store.kind]
     try:
         return reader(store.target, store.run)
     except (FileNotFoundError, BackendNotInstalled):
         raise
     except (ValueError, LookupError) as exc:
-        raise ValueError(f"cannot read {store} as {_LABELS[store.kind]}: {_one_line(exc)}") from exc
+        raise ValueError(f"cannot read {store} as {_label(store.kind)}: {_one_line(exc)}") from exc
     except Exception as exc:
         raise ValueError(
-            f"cannot read {store} as {_LABELS[store.kind]}: {type(exc).__name__}: {_one_line(exc)}"
+            f"cannot read {store} as {_label(store.kind)}: {type(exc).__name__}: {_one_line(exc)}"
         ) from exc
 
 
@@ -152,10 +129,10 @@ def delivered_store(
     """Where a tracelet run delivered to ``backend``, as a :func:`read_store` location.
 
     Read from the run folder: ``run.json`` and ``delivery/<backend>.json`` (the tracker
-    state the backend kept). ``environ`` is the environment the run had (default: this
-    process's): W&B puts its run folder under ``$WANDB_DIR``, else the run's working
-    directory. Raises :class:`ValueError` when the run cannot be read back from this
-    machine (nothing delivered, or a ClearML task on a server).
+    state the backend kept); the backend's module says where that is. ``environ`` is the
+    environment the run had (default: this process's), for trackers whose store a
+    variable moves. Raises :class:`ValueError` when the run cannot be read back from this
+    machine (nothing delivered, or stored only on a server).
     """
     import os
 
@@ -169,20 +146,9 @@ def delivered_store(
             f"the tracelet run {run_dir.name} logged to {', '.join(spec.backends)}, not {backend}"
         )
     state = DeliveryState.load(run_dir, backend).tracker
+    options = spec.backend_options.get(backend, {})
     environ = os.environ if environ is None else environ
-    location = None
-    if backend == MLFLOW and state.get("tracking_uri") and state.get("run_id"):
-        location = f"{state['tracking_uri']}#{state['run_id']}"
-    elif backend == WANDB and state.get("wandb_run_id"):
-        root = Path(
-            state.get("wandb_root")
-            or Path(spec.cwd, environ.get("WANDB_DIR") or ".", "wandb").resolve()
-        )
-        location = f"{root}#{state['wandb_run_id']}" if root.is_dir() else None
-    elif backend == CLEARML and state.get("session"):
-        location = str(state["session"])
-    elif backend == TENSORBOARD and state.get("log_dir"):
-        location = str(state["log_dir"])
+    location = TRACKERS[backend].delivered_location(state, options, spec.cwd, environ)
     if location is None:
         raise ValueError(
             f"cannot read back what the tracelet run {run_dir} delivered to {backend} "
@@ -198,33 +164,24 @@ def sibling_path(table_path: str | Path, table: str) -> Path:
 
 
 # -- recognising a location ----------------------------------------------------------------
-def _is_uri(text: str) -> bool:
-    scheme, sep, _ = text.partition("://")
-    return (bool(sep) and scheme.replace("+", "").isalnum()) or text.startswith("file:")
+def _uri_kind(text: str) -> str | None:
+    return next((t.name for t in with_option("claims_uri") if t.module.claims_uri(text)), None)
 
 
 def _split_run(location: str) -> tuple[str, str | None]:
-    if "#" not in location or (not _is_uri(location) and Path(location).exists()):
+    if "#" not in location or (not _uri_kind(location) and Path(location).exists()):
         return location, None
     target, _, run = location.rpartition("#")
     return target, run or None
 
 
 def _file_kind(path: Path) -> str | None:
-    name, suffix = path.name, path.suffix.lower()
+    suffix = path.suffix.lower()
     if suffix == ".tlj":
         return JOURNAL
-    if suffix == ".wandb":
-        return WANDB
     if suffix in TABLE_SUFFIXES:
         return TABLE
-    if "tfevents" in name:
-        return TENSORBOARD
-    if suffix == ".zip":
-        return CLEARML if _is_clearml_zip(path) else None
-    if suffix in (".db", ".sqlite") or _head(path, len(_SQLITE_MAGIC)) == _SQLITE_MAGIC:
-        return MLFLOW
-    return None
+    return next((t.name for t in with_option("claims_file") if t.module.claims_file(path)), None)
 
 
 def _folder_kind(path: Path) -> str | None:
@@ -233,108 +190,34 @@ def _folder_kind(path: Path) -> str | None:
 
     if (path / JOURNAL_FILE).is_file():
         return JOURNAL
-    if any(path.glob("*.wandb")):
-        return WANDB
-    if (path / "task.json").is_file() or (path / "metrics.jsonl").is_file():
-        return CLEARML
-    if _is_mlruns(path):
-        return MLFLOW
-    found = [kind for kind, test in _CONTAINERS if test(path)]
+    for tracker in with_option("is_store_folder"):
+        if tracker.module.is_store_folder(path):
+            return tracker.name
+    found = [t.name for t in with_option("holds_stores") if t.module.holds_stores(path)]
     if len(found) > 1:
         raise ValueError(
-            f"{path} holds several kinds of store ({', '.join(_LABELS[k] for k in found)}): "
+            f"{path} holds several kinds of store ({', '.join(_label(k) for k in found)}): "
             "name the store itself"
         )
     return found[0] if found else None
 
 
-def _holds_wandb_runs(path: Path) -> bool:
-    return any(path.glob("*run-*/run-*.wandb")) or any(path.glob("wandb/*run-*/run-*.wandb"))
+def _label(kind: str) -> str:
+    return TRACKERS[kind].module.STORE_LABEL if kind in TRACKERS else _OWN_LABELS[kind]
 
 
-def _holds_clearml_sessions(path: Path) -> bool:
-    return any(_is_session(p) for p in path.glob("offline-*")) or any(
-        _is_session(p) for p in path.glob("offline/offline-*")
+def _tried() -> str:
+    hints = [t.module.STORE_HINT for t in TRACKERS.values()]
+    return ", ".join(
+        [*hints, "tracelet run folder or journal.tlj", "metrics table (.csv, .parquet)"]
     )
 
 
-def _holds_event_files(path: Path) -> bool:
-    return next(path.rglob("*tfevents*"), None) is not None
-
-
-_CONTAINERS: tuple[tuple[str, Callable[[Path], bool]], ...] = (
-    (WANDB, _holds_wandb_runs),
-    (CLEARML, _holds_clearml_sessions),
-    (TENSORBOARD, _holds_event_files),
-)
-
-
-def _is_session(path: Path) -> bool:
-    if path.is_dir():
-        return (path / "task.json").is_file() or (path / "metrics.jsonl").is_file()
-    return path.suffix == ".zip" and _is_clearml_zip(path)
-
-
-def _is_clearml_zip(path: Path) -> bool:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-    except (zipfile.BadZipFile, OSError):
-        return False
-    return bool(names & {"task.json", "metrics.jsonl"})
-
-
-def _is_mlruns(path: Path) -> bool:
-    return path.name == "mlruns" or any(path.glob("[0-9]*/meta.yaml"))
-
-
-def _head(path: Path, size: int) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(size)
-    except OSError:
-        return b""
-
-
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return first_line(exc) or type(exc).__name__
 
 
 # -- readers ---------------------------------------------------------------------------------
-def _read_mlflow(target: str, run: str | None) -> RunTables:
-    import os
-
-    from tracelet.backends.mlflow import read_run
-
-    if target.startswith("file:") or Path(target).is_dir():
-        # MLflow 3 refuses its file store unless told otherwise; reading changes nothing.
-        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-    if target.startswith(("http://", "https://")):
-        # MLflow's defaults retry an unreachable server for about four minutes.
-        for name, value in _MLFLOW_HTTP_DEFAULTS.items():
-            os.environ.setdefault(name, value)
-    return read_run(target, run)
-
-
-def _read_wandb(target: str, run: str | None) -> RunTables:
-    from tracelet.backends.wandb import read_run
-
-    return read_run(target, run)
-
-
-def _read_clearml(target: str, run: str | None) -> RunTables:
-    from tracelet.backends.clearml import read_run
-
-    return read_run(target, run)
-
-
-def _read_tensorboard(target: str, run: str | None) -> RunTables:
-    from tracelet.backends.tensorboard import read_run
-
-    return read_run(target, run)
-
-
 def _read_journal(target: str, run: str | None) -> RunTables:
     from tracelet.journal import read_run
 
@@ -410,20 +293,9 @@ def _mapping(frame: pd.DataFrame | None) -> dict[str, str]:
     }
 
 
-_READERS: dict[str, Callable[[str, str | None], RunTables]] = {
-    MLFLOW: _read_mlflow,
-    WANDB: _read_wandb,
-    CLEARML: _read_clearml,
-    TENSORBOARD: _read_tensorboard,
+_OWN_READERS: dict[str, Callable[[str, str | None], RunTables]] = {
     JOURNAL: _read_journal,
     TABLE: _read_table,
 }
 
-_LABELS = {
-    MLFLOW: "an MLflow store",
-    WANDB: "a W&B run",
-    CLEARML: "a ClearML offline session",
-    TENSORBOARD: "a TensorBoard logdir",
-    JOURNAL: "a tracelet journal",
-    TABLE: "a metrics table",
-}
+_OWN_LABELS = {JOURNAL: "a tracelet journal", TABLE: "a metrics table"}

@@ -1,25 +1,13 @@
-"""Tracker backends, imported only when a run uses them."""
+"""Tracker backends, imported only when a run uses them (the entries: :mod:`.registry`)."""
 
 from __future__ import annotations
 
-import importlib
+from types import ModuleType
 
 from tracelet.backends.base import Backend, BackendNotInstalled, RefusedError, RunInfo
+from tracelet.backends.registry import TRACKERS, Tracker, tracker
 
-# name -> (module, class, pip extra, client library module)
-_REGISTRY: dict[str, tuple[str, str, str, str]] = {
-    "mlflow": ("tracelet.backends.mlflow", "MlflowBackend", "mlflow", "mlflow"),
-    "wandb": ("tracelet.backends.wandb", "WandbBackend", "wandb", "wandb"),
-    "clearml": ("tracelet.backends.clearml", "ClearmlBackend", "clearml", "clearml"),
-    "tensorboard": (
-        "tracelet.backends.tensorboard",
-        "TensorboardBackend",
-        "tensorboard",
-        "tensorboard",
-    ),
-}
-
-BACKEND_NAMES = tuple(_REGISTRY)
+BACKEND_NAMES = tuple(TRACKERS)
 
 
 def normalize_backends(backend: str | list[str] | tuple[str, ...]) -> list[str]:
@@ -28,7 +16,7 @@ def normalize_backends(backend: str | list[str] | tuple[str, ...]) -> list[str]:
     names = [n.strip().lower() for n in names if n and n.strip()]
     if not names:
         raise ValueError(f"no backend given; choose from {', '.join(BACKEND_NAMES)}")
-    unknown = [n for n in names if n not in _REGISTRY]
+    unknown = [n for n in names if n not in TRACKERS]
     if unknown:
         names_text = ", ".join(map(repr, unknown))
         raise ValueError(f"unknown backend {names_text}; choose from {', '.join(BACKEND_NAMES)}")
@@ -37,31 +25,29 @@ def normalize_backends(backend: str | list[str] | tuple[str, ...]) -> list[str]:
 
 def ensure_installed(name: str) -> None:
     """Raise :class:`BackendNotInstalled` naming the extra if the client library is missing."""
-    import importlib.util
-
-    _, _, extra, library = _REGISTRY[name]
-    if importlib.util.find_spec(library) is None:
-        raise BackendNotInstalled(f"{library} is not installed: pip install 'tracelet[{extra}]'")
+    TRACKERS[name].ensure_installed()
 
 
-def backend_module(name: str):
+def backend_module(name: str) -> ModuleType:
     ensure_installed(name)
-    module_name = _REGISTRY[name][0]
-    return importlib.import_module(module_name)
+    return TRACKERS[name].module
 
 
 def load_backend(name: str) -> type[Backend]:
     """The backend class for ``name``; imports the tracker."""
-    return getattr(backend_module(name), _REGISTRY[name][1])
+    return getattr(backend_module(name), TRACKERS[name].backend_class)
 
 
 __all__ = [
     "BACKEND_NAMES",
+    "TRACKERS",
     "Backend",
     "BackendNotInstalled",
     "RefusedError",
     "RunInfo",
+    "Tracker",
     "ensure_installed",
     "load_backend",
     "normalize_backends",
+    "tracker",
 ]

@@ -17,6 +17,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from tracelet.events import Point
@@ -92,16 +93,21 @@ class Backend(ABC):
     def log_artifact(self, name: str, path: str) -> None:
         """Store a file or a folder under ``name``."""
 
-    @abstractmethod
-    def log_image(self, key: str, step: int, wall_time: float, png_path: str) -> None: ...
+    def log_image(self, key: str, step: int, wall_time: float, png_path: str) -> None:
+        """Store a PNG image; a tracker without images keeps this refusal."""
+        self._refuse_media("image", key)
 
-    @abstractmethod
     def log_histogram(
         self, key: str, step: int, wall_time: float, histogram: Mapping[str, Any]
-    ) -> None: ...
+    ) -> None:
+        """Store a histogram (``bucket_limits``, ``bucket_counts``, ...)."""
+        self._refuse_media("histogram", key)
 
-    @abstractmethod
-    def log_text(self, key: str, step: int, wall_time: float, text: str) -> None: ...
+    def log_text(self, key: str, step: int, wall_time: float, text: str) -> None:
+        self._refuse_media("text", key)
+
+    def _refuse_media(self, kind: str, key: str) -> None:
+        raise RefusedError(f"the {self.name} backend does not store {kind}s ({key!r})")
 
     @abstractmethod
     def close(self, status: str) -> None:
@@ -110,3 +116,16 @@ class Backend(ABC):
     def describe(self) -> str:
         """A short human description of where the data went (shown at stop)."""
         return self.name
+
+
+def existing_file(path: str, what: str) -> Path:
+    """``path`` as a :class:`~pathlib.Path`, refused (:class:`RefusedError`) when missing."""
+    source = Path(path)
+    if not source.exists():
+        raise RefusedError(f"{what} file {path} does not exist")
+    return source
+
+
+def tag_label(key: str, value: str) -> str:
+    """A tag as a tracker's single-string label: ``key:value``, or ``key`` without a value."""
+    return f"{key}:{value}" if value else key

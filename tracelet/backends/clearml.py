@@ -73,6 +73,7 @@ import io
 import json
 import math
 import os
+import re
 import signal
 import sys
 import zipfile
@@ -81,13 +82,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tracelet.backends.base import Backend, RefusedError
+from tracelet.backends.base import Backend, RefusedError, existing_file, tag_label
+from tracelet.backends.registry import DirectReplay, ImposedRule, SandboxLayout
 from tracelet.events import Point
 from tracelet.naming import clearml_title_series, key_from_clearml
 from tracelet.tables import (
-    METRIC_COLUMNS,
+    Encoding,
     RunTables,
     artifacts_frame,
+    metrics_from_columns,
     params_frame,
     tags_frame,
 )
@@ -110,6 +113,12 @@ _NO_FRAMEWORKS = dict.fromkeys(
     ),
     False,
 )  # fmt: skip
+_NO_CAPTURE = {
+    "auto_connect_frameworks": _NO_FRAMEWORKS,
+    "auto_connect_arg_parser": False,
+    "auto_connect_streams": False,
+    "auto_resource_monitoring": False,
+}
 _HOOKED_SIGNALS = tuple(
     getattr(signal, name)
     for name in ("SIGINT", "SIGTERM", "SIGSEGV", "SIGABRT", "SIGILL", "SIGFPE", "SIGQUIT")
@@ -144,10 +153,7 @@ class ClearmlBackend(Backend):
                 task_name=self.run.exp_name,
                 reuse_last_task_id=task_id or False,
                 continue_last_task=0 if task_id else False,
-                auto_connect_frameworks=_NO_FRAMEWORKS,
-                auto_connect_arg_parser=False,
-                auto_connect_streams=False,
-                auto_resource_monitoring=False,
+                **_NO_CAPTURE,
             )
         self._task, self._logger = task, task.get_logger()
         self.state["task_id"] = task.id
@@ -174,21 +180,21 @@ class ClearmlBackend(Backend):
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         tags = {str(k): str(v) for k, v in tags.items()}
-        stale = {_tag_label(k, self._tags[k]) for k in tags if k in self._tags}
+        stale = {tag_label(k, self._tags[k]) for k in tags if k in self._tags}
         self._task.set_user_properties(*({"name": k, "value": v} for k, v in tags.items()))
         self._tags.update(tags)
         labels = [t for t in self._task.get_tags() or () if t not in stale]
-        labels += [t for t in (_tag_label(k, v) for k, v in tags.items()) if t not in labels]
+        labels += [t for t in (tag_label(k, v) for k, v in tags.items()) if t not in labels]
         self._task.set_tags(labels)
 
     def log_artifact(self, name: str, path: str) -> None:
-        source = _existing(path, "artifact")
+        source = existing_file(path, "artifact")
         if not self._task.upload_artifact(name, artifact_object=source, wait_on_upload=True):
             raise RuntimeError(f"ClearML did not store artifact {name!r} from {source}")
 
     def log_image(self, key: str, step: int, wall_time: float, png_path: str) -> None:
         title, series = clearml_title_series(key)
-        local_path = str(_existing(png_path, "image"))
+        local_path = str(existing_file(png_path, "image"))
         self._logger.report_image(
             title, series, iteration=step, local_path=local_path, max_image_history=-1
         )
@@ -287,18 +293,6 @@ def _process_hooks_kept() -> Iterator[None]:
                 signal.signal(sig, handler)
 
 
-def _existing(path: str, what: str) -> Path:
-    source = Path(path)
-    if not source.exists():
-        raise RefusedError(f"{what} file {path} does not exist")
-    return source
-
-
-def _tag_label(key: str, value: str) -> str:
-    """The ClearML tag shown for a tracelet tag."""
-    return f"{key}:{value}" if value else key
-
-
 # -- reading -------------------------------------------------------------------------
 
 
@@ -322,7 +316,7 @@ def read_run(path: str, run: str | None = None) -> RunTables:
 def _find_session(path: Path, run: str | None) -> Path:
     if path.is_file():
         return path
-    if (path / "task.json").exists() or (path / "metrics.jsonl").exists():
+    if is_store_folder(path):
         return path
     folder = path / "offline" if (path / "offline").is_dir() else path
     sessions: dict[str, Path] = {}
@@ -388,8 +382,6 @@ def _read_session(session: _Session) -> RunTables:
 
 
 def _read_metrics(raw: bytes) -> tuple[Any, list[str]]:
-    import numpy as np
-    import pandas as pd
 
     keys: list[str] = []
     steps: list[int] = []
@@ -433,14 +425,7 @@ def _read_metrics(raw: bytes) -> tuple[Any, list[str]]:
                 )
             else:
                 skipped[f"{kind} events"] = skipped.get(f"{kind} events", 0) + 1
-    frame = pd.DataFrame(
-        {
-            "key": pd.Series(keys, dtype=object),
-            "step": np.array(steps, dtype=np.int64),
-            "value": np.array(values, dtype=np.float64),
-            "wall_time": np.array(times, dtype=np.float64),
-        }
-    ).astype(METRIC_COLUMNS)
+    frame = metrics_from_columns(keys, steps, values, times)
     notes = [_media_note(kind, key, s) for (kind, key), s in sorted(media.items())]
     notes += [
         "single_value " + json.dumps({"key": k, "value": v}, ensure_ascii=False)
@@ -479,7 +464,7 @@ def _read_hyperparams(task: Mapping[str, Any]) -> tuple[dict[str, str], dict[str
                 properties[name] = value
             else:
                 params[name if section == "General" else f"{section}/{name}"] = value
-    labels = {_tag_label(k, v) for k, v in properties.items()}
+    labels = {tag_label(k, v) for k, v in properties.items()}
     tags = {t: "" for t in task.get("tags") or () if t not in labels}
     tags.update(properties)
     return params, tags
@@ -529,3 +514,121 @@ def _archive_rows(name: str, location: str, data: bytes) -> Iterator[tuple]:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+# -- recognising stores, and validation ----------------------------------------------------
+STORE_LABEL = "a ClearML offline session"
+STORE_HINT = "ClearML offline session (folder, .zip, offline/ folder)"
+MENTION = re.compile(rb"\bclearml\b|\b(?:from|import)[ \t]+trains\b")  # ClearML's former name
+_SESSION_FILES = {"task.json", "metrics.jsonl"}
+
+
+def _nonfinite_to_zero(values):
+    import numpy as np
+
+    return np.where(np.isfinite(values), values, 0.0)
+
+
+ZERO_ENCODING = Encoding(
+    "clearml-zero",
+    "NaN and ±inf stored as 0.0 (ClearML's scalar reports)",
+    _nonfinite_to_zero,
+    note=NONFINITE_NOTE,
+    rank=1,
+)
+ENCODINGS = (ZERO_ENCODING,)
+
+
+def claims_file(path: Path) -> bool:
+    return path.suffix.lower() == ".zip" and _is_session_zip(path)
+
+
+def is_store_folder(path: Path) -> bool:
+    return any((path / name).is_file() for name in _SESSION_FILES)
+
+
+def holds_stores(path: Path) -> bool:
+    return any(_is_session(p) for p in path.glob("offline-*")) or any(
+        _is_session(p) for p in path.glob("offline/offline-*")
+    )
+
+
+def _is_session(path: Path) -> bool:
+    if path.is_dir():
+        return is_store_folder(path)
+    return path.suffix == ".zip" and _is_session_zip(path)
+
+
+def _is_session_zip(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return bool(names & _SESSION_FILES)
+
+
+def delivered_location(
+    state: Mapping[str, Any], options: Mapping[str, Any], cwd: str, environ: Mapping[str, str]
+) -> str | None:
+    """The offline session folder (a task on a server cannot be read back)."""
+    return str(state["session"]) if state.get("session") else None
+
+
+def _sandbox_environ(root: Path) -> dict[str, str]:
+    return {
+        "CLEARML_OFFLINE_MODE": "1",
+        "CLEARML_CACHE_DIR": str(root / "clearml"),
+        "CLEARML_CONFIG_FILE": str(root / "clearml.conf"),
+        "CLEARML_LOG_LEVEL": "ERROR",
+    }
+
+
+def _prepare_sandbox(root: Path) -> None:
+    """The sessions folder, and a ``clearml.conf`` with the reporter the agent uses."""
+    (root / "clearml").mkdir(parents=True, exist_ok=True)
+    (root / "clearml.conf").write_text(json.dumps(_THREAD_REPORTER) + "\n")
+
+
+SANDBOX = SandboxLayout(
+    prefixes=("CLEARML_",),
+    environ=_sandbox_environ,
+    store=lambda root: str(root / "clearml" / "offline"),
+    prepare=_prepare_sandbox,
+)
+
+
+def _stored_values(values):
+    import numpy as np
+
+    nonfinite = ~np.isfinite(values)
+    rules = []
+    if nonfinite.any():
+        text = (
+            "ClearML stores NaN and ±inf as 0.0 (its Logger.set_reporting_nan_value "
+            "default; the server cannot store them)"
+        )
+        rules.append(ImposedRule("clearml-nonfinite", text, nonfinite))
+    return _nonfinite_to_zero(values), rules
+
+
+def _write_direct(rows, params, tags, project: str, name: str) -> list[dict[str, Any]]:
+    """``Task.init`` offline, ``task.connect(params)``, tags as user properties and one
+    ``Logger.report_scalar`` per point, reporting in-process (threads)."""
+    from clearml import Task
+
+    task = Task.init(project_name=project, task_name=name, **_NO_CAPTURE)
+    if params:
+        task.connect(dict(params), name="General")
+    if tags:
+        task.set_user_properties(*({"name": k, "value": v} for k, v in tags.items()))
+    logger = task.get_logger()
+    names: dict[str, tuple[str, str]] = {}
+    for key, step, value, _ in rows:
+        pair = names.get(key) or names.setdefault(key, clearml_title_series(key))
+        logger.report_scalar(pair[0], pair[1], value, iteration=step)
+    task.close()
+    return []
+
+
+REPLAY = DirectReplay(api="Logger.report_scalar", write=_write_direct, stored=_stored_values)

@@ -54,13 +54,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tracelet.backends.base import Backend, RefusedError
+from tracelet.backends.base import Backend, RefusedError, existing_file
 from tracelet.events import Point
 from tracelet.tables import (
-    METRIC_COLUMNS,
+    Encoding,
     RunTables,
     artifact_rows,
     artifacts_frame,
+    metrics_from_columns,
     param_value,
     params_frame,
     tags_frame,
@@ -130,8 +131,7 @@ class TensorboardBackend(Backend):
         parts = Path(name).parts
         if not parts or Path(name).is_absolute() or ".." in parts:
             raise RefusedError(f"artifact name {name!r} must be a relative path without '..'")
-        if not source.exists():
-            raise RefusedError(f"artifact file {path} does not exist")
+        existing_file(path, "artifact")
         target = self.log_dir / ARTIFACTS_DIR / name
         if source.is_dir():
             shutil.copytree(source, target, dirs_exist_ok=True)
@@ -408,22 +408,13 @@ class _Reader:
         self.skipped[what] = self.skipped.get(what, 0) + 1
 
     def metrics(self) -> Any:
-        import numpy as np
-        import pandas as pd
 
-        return pd.DataFrame(
-            {
-                "key": pd.Series(self.keys, dtype=object),
-                "step": np.array(self.steps, dtype=np.int64),
-                "value": np.array(self.values, dtype=np.float64),
-                "wall_time": np.array(self.times, dtype=np.float64),
-            }
-        ).astype(METRIC_COLUMNS)
+        return metrics_from_columns(self.keys, self.steps, self.values, self.times)
 
     def notes(self) -> list[str]:
         notes = []
         if self.float32_keys:
-            notes.append("precision:float32")
+            notes.append(FLOAT32_ENCODING.note)
             if self.float64_keys:
                 notes.append("float32_keys " + json.dumps(sorted(self.float32_keys)))
         elif self.float64_keys:
@@ -449,3 +440,39 @@ def _hparam_string(value: Any) -> str:
     if kind == "string_value":
         return value.string_value
     return ""
+
+
+# -- recognising stores --------------------------------------------------------------------
+STORE_LABEL = "a TensorBoard logdir"
+STORE_HINT = "TensorBoard logdir (events.out.tfevents*)"
+
+
+def _round_float32(values):
+    import numpy as np
+
+    with np.errstate(over="ignore"):
+        return values.astype(np.float32).astype(np.float64)
+
+
+FLOAT32_ENCODING = Encoding(
+    "float32",
+    "values rounded to float32 (TensorBoard's default SummaryWriter)",
+    _round_float32,
+    note="precision:float32",
+    rank=0,
+)
+ENCODINGS = (FLOAT32_ENCODING,)
+
+
+def claims_file(path: Path) -> bool:
+    return "tfevents" in path.name
+
+
+def holds_stores(path: Path) -> bool:
+    return next(path.rglob("*tfevents*"), None) is not None
+
+
+def delivered_location(
+    state: Mapping[str, Any], options: Mapping[str, Any], cwd: str, environ: Mapping[str, str]
+) -> str | None:
+    return str(state["log_dir"]) if state.get("log_dir") else None

@@ -110,6 +110,8 @@ from tracelet.codemods.resolve import Path, Role, Usage, simple_binding_target
 
 TRAINER = "lightning:trainer"
 RULE_OF = {MLFLOW_LOGGER: "LT001", WANDB_LOGGER: "LT002"}
+LOGGER_RULE_TRACKERS = {rule: TRACKER_OF[logger] for logger, rule in RULE_OF.items()}
+"""The tracker whose logger each rule replaces (``tracelet validate`` reads its store)."""
 PACKAGES = ("lightning.pytorch", "pytorch_lightning")
 LIGHTNING_CLASSES = {"LightningModule", "Callback", "LightningDataModule"}
 LOGGER_ATTRS = {"logger", "loggers"}

@@ -6,26 +6,20 @@ children never share a store::
 
     <root>/
       home/             HOME and XDG_CACHE_HOME/CONFIG_HOME/DATA_HOME under it
-                        (ClearML writes ~/.clearml here)
-      tmp/              TMPDIR (wandb-core's socket lives here)
-      mlflow.db         MLFLOW_TRACKING_URI=sqlite:///<root>/mlflow.db
-      wandb/            WANDB_DIR (runs in wandb/wandb/offline-run-*), WANDB_MODE=offline
-      wandb-cache/      WANDB_CACHE_DIR, WANDB_DATA_DIR, WANDB_ARTIFACT_DIR
-      wandb-config/     WANDB_CONFIG_DIR
-      clearml/          CLEARML_CACHE_DIR (sessions in clearml/offline/), CLEARML_OFFLINE_MODE=1
-      clearml.conf      CLEARML_CONFIG_FILE: ``report_use_subprocess: false`` (ClearML's
-                        forked reporter made ``task.close()`` take 7-243 s)
+      tmp/              TMPDIR
       tracelet/         TRACELET_DIR (tracelet run folders)
+      ...               each tracker's store, caches and configuration, offline: the
+                        tracker module's ``SANDBOX`` layout (its variables and folders)
       stdout.log, stderr.log   what the child printed
 
-The child's environment is the caller's minus every ``MLFLOW_*``, ``WANDB_*``,
-``CLEARML_*`` and ``TRACELET_*`` variable (so an API key or a tracking server of the
-user's never applies), plus the variables above. Because ``HOME`` moves, anything a
-script expects under ``~`` (a dataset cache) is not there: pass such paths as arguments.
+The child's environment is the caller's minus every ``TRACELET_*`` variable and every
+variable of a tracker's prefixes (so an API key or a tracking server of the user's never
+applies), plus the variables above. Because ``HOME`` moves, anything a script expects
+under ``~`` (a dataset cache) is not there: pass such paths as arguments.
 
 >>> box = Sandbox.create(tmp / "box")  # doctest: +SKIP
 >>> outcome = box.start([sys.executable, "train.py"], cwd=tmp).wait()  # doctest: +SKIP
->>> read_store(box.store("mlflow"))  # doctest: +SKIP
+>>> read_store(box.store(tracker))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -39,13 +33,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-CLEARML_CONFIG = "sdk { development { report_use_subprocess: false } }\n"
-STRIPPED_PREFIXES = ("MLFLOW_", "WANDB_", "CLEARML_", "TRACELET_")
+from tracelet.backends.registry import TRACKERS, SandboxLayout, with_option
+
 KILL_GRACE = 15.0
 """Seconds a child gets after SIGTERM (tracelet's own stop waits up to 10 s) before SIGKILL."""
 GROUP_EXIT_SECONDS = 30.0
 """Seconds to wait, after the child exits, for the rest of its process group."""
-_FOLDERS = ("home", "tmp", "wandb", "wandb-cache", "wandb-config", "clearml", "tracelet")
+_FOLDERS = ("home", "tmp", "tracelet")
 
 
 @dataclass(frozen=True)
@@ -95,7 +89,7 @@ class Child:
 
     def _wait_for_group(self, timeout: float = GROUP_EXIT_SECONDS) -> None:
         """Wait for the rest of the child's process group: a tracker's service process
-        (wandb-core) may still be writing the run's last records after the child exited."""
+        (W&B's) may still be writing the run's last records after the child exited."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -130,12 +124,9 @@ class Sandbox:
         root = Path(root).resolve()
         for name in _FOLDERS:
             (root / name).mkdir(parents=True, exist_ok=True)
-        (root / "clearml.conf").write_text(CLEARML_CONFIG)
+        for layout in _layouts():
+            layout.prepare(root)
         return cls(root)
-
-    @property
-    def mlflow_uri(self) -> str:
-        return f"sqlite:///{self.root / 'mlflow.db'}"
 
     @property
     def tracelet_dir(self) -> Path:
@@ -153,7 +144,8 @@ class Sandbox:
         """The child's environment: ``base`` (default ``os.environ``) without tracker
         variables, plus the sandbox's, plus ``extra``."""
         base = os.environ if base is None else base
-        env = {k: v for k, v in base.items() if not k.startswith(STRIPPED_PREFIXES)}
+        stripped = ("TRACELET_", *(prefix for layout in _layouts() for prefix in layout.prefixes))
+        env = {k: v for k, v in base.items() if not k.startswith(stripped)}
         root = self.root
         env.update(
             {
@@ -163,40 +155,21 @@ class Sandbox:
                 "XDG_DATA_HOME": str(root / "home" / ".local" / "share"),
                 "TMPDIR": str(root / "tmp"),
                 "TRACELET_DIR": str(self.tracelet_dir),
-                "MLFLOW_TRACKING_URI": self.mlflow_uri,
-                "WANDB_MODE": "offline",
-                "WANDB_SILENT": "true",
-                "WANDB_DIR": str(root / "wandb"),
-                "WANDB_CACHE_DIR": str(root / "wandb-cache"),
-                "WANDB_CONFIG_DIR": str(root / "wandb-config"),
-                "WANDB_DATA_DIR": str(root / "wandb-cache"),
-                "WANDB_ARTIFACT_DIR": str(root / "wandb-cache"),
-                "WANDB_DISABLE_GIT": "true",
-                "WANDB_DISABLE_CODE": "true",
-                "WANDB_ERROR_REPORTING": "false",
-                "WANDB_CONSOLE": "off",
-                "WANDB_X_DISABLE_STATS": "true",
-                "CLEARML_OFFLINE_MODE": "1",
-                "CLEARML_CACHE_DIR": str(root / "clearml"),
-                "CLEARML_CONFIG_FILE": str(root / "clearml.conf"),
-                "CLEARML_LOG_LEVEL": "ERROR",
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        for layout in _layouts():
+            env.update(layout.environ(root))
         env.update(extra)
         return env
 
     def store(self, tracker: str) -> str:
         """Where ``tracker``, used directly by the child, stores its runs (a
         :func:`tracelet.readers.read_store` location)."""
-        locations = {
-            "mlflow": self.mlflow_uri,
-            "wandb": str(self.root / "wandb" / "wandb"),
-            "clearml": str(self.root / "clearml" / "offline"),
-        }
-        if tracker not in locations:
-            raise ValueError(f"no sandbox store for {tracker!r}; choose from {sorted(locations)}")
-        return locations[tracker]
+        choices = sorted(t.name for t in with_option("SANDBOX"))
+        if tracker not in choices:
+            raise ValueError(f"no sandbox store for {tracker!r}; choose from {choices}")
+        return TRACKERS[tracker].module.SANDBOX.store(self.root)
 
     def tracelet_run(self) -> Path:
         """The one tracelet run folder the child created (:class:`ValueError` otherwise)."""
@@ -242,3 +215,7 @@ def _last_line(path: Path) -> str:
         return ""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else ""
+
+
+def _layouts() -> list[SandboxLayout]:
+    return [t.module.SANDBOX for t in with_option("SANDBOX")]

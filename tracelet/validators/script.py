@@ -1,12 +1,12 @@
 """Script mode: run a script and its migrated copy side by side, and diff what they logged.
 
-``tracelet validate train.py --from wandb [--to mlflow] [--root .] [-- --epochs 3]``
+``tracelet validate train.py --from TRACKER [--to TRACKER] [--root .] [-- --epochs 3]``
 
 1. **Copy.** The script (with ``--root``, the whole folder it belongs to, which must
    hold it) is copied twice into a work folder (default: a new temporary folder):
    ``original/`` and ``migrated/``. Version-control folders, virtualenvs, caches and
-   tracker output (``wandb/``, ``mlruns/``, ``.tracelet/``, ``mlflow.db``) are not
-   copied. The user's files are never modified.
+   tracker output (``.tracelet/`` and each tracker's ``SandboxLayout.outputs``) are
+   not copied. The user's files are never modified.
 2. **Migrate.** Every Python file of ``migrated/`` that mentions the tracker goes
    through the ``tracelet migrate --from <tracker>`` codemods, with ``--to`` as the
    target backend (default: the same tracker). A call site the codemods leave is
@@ -14,8 +14,8 @@
    nothing to validate: that is an error.
 3. **Run.** Each copy runs with the same interpreter and the script's own arguments
    (everything after ``--``), in its own :class:`~tracelet.validators.sandbox.Sandbox`
-   (``original-store/``, ``migrated-store/``: W&B offline, ClearML offline, MLflow
-   sqlite, ``HOME``, ``TMPDIR`` and caches inside), both at once, each with a timeout
+   (``original-store/``, ``migrated-store/``: every tracker offline, ``HOME``,
+   ``TMPDIR`` and caches inside), both at once, each with a timeout
    (default 900 s). The working directory is the copy's root (the script's folder
    without ``--root``). ``PYTHONPATH`` starts with the copy's root (and its ``src/``),
    so the copy's own package shadows an installed one; without ``--root`` the
@@ -24,12 +24,12 @@
 4. **Read and diff.** The migrated run is read from where its tracelet run delivered to
    ``--to``. The original run is read from the first of these that holds one run: the
    same place in the original copy, when the migrated store is inside the copy (a script
-   that logs to ``file:./mlruns`` or a W&B ``dir="."``); the sandbox store of ``--from``;
-   a store the script wrote into its own folder (``wandb/``, ``mlflow.db``, ``mlruns/``).
+   that logs into its own folder); the sandbox store of ``--from``; a store the script
+   wrote into its own folder (the tracker's ``SandboxLayout.local_stores``).
    Then :func:`~tracelet.validators.compare.compare_runs`.
 
-``--from lightning`` validates a script whose Lightning ``Trainer`` logs through
-``MLFlowLogger`` or ``WandbLogger``: the original run is read from the store of the tracker
+``--from lightning`` validates a script whose Lightning ``Trainer`` logs through a
+tracker's Lightning logger: the original run is read from the store of the tracker
 whose logger the migration replaced (``--to`` picks one when the script has both), the
 migrated run from the same tracker unless ``--to`` names another.
 
@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tracelet.backends.registry import TRACKERS, with_option
 from tracelet.readers import read_store
 from tracelet.validators.compare import compare_runs
 from tracelet.validators.sandbox import Outcome, Sandbox
@@ -61,13 +62,9 @@ if TYPE_CHECKING:
     from tracelet.validators.result import Comparison
 
 DEFAULT_TIMEOUT = 900.0
-SOURCES = ("wandb", "mlflow", "clearml", "lightning")
 LIGHTNING = "lightning"
-_LOGGER_RULES = {"LT001": "mlflow", "LT002": "wandb"}
 SIDES = ("original", "migrated")
 MIGRATION_REPORT = "migration-report.txt"
-_OUTPUT_DIRS = frozenset({"wandb", "mlruns", ".tracelet"})
-_OUTPUT_FILES = frozenset({"mlflow.db"})
 
 
 class ScriptError(RuntimeError):
@@ -148,6 +145,8 @@ def validate_script(
     script = Path(script).resolve()
     if not script.is_file():
         raise FileNotFoundError(f"{script}: no such script")
+    from tracelet.codemods import SOURCES
+
     if source not in SOURCES:
         raise ValueError(f"--from {source!r}: script mode supports {', '.join(SOURCES)}")
     if target is not None or source != LIGHTNING:
@@ -225,14 +224,15 @@ def _copy(script: Path, root: Path | None, dest: Path) -> tuple[Path, Path]:
 def _ignore(folder: str, names: list[str]) -> set[str]:
     from tracelet.codemods.discovery import SKIP_DIRS
 
+    outputs = {".tracelet"}.union(*(t.module.SANDBOX.outputs for t in with_option("SANDBOX")))
     ignored = set()
     for name in names:
         path = Path(folder, name)
         if path.is_dir():
-            output = name in _OUTPUT_DIRS and not (path / "__init__.py").exists()
+            output = name in outputs and not (path / "__init__.py").exists()
             if name in SKIP_DIRS or output or (path / "pyvenv.cfg").exists():
                 ignored.add(name)
-        elif name in _OUTPUT_FILES:
+        elif name in outputs:
             ignored.add(name)
     return ignored
 
@@ -278,12 +278,14 @@ def _check(side: str, outcome: Outcome, timeout: float) -> None:
 def _logger_tracker(migration: MigrationReport, target: str | None) -> str | None:
     """The tracker whose Lightning logger the migration replaced (``target`` picks one when
     the script has several), or None when it replaced none."""
+    from tracelet.codemods.lightning import LOGGER_RULE_TRACKERS
+
     found = list(
         dict.fromkeys(
-            _LOGGER_RULES[entry.rule]
+            LOGGER_RULE_TRACKERS[entry.rule]
             for file in migration.files
             for entry in file.entries
-            if entry.action == "rewritten" and entry.rule in _LOGGER_RULES
+            if entry.action == "rewritten" and entry.rule in LOGGER_RULE_TRACKERS
         )
     )
     if len(found) <= 1:
@@ -303,11 +305,7 @@ def _delivered(box: Sandbox, tracker: str) -> str:
 
     run = box.tracelet_run()
     spec = read_spec(run)
-    environ = box.environ()
-    folder = spec.backend_options.get("wandb", {}).get("dir")
-    if tracker == "wandb" and folder:
-        environ["WANDB_DIR"] = folder  # a dir= option wins over $WANDB_DIR, as in W&B
-    return _absolute(delivered_store(run, tracker, environ), Path(spec.cwd))
+    return _absolute(delivered_store(run, tracker, box.environ()), Path(spec.cwd))
 
 
 def _local_path(location: str) -> tuple[str, str, str] | None:
@@ -356,16 +354,10 @@ def _original_locations(
 
 
 def _stores_in(folder: Path, tracker: str) -> list[str]:
-    """Stores the script wrote into its own folder (``WandbLogger``'s ``./wandb``,
-    ``MLFlowLogger``'s ``file:./mlruns``)."""
-    candidates = {
-        "wandb": [(folder / "wandb", str(folder / "wandb"))],
-        "mlflow": [
-            (folder / "mlflow.db", f"sqlite:///{folder / 'mlflow.db'}"),
-            (folder / "mlruns", f"file:{folder / 'mlruns'}"),
-        ],
-    }
-    return [location for path, location in candidates.get(tracker, []) if path.exists()]
+    """Stores the script wrote into its own folder (a Lightning logger's default)."""
+    layout = TRACKERS[tracker].option("SANDBOX")
+    candidates = layout.local_stores(folder) if layout else []
+    return [location for path, location in candidates if path.exists()]
 
 
 def _read_location(what: str, tracker: str, location, outcome: Outcome) -> str:

@@ -62,7 +62,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tracelet import tables
-from tracelet.backends.base import Backend, RefusedError
+from tracelet.backends.base import Backend, RefusedError, existing_file, tag_label
+from tracelet.backends.registry import DirectReplay, ImposedRule, SandboxLayout
 from tracelet.backends.wandb.logfile import Decoded, decode, wait_for_exit_record
 from tracelet.events import Point
 
@@ -151,9 +152,7 @@ class WandbBackend(Backend):
 
     def log_artifact(self, name: str, path: str) -> None:
         wandb = _wandb()
-        source = Path(path)
-        if not source.exists():
-            raise RefusedError(f"W&B artifact {name!r}: {path} does not exist")
+        source = existing_file(path, f"W&B artifact {name!r}:")
         is_file = source.is_file()
         files = [source] if is_file else sorted(p for p in source.rglob("*") if p.is_file())
         hashes = {
@@ -271,7 +270,7 @@ def _key_problem(key: str) -> str | None:
 
 
 def _tag_label(key: str, value: str) -> str:
-    label = f"{key}:{value}" if value else key
+    label = tag_label(key, value)
     return label if len(label) <= MAX_TAG_LENGTH else label[: MAX_TAG_LENGTH - 1] + "…"
 
 
@@ -498,14 +497,7 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
         tags.update(_tags(decoded))
         artifacts.extend(_artifact_rows(decoded, notes))
     config.pop(TAGS_CONFIG_KEY, None)
-    metrics = pd.DataFrame(
-        {
-            "key": pd.Series(keys, dtype="object"),
-            "step": np.asarray(steps, dtype="int64"),
-            "value": np.asarray(values, dtype="float64"),
-            "wall_time": np.asarray(walls, dtype="float64"),
-        }
-    )
+    metrics = tables.metrics_from_columns(keys, steps, values, walls)
     return tables.RunTables(
         metrics=metrics,
         params=tables.params_frame(tables.flatten_params(config)),
@@ -555,3 +547,175 @@ def _media_value(info: dict[str, Any], media_root: Path) -> tuple[str, Any]:
         if text is not None:
             return "text", text
     return kind, str(file_path) if file_path else info
+
+
+# -- recognising stores, and validation ----------------------------------------------------
+STORE_LABEL = "a W&B run"
+STORE_HINT = "W&B run (.wandb file, run folder, wandb/ folder)"
+MENTION = re.compile(rb"\bwandb\b")
+ENCODINGS = ()
+
+
+def claims_file(path: Path) -> bool:
+    return path.suffix.lower() == ".wandb"
+
+
+def is_store_folder(path: Path) -> bool:
+    return any(path.glob("*.wandb"))
+
+
+def holds_stores(path: Path) -> bool:
+    return any(path.glob("*run-*/run-*.wandb")) or any(path.glob("wandb/*run-*/run-*.wandb"))
+
+
+def delivered_location(
+    state: Mapping[str, Any], options: Mapping[str, Any], cwd: str, environ: Mapping[str, str]
+) -> str | None:
+    """The ``wandb/`` folder the run went to (a ``dir=`` option wins over ``$WANDB_DIR``,
+    as in W&B), with the W&B run id."""
+    if not state.get("wandb_run_id"):
+        return None
+    folder = options.get("dir") or environ.get("WANDB_DIR") or "."
+    root = Path(state.get("wandb_root") or Path(cwd, folder, "wandb").resolve())
+    return f"{root}#{state['wandb_run_id']}" if root.is_dir() else None
+
+
+def _sandbox_environ(root: Path) -> dict[str, str]:
+    cache = str(root / "wandb-cache")
+    return {
+        "WANDB_MODE": "offline",
+        "WANDB_SILENT": "true",
+        "WANDB_DIR": str(root / "wandb"),
+        "WANDB_CACHE_DIR": cache,
+        "WANDB_CONFIG_DIR": str(root / "wandb-config"),
+        "WANDB_DATA_DIR": cache,
+        "WANDB_ARTIFACT_DIR": cache,
+        "WANDB_DISABLE_GIT": "true",
+        "WANDB_DISABLE_CODE": "true",
+        "WANDB_ERROR_REPORTING": "false",
+        "WANDB_CONSOLE": "off",
+        "WANDB_X_DISABLE_STATS": "true",
+    }
+
+
+def _prepare_sandbox(root: Path) -> None:
+    for name in ("wandb", "wandb-cache", "wandb-config"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+
+
+SANDBOX = SandboxLayout(
+    prefixes=("WANDB_",),
+    environ=_sandbox_environ,
+    store=lambda root: str(root / "wandb" / "wandb"),
+    prepare=_prepare_sandbox,
+    local_stores=lambda folder: [(folder / "wandb", str(folder / "wandb"))],
+    outputs=frozenset({"wandb"}),
+)
+
+
+def log_calls(keys: list[str], steps: list[int]) -> Iterator[list[int]]:
+    """Row indices of each ``wandb.log(row, step=s)`` call of the direct writer: consecutive
+    points of one step form a row; a key repeating within the step starts a new call."""
+    call: list[int] = []
+    seen: set[str] = set()
+    for index, (key, step) in enumerate(zip(keys, steps, strict=True)):
+        if call and (step != steps[call[0]] or key in seen):
+            yield call
+            call, seen = [], set()
+        call.append(index)
+        seen.add(key)
+    if call:
+        yield call
+
+
+def _direct_kept(keys: list[str], steps: list[int]):
+    """Simulate the direct writer's ``wandb.log(row, step=s)`` calls against W&B's rules."""
+    import numpy as np
+
+    kept = np.zeros(len(keys), dtype=bool)
+    dropped = np.zeros(len(keys), dtype=bool)
+    replaced = np.zeros(len(keys), dtype=bool)
+    current = 0
+    pending: dict[str, int] = {}
+    for call in log_calls(keys, steps):
+        step = steps[call[0]]
+        if step < current:
+            dropped[call] = True
+            continue
+        if step > current:
+            kept[list(pending.values())] = True
+            pending, current = {}, step
+        for index in call:
+            earlier = pending.get(keys[index])
+            if earlier is not None:
+                replaced[earlier] = True
+            pending[keys[index]] = index
+    kept[list(pending.values())] = True
+    rules = []
+    if dropped.any():
+        rules.append(
+            ImposedRule(
+                "wandb-lower-step",
+                "W&B drops wandb.log(..., step=s) when s is lower than the run's current "
+                f"step; tracelet logs every point with the TensorBoard step in {STEP_KEY}, "
+                "so the routed path keeps them",
+                dropped,
+            )
+        )
+    if replaced.any():
+        rules.append(
+            ImposedRule(
+                "wandb-same-step",
+                "W&B keeps one value per key and step: a key logged again at the same "
+                "step replaces the earlier value (the earlier points are listed); tracelet "
+                f"writes a repeated key as a new row with the same {STEP_KEY}",
+                replaced,
+            )
+        )
+    return kept, rules
+
+
+def _kept_name(kind: str, key: str) -> str:
+    if kind == "tag":
+        return (
+            f"tracelet writes the label cut to {MAX_TAG_LENGTH} characters and keeps the "
+            f"exact tag in config[{TAGS_CONFIG_KEY!r}], which it reads back"
+        )
+    return "tracelet stores it as given"
+
+
+def _write_direct(rows, params, tags, project: str, name: str) -> list[dict[str, Any]]:
+    """``wandb.init(config=params, tags=[...])`` and one ``wandb.log`` per step."""
+    wandb = _wandb()
+    labels, refused = [], []
+    for key, value in tags.items():
+        label = tag_label(key, value)
+        if 1 <= len(label) <= MAX_TAG_LENGTH:
+            labels.append(label)
+        else:  # wandb.init raises for the whole run
+            message = (
+                f"W&B run tags must be 1 to {MAX_TAG_LENGTH} characters, "
+                f"{label[:20]!r}... has {len(label)}"
+            )
+            refused.append({"kind": "tag", "key": key, "message": message})
+    run = wandb.init(
+        project=project,
+        name=name,
+        config=dict(params),
+        tags=labels or None,
+        settings=wandb.Settings(console="off"),
+    )
+    keys = [row[0] for row in rows]
+    steps = [row[1] for row in rows]
+    for call in log_calls(keys, steps):
+        run.log({keys[i]: rows[i][2] for i in call}, step=steps[call[0]])
+    run.finish()
+    return refused
+
+
+REPLAY = DirectReplay(
+    api="one wandb.log per step",
+    write=_write_direct,
+    direct=_direct_kept,
+    kept_name=_kept_name,
+)
