@@ -164,6 +164,8 @@ def test_nothing_to_migrate_and_bad_arguments_exit_2(isolated: Path, capsys):
 
 
 def test_sandbox_keeps_the_user_trackers_out(isolated: Path):
+    from clearml.utilities.pyhocon import ConfigFactory
+
     from tracelet.validators.sandbox import Sandbox
 
     box = Sandbox.create(isolated / "box")
@@ -186,7 +188,8 @@ def test_sandbox_keeps_the_user_trackers_out(isolated: Path):
     assert "TRACELET_BACKEND" not in env
     inside = [env[k] for k in ("HOME", "TMPDIR", "WANDB_DIR", "CLEARML_CACHE_DIR", "TRACELET_DIR")]
     assert all(Path(v).is_relative_to(box.root) and Path(v).is_dir() for v in inside)
-    assert "report_use_subprocess: false" in Path(env["CLEARML_CONFIG_FILE"]).read_text()
+    config = ConfigFactory.parse_file(env["CLEARML_CONFIG_FILE"])
+    assert config.get("sdk.development.report_use_subprocess") is False
     outcome = box.start(
         [sys.executable, "-c", "import os; print(os.environ['HOME'])"], cwd=box.root
     ).wait()

@@ -6,10 +6,11 @@ matched against the path relative to the argument it was found under (``tests/*`
 ``legacy/**``) and, without a ``/``, against each path component (``vendored``). Files
 named explicitly are taken whatever their extension, unless excluded.
 
-Only files whose bytes mention the source tracker are parsed (parsing costs about a
-thousand times more than the search): ``\\bwandb\\b``, ``\\bmlflow\\b``, ``\\bclearml\\b``
-or an import of ``trains`` (ClearML's former name; the bare word is too common); for
-``--from lightning``, ``\\blightning\\b`` or ``\\bpytorch_lightning\\b``.
+Only files whose bytes mention the source are parsed (parsing costs about a thousand
+times more than the search): for a tracker, the ``MENTION`` pattern of its module in
+:data:`tracelet.backends.registry.TRACKERS` (its name as a word, or an import of a
+former name); for ``--from lightning``, ``\\blightning\\b`` or
+``\\bpytorch_lightning\\b``.
 """
 
 from __future__ import annotations
@@ -20,23 +21,25 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from tracelet.backends.registry import TRACKERS
+
 SKIP_DIRS = frozenset({
     ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "__pycache__", "build", "dist",
     "site-packages", "node_modules", ".eggs", ".mypy_cache", ".pytest_cache", ".ruff_cache",
     ".ipynb_checkpoints", ".direnv",
 })  # fmt: skip
 
-PATTERNS: dict[str, re.Pattern[bytes]] = {
-    "wandb": re.compile(rb"\bwandb\b"),
-    "mlflow": re.compile(rb"\bmlflow\b"),
-    "clearml": re.compile(rb"\bclearml\b|\b(?:from|import)[ \t]+trains\b"),
-    "lightning": re.compile(rb"\b(?:pytorch_)?lightning\b"),
-}
+LIGHTNING_PATTERN = re.compile(rb"\b(?:pytorch_)?lightning\b")
 
 
 def mentions(source: str, data: bytes) -> bool:
     """True if ``data`` may use the ``source`` tracker (cheap, may over-match)."""
-    return PATTERNS[source].search(data) is not None
+    return _pattern(source).search(data) is not None
+
+
+def _pattern(source: str) -> re.Pattern[bytes]:
+    tracker = TRACKERS.get(source)
+    return LIGHTNING_PATTERN if tracker is None else tracker.module.MENTION
 
 
 def discover(paths: Iterable[str | Path], exclude: Iterable[str] = ()) -> list[Path]:

@@ -12,7 +12,7 @@ PointDiff(step=1, occurrence=0, left=0.25, right=0.3)
 How points are matched
     Within a metric key, the n-th point logged at a step on the left is paired with the
     n-th point at that step on the right (order of appearance in the table), so a step
-    repeated several times (TensorBoard and MLflow keep them all) is compared point by
+    repeated several times (most stores keep them all) is compared point by
     point, never collapsed. A point without a partner is reported as only-left or
     only-right. ``wall_time`` is never compared: two runs never share clocks.
 
@@ -23,16 +23,16 @@ When two values are equal
     against a finite value, is an infinite difference whatever the tolerance.
 
 Store precision
-    Some stores lose information on write (see :data:`ENCODINGS`). When a side is
-    declared lossy, either by the ``precision`` argument (``{"left": "float32"}``) or
-    by a note its reader left on ``RunTables.notes`` (``"precision:float32"``,
-    ``"inf:mlflow-sqlite"``), the encoding is applied to the values of *both* sides
-    before comparing. On the declaring side it changes nothing (the store already did
-    it); applying it there too keeps two different lossy stores comparable (TensorBoard
-    keeps ``inf`` while MLflow's sqlite store writes max-float: rounding both sides to
-    float32 and then mapping infinities makes both ``max-float``). Every encoding used
-    is listed in ``Comparison.adjustments`` with the number of values it changed on
-    each side, so a user sees why two values were considered equal.
+    Some stores lose information on write (see :data:`ENCODINGS`: each tracker module
+    lists its own). When a side is declared lossy, either by the ``precision`` argument
+    (``{"left": "float32"}``) or by a note its reader left on ``RunTables.notes`` (the
+    encoding's ``note``), the encoding is applied to the values of *both* sides before
+    comparing. On the declaring side it changes nothing (the store already did it);
+    applying it there too keeps two different lossy stores comparable (one store keeps
+    ``inf`` in float32, another writes max-float: rounding both sides to float32 and
+    then mapping infinities makes both ``max-float``). Every encoding used is listed in
+    ``Comparison.adjustments`` with the number of values it changed on each side, so a
+    user sees why two values were considered equal.
 
 Statuses
     per key: ``equal``, ``different`` (a value differs or a point has no partner),
@@ -41,12 +41,14 @@ Statuses
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tracelet.backends.registry import TRACKERS
+from tracelet.tables import Encoding
 from tracelet.validators.result import (
     DIFFERENT,
     EQUAL,
@@ -69,59 +71,17 @@ if TYPE_CHECKING:
 
 SIDES = ("left", "right")
 SECTIONS = ("params", "tags", "artifacts")
-_MAX_FLOAT = float(np.finfo(np.float64).max)
 
 
-@dataclass(frozen=True)
-class Encoding:
-    """A store's known lossy encoding of metric values."""
-
-    name: str
-    description: str
-    apply: Callable[[np.ndarray], np.ndarray]
+def _known_encodings() -> dict[str, Encoding]:
+    found = [e for t in TRACKERS.values() for e in t.module.ENCODINGS]
+    return {e.name: e for e in sorted(found, key=lambda e: e.rank)}
 
 
-def _round_float32(values: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        return values.astype(np.float32).astype(np.float64)
+ENCODINGS: dict[str, Encoding] = _known_encodings()
+"""Known encodings by name (each tracker module's ``ENCODINGS``), in the order applied."""
 
-
-def _nonfinite_to_zero(values: np.ndarray) -> np.ndarray:
-    return np.where(np.isfinite(values), values, 0.0)
-
-
-def _inf_to_max_float(values: np.ndarray) -> np.ndarray:
-    # clip keeps NaN; adding 0.0 turns -0.0 into 0.0 (IEEE round-to-nearest).
-    return np.clip(values, -_MAX_FLOAT, _MAX_FLOAT) + 0.0
-
-
-ENCODINGS: dict[str, Encoding] = {
-    encoding.name: encoding
-    for encoding in (
-        Encoding(
-            "float32",
-            "values rounded to float32 (TensorBoard's default SummaryWriter)",
-            _round_float32,
-        ),
-        Encoding(
-            "clearml-zero",
-            "NaN and ±inf stored as 0.0 (ClearML's scalar reports)",
-            _nonfinite_to_zero,
-        ),
-        Encoding(
-            "mlflow-sqlite",
-            "±inf stored as ±1.7976931348623157e308 and -0.0 as 0.0 (MLflow's sqlite store)",
-            _inf_to_max_float,
-        ),
-    )
-}
-"""Known encodings by name, in the order they are applied."""
-
-NOTE_ENCODINGS: dict[str, str] = {
-    "precision:float32": "float32",
-    "inf:mlflow-sqlite": "mlflow-sqlite",
-    "nonfinite:clearml-zero": "clearml-zero",
-}
+NOTE_ENCODINGS: dict[str, str] = {e.note: e.name for e in ENCODINGS.values()}
 """``RunTables.notes`` entries that declare an encoding; other notes are ignored."""
 
 

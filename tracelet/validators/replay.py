@@ -1,22 +1,13 @@
 """Replay mode: log a recorded run "direct" and "routed" into fresh stores, and diff them.
 
-``tracelet validate --replay SOURCE --backend wandb,mlflow`` checks tracelet's routing
+``tracelet validate --replay SOURCE --backend TRACKER[,TRACKER]`` checks tracelet's routing
 for exactly the key names, steps and values of *your* run. For each tracker it runs two
 writers, each in a subprocess with its own :class:`~tracelet.validators.sandbox.Sandbox`:
 
 direct
-    the tracker's own API, the way its documentation recommends:
-
-    * MLflow: ``MlflowClient.log_batch`` (one call per key, so a name MLflow refuses
-      loses only that key; the client splits it into requests of 1000), params with
-      ``log_batch``, tags with ``set_tag``;
-    * W&B: ``wandb.init(config=params, tags=["key:value", ...])`` and **one**
-      ``wandb.log(row, step=step)`` per step (consecutive points of one step form a
-      row; a key repeating within the step starts a new call at the same step);
-    * ClearML: ``Task.init`` offline, ``task.connect(params)``, tags as user
-      properties, ``Logger.report_scalar(title, series, value, iteration=step)`` with
-      ``(title, series)`` from :func:`tracelet.naming.clearml_title_series` (the
-      inverse of how the ClearML reader names keys), reporting in-process (threads).
+    the tracker's own API, the way its documentation recommends: the writer of the
+    tracker module's ``REPLAY`` (:class:`~tracelet.backends.registry.DirectReplay`,
+    its docstring says which calls it makes);
 routed
     ``tracelet.start_logging(backend=...)``, one ``SummaryWriter.add_scalar(key, value,
     step, walltime)`` per point (torch), ``experiment.log_params(params)``,
@@ -31,21 +22,13 @@ Tracker-imposed differences
     Some trackers store less than they are given, and that is not tracelet's doing.
     The replay predicts, from the recorded run, what each path must store:
 
-    ===========  ========  ======================================================
-    tracker      path      rule
-    ===========  ========  ======================================================
-    MLflow       both      sqlite keeps ±inf as ±1.7976931348623157e308, -0.0 as 0.0
-    MLflow       direct    a name MLflow refuses (``a//b``, ``x😀``) is not stored;
-                           tracelet stores it as :func:`~tracelet.backends.mlflow.mlflow_key`
-                           and reads the original name back
-    W&B          direct    a tag whose ``key:value`` label is over 64 characters is
-                           refused (``wandb.init`` would fail); tracelet keeps it
-    W&B          direct    ``wandb.log(step=s)`` with ``s`` below the run's current
-                           step is dropped; a key logged again at the same step
-                           replaces the earlier value (tracelet logs every point
-                           with the TensorBoard step in ``global_step``)
-    ClearML      both      NaN and ±inf are stored as 0.0
-    ===========  ========  ======================================================
+    The tracker module's ``REPLAY.stored`` gives what its store keeps on both paths
+    (for example ±inf kept as max-float), and ``REPLAY.direct`` which points the direct
+    writer's own calls keep (for example a step lower than the run's current one
+    dropped, where tracelet logs every point with its SummaryWriter step in a step key of
+    its own). A name the tracker's API refuses on the direct path is not stored there;
+    ``REPLAY.kept_name`` says how tracelet stores it. ``docs/validate.md`` lists the
+    rules of every tracker.
 
     Each rule that applies is listed with its point count, keys and first steps. The
     verdict per tracker is ``equal`` (the two paths store the same), ``explained``
@@ -68,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tracelet.backends.registry import TRACKERS, DirectReplay, ImposedRule, with_option
 from tracelet.readers import read_store
 from tracelet.tables import RunTables
 from tracelet.validators import exit_codes
@@ -82,21 +66,12 @@ if TYPE_CHECKING:
 DIRECT = "direct"
 ROUTED = "routed"
 PATHS = (DIRECT, ROUTED)
-REPLAY_BACKENDS = ("mlflow", "wandb", "clearml")
 EQUAL = "equal"
 EXPLAINED = "explained"
 DIFFERENT = "different"
 DEFAULT_TIMEOUT = 900.0
 PROJECT = "tracelet-replay"
 _SKIP = ("artifacts",)
-_MAX_FLOAT = float(np.finfo(np.float64).max)
-_NAMES = {"mlflow": "MLflow", "wandb": "W&B", "clearml": "ClearML"}
-_WANDB_MAX_TAG = 64
-_DIRECT_API = {
-    "mlflow": "MlflowClient.log_batch",
-    "wandb": "one wandb.log per step",
-    "clearml": "Logger.report_scalar",
-}
 
 
 class ReplayError(RuntimeError):
@@ -190,11 +165,10 @@ def replay(
     from tracelet.backends import ensure_installed, normalize_backends
 
     names = normalize_backends(list(backends))
-    unsupported = [n for n in names if n not in REPLAY_BACKENDS]
+    supported = replay_backends()
+    unsupported = [n for n in names if n not in supported]
     if unsupported:
-        raise ValueError(
-            f"replay supports {', '.join(REPLAY_BACKENDS)}; not {', '.join(unsupported)}"
-        )
+        raise ValueError(f"replay supports {', '.join(supported)}; not {', '.join(unsupported)}")
     for name in names:
         ensure_installed(name)
     workdir = Path(workdir or tempfile.mkdtemp(prefix="tracelet-replay-")).resolve()
@@ -207,6 +181,15 @@ def replay(
     for name in names:
         report.backends.append(_compare_backend(name, source, results, rtol, atol, strict))
     return report
+
+
+def replay_backends() -> list[str]:
+    """The trackers whose module has a direct writer for replay."""
+    return [t.name for t in with_option("REPLAY")]
+
+
+def _replay_of(backend: str) -> DirectReplay:
+    return TRACKERS[backend].module.REPLAY
 
 
 def _run_writers(
@@ -302,35 +285,8 @@ def _routed_refusals(backend: str, result: dict[str, Any]) -> list[Imposed]:
 def expected_stored(backend: str, source: RunTables) -> tuple[RunTables, list[Imposed]]:
     """``source`` as ``backend``'s store keeps it on either path, and the rules applied."""
     metrics = source.metrics.reset_index(drop=True)
-    values = metrics["value"].to_numpy(dtype=np.float64)
-    imposed: list[Imposed] = []
-    if backend == "mlflow":
-        infinite = np.isinf(values)
-        negative_zero = (values == 0) & np.signbit(values)
-        new = np.clip(values, -_MAX_FLOAT, _MAX_FLOAT) + 0.0
-        for mask, rule, what in (
-            (infinite, "mlflow-inf", "±inf is stored as ±1.7976931348623157e308"),
-            (negative_zero, "mlflow-negative-zero", "-0.0 is stored as 0.0"),
-        ):
-            if mask.any():
-                text = f"MLflow's sqlite store: {what}"
-                imposed.append(_rule(backend, "both", rule, text, metrics, mask))
-        values = new
-    elif backend == "clearml":
-        nonfinite = ~np.isfinite(values)
-        if nonfinite.any():
-            imposed.append(
-                _rule(
-                    backend,
-                    "both",
-                    "clearml-nonfinite",
-                    "ClearML stores NaN and ±inf as 0.0 (its Logger.set_reporting_nan_value "
-                    "default; the server cannot store them)",
-                    metrics,
-                    nonfinite,
-                )
-            )
-        values = np.where(nonfinite, 0.0, values)
+    values, rules = _replay_of(backend).stored(metrics["value"].to_numpy(dtype=np.float64))
+    imposed = [_rule(backend, "both", rule, metrics) for rule in rules]
     stored = metrics.assign(value=values)
     return _tables(
         stored, source.params, source.tags, f"{source.source} as {backend} stores it"
@@ -344,33 +300,21 @@ def expected_direct_path(
     imposed: list[Imposed] = []
     if refused:
         stored, imposed = _without_refused(backend, stored, refused)
-    if backend == "wandb":
-        stored, dropped = _wandb_direct(stored)
-        imposed += dropped
+    simulate = _replay_of(backend).direct
+    if simulate is not None:
+        metrics = stored.metrics.reset_index(drop=True)
+        kept, rules = simulate(metrics["key"].tolist(), metrics["step"].tolist())
+        imposed += [_rule(backend, DIRECT, rule, metrics) for rule in rules]
+        source = stored.source + " (direct)"
+        stored = _tables(metrics[kept], stored.params, stored.tags, source)
     return stored, imposed
-
-
-def _tracelet_keeps(backend: str, kind: str, key: str) -> str:
-    """How tracelet's backend stores a name the tracker's own API refuses."""
-    if backend == "mlflow":
-        from tracelet.backends.mlflow import mlflow_key
-
-        return (
-            f"tracelet stores it as {mlflow_key(key)!r}, records the mapping in a "
-            "tracelet.keymap tag and reads the original name back"
-        )
-    if backend == "wandb" and kind == "tag":
-        return (
-            "tracelet writes the label cut to 64 characters and keeps the exact tag in "
-            "config['tracelet_tags'], which it reads back"
-        )
-    return "tracelet stores it as given"
 
 
 def _without_refused(
     backend: str, stored: RunTables, refused: Sequence[dict[str, Any]]
 ) -> tuple[RunTables, list[Imposed]]:
     metrics, params, tags = stored.metrics, stored.params, stored.tags
+    tracker = TRACKERS[backend]
     imposed = []
     gone: dict[str, set[str]] = {"metric": set(), "param": set(), "tag": set()}
     for item in refused:
@@ -382,8 +326,8 @@ def _without_refused(
                 backend,
                 DIRECT,
                 f"{backend}-refused-name",
-                f"{_NAMES[backend]} refused the {kind} name {key!r} ({item['message']}); "
-                + _tracelet_keeps(backend, kind, key),
+                f"{tracker.label} refused the {kind} name {key!r} ({item['message']}); "
+                + _replay_of(backend).kept_name(kind, key),
                 count,
                 (key,),
             )
@@ -394,80 +338,11 @@ def _without_refused(
     return _tables(metrics, params, tags, stored.source + " (direct)"), imposed
 
 
-def _wandb_direct(stored: RunTables) -> tuple[RunTables, list[Imposed]]:
-    """Simulate the direct writer's ``wandb.log(row, step=s)`` calls against W&B's rules."""
-    metrics = stored.metrics.reset_index(drop=True)
-    keys = metrics["key"].tolist()
-    steps = metrics["step"].tolist()
-    kept = np.zeros(len(keys), dtype=bool)
-    dropped = np.zeros(len(keys), dtype=bool)
-    replaced = np.zeros(len(keys), dtype=bool)
-    current = 0
-    pending: dict[str, int] = {}
-    for call in _wandb_calls(keys, steps):
-        step = steps[call[0]]
-        if step < current:
-            dropped[call] = True
-            continue
-        if step > current:
-            kept[list(pending.values())] = True
-            pending, current = {}, step
-        for index in call:
-            earlier = pending.get(keys[index])
-            if earlier is not None:
-                replaced[earlier] = True
-            pending[keys[index]] = index
-    kept[list(pending.values())] = True
-    imposed = []
-    if dropped.any():
-        imposed.append(
-            _rule(
-                "wandb",
-                DIRECT,
-                "wandb-lower-step",
-                "W&B drops wandb.log(..., step=s) when s is lower than the run's current "
-                "step; tracelet logs every point with the TensorBoard step in global_step, "
-                "so the routed path keeps them",
-                metrics,
-                dropped,
-            )
-        )
-    if replaced.any():
-        imposed.append(
-            _rule(
-                "wandb",
-                DIRECT,
-                "wandb-same-step",
-                "W&B keeps one value per key and step: a key logged again at the same "
-                "step replaces the earlier value (the earlier points are listed); tracelet "
-                "writes a repeated key as a new row with the same global_step",
-                metrics,
-                replaced,
-            )
-        )
-    expected = metrics[kept]
-    return _tables(expected, stored.params, stored.tags, stored.source + " (direct)"), imposed
-
-
-def _wandb_calls(keys: list[str], steps: list[int]) -> Iterable[list[int]]:
-    """Row indices of each ``wandb.log`` call the direct writer makes (see :func:`_write_wandb`)."""
-    call: list[int] = []
-    seen: set[str] = set()
-    for index, (key, step) in enumerate(zip(keys, steps, strict=True)):
-        if call and (step != steps[call[0]] or key in seen):
-            yield call
-            call, seen = [], set()
-        call.append(index)
-        seen.add(key)
-    if call:
-        yield call
-
-
-def _rule(tracker: str, path: str, rule: str, text: str, metrics, mask: np.ndarray) -> Imposed:
-    hit = metrics[mask]
+def _rule(tracker: str, path: str, rule: ImposedRule, metrics) -> Imposed:
+    hit = metrics[rule.mask]
     examples = tuple((str(k), int(s)) for k, s in zip(hit["key"][:5], hit["step"][:5], strict=True))
     keys = tuple(dict.fromkeys(hit["key"].tolist()))
-    return Imposed(tracker, path, rule, text, int(mask.sum()), keys, examples)
+    return Imposed(tracker, path, rule.rule, rule.text, int(rule.mask.sum()), keys, examples)
 
 
 def _tables(metrics, params, tags, source: str) -> RunTables:
@@ -489,7 +364,7 @@ def render_replay(report: ReplayReport, console: Console) -> None:
     for item in report.backends:
         console.print(Rule(f"replay into {item.backend}"))
         console.print(
-            f"direct: {_DIRECT_API[item.backend]} -> {item.direct.source}\n"
+            f"direct: {_replay_of(item.backend).api} -> {item.direct.source}\n"
             f"routed: SummaryWriter + tracelet -> {item.routed.source}"
         )
         render_terminal(item.comparison, console)
@@ -620,96 +495,6 @@ def write_routed(
     }
 
 
-def _write_mlflow(rows, params, tags, project: str, name: str) -> list[dict[str, Any]]:
-    from mlflow import MlflowClient
-    from mlflow.entities import Metric, Param
-    from mlflow.exceptions import MlflowException
-
-    client = MlflowClient()
-    experiment = client.get_experiment_by_name(project)
-    experiment_id = experiment.experiment_id if experiment else client.create_experiment(project)
-    run_id = client.create_run(experiment_id, run_name=name).info.run_id
-    refused: list[dict[str, Any]] = []
-
-    def attempt(kind: str, key: str, call) -> None:
-        try:
-            call()
-        except MlflowException as exc:
-            refused.append({"kind": kind, "key": key, "message": _first_line(exc.message)})
-
-    by_key: dict[str, list[Metric]] = {}
-    for key, step, value, wall_time in rows:
-        by_key.setdefault(key, []).append(Metric(key, value, int(wall_time * 1000), step))
-    for key, metrics in by_key.items():
-        attempt("metric", key, lambda m=metrics: client.log_batch(run_id, metrics=m))
-    for key, value in params.items():
-        attempt("param", key, lambda k=key, v=value: client.log_batch(run_id, params=[Param(k, v)]))
-    for key, value in tags.items():
-        attempt("tag", key, lambda k=key, v=value: client.set_tag(run_id, k, v))
-    client.set_terminated(run_id)
-    return refused
-
-
-def _write_wandb(rows, params, tags, project: str, name: str) -> list[dict[str, Any]]:
-    import wandb
-
-    labels, refused = [], []
-    for key, value in tags.items():
-        label = f"{key}:{value}" if value else key
-        if 1 <= len(label) <= _WANDB_MAX_TAG:
-            labels.append(label)
-        else:  # wandb.init raises for the whole run
-            message = f"W&B run tags must be 1 to 64 characters, {label[:20]!r}... has {len(label)}"
-            refused.append({"kind": "tag", "key": key, "message": message})
-    run = wandb.init(
-        project=project,
-        name=name,
-        config=dict(params),
-        tags=labels or None,
-        settings=wandb.Settings(console="off"),
-    )
-    keys = [row[0] for row in rows]
-    steps = [row[1] for row in rows]
-    for call in _wandb_calls(keys, steps):
-        run.log({keys[i]: rows[i][2] for i in call}, step=steps[call[0]])
-    run.finish()
-    return refused
-
-
-def _write_clearml(rows, params, tags, project: str, name: str) -> list[dict[str, Any]]:
-    from clearml import Task
-
-    from tracelet.naming import clearml_title_series
-
-    task = Task.init(
-        project_name=project,
-        task_name=name,
-        auto_connect_frameworks=False,
-        auto_connect_arg_parser=False,
-        auto_connect_streams=False,
-        auto_resource_monitoring=False,
-    )
-    if params:
-        task.connect(dict(params), name="General")
-    if tags:
-        task.set_user_properties(*({"name": k, "value": v} for k, v in tags.items()))
-    logger = task.get_logger()
-    names: dict[str, tuple[str, str]] = {}
-    for key, step, value, _ in rows:
-        pair = names.get(key) or names.setdefault(key, clearml_title_series(key))
-        logger.report_scalar(pair[0], pair[1], value, iteration=step)
-    task.close()
-    return []
-
-
-_DIRECT_WRITERS = {"mlflow": _write_mlflow, "wandb": _write_wandb, "clearml": _write_clearml}
-
-
-def _first_line(text: str) -> str:
-    text = str(text).strip()
-    return text.splitlines()[0] if text else ""
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of a writer subprocess: ``python -m tracelet.validators.replay``."""
     parser = argparse.ArgumentParser(prog="python -m tracelet.validators.replay")
@@ -724,7 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows, params, tags = read_payload(args.payload)
     if args.path == DIRECT:
-        refused = _DIRECT_WRITERS[args.backend](
+        refused = _replay_of(args.backend).write(
             rows, params, tags, args.project or PROJECT, args.name
         )
         result: dict[str, Any] = {"refused": refused}
