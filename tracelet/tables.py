@@ -144,14 +144,13 @@ def artifact_rows(path: str | Path, name: str | None = None) -> list[tuple[str, 
 class Encoding:
     """A store's known lossy encoding of metric values, declared by its reader.
 
-    A reader declares it with ``note`` on :attr:`RunTables.notes`; the validators apply
-    ``apply`` to both sides of a comparison, encodings of lower ``rank`` first.
+    A reader lists the encodings its store applied in :attr:`RunTables.encodings`; the
+    validators apply ``apply`` to both sides of a comparison, lower ``rank`` first.
     """
 
     name: str
     description: str
     apply: Callable[[np.ndarray], np.ndarray]
-    note: str
     rank: int
 
 
@@ -165,6 +164,8 @@ class RunTables:
     artifacts: pd.DataFrame = field(default_factory=artifacts_frame)
     source: str = ""
     notes: list[str] = field(default_factory=list)
+    encodings: tuple[Encoding, ...] = ()
+    """The lossy encodings the store applied to metric values (see :class:`Encoding`)."""
 
     @classmethod
     def empty(cls, source: str = "") -> RunTables:

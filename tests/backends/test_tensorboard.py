@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 
 from tracelet.backends.base import RefusedError, RunInfo
-from tracelet.backends.tensorboard import ARTIFACTS_DIR, TAGS_TAG, TensorboardBackend, read_run
+from tracelet.backends.tensorboard import (
+    ARTIFACTS_DIR,
+    FLOAT32_ENCODING,
+    TAGS_TAG,
+    TensorboardBackend,
+    read_run,
+)
 from tracelet.events import Point
 
 WALL = 1_700_000_000.25
@@ -242,8 +248,8 @@ def test_torch_summary_writer_float32_and_double_precision(tmp_path: Path) -> No
     assert by_key["grp_x/grp"] == [(7, (1.0).hex())]
     assert by_key["grp_y/grp"] == [(7, (2.0).hex())]
     assert by_key["hp/hp/metric"] == [(0, (1.0).hex())]
-    assert tables.notes[0] == "precision:float32"
-    float32_keys = json.loads(tables.notes[1].removeprefix("float32_keys "))
+    assert tables.encodings == (FLOAT32_ENCODING,)
+    float32_keys = json.loads(tables.notes[0].removeprefix("float32_keys "))
     assert "new/double" not in float32_keys and "Loss/Train" in float32_keys
     assert dict(zip(tables.params["key"], tables.params["value"], strict=True)) == {
         "lr": "0.1",
@@ -275,7 +281,7 @@ def test_tensorboardx_writer_is_read_as_float32(tmp_path: Path) -> None:
         if step % 100 == 0:
             expected.append(("val/acc", step * 2**30, _f32(step / 3.0)))
     assert _triples(tables.metrics) == expected
-    assert tables.notes[0] == "precision:float32"
+    assert tables.encodings == (FLOAT32_ENCODING,)
     assert {"kind": "text", "key": "note/text_summary", "steps": [1]} in _media(tables.notes)
 
 

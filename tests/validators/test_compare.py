@@ -8,6 +8,8 @@ from collections import defaultdict
 
 import pytest
 
+from tracelet.backends.mlflow import SQLITE_ENCODING
+from tracelet.backends.tensorboard import FLOAT32_ENCODING
 from tracelet.tables import RunTables, artifacts_frame, metrics_frame, params_frame, tags_frame
 from tracelet.validators import exit_codes
 from tracelet.validators.compare import compare_runs
@@ -17,10 +19,10 @@ INF = float("inf")
 NAN = float("nan")
 
 
-def run(points, notes=(), **tables) -> RunTables:
+def run(points, encodings=(), **tables) -> RunTables:
     """A run from ``(key, step, value)`` points; wall times are irrelevant to the diff."""
     rows = [(key, step, value, float(i)) for i, (key, step, value) in enumerate(points)]
-    return RunTables(metrics=metrics_frame(rows), notes=list(notes), **tables)
+    return RunTables(metrics=metrics_frame(rows), encodings=tuple(encodings), **tables)
 
 
 def by_key(comparison):
@@ -116,16 +118,18 @@ def test_inf_vs_max_float_equal_only_with_mlflow_sqlite_adjustment():
     assert plain.adjustments == []
 
     by_argument = compare_runs(original, run(mlflow), precision={"right": "mlflow-sqlite"})
-    by_note = compare_runs(original, run(mlflow, notes=["inf:mlflow-sqlite"]))
+    by_note = compare_runs(original, run(mlflow, encodings=[SQLITE_ENCODING]))
     for result in (by_argument, by_note):
         assert result.equal
         [adjustment] = result.adjustments
         assert adjustment.encoding == "mlflow-sqlite"
         assert adjustment.declared_by == ("right",)
         assert (adjustment.changed_left, adjustment.changed_right) == (3, 0)
-    assert by_note.adjustments[0].reasons == ("note 'inf:mlflow-sqlite'",)
+    assert by_note.adjustments[0].reasons == ("the store's reader",)
 
-    ignored = compare_runs(original, run(mlflow, notes=["inf:mlflow-sqlite"]), store_notes=False)
+    ignored = compare_runs(
+        original, run(mlflow, encodings=[SQLITE_ENCODING]), store_encodings=False
+    )
     assert not ignored.equal
 
 
@@ -136,7 +140,7 @@ def test_float32_rounding_equal_only_with_float32_adjustment():
 
     assert by_key(compare_runs(run(exact), run(tensorboard)))["m"].differing_points == 4
     by_argument = compare_runs(run(tensorboard), run(exact), precision={"left": ["float32"]})
-    by_note = compare_runs(run(exact), run(tensorboard, notes=["precision:float32"]))
+    by_note = compare_runs(run(exact), run(tensorboard, encodings=[FLOAT32_ENCODING]))
     for result in (by_argument, by_note):
         assert result.equal
         assert [a.encoding for a in result.adjustments] == ["float32"]
@@ -146,7 +150,7 @@ def test_float32_rounding_equal_only_with_float32_adjustment():
 def test_float32_adjustment_still_catches_real_differences():
     result = compare_runs(
         run([("m", 0, 0.1), ("m", 1, 0.2)]),
-        run([("m", 0, 0.10000000149011612), ("m", 1, 0.2001)], notes=["precision:float32"]),
+        run([("m", 0, 0.10000000149011612), ("m", 1, 0.2001)], encodings=[FLOAT32_ENCODING]),
     )
     m = by_key(result)["m"]
     assert m.differing_points == 1
@@ -154,8 +158,8 @@ def test_float32_adjustment_still_catches_real_differences():
 
 
 def test_tensorboard_against_mlflow_sqlite_uses_both_encodings():
-    tensorboard = run([("m", 0, INF), ("m", 1, 0.10000000149011612)], notes=["precision:float32"])
-    mlflow = run([("m", 0, MAX), ("m", 1, 0.1)], notes=["inf:mlflow-sqlite"])
+    tensorboard = run([("m", 0, INF), ("m", 1, 0.10000000149011612)], encodings=[FLOAT32_ENCODING])
+    mlflow = run([("m", 0, MAX), ("m", 1, 0.1)], encodings=[SQLITE_ENCODING])
 
     result = compare_runs(tensorboard, mlflow)
 

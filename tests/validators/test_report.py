@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from rich.console import Console
 
+from tracelet.backends.mlflow import SQLITE_ENCODING
+from tracelet.backends.tensorboard import FLOAT32_ENCODING
 from tracelet.tables import RunTables, artifacts_frame, metrics_frame, params_frame, tags_frame
 from tracelet.validators.compare import compare_runs
 from tracelet.validators.report import SCHEMA, render_terminal, to_json, write_html
@@ -74,12 +76,12 @@ def test_terminal_folds_many_equal_keys_but_never_a_differing_one():
 
 def test_terminal_equal_run_shows_adjustment_and_verdict():
     tensorboard = run([("loss", 0, 0.10000000149011612)])
-    tensorboard.notes.append("precision:float32")
+    tensorboard.encodings = (FLOAT32_ENCODING,)
 
     text = terminal_text(compare_runs(run([("loss", 0, 0.1)]), tensorboard))
 
     flat = " ".join(text.split())
-    assert "precision adjustment float32, declared by right (note 'precision:float32')" in flat
+    assert "precision adjustment float32, declared by right (the store's reader)" in flat
     assert "values changed: 1 left, 0 right" in flat
     assert text.strip().splitlines()[-1] == (
         "EQUAL: 1 metric key, 1 point on each side match exactly "
@@ -108,7 +110,7 @@ def test_json_round_trips_as_strict_json():
 
 def test_json_lists_adjustments():
     mlflow = run([("m", 0, 1.7976931348623157e308)])
-    mlflow.notes.append("inf:mlflow-sqlite")
+    mlflow.encodings = (SQLITE_ENCODING,)
 
     document = to_json(compare_runs(run([("m", 0, INF)]), mlflow))
 
@@ -118,7 +120,7 @@ def test_json_lists_adjustments():
             "encoding": "mlflow-sqlite",
             "description": document["adjustments"][0]["description"],
             "declared_by": ["right"],
-            "reasons": ["note 'inf:mlflow-sqlite'"],
+            "reasons": ["the store's reader"],
             "changed": {"left": 1, "right": 0},
         }
     ]

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tracelet.backends.tensorboard import FLOAT32_ENCODING
 from tracelet.journal import JournalWriter
 from tracelet.readers import read_store, resolve_store, sibling_path
 from tracelet.tables import RunTables, metrics_frame, params_frame, tags_frame
@@ -195,7 +196,7 @@ def test_tensorboard_logdir_event_file_and_subfolder(isolated: Path):
         assert resolve_store(str(given)).kind == "tensorboard"
         tables = read_store(str(given))
         assert_points(tables, [(prefix + k, s, v) for k, s, v in POINTS], float32=True)
-        assert "precision:float32" in tables.notes
+        assert tables.encodings == (FLOAT32_ENCODING,)
 
 
 # -- metrics tables -------------------------------------------------------------------------------

@@ -60,8 +60,9 @@ folder reads the same, with a note.
   row named like the artifact, a folder (which ClearML stores zipped) one row per
   member, ``<artifact>/<member>``. ``path`` is the file, or ``<archive>!/<member>``
   for a file inside a zip.
-* notes: ``precision:float64``; ``nonfinite:clearml-zero`` (NaN and ±inf were stored
-  as 0.0; left out when the session does hold non-finite values); one ``media {...}``
+* encodings: :data:`ZERO_ENCODING` (NaN and ±inf were stored as 0.0; left out when
+  the session does hold non-finite values).
+* notes: ``precision:float64``; one ``media {...}``
   JSON line per image / text / histogram key with its steps; single values; what was
   skipped.
 """
@@ -97,9 +98,6 @@ from tracelet.tables import (
 
 SINGLE_VALUE_ITERATION = -(2**31)
 """The iteration ``Logger.report_single_value`` reports at (under title ``Summary``)."""
-
-NONFINITE_NOTE = "nonfinite:clearml-zero"
-"""Note on a session whose values are all finite: ClearML stores NaN and ±inf as 0.0."""
 
 _THREAD_REPORTER = {"sdk": {"development": {"report_use_subprocess": False}}}
 # Every binding off, and no repository detection: it would describe the agent, not the
@@ -367,8 +365,8 @@ def _read_session(session: _Session) -> RunTables:
     if session.zip is None and not session.path.with_name(session.path.name + ".zip").exists():
         notes.append("incomplete: no .zip next to the session (the task was not closed)")
     metrics, event_notes = _read_metrics(session.read("metrics.jsonl") or b"")
-    if metrics["value"].abs().lt(math.inf).all():
-        notes.append(NONFINITE_NOTE)
+    # All finite: ClearML replaced NaN and ±inf by 0.0 (a session holding them did not).
+    encodings = (ZERO_ENCODING,) if metrics["value"].abs().lt(math.inf).all() else ()
     params, tags = _read_hyperparams(task)
     artifacts, artifact_notes = _read_artifacts(session, task)
     return RunTables(
@@ -378,6 +376,7 @@ def _read_session(session: _Session) -> RunTables:
         artifacts=artifacts_frame(artifacts),
         source=str(session.path),
         notes=notes + event_notes + artifact_notes,
+        encodings=encodings,
     )
 
 
@@ -533,7 +532,6 @@ ZERO_ENCODING = Encoding(
     "clearml-zero",
     "NaN and ±inf stored as 0.0 (ClearML's scalar reports)",
     _nonfinite_to_zero,
-    note=NONFINITE_NOTE,
     rank=1,
 )
 ENCODINGS = (ZERO_ENCODING,)

@@ -391,7 +391,7 @@ def read_run(location: str, run: str | None = None) -> RunTables:
         tags=tags_frame(user_tags),
         artifacts=artifacts_frame(_artifact_rows(client, run_id, run_info.info.artifact_uri)),
         source=f"{uri}#{run_id}",
-        notes=[SQLITE_ENCODING.note] if not uri.startswith(("file:", "/")) else [],
+        encodings=(SQLITE_ENCODING,) if not uri.startswith(("file:", "/")) else (),
     )
 
 
@@ -489,7 +489,6 @@ SQLITE_ENCODING = Encoding(
     "mlflow-sqlite",
     "±inf stored as ±1.7976931348623157e308 and -0.0 as 0.0 (MLflow's sqlite store)",
     _inf_to_max_float,
-    note="inf:mlflow-sqlite",
     rank=2,
 )
 ENCODINGS = (SQLITE_ENCODING,)

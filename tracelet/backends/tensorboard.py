@@ -33,9 +33,10 @@ too. Point ``read_run`` at a writer's own folder to get bare tags.
 
 * metrics: every scalar (``simple_value``, and tensors of the ``scalars`` plugin) as
   float64, every event kept, in file order. ``SummaryWriter`` and ``tensorboardX``
-  store float32 by default: then ``notes`` holds ``precision:float32`` (the values are
-  the float32 ones, widened exactly), else ``precision:float64``; when a logdir mixes
-  both, a ``float32_keys [...]`` note lists the float32 keys.
+  store float32 by default: then ``encodings`` holds :data:`FLOAT32_ENCODING` (the
+  values are the float32 ones, widened exactly), else ``notes`` holds
+  ``precision:float64``; when a logdir mixes both, a ``float32_keys [...]`` note lists
+  the float32 keys.
 * params: HParams ``session_start_info`` values (numbers that are whole read back
   without ``.0``, as TensorBoard stores every number as a double).
 * tags: the last ``tracelet/tags`` text summary.
@@ -280,6 +281,7 @@ def read_run(path: str, run: str | None = None) -> RunTables:
         artifacts=artifacts_frame(artifacts),
         source=str(root),
         notes=reader.notes(),
+        encodings=(FLOAT32_ENCODING,) if reader.float32_keys else (),
     )
 
 
@@ -413,10 +415,8 @@ class _Reader:
 
     def notes(self) -> list[str]:
         notes = []
-        if self.float32_keys:
-            notes.append(FLOAT32_ENCODING.note)
-            if self.float64_keys:
-                notes.append("float32_keys " + json.dumps(sorted(self.float32_keys)))
+        if self.float32_keys and self.float64_keys:
+            notes.append("float32_keys " + json.dumps(sorted(self.float32_keys)))
         elif self.float64_keys:
             notes.append("precision:float64")
         notes += [
@@ -458,7 +458,6 @@ FLOAT32_ENCODING = Encoding(
     "float32",
     "values rounded to float32 (TensorBoard's default SummaryWriter)",
     _round_float32,
-    note="precision:float32",
     rank=0,
 )
 ENCODINGS = (FLOAT32_ENCODING,)

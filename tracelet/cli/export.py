@@ -17,7 +17,7 @@ The params and tags files are always written (possibly with no rows), so a later
 export never leaves a stale one next to the table. ``read_store("table.csv")`` reads
 all three back. CSV keeps every float64 exactly (shortest round-trip form; ``nan``,
 ``inf``, ``-inf``); parquet needs ``pyarrow``. Artifacts are not exported, and neither
-are the store's notes (a store's lossy encodings, such as MLflow's ``inf``): compare
+are the store's notes and declared lossy encodings (``RunTables.encodings``): compare
 with the store itself when they matter.
 """
 

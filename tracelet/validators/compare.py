@@ -25,10 +25,10 @@ When two values are equal
 Store precision
     Some stores lose information on write (see :data:`ENCODINGS`: each tracker module
     lists its own). When a side is declared lossy, either by the ``precision`` argument
-    (``{"left": "float32"}``) or by a note its reader left on ``RunTables.notes`` (the
-    encoding's ``note``), the encoding is applied to the values of *both* sides before
-    comparing. On the declaring side it changes nothing (the store already did it);
-    applying it there too keeps two different lossy stores comparable (one store keeps
+    (``{"left": "float32"}``) or by its reader in ``RunTables.encodings``, the encoding
+    is applied to the values of *both* sides before comparing. On the declaring side it
+    changes nothing (the store already did it); applying it there too keeps two
+    different lossy stores comparable (one store keeps
     ``inf`` in float32, another writes max-float: rounding both sides to float32 and
     then mapping infinities makes both ``max-float``). Every encoding used is listed in
     ``Comparison.adjustments`` with the number of values it changed on each side, so a
@@ -81,8 +81,7 @@ def _known_encodings() -> dict[str, Encoding]:
 ENCODINGS: dict[str, Encoding] = _known_encodings()
 """Known encodings by name (each tracker module's ``ENCODINGS``), in the order applied."""
 
-NOTE_ENCODINGS: dict[str, str] = {e.note: e.name for e in ENCODINGS.values()}
-"""``RunTables.notes`` entries that declare an encoding; other notes are ignored."""
+STORE_REASON = "the store's reader"
 
 
 def compare_runs(
@@ -92,15 +91,15 @@ def compare_runs(
     rtol: float = 0.0,
     atol: float = 0.0,
     precision: Mapping[str, str | Iterable[str]] | None = None,
-    store_notes: bool = True,
+    store_encodings: bool = True,
     skip: Collection[str] = (),
     max_examples: int = 5,
 ) -> Comparison:
     """Compare two runs read back from their stores.
 
     ``precision`` declares lossy stores per side (``{"right": ["float32"]}``; names from
-    :data:`ENCODINGS` or :data:`NOTE_ENCODINGS`); with ``store_notes`` (the default) the
-    readers' notes declare them too. ``skip`` names sections left out of the verdict
+    :data:`ENCODINGS`); with ``store_encodings`` (the default) the readers' declared
+    ``RunTables.encodings`` apply too. ``skip`` names sections left out of the verdict
     (``"params"``, ``"tags"``, ``"artifacts"``). ``max_examples`` bounds the differing
     points and one-sided steps kept per key (``Comparison.differences`` keeps them all).
     """
@@ -109,7 +108,7 @@ def compare_runs(
     unknown = set(skip) - set(SECTIONS)
     if unknown:
         raise ValueError(f"cannot skip {sorted(unknown)}: choose from {list(SECTIONS)}")
-    declared = _declared_encodings(left, right, precision, store_notes)
+    declared = _declared_encodings(left, right, precision, store_encodings)
     left_raw = _metric_column(left, "value", np.float64)
     right_raw = _metric_column(right, "value", np.float64)
     left_values, right_values, adjustments = _adjust(left_raw, right_raw, declared)
@@ -137,9 +136,8 @@ def compare_runs(
 
 
 def _encoding_name(name: str) -> str:
-    name = NOTE_ENCODINGS.get(name, name)
     if name not in ENCODINGS:
-        known = sorted([*ENCODINGS, *NOTE_ENCODINGS])
+        known = sorted(ENCODINGS)
         raise ValueError(f"unknown precision {name!r}: choose from {known}")
     return name
 
@@ -148,9 +146,9 @@ def _declared_encodings(
     left: RunTables,
     right: RunTables,
     precision: Mapping[str, str | Iterable[str]] | None,
-    store_notes: bool,
+    store_encodings: bool,
 ) -> dict[str, list[tuple[str, str]]]:
-    """encoding name -> [(side, reason)] for every declaration, argument or note."""
+    """encoding name -> [(side, reason)] for every declaration, argument or store."""
     declared: dict[str, list[tuple[str, str]]] = {}
     for side, names in (precision or {}).items():
         if side not in SIDES:
@@ -159,11 +157,10 @@ def _declared_encodings(
             declared.setdefault(_encoding_name(name), []).append(
                 (side, f"precision argument {name!r}")
             )
-    if store_notes:
+    if store_encodings:
         for side, run in zip(SIDES, (left, right), strict=True):
-            for note in run.notes:
-                if note in NOTE_ENCODINGS:
-                    declared.setdefault(NOTE_ENCODINGS[note], []).append((side, f"note {note!r}"))
+            for encoding in run.encodings:
+                declared.setdefault(_encoding_name(encoding.name), []).append((side, STORE_REASON))
     return declared
 
 
