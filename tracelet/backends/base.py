@@ -1,8 +1,10 @@
 """The backend protocol: what the delivery agent asks of each tracker.
 
-A backend lives in the delivery agent process (never on the training thread). It owns
-both directions for its tracker: writing (a :class:`Backend` subclass) and reading a
-stored run back into :class:`tracelet.tables.RunTables` (a module-level ``read_run``).
+A backend lives in the delivery agent process (never on the training thread). Its
+module owns everything about its tracker: writing (a :class:`Backend` subclass), reading
+a stored run back into :class:`tracelet.tables.RunTables` (a module-level ``read_run``)
+and what the readers and validators ask of it (see :mod:`tracelet.backends.registry`).
+Media (images, histograms, text) is optional: the default methods refuse it.
 
 Error contract, relied on by :mod:`tracelet.agent.delivery`:
 
