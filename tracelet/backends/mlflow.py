@@ -62,7 +62,7 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # MLflow retries a failed HTTP request for up to ~4 minutes by default; the delivery
 # engine has its own backoff, and a reader should fail fast on an unreachable server, so
 # keep each attempt short unless the user said otherwise.
-HTTP_DEFAULTS = {
+_HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
@@ -331,7 +331,7 @@ def _store_creation_lock(uri: str) -> Iterator[None]:
 
 
 def _apply_http_defaults() -> None:
-    for key, value in HTTP_DEFAULTS.items():
+    for key, value in _HTTP_DEFAULTS.items():
         os.environ.setdefault(key, value)
 
 
