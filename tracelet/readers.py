@@ -148,7 +148,7 @@ def delivered_store(
     state = DeliveryState.load(run_dir, backend).tracker
     options = spec.backend_options.get(backend, {})
     environ = os.environ if environ is None else environ
-    location = TRACKERS[backend].delivered_location(state, options, spec.cwd, environ)
+    location = TRACKERS[backend].module.delivered_location(state, options, spec.cwd, environ)
     if location is None:
         raise ValueError(
             f"cannot read back what the tracelet run {run_dir} delivered to {backend} "

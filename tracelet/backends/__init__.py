@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from tracelet.backends.base import Backend, BackendNotInstalled, RefusedError, RunInfo
-from tracelet.backends.registry import TRACKERS, Tracker, tracker
+from tracelet.backends.registry import TRACKERS, Tracker
 
 BACKEND_NAMES = tuple(TRACKERS)
 
@@ -49,5 +49,4 @@ __all__ = [
     "ensure_installed",
     "load_backend",
     "normalize_backends",
-    "tracker",
 ]

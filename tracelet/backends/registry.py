@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -112,7 +112,7 @@ class Tracker:
         """The tracker's module (cheap: it imports the tracker library only when used)."""
         return importlib.import_module(self.module_name)
 
-    def option(self, name: str, default=None):
+    def option(self, name: str, default: Any = None) -> Any:
         """An optional name of the tracker's module (see the module docstring)."""
         return getattr(self.module, name, default)
 
@@ -124,11 +124,6 @@ class Tracker:
             raise BackendNotInstalled(
                 f"{self.library} is not installed: pip install 'tracelet[{self.extra}]'"
             )
-
-    def delivered_location(
-        self, state: Mapping, options: Mapping, cwd: str, environ: Mapping[str, str]
-    ) -> str | None:
-        return self.module.delivered_location(state, options, cwd, environ)
 
 
 TRACKERS: dict[str, Tracker] = {
@@ -156,14 +151,6 @@ TRACKERS: dict[str, Tracker] = {
         ),
     )
 }
-
-
-def tracker(name: str) -> Tracker:
-    """The entry for ``name`` (:class:`ValueError` naming the choices otherwise)."""
-    try:
-        return TRACKERS[name]
-    except KeyError:
-        raise ValueError(f"unknown tracker {name!r}; choose from {', '.join(TRACKERS)}") from None
 
 
 def with_option(name: str) -> Iterator[Tracker]:
