@@ -15,13 +15,15 @@ name                      what it is
 ``read_run(target, run)`` the store read back into :class:`~tracelet.tables.RunTables`
 ``STORE_LABEL``           "an MLflow store": how errors name one of its stores
 ``STORE_HINT``            what :func:`~tracelet.readers.read_store` recognises, for errors
-``claims_uri(text)``      optional: True for a URI only this tracker reads
+``claims_uri(text)``      True for a URI only this tracker reads
 ``claims_file(path)``     True for a file that is one of its stores
 ``is_store_folder(path)`` True for a folder that *is* one of its stores
-``holds_stores(path)``    True for a folder that holds its stores (a container)
+``holds_stores(path)``    True for a folder that holds its stores (a container); the
+                          four tests are optional: define the ones that apply
 ``delivered_location``    ``(state, options, cwd, environ)`` -> where a tracelet run
                           delivered to it (a read location), or None
 ``MENTION``               bytes regex: a source file that may call this tracker
+                          (for a tracker ``tracelet migrate --from`` takes)
 ``ENCODINGS``             its lossy :class:`~tracelet.tables.Encoding` s (may be empty)
 ``SANDBOX``               optional :class:`SandboxLayout`: how a child process writes
                           to it offline, inside one folder
