@@ -249,7 +249,7 @@ class Experiment:
         Example:
             ```python
             report = experiment.stop()
-            print(report.summary())  # mlflow: 1200 points, complete -> sqlite:///mlflow.db
+            print(report.summary())  # mlflow: 1200 points, complete -> sqlite:///mlflow.db (...)
             ```
         """
         global _active
