@@ -357,7 +357,7 @@ def _tracelet_keeps(backend: str, kind: str, key: str) -> str:
 
         return (
             f"tracelet stores it as {mlflow_key(key)!r}, records the mapping in a "
-            "tracelet.keymap tag and reads the original name back"
+            "tracelet.renamed_keys tag and reads the original name back"
         )
     if backend == "wandb" and kind == "tag":
         return (
