@@ -30,5 +30,13 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
+# The docs site (MkDocs, Material theme, API reference from the docstrings).
+.PHONY: docs docs-build
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
+
+docs-build: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 clean-venv:
 	rm -rf $(VENV)

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
@@ -47,23 +48,30 @@ def train(epochs: int = 20, batch_size: int = 32) -> nn.Module:
     return model
 
 
-def main() -> None:
-    OUTPUT.mkdir(exist_ok=True)
-    os.chdir(OUTPUT)
+def print_whole_lines(console: Console, text: str | Text) -> None:
+    """Print ``text`` with each line whole, whatever the width: commands and paths in it
+    must survive copy-paste. Without a terminal (CI logs, ``| tee``) rich would wrap them
+    at 80 columns."""
+    console.print(text, soft_wrap=True, markup=False, highlight=False)
+
+
+def main(output: Path = OUTPUT, epochs: int = 20) -> None:
+    output.mkdir(exist_ok=True)
+    os.chdir(output)
     console = Console()
-    config = {"lr": 0.05, "batch_size": 32, "epochs": 20, "model": {"hidden": 16}}
+    config = {"lr": 0.05, "batch_size": 32, "epochs": epochs, "model": {"hidden": 16}}
     experiment = tracelet.start_logging(
         exp_name="demo", project="tracelet-demo", backend="mlflow", config=config
     )
-    model = train()
+    model = train(epochs)
     torch.save(model.state_dict(), "model.pth")
     experiment.log_artifact("model.pth")
     report = tracelet.stop_logging()
-    console.print(f"[bold]tracelet:[/] {report.summary()}")
+    print_whole_lines(console, Text.assemble(("tracelet: ", "bold"), report.summary()))
 
     tables = read_run("sqlite:///mlflow.db", report.backends[0].tracker["run_id"])
     metrics = tables.metrics
-    table = Table(title="Read back from MLflow (sqlite:///demo-output/mlflow.db)")
+    table = Table(title=f"Read back from MLflow (sqlite:///{output.name}/mlflow.db)")
     for column in ("key", "points", "steps", "last value"):
         table.add_column(column)
     for key, group in metrics.groupby("key", sort=True):
@@ -73,11 +81,16 @@ def main() -> None:
     console.print("params:", dict(zip(tables.params.key, tables.params.value, strict=True)))
     folders = tables.artifacts["name"].str.split("/").str[0].value_counts().sort_index()
     console.print("artifacts:", ", ".join(f"{name} ({count})" for name, count in folders.items()))
-    console.print(
+    print_whole_lines(
+        console,
         "\nOpen it in the MLflow UI:\n"
-        f"  .venv/bin/mlflow ui --backend-store-uri sqlite:///{OUTPUT / 'mlflow.db'}\n"
-        "then browse http://127.0.0.1:5000 (experiment 'tracelet-demo', run 'demo')."
+        f"  {ui_command(output / 'mlflow.db')}\n"
+        "then browse http://127.0.0.1:5000 (experiment 'tracelet-demo', run 'demo').",
     )
+
+
+def ui_command(store: Path) -> str:
+    return f".venv/bin/mlflow ui --backend-store-uri sqlite:///{store}"
 
 
 if __name__ == "__main__":

@@ -41,8 +41,21 @@ _active: Experiment | None = None
 class Experiment:
     """A tracelet run: where SummaryWriter calls go while it is active.
 
-    Created by :func:`tracelet.start_logging`; use it to log what a SummaryWriter does not
-    cover::
+    Created by [`start_logging`][tracelet.start_logging]; use it to log what a
+    SummaryWriter does not cover. It is also a context manager: leaving the block stops
+    logging, with status ``FAILED`` if an exception escaped it (``KILLED`` for Ctrl-C).
+
+    Attributes:
+        name: the run's name (``exp_name``).
+        project: the MLflow experiment, W&B project or ClearML project.
+        backends: the trackers the run delivers to, e.g. ``["mlflow", "wandb"]``.
+        run_id: tracelet's own id for the run (also the run folder's name).
+        run_dir: the run folder holding the journal (None on a non-zero rank).
+        report: the [`StopReport`][tracelet.StopReport], once the run is stopped.
+
+    Example:
+        ```python
+        import tracelet
 
         experiment = tracelet.start_logging(exp_name="baseline", project="mnist",
                                             backend="mlflow")
@@ -51,8 +64,9 @@ class Experiment:
         experiment.log_artifact("model.pth")
         tracelet.stop_logging()
 
-    It is also a context manager: leaving the block stops logging, with status FAILED
-    if an exception escaped it.
+        with tracelet.start_logging(exp_name="finetune", project="mnist") as experiment:
+            experiment.log_metric("loss", 0.4, step=1)
+        ```
     """
 
     def __init__(
@@ -88,23 +102,54 @@ class Experiment:
 
     # -- logging API -----------------------------------------------------------------
     def log_metric(self, key: str, value: Any, step: Any = None) -> None:
-        """Log one scalar; ``step=None`` is step 0 (as in MLflow and TensorBoard)."""
+        """Log one scalar; ``step=None`` is step 0 (as in MLflow and TensorBoard).
+
+        Example:
+            ```python
+            experiment.log_metric("val/acc", 0.91, step=100)
+            experiment.log_metric("test/acc", 0.89)  # step 0
+            ```
+        """
         self._emit((METRIC, str(key), to_float(value), to_step(step), time.time()))
 
     def log_metrics(self, metrics: Mapping[str, Any], step: Any = None) -> None:
-        """Log several scalars at one step."""
+        """Log several scalars at one step.
+
+        Example:
+            ```python
+            experiment.log_metrics({"val/loss": 0.31, "val/acc": 0.91}, step=100)
+            ```
+        """
         step, wall_time = to_step(step), time.time()
         for key, value in metrics.items():
             self._emit((METRIC, str(key), to_float(value), step, wall_time))
 
     def log(self, data: Mapping[str, Any], step: Any = None, commit: bool | None = None) -> None:
-        """Log a dict with ``wandb.log``'s step semantics (see :mod:`tracelet.log_steps`)."""
+        """Log a dict with ``wandb.log``'s step semantics (see [`tracelet.log_steps`][]).
+
+        Example:
+            ```python
+            experiment.log({"loss": 0.5})                   # step 0
+            experiment.log({"loss": 0.4})                   # step 1
+            experiment.log({"acc": 0.8}, commit=False)      # joins the next row
+            experiment.log({"loss": 0.3})                   # step 2: loss and acc
+            experiment.log({"val/loss": 0.35}, step=10)     # the counter moves to 10
+            ```
+        """
         self._wandb_log.log(data, step=step, commit=commit)
 
     def log_params(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
         """Record parameters (nested dicts flattened with ``/``); returns ``params``.
 
         Accepts a dict, an ``argparse.Namespace`` or any object with ``__dict__``.
+
+        Example:
+            ```python
+            experiment.log_params({"lr": 0.01, "model": {"hidden": 16}})
+            # recorded as lr=0.01 and model/hidden=16
+
+            args = experiment.log_params(parser.parse_args())  # an argparse.Namespace
+            ```
         """
         mapping = _as_mapping(params)
         flat = {k: json_safe(v) for k, v in flatten_params(mapping).items()}
@@ -113,16 +158,36 @@ class Experiment:
         return params
 
     def log_param(self, key: str, value: Any) -> Any:
+        """Record one parameter; returns ``value``.
+
+        Example:
+            ```python
+            lr = experiment.log_param("lr", 0.01)
+            ```
+        """
         self.log_params({key: value})
         return value
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        """Set run tags (string values)."""
+        """Set run tags; values are recorded as strings.
+
+        Example:
+            ```python
+            experiment.set_tags({"dataset": "mnist", "seed": 0})  # seed is tagged "0"
+            ```
+        """
         clean = {str(k): str(json_safe(v)) for k, v in _as_mapping(tags).items()}
         if clean:
             self._emit((TAGS, clean))
 
     def set_tag(self, key: str, value: Any) -> None:
+        """Set one run tag.
+
+        Example:
+            ```python
+            experiment.set_tag("stage", "pretrain")
+            ```
+        """
         self.set_tags({key: value})
 
     def log_artifact(self, path: str | os.PathLike, name: str | None = None) -> None:
@@ -130,6 +195,16 @@ class Experiment:
 
         The file is captured now (copied into the run folder), so it may
         be changed or deleted afterwards.
+
+        Raises:
+            FileNotFoundError: ``path`` does not exist.
+
+        Example:
+            ```python
+            torch.save(model.state_dict(), "model.pth")
+            experiment.log_artifact("model.pth")
+            experiment.log_artifact("outputs/plots", name="plots")  # a whole folder
+            ```
         """
         source = Path(path)
         if not source.exists():
@@ -141,16 +216,42 @@ class Experiment:
         self._emit((ARTIFACT, name, str(snapshot)))
 
     def log_text(self, key: str, text: str, step: Any = None) -> None:
+        """Log a text record under ``key`` (``step=None`` is step 0).
+
+        Example:
+            ```python
+            experiment.log_text("notes", "lr halved after epoch 3", step=300)
+            ```
+        """
         self._emit((TEXT, str(key), to_step(step), time.time(), str(text)))
 
     # -- lifecycle -------------------------------------------------------------------
     def flush(self) -> None:
-        """Write what is queued to the journal now (normally the flusher does this)."""
+        """Write what is queued to the journal now (normally the flusher does this).
+
+        Example:
+            ```python
+            experiment.log_metric("loss", 0.25, step=7)
+            experiment.flush()  # on disk in the run folder; the agent delivers it
+            ```
+        """
         if self._router is not None:
             self._router.flush()
 
     def stop(self, status: str = "FINISHED", timeout: float | None = None) -> StopReport:
-        """Flush, let the agent deliver within ``timeout`` seconds, and close."""
+        """Flush, let the agent deliver within ``timeout`` seconds, and close.
+
+        ``status`` is the run's final state in the tracker: ``"FINISHED"``,
+        ``"FAILED"`` or ``"KILLED"``. ``timeout=None`` waits ``stop_timeout`` seconds
+        (see [`start_logging`][tracelet.start_logging]). Stopping twice returns the
+        same report.
+
+        Example:
+            ```python
+            report = experiment.stop()
+            print(report.summary())  # mlflow: 1200 points, complete -> sqlite:///mlflow.db (...)
+            ```
+        """
         global _active
         with _lock:
             if self._stopped:
@@ -233,17 +334,22 @@ def start_logging(
         ranks: in a distributed job, ``"zero"`` (default, ``$TRACELET_RANKS``): only
             rank 0 delivers, other ranks get a disabled run; ``"all"``: each rank
             delivers into its own run ``<exp_name>-rank<N>`` (see
-            :mod:`tracelet.distributed`).
+            the distributed page of these docs).
 
-    Example::
+    Returns:
+        The new active [`Experiment`][tracelet.Experiment] (an active run is stopped first).
 
+    Example:
+        ```python
         import tracelet
         from torch.utils.tensorboard import SummaryWriter
 
-        tracelet.start_logging(exp_name="baseline", project="mnist", backend="mlflow")
+        tracelet.start_logging(exp_name="baseline", project="mnist", backend="mlflow",
+                               config={"lr": 0.01})
         writer = SummaryWriter()
-        writer.add_scalar("loss", 0.5, 1)
+        writer.add_scalar("loss", 0.5, 1)  # also reaches MLflow
         tracelet.stop_logging()
+        ```
     """
     global _active
     backends = normalize_backends(backend or os.environ.get("TRACELET_BACKEND") or DEFAULT_BACKEND)
@@ -291,9 +397,16 @@ def start_logging(
 def stop_logging(timeout: float | None = None, status: str = "FINISHED") -> StopReport | None:
     """Flush, wait (at most ``timeout`` s) for delivery, close the run, remove the patches.
 
-    Returns a :class:`StopReport` (None when no run is active). Anything that could not
-    be delivered in time stays in the run's journal; a warning says so and names the
-    ``tracelet sync`` command that delivers it later.
+    Returns a [`StopReport`][tracelet.StopReport] (None when no run is active).
+    Anything that could not be delivered in time stays in the run's journal; a warning
+    says so and names the ``tracelet sync`` command that delivers it later.
+
+    Example:
+        ```python
+        report = tracelet.stop_logging(timeout=30)
+        if not report.complete:
+            print(report.summary())  # names the `tracelet sync <run folder>` command
+        ```
     """
     experiment = _active
     if experiment is None:
@@ -302,12 +415,32 @@ def stop_logging(timeout: float | None = None, status: str = "FINISHED") -> Stop
 
 
 def get_active_experiment() -> Experiment | None:
-    """The running :class:`Experiment`, or None."""
+    """The running [`Experiment`][tracelet.Experiment], or None.
+
+    Example:
+        ```python
+        experiment = tracelet.get_active_experiment()
+        if experiment is not None:
+            experiment.log_metric("epoch_time", 12.5, step=epoch)
+        ```
+    """
     return _active
 
 
 def log(data: Mapping[str, Any], step: Any = None, commit: bool | None = None) -> None:
-    """``wandb.log``-compatible logging on the active run (see :mod:`tracelet.log_steps`)."""
+    """``wandb.log``-compatible logging on the active run (see [`tracelet.log_steps`][]).
+
+    Raises:
+        RuntimeError: no run is active.
+
+    Example:
+        ```python
+        tracelet.start_logging(exp_name="baseline", backend="wandb")
+        for step, batch in enumerate(loader):
+            tracelet.log({"loss": train_step(batch)})  # steps 0, 1, 2, ...
+        tracelet.stop_logging()
+        ```
+    """
     experiment = _active
     if experiment is None:
         raise RuntimeError(

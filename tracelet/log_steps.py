@@ -15,6 +15,20 @@ whose step is implicit (almost all of them) without guessing a step:
   ``a.b``); values must be scalars (numbers, bools, numpy scalars, one-element
   tensors). A value that is not (a ``wandb.Image``, a string) is not logged: tracelet
   warns once per key and counts it.
+
+Example:
+    ```python
+    import tracelet
+
+    tracelet.start_logging(exp_name="baseline", backend="mlflow")
+    tracelet.log({"loss": 0.9})                      # step 0
+    tracelet.log({"loss": 0.7, "lr": 0.1})           # step 1
+    tracelet.log({"acc": 0.5}, commit=False)         # pending
+    tracelet.log({"loss": 0.6})                      # step 2: acc and loss
+    tracelet.log({"val": {"loss": 0.65}}, step=10)   # val.loss at step 10
+    tracelet.log({"loss": 0.1}, step=4)              # dropped (4 < 10), with a warning
+    tracelet.stop_logging()                          # commits the open row
+    ```
 """
 
 from __future__ import annotations
@@ -29,7 +43,28 @@ from tracelet.values import to_float, to_step
 
 
 class WandbStyleLog:
-    """Holds W&B's step counter and pending row for one run."""
+    """Holds W&B's step counter and pending row for one run.
+
+    Each run has one ([`Experiment.log`][tracelet.Experiment.log] and
+    [`tracelet.log`][tracelet.log] go through it); it passes each committed value to
+    ``emit`` as a metric event.
+
+    Attributes:
+        step: the step the pending row will be committed at.
+        dropped_calls: calls dropped because their ``step`` was below ``step``.
+        skipped_values: values not logged because they were not scalars.
+
+    Example:
+        ```python
+        events = []
+        steps = WandbStyleLog(events.append)
+        steps.log({"loss": 0.5})
+        steps.log({"loss": 0.4}, step=3)
+        steps.finish()
+        [(key, value, step) for _, key, value, step, _ in events]
+        # [("loss", 0.5, 0), ("loss", 0.4, 3)]
+        ```
+    """
 
     def __init__(self, emit: Callable[[tuple], None]):
         self._emit = emit
@@ -41,6 +76,17 @@ class WandbStyleLog:
         self._warned_drop = False
 
     def log(self, data: Mapping[str, Any], step: Any = None, commit: bool | None = None) -> None:
+        """Merge ``data`` into the pending row and commit it as ``wandb.log`` would.
+
+        Raises:
+            TypeError: ``data`` is not a mapping.
+
+        Example:
+            ```python
+            steps.log({"acc": 0.8}, commit=False)  # pending
+            steps.log({"loss": 0.3})               # commits acc and loss at one step
+            ```
+        """
         if not isinstance(data, Mapping):
             raise TypeError(f"log() takes a dict of metrics, got {type(data).__name__}")
         if step is not None:
@@ -56,7 +102,14 @@ class WandbStyleLog:
             self._commit()
 
     def finish(self) -> None:
-        """Commit the open row, as ``wandb.finish()`` does."""
+        """Commit the open row, as ``wandb.finish()`` does.
+
+        Example:
+            ```python
+            steps.log({"loss": 0.2}, step=9)  # row 9 stays open
+            steps.finish()                    # and is committed now
+            ```
+        """
         self._commit()
 
     def _merge(self, data: Mapping[str, Any], prefix: str = "") -> None:

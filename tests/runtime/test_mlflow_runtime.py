@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import struct
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pytest
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
 import tracelet
-from tracelet.backends.mlflow import read_run
+from tracelet.backends.mlflow import mlflow_key, read_run
 from tracelet.journal import iter_events
 
 
@@ -233,6 +235,13 @@ def test_experiment_api_logs_metrics_tags_text_and_folders(isolated: Path):
     assert {"ckpt/a.bin", "ckpt/sub/b.bin", "text/log/step_1.txt"} <= names
 
 
+def run_tags(store: Path) -> dict[str, str]:
+    """The tags of the store's one run, as the MLflow UI gets them. An absolute URI: MLflow
+    caches stores by URI, so a relative one would reach an earlier test's store."""
+    (run,) = mlflow.MlflowClient(f"sqlite:///{store}").search_runs(["1"])
+    return run.data.tags
+
+
 def test_keys_mlflow_refuses_are_mapped_and_read_back_as_written(isolated: Path):
     keys = ["loss (train)", "acc@top1", "a//b", "ünïcode/κλειδί", "x" * 300, "../up"]
     with tracelet.start_logging(exp_name="keys", project="p"):
@@ -241,6 +250,28 @@ def test_keys_mlflow_refuses_are_mapped_and_read_back_as_written(isolated: Path)
             writer.add_scalar(key, float(i), i)
     metrics = read_run("sqlite:///mlflow.db").metrics
     assert sorted(metrics["key"]) == sorted(keys)
+    # What the MLflow UI lists: one readable tag for the renamed keys, no tag per key.
+    tags = run_tags(isolated / "mlflow.db")
+    shown = {k: v for k, v in tags.items() if not k.startswith("mlflow.")}
+    assert shown.keys() == {"tracelet.run_id", "tracelet.renamed_keys"}
+    renamed = {mlflow_key(key): key for key in keys if mlflow_key(key) != key}
+    assert json.loads(shown["tracelet.renamed_keys"]) == renamed
+    assert '"acc_top1": "acc@top1"' in shown["tracelet.renamed_keys"]
+
+
+def test_renamed_keys_past_one_tag_value_spill_into_numbered_tags(isolated: Path):
+    keys = [f"{'k' * 200}@{i}" for i in range(60)]  # ~25,000 characters of mapping
+    with tracelet.start_logging(exp_name="many", project="p"):
+        writer = SummaryWriter(str(isolated / "runs"))
+        for i, key in enumerate(keys):
+            writer.add_scalar(key, float(i), i)
+    tags = run_tags(isolated / "mlflow.db")
+    keymap_tags = sorted(k for k in tags if k.startswith("tracelet.renamed_keys"))
+    assert keymap_tags == [f"tracelet.renamed_keys{n}" for n in ("", ".2", ".3", ".4")]
+    assert all(len(tags[k]) <= 8000 for k in keymap_tags)
+    metrics = read_run("sqlite:///mlflow.db").metrics
+    logged = sorted((key, float(i)) for i, key in enumerate(keys))
+    assert sorted(zip(metrics["key"], metrics["value"], strict=True)) == logged
 
 
 def test_unreachable_tracker_never_blocks_training(isolated: Path):

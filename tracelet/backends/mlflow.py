@@ -7,9 +7,10 @@ Mapping (documented in ``docs/backends/mlflow.md``):
 * the store is ``backend_url`` if given, else ``MLFLOW_TRACKING_URI``, else MLflow's own
   default (a sqlite ``mlflow.db`` in the working directory in MLflow 3).
 * metrics go through ``MlflowClient.log_batch`` (1000 per request), ``wall_time`` as
-  integer milliseconds. Keys MLflow would reject are mapped by :func:`mlflow_key`; each
-  mapped key is recorded in a ``tracelet.keymap.<hash>`` tag so :func:`read_run` gives the
-  original key back.
+  integer milliseconds. Keys MLflow would reject are mapped by :func:`mlflow_key`; the
+  mapping is one readable tag, ``tracelet.renamed_keys`` (JSON ``{stored: logged}``, more
+  tags ``tracelet.renamed_keys.2``, ... past MLflow's 8000-character tag value), so the
+  UI's tag list stays short and :func:`read_run` gives the original keys back.
 * images become MLflow images (``log_image``, with key and step, shown in the UI's
   image view), histograms JSON files under ``histograms/<key>/``, text files under
   ``text/<key>/``, artifacts files or folders at the artifact root.
@@ -53,7 +54,8 @@ from tracelet.tables import (
 MAX_KEY_LENGTH = 250
 MAX_BATCH = 1000
 MAX_PARAMS_PER_BATCH = 100
-KEYMAP_TAG = "tracelet.keymap."
+KEYMAP_TAG = "tracelet.renamed_keys"
+MAX_TAG_VALUE = 8000
 RUN_ID_TAG = "tracelet.run_id"
 _INVALID_KEY_CHARS = re.compile(r"[^/\w.\- :]")
 _REFUSED_CODES = {"INVALID_PARAMETER_VALUE", "RESOURCE_ALREADY_EXISTS", "BAD_REQUEST"}
@@ -87,8 +89,12 @@ def mlflow_key(key: str) -> str:
     return name
 
 
-def _keymap_tag(mapped: str) -> str:
-    return KEYMAP_TAG + hashlib.sha256(mapped.encode()).hexdigest()[:16]
+def _keymap_tag(number: int) -> str:
+    return KEYMAP_TAG if number == 1 else f"{KEYMAP_TAG}.{number}"
+
+
+def _is_keymap_tag(tag: str) -> bool:
+    return tag == KEYMAP_TAG or tag.startswith(f"{KEYMAP_TAG}.")
 
 
 class _DistinctTimestamps:
@@ -144,7 +150,9 @@ class MlflowBackend(Backend):
 
     def __init__(self, run: RunInfo, options: Mapping[str, Any], state: dict[str, Any]):
         super().__init__(run, options, state)
-        self._mapped_keys: set[str] = set(state.get("mapped_keys", []))
+        # The renamed keys, one dict per keymap tag: {name MLflow stores: name as logged}.
+        self._keymap: list[dict[str, str]] = state.get("keymap", [{}])
+        self._mapped_keys = {mapped for chunk in self._keymap for mapped in chunk}
         self._timestamps = _DistinctTimestamps()
 
     @classmethod
@@ -211,10 +219,18 @@ class MlflowBackend(Backend):
     def _key(self, key: str) -> str:
         mapped = mlflow_key(key)
         if mapped != key and mapped not in self._mapped_keys:
-            self._log_batch(tags=[(_keymap_tag(mapped), json.dumps([mapped, key]))])
-            self._mapped_keys.add(mapped)
-            self.state["mapped_keys"] = sorted(self._mapped_keys)
+            self._record_renamed(mapped, key)
         return mapped
+
+    def _record_renamed(self, mapped: str, key: str) -> None:
+        chunks = [*self._keymap[:-1], {**self._keymap[-1], mapped: key}]
+        value = json.dumps(chunks[-1], ensure_ascii=False)
+        if len(value) > MAX_TAG_VALUE:
+            chunks = [*self._keymap, {mapped: key}]
+            value = json.dumps(chunks[-1], ensure_ascii=False)
+        self._log_batch(tags=[(_keymap_tag(len(chunks)), value)])
+        self._keymap = self.state["keymap"] = chunks
+        self._mapped_keys.add(mapped)
 
     def log_metrics(self, points: Sequence[Point]) -> None:
         from mlflow.entities import Metric
@@ -366,13 +382,12 @@ def read_run(location: str, run: str | None = None) -> RunTables:
     tags = dict(run_info.data.tags)
     keymap = {}
     for tag, value in tags.items():
-        if tag.startswith(KEYMAP_TAG):
-            mapped, original = json.loads(value)
-            keymap[mapped] = original
+        if _is_keymap_tag(tag):
+            keymap.update(json.loads(value))
     user_tags = {
         keymap.get(k, k): v
         for k, v in tags.items()
-        if not k.startswith(("mlflow.", KEYMAP_TAG)) and k != RUN_ID_TAG
+        if not (k.startswith("mlflow.") or _is_keymap_tag(k) or k == RUN_ID_TAG)
     }
     if sqlite_path(uri) is not None:
         rows = _sqlite_metrics(uri, run_id)
@@ -557,7 +572,7 @@ def _stored_values(values):
 def _kept_name(kind: str, key: str) -> str:
     return (
         f"tracelet stores it as {mlflow_key(key)!r}, records the mapping in a "
-        "tracelet.keymap tag and reads the original name back"
+        "tracelet.renamed_keys tag and reads the original name back"
     )
 
 
