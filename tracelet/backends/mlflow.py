@@ -7,9 +7,10 @@ Mapping (documented in ``docs/backends/mlflow.md``):
 * the store is ``backend_url`` if given, else ``MLFLOW_TRACKING_URI``, else MLflow's own
   default (a sqlite ``mlflow.db`` in the working directory in MLflow 3).
 * metrics go through ``MlflowClient.log_batch`` (1000 per request), ``wall_time`` as
-  integer milliseconds. Keys MLflow would reject are mapped by :func:`mlflow_key`; each
-  mapped key is recorded in a ``tracelet.keymap.<hash>`` tag so :func:`read_run` gives the
-  original key back.
+  integer milliseconds. Keys MLflow would reject are mapped by :func:`mlflow_key`, and a
+  key whose name an earlier key already holds gets ``_2``, ``_3``... (so distinct keys
+  stay distinct); each renamed key is recorded in a ``tracelet.keymap.<hash>`` tag so
+  :func:`read_run` gives the original key back.
 * images become MLflow images (``log_image``, with key and step, shown in the UI's
   image view), histograms JSON files under ``histograms/<key>/``, text files under
   ``text/<key>/``, artifacts files or folders at the artifact root.
@@ -83,6 +84,15 @@ def mlflow_key(key: str) -> str:
     return name
 
 
+def _free_name(name: str, taken: set[str]) -> str:
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        suffix = f"_{n}"
+        candidate = name[: MAX_KEY_LENGTH - len(suffix)] + suffix
+    return candidate
+
+
 def _keymap_tag(mapped: str) -> str:
     return KEYMAP_TAG + hashlib.sha256(mapped.encode()).hexdigest()[:16]
 
@@ -140,7 +150,8 @@ class MlflowBackend(Backend):
 
     def __init__(self, run: RunInfo, options: Mapping[str, Any], state: dict[str, Any]):
         super().__init__(run, options, state)
-        self._mapped_keys: set[str] = set(state.get("mapped_keys", []))
+        self._names: dict[str, str] = state.setdefault("keymap", {})
+        self._taken = set(self._names.values())
         self._timestamps = _DistinctTimestamps()
 
     @classmethod
@@ -206,12 +217,18 @@ class MlflowBackend(Backend):
 
     # -- metrics, params, tags -------------------------------------------------------
     def _key(self, key: str) -> str:
-        mapped = mlflow_key(key)
-        if mapped != key and mapped not in self._mapped_keys:
-            self._log_batch(tags=[(_keymap_tag(mapped), json.dumps([mapped, key]))])
-            self._mapped_keys.add(mapped)
-            self.state["mapped_keys"] = sorted(self._mapped_keys)
-        return mapped
+        """The stored name of ``key``: :func:`mlflow_key`, made unique in this run. A key
+        whose name is taken by an earlier, different key (``a@b`` and ``a#b`` are both
+        ``a_b``) gets ``_2``, ``_3``...; first come in journal order, so a resumed
+        delivery picks the same names (they are kept in the tracker state)."""
+        stored = self._names.get(key)
+        if stored is None:
+            stored = _free_name(mlflow_key(key), self._taken)
+            if stored != key:
+                self._log_batch(tags=[(_keymap_tag(stored), json.dumps([stored, key]))])
+            self._names[key] = stored
+            self._taken.add(stored)
+        return stored
 
     def log_metrics(self, points: Sequence[Point]) -> None:
         from mlflow.entities import Metric
