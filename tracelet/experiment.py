@@ -166,9 +166,14 @@ class Experiment:
         timeout = self.stop_timeout if timeout is None else timeout
         deadline = time.time() + timeout
         self._wandb_log.finish()
-        self._router.close(status, deadline)
-        self._agent.wait_for_delivery(deadline)
+        router = self._router
+        router.close(status, deadline)
+        if router.end_written:  # else the agent closes the runs as KILLED when we exit
+            self._agent.wait_for_delivery(deadline, router.points_written)
         self.report = collect_report(self.run_dir, self.backends)
+        if router.lost or not router.end_written:
+            self.report.journal_lost = router.lost
+            self.report.journal_error = router.last_journal_error or "end marker not written"
         _warn_if_incomplete(self.report, self._wandb_log)
         return self.report
 

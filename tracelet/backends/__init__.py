@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import importlib
 
-from tracelet.backends.base import Backend, BackendNotInstalled, RefusedError, RunInfo
+from tracelet.backends.base import (
+    Backend,
+    BackendNotInstalled,
+    BackendUnavailable,
+    RefusedError,
+    RunInfo,
+)
 
 # name -> (module, class, pip extra, client library module)
 _REGISTRY: dict[str, tuple[str, str, str, str]] = {
@@ -59,6 +65,7 @@ __all__ = [
     "BACKEND_NAMES",
     "Backend",
     "BackendNotInstalled",
+    "BackendUnavailable",
     "RefusedError",
     "RunInfo",
     "ensure_installed",

@@ -8,6 +8,9 @@ Error contract, relied on by :mod:`tracelet.agent.delivery`:
 
 * raise :class:`RefusedError` when the tracker rejects *this data* for good (an
   invalid key, a param that may not change). The event is reported and skipped.
+* raise :class:`BackendUnavailable` from ``open()`` when the tracker cannot be used
+  until the user changes something (no credentials, no configuration, a refused login,
+  an unknown host). Delivery to that backend stops at once and the message is shown.
 * any other exception is treated as transient (network, server down): the same batch
   is retried with backoff, and nothing after it is delivered out of order.
 """
@@ -32,6 +35,34 @@ class RefusedError(Exception):
     def __init__(self, message: str, count: int | None = None):
         super().__init__(message)
         self.count = count
+
+
+class BackendUnavailable(Exception):
+    """The tracker cannot be reached or used as configured, and retrying cannot heal it.
+
+    The message says what to change, e.g. "W&B has no API key: run `wandb login`".
+    """
+
+
+def first_line(error: object) -> str:
+    """The first non-empty line of an error message (tracker errors run to paragraphs)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def unknown_host(error: BaseException) -> str | None:
+    """The host name a failed connection could not resolve at all (not a temporary DNS
+    failure), found anywhere in the exception's chain; None otherwise."""
+    import socket
+
+    permanent = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, socket.gaierror) and error.errno in permanent:
+            return getattr(error, "host", None) or str(error)
+        error = error.__cause__ or error.__context__
+    return None
 
 
 class BackendNotInstalled(ImportError):

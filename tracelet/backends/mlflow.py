@@ -36,7 +36,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from tracelet.backends.base import Backend, RefusedError, RunInfo
+from tracelet.backends.base import (
+    Backend,
+    BackendUnavailable,
+    RefusedError,
+    RunInfo,
+    first_line,
+    unknown_host,
+)
 from tracelet.events import Point
 from tracelet.tables import (
     RunTables,
@@ -177,7 +184,7 @@ class MlflowBackend(Backend):
         uri = self.state.get("tracking_uri") or self.options.get("url") or mlflow.get_tracking_uri()
         uri = _absolute_uri(str(uri), os.getcwd())
         self.state["tracking_uri"] = uri
-        with _store_creation_lock(uri):  # two agents creating one sqlite store race
+        with _store_creation_lock(uri), _unavailable_if_permanent(uri):
             self.client = MlflowClient(tracking_uri=uri)
             self._open_run()
 
@@ -283,7 +290,7 @@ class MlflowBackend(Backend):
             )
         except MlflowException as exc:
             if exc.error_code in _REFUSED_CODES:
-                raise RefusedError(_first_line(exc.message)) from exc
+                raise RefusedError(first_line(exc.message)) from exc
             raise
 
     # -- media and artifacts -------------------------------------------------------------
@@ -344,8 +351,24 @@ def _store_creation_lock(uri: str) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _first_line(text: str) -> str:
-    return str(text).strip().splitlines()[0] if str(text).strip() else ""
+@contextlib.contextmanager
+def _unavailable_if_permanent(uri: str) -> Iterator[None]:
+    """A refused login or a host that does not exist cannot heal by retrying."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except MlflowException as exc:
+        if exc.error_code in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+            raise BackendUnavailable(
+                f"MLflow at {uri} refused the login ({first_line(exc.message)}): set "
+                "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN"
+            ) from exc
+        if unknown_host(exc):
+            raise BackendUnavailable(
+                f"MLflow server {uri}: unknown host; check backend_url or MLFLOW_TRACKING_URI"
+            ) from exc
+        raise
 
 
 # -- reading back ------------------------------------------------------------------------
