@@ -253,13 +253,13 @@ class BackendWorker:
             )
 
     def _give_up(self, exc: BackendUnavailable) -> None:
-        self.state.unavailable = str(exc)
-        self._remember(str(exc))
-        self.state.save(self.run_dir)
         self.notify(
             f"{self.name}: {exc}. Delivery to {self.name} stopped; after the fix, deliver "
             f"with: tracelet sync {self.run_dir}"
         )
+        self.state.unavailable = str(exc)
+        self._remember(str(exc))
+        self.state.save(self.run_dir)
 
     def _remember(self, message: str) -> None:
         if message not in self.state.errors:

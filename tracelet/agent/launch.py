@@ -45,6 +45,7 @@ class AgentHandle:
         if mode not in DELIVERY_MODES:
             raise ValueError(f"delivery must be 'process' or 'thread', got {mode!r}")
         self.run_dir = Path(run_dir)
+        self.spec = spec
         self.backends = list(spec.backends)
         self.process: subprocess.Popen | None = None
         self.thread: threading.Thread | None = None
@@ -68,13 +69,14 @@ class AgentHandle:
         whose error cannot heal, or that has never answered, is not waited for: when
         only such backends are left, the agent is asked to stop."""
         started = time.time()
+        unreachable = self._unreachable()
         progress = StopProgress(points_logged, deadline)
         try:
             while time.time() < deadline + STOP_GRACE_SECONDS:
                 states = [DeliveryState.load(self.run_dir, name) for name in self.backends]
                 if all(state.done for state in states) or not self.running():
                     break
-                if all(_not_worth_waiting(state, started) for state in states):
+                if all(_not_worth_waiting(s, started, s.backend in unreachable) for s in states):
                     self._stop_agent()
                     break
                 progress.show(states)
@@ -87,6 +89,18 @@ class AgentHandle:
         if self.process is not None:  # reap it in the background: no zombie, no wait
             threading.Thread(target=self.process.wait, name="tracelet-reaper", daemon=True).start()
 
+    def _unreachable(self) -> set[str]:
+        """Backends not open yet whose tracker refuses connections right now."""
+        from tracelet.backends import load_backend
+
+        found = set()
+        for name in self.backends:
+            if not DeliveryState.load(self.run_dir, name).location:
+                options = self.spec.backend_options.get(name, {})
+                if load_backend(name).probe(options) is not None:
+                    found.add(name)
+        return found
+
     def _stop_agent(self) -> None:
         """The agent saves its cursors and exits (SIGTERM is its stop request)."""
         if self.process is not None:
@@ -96,10 +110,10 @@ class AgentHandle:
             self.agent.stop()
 
 
-def _not_worth_waiting(state: DeliveryState, started: float) -> bool:
+def _not_worth_waiting(state: DeliveryState, started: float, unreachable: bool) -> bool:
     if state.done or state.unavailable:
         return True
-    never_answered = not state.location and bool(state.errors)
+    never_answered = not state.location and (bool(state.errors) or unreachable)
     return never_answered and time.time() - started >= NEVER_ANSWERED_SECONDS
 
 

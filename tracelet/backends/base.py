@@ -50,6 +50,22 @@ def first_line(error: object) -> str:
     return text.splitlines()[0] if text else ""
 
 
+def probe_url(url: str, timeout: float = 1.0) -> str | None:
+    """Why a TCP connection to an ``http(s)://`` URL's host and port fails, or None."""
+    import socket
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return None
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return f"cannot connect to {parsed.hostname}:{port} ({exc.strerror or exc})"
+
+
 def unknown_host(error: BaseException) -> str | None:
     """The host name a failed connection could not resolve at all (not a temporary DNS
     failure), found anywhere in the exception's chain; None otherwise."""
@@ -104,6 +120,16 @@ class Backend(ABC):
         then writes exactly where the training process would have.
         """
         return options
+
+    @classmethod
+    def probe(cls, options: Mapping[str, Any]) -> str | None:
+        """Why the tracker cannot be reached at all, or None if it may be (the default).
+
+        Called by ``stop_logging`` in the training process for a tracker whose run is not
+        open yet (so it must not import the tracker and must return within a second):
+        a refused connection means the stop need not wait for the agent's own attempt.
+        """
+        return None
 
     @abstractmethod
     def open(self) -> None:

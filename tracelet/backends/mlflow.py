@@ -42,6 +42,7 @@ from tracelet.backends.base import (
     RefusedError,
     RunInfo,
     first_line,
+    probe_url,
     unknown_host,
 )
 from tracelet.events import Point
@@ -67,7 +68,7 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # MLflow retries a failed HTTP request for up to ~4 minutes by default; the delivery
 # engine has its own backoff, so keep each attempt short unless the user said otherwise.
 _HTTP_DEFAULTS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
 }
@@ -174,6 +175,10 @@ class MlflowBackend(Backend):
             else:
                 uri = os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(cwd)
         return {**options, "url": _absolute_uri(str(uri), cwd)}
+
+    @classmethod
+    def probe(cls, options: Mapping[str, Any]) -> str | None:
+        return probe_url(str(options.get("url") or ""))
 
     def open(self) -> None:
         for key, value in _HTTP_DEFAULTS.items():
