@@ -7,6 +7,7 @@ and a delivery agent process delivers them to the trackers.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -145,9 +146,14 @@ class Experiment:
 
     # -- lifecycle -------------------------------------------------------------------
     def flush(self) -> None:
-        """Write what is queued to the journal now (normally the flusher does this)."""
+        """Write what is queued to the journal now (normally the flusher does this).
+
+        A journal that cannot be written (disk full) does not raise: the events stay
+        queued, and ``stop_logging`` reports what never made it.
+        """
         if self._router is not None:
-            self._router.flush()
+            with contextlib.suppress(OSError):
+                self._router.flush()
 
     def stop(self, status: str = "FINISHED", timeout: float | None = None) -> StopReport:
         """Flush, let the agent deliver within ``timeout`` seconds, and close."""

@@ -23,10 +23,11 @@ from tracelet.rundir import AGENT_LOG, RunSpec
 
 DELIVERY_MODES = ("process", "thread")
 STOP_GRACE_SECONDS = 5.0  # the agent itself stops at the deadline; let it save its cursors
-# A tracker that has failed every attempt to open its run (unreachable, down) is given
-# this long once the stop began, not the whole stop timeout: its events stay in the
-# journal for `tracelet sync`.
+# A tracker that has never answered (it refuses connections, or failed every attempt to
+# open its run) is given this long once the stop began, not the whole stop timeout: its
+# events stay in the journal for `tracelet sync`.
 NEVER_ANSWERED_SECONDS = 3.0
+PROBE_EVERY_SECONDS = 1.0
 # The agent is not a rank of the training job: trackers that read these (ClearML joins
 # the task of TORCHELASTIC_RUN_ID) must not see them.
 LAUNCHER_VARIABLES = frozenset(
@@ -49,6 +50,7 @@ class AgentHandle:
         self.backends = list(spec.backends)
         self.process: subprocess.Popen | None = None
         self.thread: threading.Thread | None = None
+        self.agent = None  # the Agent itself, in thread mode
         if mode == "process":
             self.process = _start_process(self.run_dir)
         else:
@@ -69,14 +71,17 @@ class AgentHandle:
         whose error cannot heal, or that has never answered, is not waited for: when
         only such backends are left, the agent is asked to stop."""
         started = time.time()
-        unreachable = self._unreachable()
+        reachable: dict[str, bool | None] = {}
+        probed = 0.0
         progress = StopProgress(points_logged, deadline)
         try:
             while time.time() < deadline + STOP_GRACE_SECONDS:
                 states = [DeliveryState.load(self.run_dir, name) for name in self.backends]
                 if all(state.done for state in states) or not self.running():
                     break
-                if all(_not_worth_waiting(s, started, s.backend in unreachable) for s in states):
+                if time.time() - probed >= PROBE_EVERY_SECONDS:
+                    reachable, probed = self._probe(states), time.time()
+                if all(_not_worth_waiting(s, started, reachable.get(s.backend)) for s in states):
                     self._stop_agent()
                     break
                 progress.show(states)
@@ -89,17 +94,16 @@ class AgentHandle:
         if self.process is not None:  # reap it in the background: no zombie, no wait
             threading.Thread(target=self.process.wait, name="tracelet-reaper", daemon=True).start()
 
-    def _unreachable(self) -> set[str]:
-        """Backends not open yet whose tracker refuses connections right now."""
+    def _probe(self, states: list[DeliveryState]) -> dict[str, bool | None]:
+        """For each backend whose run is not open yet: does its tracker accept
+        connections now (None: cannot tell)?"""
         from tracelet.backends import load_backend
 
-        found = set()
-        for name in self.backends:
-            if not DeliveryState.load(self.run_dir, name).location:
-                options = self.spec.backend_options.get(name, {})
-                if load_backend(name).probe(options) is not None:
-                    found.add(name)
-        return found
+        return {
+            s.backend: load_backend(s.backend).probe(self.spec.backend_options.get(s.backend, {}))
+            for s in states
+            if not s.location and not s.done
+        }
 
     def _stop_agent(self) -> None:
         """The agent saves its cursors and exits (SIGTERM is its stop request)."""
@@ -110,10 +114,12 @@ class AgentHandle:
             self.agent.stop()
 
 
-def _not_worth_waiting(state: DeliveryState, started: float, unreachable: bool) -> bool:
+def _not_worth_waiting(state: DeliveryState, started: float, reachable: bool | None) -> bool:
     if state.done or state.unavailable:
         return True
-    never_answered = not state.location and (bool(state.errors) or unreachable)
+    if state.location:  # it has answered: wait for it until the deadline
+        return False
+    never_answered = reachable is False or (reachable is None and bool(state.errors))
     return never_answered and time.time() - started >= NEVER_ANSWERED_SECONDS
 
 

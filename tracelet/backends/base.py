@@ -50,8 +50,9 @@ def first_line(error: object) -> str:
     return text.splitlines()[0] if text else ""
 
 
-def probe_url(url: str, timeout: float = 1.0) -> str | None:
-    """Why a TCP connection to an ``http(s)://`` URL's host and port fails, or None."""
+def probe_url(url: str, timeout: float = 1.0) -> bool | None:
+    """Whether an ``http(s)://`` URL's host accepts a TCP connection on its port; None
+    for any other kind of location."""
     import socket
     from urllib.parse import urlparse
 
@@ -61,9 +62,9 @@ def probe_url(url: str, timeout: float = 1.0) -> str | None:
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
         with socket.create_connection((parsed.hostname, port), timeout=timeout):
-            return None
-    except OSError as exc:
-        return f"cannot connect to {parsed.hostname}:{port} ({exc.strerror or exc})"
+            return True
+    except OSError:
+        return False
 
 
 def unknown_host(error: BaseException) -> str | None:
@@ -122,12 +123,13 @@ class Backend(ABC):
         return options
 
     @classmethod
-    def probe(cls, options: Mapping[str, Any]) -> str | None:
-        """Why the tracker cannot be reached at all, or None if it may be (the default).
+    def probe(cls, options: Mapping[str, Any]) -> bool | None:
+        """Whether the tracker accepts connections now: True, False, or None when it
+        cannot tell (the default).
 
         Called by ``stop_logging`` in the training process for a tracker whose run is not
         open yet (so it must not import the tracker and must return within a second):
-        a refused connection means the stop need not wait for the agent's own attempt.
+        a refused connection means the stop need not wait for the agent's next attempt.
         """
         return None
 

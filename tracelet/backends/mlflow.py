@@ -177,7 +177,7 @@ class MlflowBackend(Backend):
         return {**options, "url": _absolute_uri(str(uri), cwd)}
 
     @classmethod
-    def probe(cls, options: Mapping[str, Any]) -> str | None:
+    def probe(cls, options: Mapping[str, Any]) -> bool | None:
         return probe_url(str(options.get("url") or ""))
 
     def open(self) -> None:
