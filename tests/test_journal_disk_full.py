@@ -112,3 +112,25 @@ def test_space_coming_back_mid_run_loses_nothing(small_disk: Path):
     assert metrics["step"].tolist() == list(range(logged))
     assert mlflow_status("back") == "FINISHED"
     assert not list(experiment.run_dir.rglob("*.tmp"))
+
+
+def test_a_write_that_fails_part_way_is_cut_back_to_whole_records(small_disk: Path):
+    from tracelet.journal import JournalWriter
+
+    ballast = small_disk / "ballast"
+    ballast.write_bytes(b"\0" * 300 * 1024)
+    path = small_disk / "journal.tlj"
+    writer = JournalWriter(path, "run")
+    batch = [["m", "loss", 0.5, step, 1.0] for step in range(3000)]  # ~100 KB a record
+    written = 0
+    with pytest.raises(OSError) as failure:
+        while True:
+            writer.append(batch, keep_free=0)  # no margin: the filesystem itself refuses
+            written += 1
+    assert failure.value.errno == 28
+    assert journal_is_whole(small_disk) == written * len(batch)  # the torn part is gone
+
+    ballast.unlink()  # space comes back: the next record follows the last whole one
+    writer.append(batch, keep_free=0)
+    writer.close()
+    assert journal_is_whole(small_disk) == (written + 1) * len(batch)
