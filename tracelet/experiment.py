@@ -7,6 +7,7 @@ and a delivery agent process delivers them to the trackers.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -229,6 +230,9 @@ class Experiment:
     def flush(self) -> None:
         """Write what is queued to the journal now (normally the flusher does this).
 
+        A journal that cannot be written (disk full) does not raise: the events stay
+        queued, and ``stop_logging`` reports what never made it.
+
         Example:
             ```python
             experiment.log_metric("loss", 0.25, step=7)
@@ -236,7 +240,8 @@ class Experiment:
             ```
         """
         if self._router is not None:
-            self._router.flush()
+            with contextlib.suppress(OSError):
+                self._router.flush()
 
     def stop(self, status: str = "FINISHED", timeout: float | None = None) -> StopReport:
         """Flush, let the agent deliver within ``timeout`` seconds, and close.
@@ -267,9 +272,14 @@ class Experiment:
         timeout = self.stop_timeout if timeout is None else timeout
         deadline = time.time() + timeout
         self._wandb_log.finish()
-        self._router.close(status, deadline)
-        self._agent.wait_for_delivery(deadline)
+        router = self._router
+        router.close(status, deadline)
+        if router.end_written:  # else the agent closes the runs as KILLED when we exit
+            self._agent.wait_for_delivery(deadline, router.points_written)
         self.report = collect_report(self.run_dir, self.backends)
+        if router.lost or not router.end_written:
+            self.report.journal_lost = router.lost
+            self.report.journal_error = router.last_journal_error or "end marker not written"
         _warn_if_incomplete(self.report, self._wandb_log)
         return self.report
 

@@ -12,21 +12,30 @@ values survive bit for bit. A line without its newline at the end of the file is
 last write (a crash, or a write still in progress) and is not read; a complete line whose
 checksum does not match is skipped and counted. The format never uses pickle: journals
 may come from another machine.
+
+A record is written whole or not at all: a write that fails part-way (disk full) is cut
+back to the end of the previous record, so a later record is never glued to a torn one.
+The writer also refuses a record that would leave less than :data:`MIN_FREE_BYTES` free
+on the journal's filesystem, keeping room for the delivery agent's state files and the
+run's end marker.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from tracelet.events import ARTIFACT, END, IMAGE, METRIC, PARAMS, TAGS
 from tracelet.tables import RunTables, artifacts_frame, metrics_frame, params_frame, tags_frame
 
 FORMAT_VERSION = 1
+MIN_FREE_BYTES = 256 * 1024
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=True).encode
 
 
@@ -36,27 +45,48 @@ def encode_record(payload: Any) -> bytes:
 
 
 class JournalWriter:
-    """Appends records; used by one thread of the training process at a time."""
+    """Appends whole records; used by one thread of the training process at a time."""
 
     def __init__(self, path: Path, run_id: str):
         self.path = Path(path)
-        fresh = not self.path.exists() or self.path.stat().st_size == 0
-        self._file: IO[bytes] = open(self.path, "ab")  # noqa: SIM115 (closed in close())
-        if fresh:
-            self._write(encode_record({"tracelet_journal": FORMAT_VERSION, "run_id": run_id}))
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._size = os.fstat(self._fd).st_size
+        if self._size == 0:
+            header = {"tracelet_journal": FORMAT_VERSION, "run_id": run_id}
+            self._write(encode_record(header), keep_free=0)
 
-    def _write(self, record: bytes) -> None:
-        self._file.write(record)
-        self._file.flush()
+    def _write(self, record: bytes, keep_free: int) -> None:
+        if keep_free:
+            stats = os.statvfs(self.path.parent)
+            if stats.f_bavail * stats.f_frsize - len(record) < keep_free:
+                raise OSError(
+                    errno.ENOSPC,
+                    f"No space left on device (less than {keep_free // 1024} KiB free)",
+                    str(self.path),
+                )
+        if os.fstat(self._fd).st_size != self._size:  # a torn write the last cut-back missed
+            os.ftruncate(self._fd, self._size)
+        view, written = memoryview(record), 0
+        try:
+            while written < len(record):
+                written += os.write(self._fd, view[written:])
+        except OSError:
+            if written:
+                os.ftruncate(self._fd, self._size)
+            raise
+        self._size += len(record)
 
-    def append(self, events: list) -> int:
-        """Append one batch; returns the number of bytes written."""
+    def append(self, events: list, keep_free: int = MIN_FREE_BYTES) -> int:
+        """Append one batch as one record; returns the number of bytes written.
+
+        Raises ``OSError`` (the journal unchanged) when the record does not fit.
+        """
         record = encode_record(events)
-        self._write(record)
+        self._write(record, keep_free)
         return len(record)
 
     def close(self) -> None:
-        self._file.close()
+        os.close(self._fd)
 
 
 @dataclass

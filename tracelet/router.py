@@ -5,6 +5,11 @@ bound ``append`` of a ``collections.deque``: no lock, no I/O, no tracker. A flus
 thread wakes every ``flush_interval`` seconds, drains the queue and appends the batch to
 the run's journal; the delivery agent (another process) takes it from there.
 
+When the journal cannot be written (disk full), the events stay queued in memory, in
+order, and are written when space comes back; past :data:`MAX_HELD_EVENTS` the oldest
+are dropped. What never reached the journal is counted in :attr:`Router.lost`, with the
+reason, and ``stop_logging`` reports it.
+
 After ``os.fork()`` the child process gets no flusher thread and a disabled hot path:
 only the process that called ``start_logging`` writes the journal (DataLoader workers
 and other forked children log nothing and never block on a lock held by a thread that
@@ -14,6 +19,7 @@ does not exist in the child).
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import sys
 import threading
@@ -31,6 +37,7 @@ from tracelet.values import to_float
 current_emit: Callable[[tuple], None] | None = None
 
 MAX_EVENTS_PER_RECORD = 10_000
+MAX_HELD_EVENTS = 2_000_000  # queued while the journal cannot be written (~200 MB)
 
 
 class Router:
@@ -47,6 +54,11 @@ class Router:
         self._closed = False
         self._media_count = 0
         self.dropped = 0
+        self.points_written = 0
+        self.lost = 0  # events that never reached the journal
+        self.journal_error: str | None = None  # why, while the journal cannot be written
+        self.last_journal_error: str | None = None
+        self.end_written = False
         self._warned: set[str] = set()
         _routers.add(self)
         self._thread = threading.Thread(target=self._loop, name="tracelet-flusher", daemon=True)
@@ -59,8 +71,9 @@ class Router:
             if not self._closed:
                 try:
                     self.flush()
-                except OSError as exc:  # disk full, say: the batch is back in the queue
-                    self._warn_once("journal", f"cannot write the journal ({exc}); retrying")
+                except OSError:  # disk full, say: the batch is back in the queue
+                    with self._write_lock:
+                        self._hold_at_most(MAX_HELD_EVENTS)
 
     def flush(self) -> int:
         """Move everything queued so far into the journal; returns the event count."""
@@ -80,11 +93,35 @@ class Router:
                 prepared = [p for p in map(self._prepare_or_drop, batch) if p is not None]
                 try:
                     self._journal.append(prepared)
-                except OSError:
+                except OSError as exc:
                     self._queue.extendleft(reversed(prepared))
+                    self._journal_failed(exc)
                     raise
+                if self.journal_error is not None:
+                    self.journal_error = None
+                    self._warned.discard("journal")
+                    print("tracelet: the journal is writable again", file=sys.stderr)
+                self.points_written += sum(1 for event in prepared if event[0] == METRIC)
                 written += len(batch)
             return written
+
+    def _journal_failed(self, exc: OSError) -> None:
+        self.journal_error = self.last_journal_error = f"{exc.strerror or exc} ({exc.filename})"
+        self._warn_once(
+            "journal",
+            f"cannot write the journal: {self.journal_error}; events are held in memory "
+            "until it can be written",
+        )
+
+    def _hold_at_most(self, limit: int) -> None:
+        """Drop the oldest queued events beyond ``limit`` (all of them with 0)."""
+        popleft = self._queue.popleft
+        while len(self._queue) > limit:
+            try:
+                popleft()
+            except IndexError:
+                break
+            self.lost += 1
 
     def _prepare_or_drop(self, event: tuple) -> Any:
         try:
@@ -115,16 +152,30 @@ class Router:
         return event
 
     def close(self, status: str, deadline: float | None) -> None:
-        """Flush what is queued, append the end marker and stop the flusher."""
+        """Flush what is queued, append the end marker and stop the flusher.
+
+        Never raises for a journal that cannot be written: what is still queued is
+        counted as lost, and a run that lost events ends FAILED instead of FINISHED
+        (the tracker holds an incomplete record). The end marker may use the space the
+        writer keeps free; :attr:`end_written` says whether it made it.
+        """
         if self._closed:
             return
         self._closed = True
         self._wake.set()
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout=5.0)
-        self.flush()
+        with contextlib.suppress(OSError):
+            self.flush()
         with self._write_lock:
-            self._journal.append([(END, status, deadline)])
+            self._hold_at_most(0)
+            if self.lost and status == "FINISHED":
+                status = "FAILED"
+            try:
+                self._journal.append([(END, status, deadline)], keep_free=0)
+                self.end_written = True
+            except OSError as exc:
+                self._journal_failed(exc)
             self._journal.close()
             self._journal = None
 

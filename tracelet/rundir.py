@@ -93,8 +93,12 @@ def read_spec(run_dir: Path) -> RunSpec:
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically: readers never see a half-written file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, allow_nan=True))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True, allow_nan=True))
+        os.replace(tmp, path)
+    except OSError:  # disk full, say: leave the previous version and no stray file
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_json(path: Path, default: Any = None) -> Any:

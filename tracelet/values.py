@@ -7,7 +7,9 @@ Documented conversions (also in ``docs/runtime.md``):
   float16 is widened exactly, so ``np.float32(0.1)`` is ``0.10000000149011612``), torch
   tensors with one element (CPU or GPU, with or without grad) through ``.item()``.
   NaN and ±inf are kept; what each tracker stores for them is in its backend docs.
-* a step becomes an int; ``None`` is step 0, which is what TensorBoard records.
+* a step becomes an int; ``None`` is step 0, which is what TensorBoard records. Through
+  a SummaryWriter a fractional step (``epoch + i / n``) is cut with ``int()``, as the
+  event file records it (1.5 -> 1, -0.5 -> 0); the direct API refuses it.
 * anything else is refused with ``TypeError``: a string, ``None`` or a list is not a
   scalar. Through a SummaryWriter the writer decides first, and tracelet records what it
   recorded: torch's writer raises for ``None``, a list or ``"abc"``, but accepts a numeric
@@ -74,6 +76,15 @@ def to_step(step: Any) -> int:
     if isinstance(scalar, int):
         return int(scalar)
     raise TypeError(f"a step must be an int, got {_describe(step)}")
+
+
+def to_step_as_tensorboard(step: Any) -> int:
+    """The step a SummaryWriter recorded: its event writer stores ``int(step)``."""
+    if step is None:
+        return 0
+    if type(step) is int:
+        return step
+    return int(step)
 
 
 def json_safe(value: Any) -> Any:

@@ -11,7 +11,9 @@ The agent stops when every backend has received the run's end marker, or at the
 deadline the end marker carries. If the training process dies without an end marker
 (SIGKILL, a crash in C code), the agent delivers what the journal holds and closes the
 tracker runs as KILLED, within a grace period. It ignores SIGINT: Ctrl-C in the
-terminal belongs to the training process, which then stops logging itself.
+terminal belongs to the training process, which then stops logging itself. SIGTERM asks
+it to stop: ``stop_logging`` sends it when the only trackers left are ones that cannot
+be reached, and the agent then saves its cursors and exits.
 """
 
 from __future__ import annotations
@@ -130,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         _notifier(args.notify_fd),
         writer_alive=lambda: os.getppid() == parent_pid,
     )
+    signal.signal(signal.SIGTERM, lambda signum, frame: agent.stop())  # stop_logging gave up
     states = agent.run()
     logging.getLogger("tracelet.agent").info(
         "agent done: %s", {s.backend: (s.done, s.status, s.delivered) for s in states}

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tracelet import journal
-from tracelet.backends import RefusedError, RunInfo, load_backend
+from tracelet.backends import BackendUnavailable, RefusedError, RunInfo, load_backend
 from tracelet.events import ARTIFACT, END, HISTOGRAM, IMAGE, METRIC, PARAMS, TAGS, TEXT, Point
 from tracelet.rundir import JOURNAL_FILE, RunSpec, delivery_file, read_json, write_json
 
@@ -49,7 +49,8 @@ class DeliveryState:
     errors: list[str] = field(default_factory=list)
     done: bool = False
     status: str | None = None
-    location: str = ""
+    location: str = ""  # set once the tracker run is open: the tracker has answered
+    unavailable: str | None = None  # an error that cannot heal; delivery stopped
 
     @classmethod
     def load(cls, run_dir: Path, backend: str) -> DeliveryState:
@@ -57,7 +58,12 @@ class DeliveryState:
         return cls(**data) if data else cls(backend=backend)
 
     def save(self, run_dir: Path) -> None:
-        write_json(delivery_file(run_dir, self.backend), asdict(self))
+        """Persist; a failed write (disk full) keeps the previous file, and the state in
+        memory is saved by the next call."""
+        try:
+            write_json(delivery_file(run_dir, self.backend), asdict(self))
+        except OSError as exc:
+            log.warning("cannot save the delivery state of %s: %s", self.backend, exc)
 
     def count(self, table: dict[str, int], kind: str, n: int = 1) -> None:
         table[kind] = table.get(kind, 0) + n
@@ -95,6 +101,7 @@ class BackendWorker:
         journal is drained, or ``self.deadline`` (wall time; the agent may set it while
         this runs) passes."""
         backoff = BACKOFF_START
+        self.state.unavailable = None  # a later sync tries again: the user may have fixed it
         while not self.state.done and not self._stop.is_set():
             if self._past_deadline():
                 break
@@ -112,6 +119,9 @@ class BackendWorker:
                         self._finish("KILLED")
                         break
                     self._stop.wait(POLL_SECONDS)
+            except BackendUnavailable as exc:
+                self._give_up(exc)
+                break
             except Exception as exc:
                 self._on_error(exc)
                 self._stop.wait(min(backoff, self._time_left()))
@@ -241,6 +251,15 @@ class BackendWorker:
                 f"{self.name}: {what} ({_shorten(message)}); retrying with backoff. "
                 f"Events stay in {self.run_dir / JOURNAL_FILE}."
             )
+
+    def _give_up(self, exc: BackendUnavailable) -> None:
+        self.notify(
+            f"{self.name}: {exc}. Delivery to {self.name} stopped; after the fix, deliver "
+            f"with: tracelet sync {self.run_dir}"
+        )
+        self.state.unavailable = str(exc)
+        self._remember(str(exc))
+        self.state.save(self.run_dir)
 
     def _remember(self, message: str) -> None:
         if message not in self.state.errors:

@@ -9,6 +9,7 @@ lines meant for the user. ``delivery="thread"`` runs the same agent in a thread 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -17,10 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from tracelet.agent.delivery import DeliveryState
+from tracelet.agent.stop_progress import StopProgress
 from tracelet.rundir import AGENT_LOG, RunSpec
 
 DELIVERY_MODES = ("process", "thread")
 STOP_GRACE_SECONDS = 5.0  # the agent itself stops at the deadline; let it save its cursors
+# A tracker that has never answered (it refuses connections, or failed every attempt to
+# open its run) is given this long once the stop began, not the whole stop timeout: its
+# events stay in the journal for `tracelet sync`.
+NEVER_ANSWERED_SECONDS = 3.0
+PROBE_EVERY_SECONDS = 1.0
 # The agent is not a rank of the training job: trackers that read these (ClearML joins
 # the task of TORCHELASTIC_RUN_ID) must not see them.
 LAUNCHER_VARIABLES = frozenset(
@@ -39,33 +46,81 @@ class AgentHandle:
         if mode not in DELIVERY_MODES:
             raise ValueError(f"delivery must be 'process' or 'thread', got {mode!r}")
         self.run_dir = Path(run_dir)
+        self.spec = spec
         self.backends = list(spec.backends)
         self.process: subprocess.Popen | None = None
         self.thread: threading.Thread | None = None
+        self.agent = None  # the Agent itself, in thread mode
         if mode == "process":
             self.process = _start_process(self.run_dir)
         else:
-            self.thread = _start_thread(self.run_dir, spec)
+            self.agent = _thread_agent(self.run_dir, spec)
+            self.thread = threading.Thread(
+                target=self.agent.run, name="tracelet-agent", daemon=True
+            )
+            self.thread.start()
 
     def running(self) -> bool:
         if self.process is not None:
             return self.process.poll() is None
         return self.thread is not None and self.thread.is_alive()
 
-    def wait_for_delivery(self, deadline: float) -> None:
+    def wait_for_delivery(self, deadline: float, points_logged: int = 0) -> None:
         """Return as soon as every backend has its end marker (the agent then exits on
-        its own), or when the agent is gone, or shortly after the deadline."""
-        while time.time() < deadline + STOP_GRACE_SECONDS:
-            if all(DeliveryState.load(self.run_dir, name).done for name in self.backends):
-                break
-            if not self.running():
-                break
-            time.sleep(0.02)
-        else:
-            if self.process is not None and self.process.poll() is None:
-                self.process.kill()
+        its own), or when the agent is gone, or shortly after the deadline. A backend
+        whose error cannot heal, or that has never answered, is not waited for: when
+        only such backends are left, the agent is asked to stop."""
+        started = time.time()
+        reachable: dict[str, bool | None] = {}
+        probed = 0.0
+        progress = StopProgress(points_logged, deadline)
+        try:
+            while time.time() < deadline + STOP_GRACE_SECONDS:
+                states = [DeliveryState.load(self.run_dir, name) for name in self.backends]
+                if all(state.done for state in states) or not self.running():
+                    break
+                if time.time() - probed >= PROBE_EVERY_SECONDS:
+                    reachable, probed = self._probe(states), time.time()
+                if all(_not_worth_waiting(s, started, reachable.get(s.backend)) for s in states):
+                    self._stop_agent()
+                    break
+                progress.show(states)
+                time.sleep(0.02)
+            else:
+                if self.process is not None and self.process.poll() is None:
+                    self.process.kill()
+        finally:
+            progress.close()
         if self.process is not None:  # reap it in the background: no zombie, no wait
             threading.Thread(target=self.process.wait, name="tracelet-reaper", daemon=True).start()
+
+    def _probe(self, states: list[DeliveryState]) -> dict[str, bool | None]:
+        """For each backend whose run is not open yet: does its tracker accept
+        connections now (None: cannot tell)?"""
+        from tracelet.backends import load_backend
+
+        return {
+            s.backend: load_backend(s.backend).probe(self.spec.backend_options.get(s.backend, {}))
+            for s in states
+            if not s.location and not s.done
+        }
+
+    def _stop_agent(self) -> None:
+        """The agent saves its cursors and exits (SIGTERM is its stop request)."""
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGTERM)
+        else:
+            self.agent.stop()
+
+
+def _not_worth_waiting(state: DeliveryState, started: float, reachable: bool | None) -> bool:
+    if state.done or state.unavailable:
+        return True
+    if state.location:  # it has answered: wait for it until the deadline
+        return False
+    never_answered = reachable is False or (reachable is None and bool(state.errors))
+    return never_answered and time.time() - started >= NEVER_ANSWERED_SECONDS
 
 
 def _start_process(run_dir: Path) -> subprocess.Popen:
@@ -92,16 +147,13 @@ def _start_process(run_dir: Path) -> subprocess.Popen:
             os.close(notify_fd)
 
 
-def _start_thread(run_dir: Path, spec: RunSpec) -> threading.Thread:
+def _thread_agent(run_dir: Path, spec: RunSpec):
     from tracelet.agent.agent import Agent
 
     def notify(message: str) -> None:
         print(f"tracelet: {message}", file=sys.stderr)
 
-    agent = Agent(run_dir, spec, notify, writer_alive=lambda: True)
-    thread = threading.Thread(target=agent.run, name="tracelet-agent", daemon=True)
-    thread.start()
-    return thread
+    return Agent(run_dir, spec, notify, writer_alive=lambda: True)
 
 
 def _has_fileno(stream: Any) -> bool:

@@ -22,6 +22,7 @@ class BackendReport:
     status: str | None = None
     location: str = ""
     tracker: dict[str, Any] = field(default_factory=dict)
+    unavailable: str | None = None  # why delivery to this tracker stopped for good
 
     @property
     def complete(self) -> bool:
@@ -34,13 +35,20 @@ class StopReport:
 
     run_dir: Path | None
     backends: list[BackendReport]
+    journal_lost: int = 0  # events that never reached the journal (disk full)
+    journal_error: str | None = None  # why the journal could not be written
 
     @property
     def complete(self) -> bool:
-        return all(b.complete for b in self.backends)
+        return self.journal_error is None and all(b.complete for b in self.backends)
 
     def summary(self) -> str:
         lines = []
+        if self.journal_error is not None:
+            lines.append(
+                f"journal: {self.journal_lost} events lost (never written, so no tracker "
+                f"has them): {self.journal_error}"
+            )
         for b in self.backends:
             points = b.delivered.get("metrics", 0)
             state = "complete" if b.complete else f"{b.pending} events NOT delivered"
@@ -48,9 +56,11 @@ class StopReport:
             lines.append(f"{b.backend}: {points} points, {state}{where}")
             if b.refused:
                 lines.append(f"  refused by the tracker: {b.refused} ({'; '.join(b.errors[-2:])})")
+            elif b.unavailable:
+                lines.append(f"  not delivered: {b.unavailable}")
             elif not b.complete and b.errors:
                 lines.append(f"  last error: {b.errors[-1]}")
-        if not self.complete:
+        if not all(b.complete for b in self.backends):
             lines.append(
                 f"Undelivered events are kept in {self.run_dir}; deliver them with: "
                 f"tracelet sync {self.run_dir}"
@@ -73,6 +83,7 @@ def collect_report(run_dir: Path, backends: list[str]) -> StopReport:
                 status=state.status,
                 location=state.location,
                 tracker=dict(state.tracker),
+                unavailable=state.unavailable,
             )
         )
     return StopReport(run_dir, reports)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from tracelet.backends.base import Backend, BackendNotInstalled, RefusedError, RunInfo
+from tracelet.backends.base import (
+    Backend,
+    BackendNotInstalled,
+    BackendUnavailable,
+    RefusedError,
+    RunInfo,
+)
 from tracelet.backends.registry import TRACKERS, Tracker
 
 BACKEND_NAMES = tuple(TRACKERS)
@@ -43,6 +49,7 @@ __all__ = [
     "TRACKERS",
     "Backend",
     "BackendNotInstalled",
+    "BackendUnavailable",
     "RefusedError",
     "RunInfo",
     "Tracker",

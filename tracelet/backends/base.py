@@ -10,6 +10,9 @@ Error contract, relied on by :mod:`tracelet.agent.delivery`:
 
 * raise :class:`RefusedError` when the tracker rejects *this data* for good (an
   invalid key, a param that may not change). The event is reported and skipped.
+* raise :class:`BackendUnavailable` from ``open()`` when the tracker cannot be used
+  until the user changes something (no credentials, no configuration, a refused login,
+  an unknown host). Delivery to that backend stops at once and the message is shown.
 * any other exception is treated as transient (network, server down): the same batch
   is retried with backoff, and nothing after it is delivered out of order.
 """
@@ -35,6 +38,45 @@ class RefusedError(Exception):
     def __init__(self, message: str, count: int | None = None):
         super().__init__(message)
         self.count = count
+
+
+class BackendUnavailable(Exception):
+    """The tracker cannot be reached or used as configured, and retrying cannot heal it.
+
+    The message says what to change, e.g. "W&B has no API key: run `wandb login`".
+    """
+
+
+def probe_url(url: str, timeout: float = 1.0) -> bool | None:
+    """Whether an ``http(s)://`` URL's host accepts a TCP connection on its port; None
+    for any other kind of location."""
+    import socket
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return None
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def unknown_host(error: BaseException) -> str | None:
+    """The host name a failed connection could not resolve at all (not a temporary DNS
+    failure), found anywhere in the exception's chain; None otherwise."""
+    import socket
+
+    permanent = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, socket.gaierror) and error.errno in permanent:
+            return getattr(error, "host", None) or str(error)
+        error = error.__cause__ or error.__context__
+    return None
 
 
 class BackendNotInstalled(ImportError):
@@ -76,6 +118,17 @@ class Backend(ABC):
         then writes exactly where the training process would have.
         """
         return options
+
+    @classmethod
+    def probe(cls, options: Mapping[str, Any]) -> bool | None:
+        """Whether the tracker accepts connections now: True, False, or None when it
+        cannot tell (the default).
+
+        Called by ``stop_logging`` in the training process for a tracker whose run is not
+        open yet (so it must not import the tracker and must return within a second):
+        a refused connection means the stop need not wait for the agent's next attempt.
+        """
+        return None
 
     @abstractmethod
     def open(self) -> None:

@@ -83,7 +83,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tracelet.backends.base import Backend, RefusedError, existing_file, tag_label
+from tracelet.backends.base import (
+    Backend,
+    BackendUnavailable,
+    RefusedError,
+    existing_file,
+    tag_label,
+)
 from tracelet.backends.registry import DirectReplay, ImposedRule, SandboxLayout
 from tracelet.events import Point
 from tracelet.naming import clearml_title_series, key_from_clearml
@@ -128,6 +134,20 @@ _MASTER_ID_VARIABLES = ("CLEARML_PROC_MASTER_ID", "TRAINS_PROC_MASTER_ID")
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 
 
+@contextmanager
+def _unavailable_without_config() -> Iterator[None]:
+    from clearml.backend_api.session.defs import MissingConfigError
+
+    try:
+        yield
+    except MissingConfigError as exc:
+        raise BackendUnavailable(
+            "ClearML is not configured: run `clearml-init` (or set CLEARML_API_HOST, "
+            "CLEARML_API_ACCESS_KEY and CLEARML_API_SECRET_KEY), or log offline with "
+            "CLEARML_OFFLINE_MODE=1"
+        ) from exc
+
+
 class ClearmlBackend(Backend):
     """Deliver a tracelet run to a ClearML task (server, or offline session)."""
 
@@ -145,7 +165,7 @@ class ClearmlBackend(Backend):
         task_cls = _clearml_task_class(self.options.get("url"))
         task_id = self.state.get("task_id")
         self._saved_environ = {name: os.environ.get(name) for name in _MASTER_ID_VARIABLES}
-        with _process_hooks_kept():
+        with _process_hooks_kept(), _unavailable_without_config():
             task = task_cls.init(
                 project_name=self.run.project,
                 task_name=self.run.exp_name,

@@ -7,10 +7,12 @@ Mapping (documented in ``docs/backends/mlflow.md``):
 * the store is ``backend_url`` if given, else ``MLFLOW_TRACKING_URI``, else MLflow's own
   default (a sqlite ``mlflow.db`` in the working directory in MLflow 3).
 * metrics go through ``MlflowClient.log_batch`` (1000 per request), ``wall_time`` as
-  integer milliseconds. Keys MLflow would reject are mapped by :func:`mlflow_key`; the
-  mapping is one readable tag, ``tracelet.renamed_keys`` (JSON ``{stored: logged}``, more
-  tags ``tracelet.renamed_keys.2``, ... past MLflow's 8000-character tag value), so the
-  UI's tag list stays short and :func:`read_run` gives the original keys back.
+  integer milliseconds. Keys MLflow would reject are mapped by :func:`mlflow_key`, and a
+  key whose name an earlier key already holds gets ``_2``, ``_3``... (so distinct keys
+  stay distinct). The renamed keys are one readable tag, ``tracelet.renamed_keys`` (JSON
+  ``{stored: logged}``, more tags ``tracelet.renamed_keys.2``, ... past MLflow's
+  8000-character tag value), so the UI's tag list stays short and :func:`read_run` gives
+  the original keys back.
 * images become MLflow images (``log_image``, with key and step, shown in the UI's
   image view), histograms JSON files under ``histograms/<key>/``, text files under
   ``text/<key>/``, artifacts files or folders at the artifact root.
@@ -36,7 +38,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from tracelet.backends.base import Backend, RefusedError, RunInfo
+from tracelet.backends.base import (
+    Backend,
+    BackendUnavailable,
+    RefusedError,
+    RunInfo,
+    probe_url,
+    unknown_host,
+)
 from tracelet.backends.registry import DirectReplay, ImposedRule, SandboxLayout
 from tracelet.errors import first_line
 from tracelet.events import Point
@@ -65,7 +74,7 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # engine has its own backoff, and a reader should fail fast on an unreachable server, so
 # keep each attempt short unless the user said otherwise.
 _HTTP_DEFAULTS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
 }
@@ -95,6 +104,15 @@ def _keymap_tag(number: int) -> str:
 
 def _is_keymap_tag(tag: str) -> bool:
     return tag == KEYMAP_TAG or tag.startswith(f"{KEYMAP_TAG}.")
+
+
+def _free_name(name: str, taken: set[str]) -> str:
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        suffix = f"_{n}"
+        candidate = name[: MAX_KEY_LENGTH - len(suffix)] + suffix
+    return candidate
 
 
 class _DistinctTimestamps:
@@ -150,9 +168,11 @@ class MlflowBackend(Backend):
 
     def __init__(self, run: RunInfo, options: Mapping[str, Any], state: dict[str, Any]):
         super().__init__(run, options, state)
+        # key as logged -> name MLflow stores, for every key seen (kept for a resumed sync).
+        self._names: dict[str, str] = state.setdefault("names", {})
+        self._taken = set(self._names.values())
         # The renamed keys, one dict per keymap tag: {name MLflow stores: name as logged}.
         self._keymap: list[dict[str, str]] = state.get("keymap", [{}])
-        self._mapped_keys = {mapped for chunk in self._keymap for mapped in chunk}
         self._timestamps = _DistinctTimestamps()
 
     @classmethod
@@ -169,6 +189,10 @@ class MlflowBackend(Backend):
                 uri = os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(cwd)
         return {**options, "url": _absolute_uri(str(uri), cwd)}
 
+    @classmethod
+    def probe(cls, options: Mapping[str, Any]) -> bool | None:
+        return probe_url(str(options.get("url") or ""))
+
     def open(self) -> None:
         _apply_http_defaults()
         import mlflow
@@ -177,7 +201,7 @@ class MlflowBackend(Backend):
         uri = self.state.get("tracking_uri") or self.options.get("url") or mlflow.get_tracking_uri()
         uri = _absolute_uri(str(uri), os.getcwd())
         self.state["tracking_uri"] = uri
-        with _store_creation_lock(uri):  # two agents creating one sqlite store race
+        with _store_creation_lock(uri), _unavailable_if_permanent(uri):
             self.client = MlflowClient(tracking_uri=uri)
             self._open_run()
 
@@ -217,10 +241,18 @@ class MlflowBackend(Backend):
 
     # -- metrics, params, tags -------------------------------------------------------
     def _key(self, key: str) -> str:
-        mapped = mlflow_key(key)
-        if mapped != key and mapped not in self._mapped_keys:
-            self._record_renamed(mapped, key)
-        return mapped
+        """The stored name of ``key``: :func:`mlflow_key`, made unique in this run. A key
+        whose name is taken by an earlier, different key (``a@b`` and ``a#b`` are both
+        ``a_b``) gets ``_2``, ``_3``...; first come in journal order, so a resumed
+        delivery picks the same names (they are kept in the tracker state)."""
+        stored = self._names.get(key)
+        if stored is None:
+            stored = _free_name(mlflow_key(key), self._taken)
+            if stored != key:
+                self._record_renamed(stored, key)
+            self._names[key] = stored
+            self._taken.add(stored)
+        return stored
 
     def _record_renamed(self, mapped: str, key: str) -> None:
         chunks = [*self._keymap[:-1], {**self._keymap[-1], mapped: key}]
@@ -230,7 +262,6 @@ class MlflowBackend(Backend):
             value = json.dumps(chunks[-1], ensure_ascii=False)
         self._log_batch(tags=[(_keymap_tag(len(chunks)), value)])
         self._keymap = self.state["keymap"] = chunks
-        self._mapped_keys.add(mapped)
 
     def log_metrics(self, points: Sequence[Point]) -> None:
         from mlflow.entities import Metric
@@ -356,6 +387,26 @@ def sqlite_path(uri: str) -> Path | None:
     if not uri.startswith("sqlite:///"):
         return None
     return Path(unquote(uri[len("sqlite:///") :]).split("?")[0]).resolve()
+
+
+@contextlib.contextmanager
+def _unavailable_if_permanent(uri: str) -> Iterator[None]:
+    """A refused login or a host that does not exist cannot heal by retrying."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except MlflowException as exc:
+        if exc.error_code in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+            raise BackendUnavailable(
+                f"MLflow at {uri} refused the login ({first_line(exc.message)}): set "
+                "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN"
+            ) from exc
+        if unknown_host(exc):
+            raise BackendUnavailable(
+                f"MLflow server {uri}: unknown host; check backend_url or MLFLOW_TRACKING_URI"
+            ) from exc
+        raise
 
 
 # -- reading back ------------------------------------------------------------------------

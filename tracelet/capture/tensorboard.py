@@ -30,7 +30,7 @@ from tracelet import router as _router
 from tracelet.capture.patching import patch_method, when_imported
 from tracelet.events import HISTOGRAM, IMAGE, METRIC, PARAMS, TEXT
 from tracelet.tables import flatten_params
-from tracelet.values import json_safe, to_float_as_tensorboard, to_step
+from tracelet.values import json_safe, to_float_as_tensorboard, to_step_as_tensorboard
 
 WRITER_MODULES = {
     "torch.utils.tensorboard.writer": "torch.utils.tensorboard.summary",
@@ -76,7 +76,7 @@ def _wrap_add_scalar(original: Callable) -> Callable:
                     scalar_value
                     if type(scalar_value) is float
                     else to_float_as_tensorboard(scalar_value),
-                    0 if global_step is None else to_step(global_step),
+                    to_step_as_tensorboard(global_step),
                     time.time() if walltime is None else float(walltime),
                 )
             )
@@ -90,7 +90,7 @@ def _wrap_add_scalars(original: Callable) -> Callable:
         result = original(self, main_tag, tag_scalar_dict, global_step, walltime)
         emit = _router.current_emit
         if emit is not None:
-            step = to_step(global_step)
+            step = to_step_as_tensorboard(global_step)
             wall_time = time.time() if walltime is None else float(walltime)
             for tag, value in tag_scalar_dict.items():
                 emit((METRIC, f"{main_tag}/{tag}", to_float_as_tensorboard(value), step, wall_time))
@@ -105,7 +105,7 @@ def _wrap_add_text(original: Callable) -> Callable:
         emit = _router.current_emit
         if emit is not None:
             wall_time = time.time() if walltime is None else float(walltime)
-            emit((TEXT, tag, to_step(global_step), wall_time, str(text_string)))
+            emit((TEXT, tag, to_step_as_tensorboard(global_step), wall_time, str(text_string)))
         return result
 
     return functools.wraps(original)(add_text)
@@ -142,7 +142,7 @@ def _wrap_add_histogram(original: Callable, summary: Callable[[], ModuleType]) -
                 "bucket_counts": list(proto.bucket),
             }
             wall_time = time.time() if walltime is None else float(walltime)
-            emit((HISTOGRAM, tag, to_step(global_step), wall_time, histogram))
+            emit((HISTOGRAM, tag, to_step_as_tensorboard(global_step), wall_time, histogram))
         return result
 
     return functools.wraps(original)(add_histogram)
@@ -159,7 +159,15 @@ def _wrap_add_image(original: Callable, summary: Callable[[], ModuleType]) -> Ca
         if emit is not None:
             image = summary().image(tag, img_tensor, dataformats=dataformats).value[0].image
             wall_time = time.time() if walltime is None else float(walltime)
-            emit((IMAGE, tag, to_step(global_step), wall_time, image.encoded_image_string))
+            emit(
+                (
+                    IMAGE,
+                    tag,
+                    to_step_as_tensorboard(global_step),
+                    wall_time,
+                    image.encoded_image_string,
+                )
+            )
         return result
 
     return functools.wraps(original)(add_image)

@@ -62,9 +62,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tracelet import tables
-from tracelet.backends.base import Backend, RefusedError, existing_file, tag_label
+from tracelet.backends.base import (
+    Backend,
+    BackendUnavailable,
+    RefusedError,
+    existing_file,
+    tag_label,
+)
 from tracelet.backends.registry import DirectReplay, ImposedRule, SandboxLayout
 from tracelet.backends.wandb.logfile import Decoded, decode, wait_for_exit_record
+from tracelet.errors import first_line
 from tracelet.events import Point
 
 if TYPE_CHECKING:
@@ -110,15 +117,21 @@ class WandbBackend(Backend):
         settings["console"] = "off"
         kwargs = {k: self.options[k] for k in _OPTION_KEYS if self.options.get(k) is not None}
         run_id = self.state.get("wandb_run_id") or self.options.get("id") or _run_id(self.run)
-        self._run = wandb.init(
-            project=self.run.project or None,
-            name=self.run.exp_name or None,
-            id=run_id,
-            resume="allow",
-            reinit="create_new",
-            settings=wandb.Settings(**settings),
-            **kwargs,
-        )
+        try:
+            self._run = wandb.init(
+                project=self.run.project or None,
+                name=self.run.exp_name or None,
+                id=run_id,
+                resume="allow",
+                reinit="create_new",
+                settings=wandb.Settings(**settings),
+                **kwargs,
+            )
+        except (wandb.errors.UsageError, wandb.errors.AuthenticationError) as exc:
+            raise BackendUnavailable(
+                f"W&B refused the login ({first_line(exc)}): run `wandb login`, set "
+                "WANDB_API_KEY, or log offline with WANDB_MODE=offline"
+            ) from exc
         self._run.define_metric(STEP_KEY, hidden=True)
         self._run.define_metric("*", step_metric=STEP_KEY)
         self.state["wandb_run_id"] = self._run.id
