@@ -488,9 +488,6 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
     >>> tables = read_run("wandb/latest-run")  # doctest: +SKIP
     >>> tables.metrics.head()  # doctest: +SKIP
     """
-    import numpy as np
-    import pandas as pd
-
     files, notes = _run_files(Path(path), run)
     keys, steps, values, walls = [], [], [], []
     config: dict[str, Any] = {}
