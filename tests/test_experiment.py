@@ -5,7 +5,6 @@ from __future__ import annotations
 import struct
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 import tracelet
+from tests.waiting import delivery_state, wait_until
 from tracelet.backends.mlflow import read_run
 from tracelet.journal import iter_events
 
@@ -245,18 +245,20 @@ def test_keys_mlflow_refuses_are_mapped_and_read_back_as_written(isolated: Path)
 
 def test_unreachable_tracker_never_blocks_training(isolated: Path):
     code = """
-import time, warnings, tracelet
+import json, time, warnings, tracelet
 from torch.utils.tensorboard import SummaryWriter
 t0 = time.perf_counter()
-tracelet.start_logging(exp_name="down", project="p", backend="mlflow",
-                       backend_url="http://127.0.0.1:9")
+experiment = tracelet.start_logging(exp_name="down", project="p", backend="mlflow",
+                                    backend_url="http://127.0.0.1:9")
 print("start_s", time.perf_counter() - t0)
 writer = SummaryWriter("runs")
 t0 = time.perf_counter()
 for step in range(20000):
     writer.add_scalar("loss", step * 0.5, step)
 print("loop_s", time.perf_counter() - t0)
-time.sleep(3)
+state = experiment.run_dir / "delivery" / "mlflow.json"
+while not (state.exists() and json.loads(state.read_text())["errors"]):
+    time.sleep(0.05)  # until the agent has tried the tracker and reported it down
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     report = tracelet.stop_logging(timeout=3)
@@ -328,11 +330,15 @@ def test_server_restart_mid_run_loses_nothing(isolated: Path, tmp_path_factory):
         for step in range(3000):
             writer.add_scalar("loss", float(step), step)
         experiment.flush()
-        time.sleep(2)
+
+        def state() -> dict:
+            return delivery_state(experiment.run_dir, "mlflow")
+
+        wait_until(lambda: state().get("delivered", {}).get("metrics"), "a first delivery")
         server.stop()
         for step in range(3000, 6000):
             writer.add_scalar("loss", float(step), step)
-        time.sleep(2)
+        wait_until(lambda: state()["errors"], "the agent to find the server down")
         server.start()
         report = tracelet.stop_logging(timeout=120)
         assert report.complete, report.summary()

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_python
 from tests.agent.test_multi_backend import read_store
+from tests.conftest import run_python
 from tracelet.journal import iter_events
 
 EPOCHS, ITEMS, BATCH_SIZE, POINTS_PER_BATCH = 12, 64, 4, 50

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import run_python
+from tests.waiting import delivery_state, wait_until
 from tracelet.backends.mlflow import read_run
 from tracelet.cli import main as cli_main
 from tracelet.journal import count_events, encode_record, iter_events
@@ -111,11 +112,11 @@ def test_torn_last_write_is_ignored_and_corrupt_record_skipped(isolated: Path):
 LOG_THEN_WAIT = """
 import time, tracelet
 from torch.utils.tensorboard import SummaryWriter
-tracelet.start_logging(exp_name="signalled", project="p", backend="mlflow")
+experiment = tracelet.start_logging(exp_name="signalled", project="p", backend="mlflow")
 writer = SummaryWriter("runs")
 for step in range(1000):
     writer.add_scalar("loss", float(step), step)
-print("ready", flush=True)
+print("ready", experiment.run_dir, flush=True)
 time.sleep(60)
 """
 
@@ -127,7 +128,11 @@ def _signal_training(isolated: Path, signum: int) -> int:
         [sys.executable, str(script)], cwd=isolated, stdout=subprocess.PIPE, text=True,
         env=dict(os.environ),
     )  # fmt: skip
-    assert process.stdout.readline().strip() == "ready"
+    ready, run_dir = process.stdout.readline().split()
+    assert ready == "ready"
+    # The signal gives delivery a bounded time; opening the MLflow run (creating the
+    # sqlite tables) is not what these tests measure, so the agent has done it first.
+    wait_until(lambda: delivery_state(run_dir, "mlflow").get("location"), "the MLflow run")
     process.send_signal(signum)
     return process.wait(120)
 
