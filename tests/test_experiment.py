@@ -243,6 +243,7 @@ def test_keys_mlflow_refuses_are_mapped_and_read_back_as_written(isolated: Path)
     assert sorted(metrics["key"]) == sorted(keys)
 
 
+@pytest.mark.slow
 def test_unreachable_tracker_never_blocks_training(isolated: Path):
     code = """
 import json, time, warnings, tracelet
@@ -292,6 +293,7 @@ def test_import_tracelet_imports_no_torch_and_no_tracker():
     assert result.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_patching_waits_for_torch_import(isolated: Path):
     from tests.conftest import run_python
 
@@ -308,6 +310,7 @@ print(tracelet.stop_logging().backends[0].delivered)
     assert "'metrics': 1" in result.stdout
 
 
+@pytest.mark.slow
 def test_remote_tracking_server(isolated: Path, mlflow_server):
     with tracelet.start_logging(exp_name="remote", project="srv", backend_url=mlflow_server.url):
         writer = SummaryWriter(str(isolated / "runs"))
@@ -318,6 +321,7 @@ def test_remote_tracking_server(isolated: Path, mlflow_server):
     assert tables.metrics["value"].tolist() == [s / 7 for s in range(2500)]
 
 
+@pytest.mark.slow
 def test_server_restart_mid_run_loses_nothing(isolated: Path, tmp_path_factory):
     from tests.mlflow_server import MlflowServer
 
@@ -348,6 +352,7 @@ def test_server_restart_mid_run_loses_nothing(isolated: Path, tmp_path_factory):
         server.stop()
 
 
+@pytest.mark.slow
 def test_identical_points_in_one_millisecond_are_all_kept(isolated: Path):
     with tracelet.start_logging(exp_name="dups", project="p") as experiment:
         for _ in range(3):  # as Lightning logs `epoch` more than once at one step
@@ -357,6 +362,7 @@ def test_identical_points_in_one_millisecond_are_all_kept(isolated: Path):
     assert metrics[["key", "step", "value"]].values.tolist() == [["epoch", 7, 0.0]] * 4
 
 
+@pytest.mark.slow
 def test_artifact_is_captured_when_logged_not_when_delivered(isolated: Path):
     checkpoint = isolated / "ckpt.pt"
     with tracelet.start_logging(exp_name="ckpt", project="p") as experiment:

@@ -55,6 +55,7 @@ def test_unit_semantics():
     assert log.dropped_calls == 1
 
 
+@pytest.mark.slow
 def test_same_table_as_wandb_log(isolated: Path):
     import wandb
 
@@ -77,6 +78,7 @@ def test_same_table_as_wandb_log(isolated: Path):
     assert os.path.exists(run.dir)
 
 
+@pytest.mark.slow
 def test_non_scalar_value_is_warned_not_lost_silently(isolated: Path):
     with (
         pytest.warns(UserWarning, match="not a scalar"),

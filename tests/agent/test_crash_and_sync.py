@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_python
 from tests.waiting import delivery_state, wait_until
 from tracelet.backends.mlflow import read_run
@@ -88,6 +90,7 @@ def test_sync_with_no_argument_finds_unfinished_runs(isolated: Path):
     assert len(read_run("sqlite:///mlflow.db").metrics) == 5000
 
 
+@pytest.mark.slow
 def test_torn_last_write_is_ignored_and_corrupt_record_skipped(isolated: Path):
     result = run_python(TRAIN_THEN_DIE.format(kill_agent=True), isolated)
     run_dir = Path(result.stdout.split()[0])
@@ -137,12 +140,14 @@ def _signal_training(isolated: Path, signum: int) -> int:
     return process.wait(120)
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_training_stops_logging_cleanly(isolated: Path):
     assert _signal_training(isolated, signal.SIGINT) != 0
     assert read_run("sqlite:///mlflow.db").metrics["step"].tolist() == list(range(1000))
     assert _mlflow_status(isolated) == "KILLED"
 
 
+@pytest.mark.slow
 def test_sigterm_flushes_and_marks_killed(isolated: Path):
     assert _signal_training(isolated, signal.SIGTERM) == -signal.SIGTERM
     assert read_run("sqlite:///mlflow.db").metrics["step"].tolist() == list(range(1000))
