@@ -63,6 +63,7 @@ def test_same_table_as_wandb_log(isolated: Path):
     for data, kwargs in CALLS:
         run.log(data, **kwargs)
     run.finish()
+    wandb.teardown()  # finish() may return before wandb-core wrote the run's last records
     direct = wandb_backend.read_run(run.dir.rsplit("/files", 1)[0])
 
     with (
