@@ -1,4 +1,5 @@
-# Two entry points keep working on a fresh machine: `make demo` and `make test`.
+# Two entry points keep working on a fresh machine: `make demo` and `make test`
+# (the fast tier: tests marked slow are left out; `make test-all` runs everything).
 # Both create .venv when it is missing. torch is pinned to the local CPU wheel
 # (pip finds it through find-links); never let a resolver pull a CUDA build.
 PYTHON ?= python3.11
@@ -7,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt
 
-.PHONY: demo test lint bench clean-venv
+.PHONY: demo test test-all lint bench clean-venv
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +21,10 @@ demo: $(STAMP)
 	$(PY) examples/demo.py
 
 test: $(STAMP)
+	$(PY) -m ruff check tracelet tests benchmarks examples
+	$(PY) -m pytest -m "not slow"
+
+test-all: $(STAMP)
 	$(PY) -m ruff check tracelet tests benchmarks examples
 	$(PY) -m pytest
 

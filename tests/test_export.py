@@ -61,6 +61,7 @@ def test_wandb_run_exports_exactly_with_params_and_tags(isolated: Path, capsys, 
     assert dict(zip(exported.tags["key"], exported.tags["value"], strict=True)) == TAGS
 
 
+@pytest.mark.slow
 def test_csv_columns_are_the_data_model(isolated: Path, capsys):
     location = record(isolated / "box", "mlflow", source_run())
     assert export(capsys, location, "-o", "run.csv")[0] == 0
@@ -69,6 +70,7 @@ def test_csv_columns_are_the_data_model(isolated: Path, capsys):
     assert pd.read_csv(isolated / "run.params.csv").columns.tolist() == ["key", "value"]
 
 
+@pytest.mark.slow
 def test_export_then_validate_against_the_store_is_equal(isolated: Path, capsys):
     location = record(isolated / "box", "mlflow", source_run())
     assert export(capsys, location, "-o", "run.csv")[0] == 0

@@ -55,6 +55,7 @@ def test_unit_semantics():
     assert log.dropped_calls == 1
 
 
+@pytest.mark.slow
 def test_same_table_as_wandb_log(isolated: Path):
     import wandb
 
@@ -62,6 +63,7 @@ def test_same_table_as_wandb_log(isolated: Path):
     for data, kwargs in CALLS:
         run.log(data, **kwargs)
     run.finish()
+    wandb.teardown()  # finish() may return before wandb-core wrote the run's last records
     direct = wandb_backend.read_run(run.dir.rsplit("/files", 1)[0])
 
     with (
@@ -77,6 +79,7 @@ def test_same_table_as_wandb_log(isolated: Path):
     assert os.path.exists(run.dir)
 
 
+@pytest.mark.slow
 def test_non_scalar_value_is_warned_not_lost_silently(isolated: Path):
     with (
         pytest.warns(UserWarning, match="not a scalar"),

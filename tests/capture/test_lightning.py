@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import tracelet
-from tests.runtime.test_multi_backend import read_store
+from tests.agent.test_multi_backend import read_store
 from tracelet.backends.mlflow import read_run as read_mlflow
 from tracelet.backends.tensorboard import read_run as read_tensorboard
 

@@ -80,6 +80,7 @@ def tracelet_run(env: dict[str, str]) -> Path:
     return runs[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_migrated_example_logs_the_same_tables(tmp_path: Path, case: str) -> None:
     source, script, tracker = CASES[case]

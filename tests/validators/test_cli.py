@@ -38,6 +38,7 @@ def changed(value_of_loss_at_1: float):
     return [(k, s, value_of_loss_at_1 if (k, s) == ("loss", 1) else v) for k, s, v in POINTS]
 
 
+@pytest.mark.slow
 def test_equal_runs_in_two_trackers_exit_0_and_write_reports(isolated: Path, capsys):
     mlflow = record(isolated / "mlflow", "mlflow")
     wandb = record(isolated / "wandb", "wandb")
@@ -87,6 +88,7 @@ def test_tolerance_options_turn_a_small_difference_equal(isolated: Path, capsys)
     assert validate(capsys, left, right, "--rtol", "1e-6")[0] == 0
 
 
+@pytest.mark.slow
 def test_two_mlflow_runs_of_one_store_by_run_name(isolated: Path, capsys):
     from mlflow import MlflowClient
     from mlflow.entities import Metric

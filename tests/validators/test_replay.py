@@ -70,6 +70,7 @@ def mlflow_sqlite(value: float) -> float:
     return max(-MAX, min(MAX, value)) + 0.0 if value == value else value
 
 
+@pytest.mark.slow
 def test_mlflow_explains_refused_name_and_inf(isolated: Path):
     (item,) = replay(run_of(AWKWARD), ["mlflow"], isolated / "work").backends
 
@@ -94,6 +95,7 @@ def test_mlflow_explains_refused_name_and_inf(isolated: Path):
     assert dict(zip(item.direct.tags["key"], item.direct.tags["value"], strict=True)) == TAGS
 
 
+@pytest.mark.slow
 def test_wandb_explains_lower_step_and_same_step(isolated: Path):
     (item,) = replay(run_of(AWKWARD), ["wandb"], isolated / "work").backends
 
@@ -117,6 +119,7 @@ def test_wandb_explains_lower_step_and_same_step(isolated: Path):
     assert dict(zip(item.routed.tags["key"], item.routed.tags["value"], strict=True)) == TAGS
 
 
+@pytest.mark.slow
 def test_clearml_is_equal_and_lists_non_finite_as_zero(isolated: Path):
     (item,) = replay(run_of(AWKWARD), ["clearml"], isolated / "work").backends
 
@@ -153,6 +156,7 @@ def big_run() -> RunTables:
     return run_of(points, tags={"team": "vision"})
 
 
+@pytest.mark.slow
 def test_100k_points_awkward_keys_huge_steps_are_equal_in_every_tracker(isolated: Path):
     source = big_run()
     points = list(
@@ -182,6 +186,7 @@ def test_100k_points_awkward_keys_huge_steps_are_equal_in_every_tracker(isolated
     }
 
 
+@pytest.mark.slow
 def test_cli_replay_explained_exits_0_strict_exits_1_and_writes_json(isolated: Path, capsys):
     table = isolated / "run.csv"
     run_of(AWKWARD).metrics.to_csv(table, index=False, na_rep="nan")
@@ -221,6 +226,7 @@ def test_cli_replay_errors_exit_2_with_one_line(isolated: Path, capsys):
     assert_one_error_line(err, "missing.csv: no such file or folder")
 
 
+@pytest.mark.slow
 def test_replay_writer_crash_is_reported_with_its_output(isolated: Path, monkeypatch):
     from tracelet.validators.replay import ReplayError
 
@@ -232,6 +238,7 @@ def test_replay_writer_crash_is_reported_with_its_output(isolated: Path, monkeyp
 
 
 # -- tracelet copy: the routed path, for real -------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["mlflow", "wandb"])
 def test_copy_awkward_run_into_a_tracker_reads_back_equal(isolated: Path, capsys, backend: str):
     from tracelet.cli import main

@@ -32,6 +32,7 @@ def test_the_migration_examples_exist():
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
 def test_every_migration_example_is_equal(isolated: Path, capsys, example: Path):
     tracker = example.name.split("_")[0]  # lightning_*: the script's Lightning loggers
@@ -50,6 +51,7 @@ def test_every_migration_example_is_equal(isolated: Path, capsys, example: Path)
     assert example.read_bytes() == before  # the user's file is untouched
 
 
+@pytest.mark.slow
 def test_script_arguments_after_double_dash_and_another_target(isolated: Path, capsys):
     example = REPO / "examples" / "migration" / "wandb_train.py"
 
@@ -67,6 +69,7 @@ def test_script_arguments_after_double_dash_and_another_target(isolated: Path, c
     assert epochs[0]["left_points"] == 2  # --epochs 2 reached both runs
 
 
+@pytest.mark.slow
 def test_one_changed_value_in_the_copy_is_different_and_named(isolated: Path, capsys):
     script = FIXTURES / "wandb_changed_in_copy.py"
 
@@ -103,6 +106,7 @@ def test_package_folder_with_root_is_migrated_whole(isolated: Path, capsys):
     assert "EQUAL: 2 metric keys, 8 points on each side match exactly" in " ".join(out.split())
 
 
+@pytest.mark.slow
 def test_crashing_script_exits_2_with_one_line(isolated: Path, capsys):
     code, _, err = validate(capsys, FIXTURES / "mlflow_crash.py", "--from", "mlflow")
     assert code == 2
@@ -123,6 +127,7 @@ def test_migrated_copy_crash_exits_2_naming_the_copy(isolated: Path, capsys):
     )
 
 
+@pytest.mark.slow
 def test_timeout_exits_2(isolated: Path, capsys):
     code, _, err = validate(
         capsys, FIXTURES / "mlflow_sleeps.py", "--from", "mlflow", "--timeout", "3"
@@ -197,6 +202,7 @@ def test_sandbox_keeps_the_user_trackers_out(isolated: Path):
     assert outcome.stdout.read_text().strip() == env["HOME"]
 
 
+@pytest.mark.slow
 def test_lightning_logger_store_in_the_script_folder_is_found(isolated: Path, capsys):
     """WandbLogger writes ./wandb whatever $WANDB_DIR says; both runs are read from there."""
     example = REPO / "examples" / "migration" / "lightning_wandb_train.py"
@@ -250,6 +256,7 @@ def test_lightning_without_tracker_logger_exits_2(isolated: Path, capsys):
     assert_one_error_line(err, "rewrote nothing in tensorboard_only.py")
 
 
+@pytest.mark.slow
 def test_clearml_title_equal_to_series_reads_back_the_same(isolated: Path, capsys):
     """ClearML's ``report_scalar("lr", "lr", ...)`` reads back as ``lr``; so does the copy's."""
     example = REPO / "examples" / "migration" / "clearml_train.py"

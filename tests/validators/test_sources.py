@@ -78,6 +78,7 @@ def mapping(frame) -> dict[str, str]:
 
 
 # -- MLflow ---------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_mlflow_sqlite_uri_db_path_and_run_selection(isolated: Path):
     location = record(isolated / "box", "mlflow", name="first")
     db = location.removeprefix("sqlite:///")
@@ -91,6 +92,7 @@ def test_mlflow_sqlite_uri_db_path_and_run_selection(isolated: Path):
     assert read_store(f"{db}#{run_id}").source.endswith(run_id)
 
 
+@pytest.mark.slow
 def test_mlflow_store_with_two_runs_needs_run_and_names_them(isolated: Path):
     from mlflow import MlflowClient
 
@@ -144,6 +146,7 @@ def test_tracelet_run_folder_and_journal_file(isolated: Path):
 
 
 # -- W&B ------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_wandb_run_folder_wandb_file_and_wandb_folder(isolated: Path):
     wandb_folder = Path(record(isolated / "box", "wandb"))
     (run_dir,) = [p for p in wandb_folder.glob("offline-run-*") if not p.is_symlink()]
@@ -164,6 +167,7 @@ def test_wandb_run_folder_wandb_file_and_wandb_folder(isolated: Path):
 
 
 # -- ClearML --------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_clearml_session_folder_zip_and_offline_folder(isolated: Path):
     offline = Path(record(isolated / "box", "clearml"))
     (session,) = [p for p in offline.glob("offline-*") if p.is_dir()]

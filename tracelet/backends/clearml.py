@@ -272,8 +272,13 @@ class ClearmlBackend(Backend):
 
     def _flush(self) -> None:
         """Return once ClearML wrote (or sent) what was reported: the delivery engine
-        counts a call that returned as delivered."""
+        counts a call that returned as delivered. ClearML's wait can return while its
+        report thread still has events queued during a write it had already begun (a
+        batch larger than its flush threshold), so flush until none is waiting."""
+        reporter = self._task._reporter
         self._task.flush(wait_for_uploads=True)
+        while reporter.is_alive() and reporter.events_waiting():
+            self._task.flush(wait_for_uploads=True)
 
     def describe(self) -> str:
         if "session" in self.state:

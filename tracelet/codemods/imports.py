@@ -84,6 +84,8 @@ def _bound_names(node: cst.BaseSmallStatement) -> list[tuple[str, bool]]:
 
 
 _STRING_TOKENS = {tokenize.STRING, getattr(tokenize, "FSTRING_MIDDLE", tokenize.STRING)}
+_FSTRING = re.compile(r"^[rRbBuU]?[fF]")
+_WORD = re.compile(r"[A-Za-z_]\w*")
 _ANNOTATION = re.compile(r"""^[rRuU]?(['"]{1,3})\s*[A-Za-z_][\w.\[\], |]*\s*\1$""")
 
 
@@ -96,6 +98,9 @@ def _names_in(code: str) -> tuple[set[str], list[str]]:
     for token in tokenize.generate_tokens(io.StringIO(code).readline):
         if token.type == tokenize.NAME and not after_dot:
             names.add(token.string)
+        elif token.type == tokenize.STRING and _FSTRING.match(token.string):
+            # Before Python 3.12 an f-string is one token: every word in it may be a name.
+            names.update(_WORD.findall(token.string))
         elif token.type in _STRING_TOKENS and _ANNOTATION.match(token.string):
             annotations.append(token.string)
         after_dot = token.type == tokenize.OP and token.string == "."

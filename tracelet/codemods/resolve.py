@@ -115,6 +115,7 @@ class _Collector(cst.CSTVisitor):
         self.imports: list[tuple[cst.Import | cst.ImportFrom, bool]] = []
         self.aliases: set[str] = set()
         self.names: list[cst.Name] = []
+        self.params: set[str] = set()
         self.all_names: set[str] = set()
         self.attributes: set[str] = set()
         self._classes: list[cst.ClassDef] = []
@@ -156,6 +157,9 @@ class _Collector(cst.CSTVisitor):
         if id(node) not in self._attr_names:
             self.names.append(node)
             self.all_names.add(node.value)
+
+    def visit_Param(self, node: cst.Param) -> None:
+        self.params.add(node.name.value)
 
     def visit_Assign(self, node: cst.Assign) -> None:
         for target in node.targets:
@@ -251,7 +255,7 @@ class Resolver:
         self._param_kinds: dict[int, str | None] = {}
         self._attr_kinds: dict[tuple[int, str], str | None] = {}
         self._in_progress: set[int] = set()
-        self._binding_names = {
+        self._binding_names = self.collected.params | {
             name.value for name in self.collected.names if id(name) in self.collected.values
         }
 

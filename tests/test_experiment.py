@@ -6,7 +6,6 @@ import json
 import struct
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import mlflow
@@ -16,6 +15,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 import tracelet
+from tests.waiting import delivery_state, wait_until
 from tracelet.backends.mlflow import mlflow_key, read_run
 from tracelet.journal import iter_events
 
@@ -274,20 +274,23 @@ def test_renamed_keys_past_one_tag_value_spill_into_numbered_tags(isolated: Path
     assert sorted(zip(metrics["key"], metrics["value"], strict=True)) == logged
 
 
+@pytest.mark.slow
 def test_unreachable_tracker_never_blocks_training(isolated: Path):
     code = """
-import time, warnings, tracelet
+import json, time, warnings, tracelet
 from torch.utils.tensorboard import SummaryWriter
 t0 = time.perf_counter()
-tracelet.start_logging(exp_name="down", project="p", backend="mlflow",
-                       backend_url="http://127.0.0.1:9")
+experiment = tracelet.start_logging(exp_name="down", project="p", backend="mlflow",
+                                    backend_url="http://127.0.0.1:9")
 print("start_s", time.perf_counter() - t0)
 writer = SummaryWriter("runs")
 t0 = time.perf_counter()
 for step in range(20000):
     writer.add_scalar("loss", step * 0.5, step)
 print("loop_s", time.perf_counter() - t0)
-time.sleep(3)
+state = experiment.run_dir / "delivery" / "mlflow.json"
+while not (state.exists() and json.loads(state.read_text())["errors"]):
+    time.sleep(0.05)  # until the agent has tried the tracker and reported it down
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     report = tracelet.stop_logging(timeout=3)
@@ -321,6 +324,7 @@ def test_import_tracelet_imports_no_torch_and_no_tracker():
     assert result.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_patching_waits_for_torch_import(isolated: Path):
     from tests.conftest import run_python
 
@@ -337,6 +341,7 @@ print(tracelet.stop_logging().backends[0].delivered)
     assert "'metrics': 1" in result.stdout
 
 
+@pytest.mark.slow
 def test_remote_tracking_server(isolated: Path, mlflow_server):
     with tracelet.start_logging(exp_name="remote", project="srv", backend_url=mlflow_server.url):
         writer = SummaryWriter(str(isolated / "runs"))
@@ -347,6 +352,7 @@ def test_remote_tracking_server(isolated: Path, mlflow_server):
     assert tables.metrics["value"].tolist() == [s / 7 for s in range(2500)]
 
 
+@pytest.mark.slow
 def test_server_restart_mid_run_loses_nothing(isolated: Path, tmp_path_factory):
     from tests.mlflow_server import MlflowServer
 
@@ -359,11 +365,15 @@ def test_server_restart_mid_run_loses_nothing(isolated: Path, tmp_path_factory):
         for step in range(3000):
             writer.add_scalar("loss", float(step), step)
         experiment.flush()
-        time.sleep(2)
+
+        def state() -> dict:
+            return delivery_state(experiment.run_dir, "mlflow")
+
+        wait_until(lambda: state().get("delivered", {}).get("metrics"), "a first delivery")
         server.stop()
         for step in range(3000, 6000):
             writer.add_scalar("loss", float(step), step)
-        time.sleep(2)
+        wait_until(lambda: state()["errors"], "the agent to find the server down")
         server.start()
         report = tracelet.stop_logging(timeout=120)
         assert report.complete, report.summary()
@@ -373,6 +383,7 @@ def test_server_restart_mid_run_loses_nothing(isolated: Path, tmp_path_factory):
         server.stop()
 
 
+@pytest.mark.slow
 def test_identical_points_in_one_millisecond_are_all_kept(isolated: Path):
     with tracelet.start_logging(exp_name="dups", project="p") as experiment:
         for _ in range(3):  # as Lightning logs `epoch` more than once at one step
@@ -382,6 +393,7 @@ def test_identical_points_in_one_millisecond_are_all_kept(isolated: Path):
     assert metrics[["key", "step", "value"]].values.tolist() == [["epoch", 7, 0.0]] * 4
 
 
+@pytest.mark.slow
 def test_artifact_is_captured_when_logged_not_when_delivered(isolated: Path):
     checkpoint = isolated / "ckpt.pt"
     with tracelet.start_logging(exp_name="ckpt", project="p") as experiment:

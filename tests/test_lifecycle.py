@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.agent.test_multi_backend import read_store
 from tests.conftest import run_python
-from tests.runtime.test_multi_backend import read_store
 from tracelet.journal import iter_events
+
+pytestmark = pytest.mark.slow
 
 EPOCHS, ITEMS, BATCH_SIZE, POINTS_PER_BATCH = 12, 64, 4, 50
 

@@ -15,6 +15,8 @@ from tracelet.backends import clearml as clearml_backend
 from tracelet.backends import mlflow as mlflow_backend
 from tracelet.backends import wandb as wandb_backend
 
+pytestmark = pytest.mark.slow
+
 
 def read_store(name: str, isolated: Path, run: str | None = None):
     if name == "mlflow":

@@ -10,7 +10,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_python
+from tests.waiting import delivery_state, wait_until
 from tracelet.backends.mlflow import read_run
 from tracelet.cli import main as cli_main
 from tracelet.journal import count_events, encode_record, iter_events
@@ -87,6 +90,7 @@ def test_sync_with_no_argument_finds_unfinished_runs(isolated: Path):
     assert len(read_run("sqlite:///mlflow.db").metrics) == 5000
 
 
+@pytest.mark.slow
 def test_torn_last_write_is_ignored_and_corrupt_record_skipped(isolated: Path):
     result = run_python(TRAIN_THEN_DIE.format(kill_agent=True), isolated)
     run_dir = Path(result.stdout.split()[0])
@@ -111,11 +115,11 @@ def test_torn_last_write_is_ignored_and_corrupt_record_skipped(isolated: Path):
 LOG_THEN_WAIT = """
 import time, tracelet
 from torch.utils.tensorboard import SummaryWriter
-tracelet.start_logging(exp_name="signalled", project="p", backend="mlflow")
+experiment = tracelet.start_logging(exp_name="signalled", project="p", backend="mlflow")
 writer = SummaryWriter("runs")
 for step in range(1000):
     writer.add_scalar("loss", float(step), step)
-print("ready", flush=True)
+print("ready", experiment.run_dir, flush=True)
 time.sleep(60)
 """
 
@@ -127,17 +131,23 @@ def _signal_training(isolated: Path, signum: int) -> int:
         [sys.executable, str(script)], cwd=isolated, stdout=subprocess.PIPE, text=True,
         env=dict(os.environ),
     )  # fmt: skip
-    assert process.stdout.readline().strip() == "ready"
+    ready, run_dir = process.stdout.readline().split()
+    assert ready == "ready"
+    # The signal gives delivery a bounded time; opening the MLflow run (creating the
+    # sqlite tables) is not what these tests measure, so the agent has done it first.
+    wait_until(lambda: delivery_state(run_dir, "mlflow").get("location"), "the MLflow run")
     process.send_signal(signum)
     return process.wait(120)
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_training_stops_logging_cleanly(isolated: Path):
     assert _signal_training(isolated, signal.SIGINT) != 0
     assert read_run("sqlite:///mlflow.db").metrics["step"].tolist() == list(range(1000))
     assert _mlflow_status(isolated) == "KILLED"
 
 
+@pytest.mark.slow
 def test_sigterm_flushes_and_marks_killed(isolated: Path):
     assert _signal_training(isolated, signal.SIGTERM) == -signal.SIGTERM
     assert read_run("sqlite:///mlflow.db").metrics["step"].tolist() == list(range(1000))

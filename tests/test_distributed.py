@@ -20,6 +20,8 @@ from tracelet.backends import clearml as clearml_backend
 from tracelet.backends import mlflow as mlflow_backend
 from tracelet.backends import wandb as wandb_backend
 
+pytestmark = pytest.mark.slow
+
 TRACKERS = ["mlflow", "wandb", "clearml"]
 
 LIGHTNING_DDP = """
