@@ -11,6 +11,9 @@ tags       ``key`` str, ``value`` str
 artifacts  ``name`` str, ``path`` str, ``size`` int64, ``sha256`` str
 =========  ==========================================================================
 
+Besides these, a run read back carries its system metrics (``system``, metrics columns)
+and where its code came from (``origin``), which are not part of a comparison.
+
 pandas is imported lazily so that ``import tracelet`` stays light.
 """
 
@@ -132,6 +135,12 @@ class RunTables:
     artifacts: pd.DataFrame = field(default_factory=artifacts_frame)
     source: str = ""
     notes: list[str] = field(default_factory=list)
+    #: system metrics under the tracker's own names (metrics columns); ``validate``
+    #: leaves them out unless asked, as they differ from run to run
+    system: pd.DataFrame = field(default_factory=metrics_frame)
+    #: where the code came from, as the tracker recorded it: ``program``, ``user``,
+    #: ``git.commit``, ``git.branch``, ``git.remote``, ``git.dirty`` (those present)
+    origin: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def empty(cls, source: str = "") -> RunTables:

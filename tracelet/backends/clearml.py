@@ -125,6 +125,7 @@ class ClearmlBackend(Backend):
     """Deliver a tracelet run to a ClearML task (server, or offline session)."""
 
     name = "clearml"
+    tracks_system_by_default = tracks_git_by_default = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -59,6 +59,7 @@ import logging
 import math
 import os
 import re
+import shutil
 import struct
 import time
 import zlib
@@ -68,7 +69,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tracelet import tables
-from tracelet.backends.base import Backend, RefusedError
+from tracelet.backends.base import Backend, RefusedError, RunInfo
 from tracelet.events import Point
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ STEP_KEY = "tracelet/step"
 TB_SYNC_STEP_KEY = "global_step"  # the step key of runs written by W&B's own TensorBoard sync
 TAGS_CONFIG_KEY = "tracelet_tags"
 ARTIFACT_TYPE = "tracelet"
+DIFF_FILE = "diff.patch"  # the run file wandb keeps the uncommitted diff in
 RESERVED_KEYS = frozenset({STEP_KEY, "_step", "_runtime", "_timestamp"})
 EXIT_CODES = {"FINISHED": 0, "FAILED": 1, "KILLED": 255}
 MAX_TAG_LENGTH = 64
@@ -99,6 +101,8 @@ class WandbBackend(Backend):
     """Deliver a tracelet run into one W&B run (see the module docstring)."""
 
     name = "wandb"
+    tracks_system_by_default = tracks_git_by_default = True
+    samples_system_itself = True  # wandb-core samples the pid it is given
     _run: Any = None
     _where = ""
 
@@ -111,7 +115,7 @@ class WandbBackend(Backend):
 
     def open(self) -> None:
         wandb = _wandb()
-        settings = dict(self.options.get("settings") or {})
+        settings = {**_tracking_settings(self.run), **(self.options.get("settings") or {})}
         settings["console"] = "off"
         kwargs = {k: self.options[k] for k in _OPTION_KEYS if self.options.get(k) is not None}
         run_id = self.state.get("wandb_run_id") or self.options.get("id") or _run_id(self.run)
@@ -134,7 +138,18 @@ class WandbBackend(Backend):
         )
         if self.state.get("wandb_tags"):
             self._apply_tags()
+        self._save_diff()
         self._where = _describe_run(self._run)
+
+    def _save_diff(self) -> None:
+        """The uncommitted diff as the run file ``diff.patch``, where W&B keeps it."""
+        git = self.run.git
+        if not git or not git.get("diff") or self._run.disabled or self.state.get("wandb_diff"):
+            return
+        target = Path(self._run.dir, DIFF_FILE)
+        shutil.copyfile(git["diff"], target)
+        self._run.save(str(target), base_path=self._run.dir, policy="now")
+        self.state["wandb_diff"] = True
 
     def log_metrics(self, points: Sequence[Point]) -> None:
         refused: list[str] = []
@@ -225,6 +240,28 @@ class WandbBackend(Backend):
         tags = self.state["wandb_tags"]
         self._run.tags = [_tag_label(k, v) for k, v in tags.items() if k or v]
         self._run.config.update({TAGS_CONFIG_KEY: dict(tags)}, allow_val_change=True)
+
+
+def _tracking_settings(run: RunInfo) -> dict[str, Any]:
+    """``wandb.Settings`` that make wandb record the *training* process: its program and
+    git state (as ``wandb.init`` there would), and its resource use, sampled by wandb's
+    own system monitor given the training process's pid."""
+    settings: dict[str, Any] = {}
+    program = run.source.get("program")
+    if program and Path(program).is_file():
+        settings["program"] = program
+    git = run.git
+    if git:
+        settings.update(git_commit=git["commit"], git_root=git["root"])
+        if git.get("remote"):
+            settings["git_remote_url"] = git["remote"]
+    else:
+        settings["disable_git"] = True
+    if run.track_system and run.pid:
+        settings.update(x_stats_pid=run.pid, x_stats_sampling_interval=run.system_interval)
+    else:
+        settings["x_disable_stats"] = True
+    return settings
 
 
 def _run_id(run) -> str | None:

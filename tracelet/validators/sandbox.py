@@ -15,7 +15,8 @@ children never share a store::
       clearml/          CLEARML_CACHE_DIR (sessions in clearml/offline/), CLEARML_OFFLINE_MODE=1
       clearml.conf      CLEARML_CONFIG_FILE: ``report_use_subprocess: false`` (ClearML's
                         forked reporter made ``task.close()`` take 7-243 s)
-      tracelet/         TRACELET_DIR (tracelet run folders)
+      tracelet/         TRACELET_DIR (tracelet run folders); TRACELET_TRACK_SYSTEM=0
+                        and TRACELET_TRACK_GIT=0, as W&B's own git and stats are off
       stdout.log, stderr.log   what the child printed
 
 The child's environment is the caller's minus every ``MLFLOW_*``, ``WANDB_*``,
@@ -163,6 +164,9 @@ class Sandbox:
                 "XDG_DATA_HOME": str(root / "home" / ".local" / "share"),
                 "TMPDIR": str(root / "tmp"),
                 "TRACELET_DIR": str(self.tracelet_dir),
+                # a replay compares logged data; system metrics and git state differ
+                "TRACELET_TRACK_SYSTEM": "0",
+                "TRACELET_TRACK_GIT": "0",
                 "MLFLOW_TRACKING_URI": self.mlflow_uri,
                 "WANDB_MODE": "offline",
                 "WANDB_SILENT": "true",
