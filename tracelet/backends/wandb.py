@@ -361,7 +361,7 @@ _WANDB_INFRA_ARTIFACT_TYPES = frozenset({"run_table", "wandb-history", "job"})
 
 @functools.cache
 def _skipped_record_tags() -> frozenset[int]:
-    """First bytes of records the reader never needs (summary, console, stats...).
+    """First bytes of records the reader never needs (summary, console, telemetry...).
 
     A record serialises ``num`` (field 1) first and then its type; these types have
     field numbers below 16, so their tag is one byte.
@@ -369,7 +369,7 @@ def _skipped_record_tags() -> frozenset[int]:
     from wandb.proto import wandb_internal_pb2 as pb
 
     fields = pb.Record.DESCRIPTOR.fields_by_name
-    names = ("summary", "output", "output_raw", "stats", "telemetry", "files")
+    names = ("summary", "output", "output_raw", "telemetry", "files")
     return frozenset((fields[n].number << 3) | 2 for n in names if fields[n].number < 16)
 
 
@@ -460,6 +460,8 @@ class _Decoded:
     tensorboard: bool = False
     exit_code: int | None = None
     notes: list[str] = field(default_factory=list)
+    stats: list[tuple[float, dict[str, str]]] = field(default_factory=list)
+    origin: dict[str, str] = field(default_factory=dict)
 
 
 def _decode(path: Path) -> _Decoded:
@@ -480,6 +482,11 @@ def _decode(path: Path) -> _Decoded:
         elif kind == "run":
             _apply_config(out.config, record.run.config)
             out.tags = list(record.run.tags)
+            _read_git(out.origin, record.run.git)
+        elif kind == "stats":
+            out.stats.append(_stats_sample(record.stats))
+        elif kind == "environment":
+            _read_environment(out.origin, record.environment)
         elif kind == "metric":
             out.metrics.append(_copy(pb.MetricRecord, record.metric))
         elif kind == "artifact":
@@ -490,6 +497,36 @@ def _decode(path: Path) -> _Decoded:
             out.exit_code = record.exit.exit_code
     out.config.pop("_wandb", None)
     return out
+
+
+def _read_git(origin: dict[str, str], git) -> None:
+    if git.commit:
+        origin["git.commit"] = git.commit
+    if git.remote_url:
+        origin["git.remote"] = git.remote_url
+
+
+def _read_environment(origin: dict[str, str], environment) -> None:
+    if environment.program:
+        origin["program"] = environment.program
+    _read_git(origin, environment.git)
+
+
+def _stats_sample(stats) -> tuple[float, dict[str, str]]:
+    """One system-monitor sample: (wall time, ``key -> raw JSON``)."""
+    wall = stats.timestamp.seconds + stats.timestamp.nanos / 1e9
+    return wall, {item.key: item.value_json for item in stats.item}
+
+
+def _system_rows(samples: list[tuple[float, dict[str, str]]]) -> list[tuple]:
+    """System metrics as rows; the step is the sample's index in the run."""
+    rows = []
+    for index, (wall, items) in enumerate(samples):
+        for key, raw in sorted(items.items()):
+            value = _number(raw)
+            if value is not None:
+                rows.append((key, index, value, wall))
+    return rows
 
 
 def _copy(cls, message):
@@ -726,8 +763,12 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
     config: dict[str, Any] = {}
     tags: dict[str, str] = {}
     artifacts = []
+    system: list[tuple[float, dict[str, str]]] = []
+    origin: dict[str, str] = {}
     for sync_file in files:
         decoded = _decode(sync_file)
+        system.extend(decoded.stats)
+        origin.update(decoded.origin)
         notes.extend(f"{sync_file.name}: {note}" for note in decoded.notes)
         if decoded.exit_code is None:
             notes.append(f"{sync_file.name}: no exit record (the run crashed or is still running)")
@@ -755,6 +796,8 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
         artifacts=tables.artifacts_frame(artifacts),
         source=str(path),
         notes=notes,
+        system=tables.metrics_frame(_system_rows(system)),
+        origin=origin,
     )
 
 
