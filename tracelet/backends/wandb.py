@@ -251,16 +251,15 @@ def _tracking_settings(run: RunInfo) -> dict[str, Any]:
     if program and Path(program).is_file():
         settings["program"] = program
     git = run.git
+    # tracelet's switches decide, not $WANDB_DISABLE_GIT / $WANDB_X_DISABLE_STATS
+    settings["disable_git"] = not git
     if git:
         settings.update(git_commit=git["commit"], git_root=git["root"])
         if git.get("remote"):
             settings["git_remote_url"] = git["remote"]
-    else:
-        settings["disable_git"] = True
-    if run.track_system and run.pid:
+    settings["x_disable_stats"] = not (run.track_system and run.pid)
+    if not settings["x_disable_stats"]:
         settings.update(x_stats_pid=run.pid, x_stats_sampling_interval=run.system_interval)
-    else:
-        settings["x_disable_stats"] = True
     return settings
 
 
