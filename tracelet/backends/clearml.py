@@ -52,7 +52,7 @@ folder reads the same, with a note.
   TensorBoard, keeps both points when a step is reported twice); keys through
   :func:`tracelet.naming.key_from_clearml`; ``wall_time`` is ClearML's timestamp.
   ``report_single_value`` rows (title ``Summary``, iteration -2**31) and resource
-  monitor rows (``:monitor:`` titles) are not metrics: they are listed in ``notes``.
+  monitor rows (``:monitor:`` titles) are not metrics: they are ``RunTables.system``.
 * params: the ``General`` section as ``name``, any other section as ``section/name``
   (user properties are tags, not params).
 * tags: user properties, plus any ClearML tag not written for one (value ``""``).
