@@ -35,7 +35,7 @@ def tracker_defaults(monkeypatch) -> None:
     monkeypatch.delenv("TRACELET_TRACK_SYSTEM", raising=False)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+def wait_for(condition: Callable[[], bool], timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
@@ -204,6 +204,8 @@ def test_a_25_second_run_at_the_default_interval(isolated: Path) -> None:
         exp_name="sys25", project="p", backend=backends, track_system=True
     )
     experiment.log_metric("loss", 0.5, step=1)
+    # the 25 s start when every tracker has its run (wandb samples from wandb.init on)
+    wait_for(lambda: all(DeliveryState.load(experiment.run_dir, b).location for b in backends))
     time.sleep(25)  # the run's length is what is under test
     report = tracelet.stop_logging()
     assert report.complete, report.summary()
