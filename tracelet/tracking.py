@@ -45,6 +45,17 @@ def system_interval(argument: float | None) -> float:
     return interval
 
 
+def enable_system_metrics() -> None:
+    """System metrics for every run started later in this process, whatever the backend
+    (``$TRACELET_TRACK_SYSTEM=1``): what ``mlflow.enable_system_metrics_logging()``
+    becomes when a script is migrated.
+
+    >>> import tracelet
+    >>> tracelet.tracking.enable_system_metrics()  # doctest: +SKIP
+    """
+    os.environ["TRACELET_TRACK_SYSTEM"] = "1"
+
+
 def _as_bool(what: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value

@@ -10,6 +10,7 @@ source                                          migrated
 ``mlflow.start_run(tags=T)`` / ``end_run(S)``   ``tracelet.start_logging(tags=T)`` /
                                                 ``stop_logging(status=S)``
 ``mlflow.start_run(log_system_metrics=B)``      ``tracelet.start_logging(track_system=B)``
+``mlflow.enable_system_metrics_logging()``      ``tracelet.tracking.enable_system_metrics()``
 ``mlflow.active_run()`` as a check              ``tracelet.get_active_experiment()``
 ``mlflow.log_metric(k, v[, step])``             ``experiment.log_metric(k, v, step=step)``
 ``mlflow.log_metrics(d[, step])``               ``experiment.log_metrics(d, step=step)``
@@ -234,6 +235,13 @@ class MlflowToTracelet(TrackerCodemod):
 
     def _active_run(self, usage: Usage) -> Decision:
         return self.handle_rewrite("ML007", usage, lambda _: expr(ACTIVE_EXPERIMENT))
+
+    def _call_enable_system_metrics_logging(self, usage: Usage) -> Decision:
+        if usage.call.args:
+            return self.left("TL002", "enable_system_metrics_logging with arguments")
+        return self.rewrite(
+            "ML009", usage.node, lambda _: expr("tracelet.tracking.enable_system_metrics()")
+        )
 
     def _call_end_run(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, ("status",))
