@@ -142,6 +142,16 @@ class RunTables:
     #: ``git.commit``, ``git.branch``, ``git.remote``, ``git.dirty`` (those present)
     origin: dict[str, str] = field(default_factory=dict)
 
+    def with_system_metrics(self) -> RunTables:
+        """A copy whose metrics include the system metrics: pass two of these to
+        :func:`tracelet.validators.compare.compare_runs` to compare those too."""
+        import dataclasses
+
+        import pandas as pd
+
+        metrics = pd.concat([self.metrics, self.system], ignore_index=True)
+        return dataclasses.replace(self, metrics=metrics.astype(METRIC_COLUMNS))
+
     @classmethod
     def empty(cls, source: str = "") -> RunTables:
         return cls(metrics=metrics_frame(), source=source)

@@ -211,3 +211,17 @@ def test_a_25_second_run_at_the_default_interval(isolated: Path) -> None:
     assert report.complete, report.summary()
     for backend in backends:
         _assert_native(backend, _location(experiment.run_dir, backend))
+
+
+def test_validate_leaves_system_metrics_out_unless_asked() -> None:
+    from tracelet.tables import metrics_frame
+    from tracelet.validators.compare import compare_runs
+
+    def run(cpu: float) -> RunTables:
+        return RunTables(
+            metrics=metrics_frame([("loss", 1, 0.5, 1.0)]),
+            system=metrics_frame([("system/cpu_utilization_percentage", 0, cpu, 1.0)]),
+        )
+
+    assert compare_runs(run(10.0), run(90.0)).equal
+    assert not compare_runs(run(10.0).with_system_metrics(), run(90.0).with_system_metrics()).equal
