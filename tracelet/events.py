@@ -42,3 +42,16 @@ class Point(NamedTuple):
     value: float
     step: int
     wall_time: float
+
+
+class SystemSample(NamedTuple):
+    """One system-metrics sample, taken by the delivery agent (never journaled).
+
+    ``index`` counts samples from 0, ``elapsed`` is seconds since sampling started and
+    ``values`` maps the names of :mod:`tracelet.agent.system_metrics` to numbers.
+    """
+
+    index: int
+    wall_time: float
+    elapsed: float
+    values: dict[str, float]

@@ -20,13 +20,15 @@ from typing import Any
 
 from tracelet import lifecycle
 from tracelet import router as _router
+from tracelet import tracking as tracking_switches
 from tracelet.agent.launch import AgentHandle
 from tracelet.agent.stop_report import StopReport, collect_report
 from tracelet.backends import ensure_installed, load_backend, normalize_backends
 from tracelet.distributed import process_rank, resolve_mode
 from tracelet.events import ARTIFACT, METRIC, PARAMS, TAGS, TEXT
+from tracelet.gitstate import read_source
 from tracelet.log_steps import WandbStyleLog
-from tracelet.rundir import RunSpec, create_run_dir
+from tracelet.rundir import RunSpec, create_run_dir, write_spec
 from tracelet.tables import flatten_params
 from tracelet.values import json_safe, to_float, to_step
 
@@ -80,12 +82,16 @@ class Experiment:
         delivery: str = "process",
         flush_interval: float = 0.2,
         stop_timeout: float = DEFAULT_STOP_TIMEOUT,
+        tracking: dict[str, dict[str, bool]] | None = None,
+        system_interval: float = tracking_switches.DEFAULT_SYSTEM_INTERVAL,
     ):
         self.name = exp_name
         self.project = project
         self.backends = backends
         self.stop_timeout = stop_timeout
         self._spec = RunSpec.new(exp_name, project, backends, backend_options)
+        self._spec.tracking = tracking or {}
+        self._spec.system_interval = system_interval
         self.run_id = self._spec.run_id
         self._agent: AgentHandle | None = None
         self._stopped = False
@@ -96,6 +102,9 @@ class Experiment:
             self._emit = _router.discard
         else:
             self.run_dir = create_run_dir(self._spec)
+            track_git = any(t.get("git") for t in self._spec.tracking.values())
+            self._spec.source = read_source(self._spec.cwd, track_git, self.run_dir)
+            write_spec(self.run_dir, self._spec)
             self._router = _router.Router(self.run_dir, self.run_id, flush_interval)
             self._emit = self._router.emit
             self._agent = AgentHandle(self.run_dir, self._spec, delivery)
@@ -319,6 +328,9 @@ def start_logging(
     flush_interval: float = 0.2,
     stop_timeout: float | None = None,
     ranks: str | None = None,
+    track_system: bool | None = None,
+    track_git: bool | None = None,
+    system_interval: float | None = None,
 ) -> Experiment:
     """Start a run: from now on every SummaryWriter call also reaches ``backend``.
 
@@ -345,6 +357,14 @@ def start_logging(
             rank 0 delivers, other ranks get a disabled run; ``"all"``: each rank
             delivers into its own run ``<exp_name>-rank<N>`` (see
             the distributed page of these docs).
+        track_system: sample CPU, memory, disk, network and GPU use of this process
+            every ``system_interval`` seconds (default 10, ``$TRACELET_SYSTEM_INTERVAL``)
+            in the delivery agent and record it under each tracker's own names.
+        track_git: record the program, the user and the git state (commit, branch,
+            remote without credentials, the uncommitted diff when dirty).
+            Both switches may also be given in ``config`` (then they are not params) or
+            as ``$TRACELET_TRACK_SYSTEM`` / ``$TRACELET_TRACK_GIT``; left unset, each
+            backend does what its tracker does by default (see :mod:`tracelet.tracking`).
 
     Returns:
         The new active [`Experiment`][tracelet.Experiment] (an active run is stopped first).
@@ -373,6 +393,8 @@ def start_logging(
         if backend_url:
             options[name].setdefault("url", backend_url)
         options[name] = load_backend(name).pin_options(options[name], os.getcwd())
+    params, switches = tracking_switches.pop_switches(_as_mapping(config) if config else None)
+    tracking = _tracking(backends, track_system, track_git, switches)
     if stop_timeout is None:
         stop_timeout = float(os.environ.get("TRACELET_STOP_TIMEOUT", DEFAULT_STOP_TIMEOUT))
     rank = process_rank()
@@ -391,14 +413,16 @@ def start_logging(
             delivery=delivery,
             flush_interval=flush_interval,
             stop_timeout=stop_timeout,
+            tracking=tracking,
+            system_interval=tracking_switches.system_interval(system_interval),
         )
         _active = experiment
         _router.activate(experiment._router)
         if capture:
             _install_capture()
         lifecycle.install_exit_hooks(_active_experiment)
-    if config:
-        experiment.log_params(config)
+    if params:
+        experiment.log_params(params)
     if tags:
         experiment.set_tags(tags)
     return experiment
@@ -460,6 +484,24 @@ def log(data: Mapping[str, Any], step: Any = None, commit: bool | None = None) -
 
 
 # -- helpers ---------------------------------------------------------------------------
+def _tracking(
+    backends: list[str],
+    track_system: bool | None,
+    track_git: bool | None,
+    from_config: Mapping[str, Any],
+) -> dict[str, dict[str, bool]]:
+    system = tracking_switches.resolve("track_system", track_system, from_config)
+    git = tracking_switches.resolve("track_git", track_git, from_config)
+    tracking = {}
+    for name in backends:
+        backend = load_backend(name)
+        tracking[name] = {
+            "system": backend.tracks_system_by_default if system is None else system,
+            "git": backend.tracks_git_by_default if git is None else git,
+        }
+    return tracking
+
+
 def _default_exp_name() -> str:
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)

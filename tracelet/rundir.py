@@ -52,6 +52,11 @@ class RunSpec:
     created: float = 0.0
     pid: int = 0
     cwd: str = ""
+    # program, user and git state (tracelet.gitstate.read_source)
+    source: dict[str, Any] = field(default_factory=dict)
+    # per backend: {"system": bool, "git": bool} (tracelet.tracking)
+    tracking: dict[str, dict[str, bool]] = field(default_factory=dict)
+    system_interval: float = 10.0
 
     @classmethod
     def new(
@@ -79,8 +84,12 @@ def create_run_dir(spec: RunSpec, root: Path | None = None) -> Path:
     run_dir = root / "runs" / f"{stamp}-{_slug(spec.exp_name)}-{spec.run_id[:8]}"
     (run_dir / MEDIA_DIR).mkdir(parents=True)
     (run_dir / DELIVERY_DIR).mkdir()
-    write_json(run_dir / RUN_FILE, asdict(spec))
+    write_spec(run_dir, spec)
     return run_dir
+
+
+def write_spec(run_dir: Path, spec: RunSpec) -> None:
+    write_json(Path(run_dir) / RUN_FILE, asdict(spec))
 
 
 def read_spec(run_dir: Path) -> RunSpec:

@@ -11,6 +11,9 @@ tags       ``key`` str, ``value`` str
 artifacts  ``name`` str, ``path`` str, ``size`` int64, ``sha256`` str
 =========  ==========================================================================
 
+Besides these, a run read back carries its system metrics (``system``, metrics columns)
+and where its code came from (``origin``), which are not part of a comparison.
+
 pandas is imported lazily so that ``import tracelet`` stays light.
 """
 
@@ -166,6 +169,22 @@ class RunTables:
     notes: list[str] = field(default_factory=list)
     encodings: tuple[Encoding, ...] = ()
     """The lossy encodings the store applied to metric values (see :class:`Encoding`)."""
+    #: system metrics under the tracker's own names (metrics columns); ``validate``
+    #: leaves them out unless asked, as they differ from run to run
+    system: pd.DataFrame = field(default_factory=metrics_frame)
+    #: where the code came from, as the tracker recorded it: ``program``, ``user``,
+    #: ``git.commit``, ``git.branch``, ``git.remote``, ``git.dirty`` (those present)
+    origin: dict[str, str] = field(default_factory=dict)
+
+    def with_system_metrics(self) -> RunTables:
+        """A copy whose metrics include the system metrics: pass two of these to
+        :func:`tracelet.validators.compare.compare_runs` to compare those too."""
+        import dataclasses
+
+        import pandas as pd
+
+        metrics = pd.concat([self.metrics, self.system], ignore_index=True)
+        return dataclasses.replace(self, metrics=metrics.astype(METRIC_COLUMNS))
 
     @classmethod
     def empty(cls, source: str = "") -> RunTables:

@@ -30,6 +30,8 @@ from pathlib import Path
 
 from tracelet import journal
 from tracelet.agent.delivery import BackendWorker, DeliveryState
+from tracelet.agent.system_metrics import SamplingThread
+from tracelet.events import SystemSample
 from tracelet.rundir import JOURNAL_FILE, RunSpec, read_spec
 
 WATCH_SECONDS = 0.05
@@ -59,6 +61,32 @@ class Agent:
         self._stopping = threading.Event()
 
     def run(self) -> list[DeliveryState]:
+        sampling = self._start_sampling()
+        try:
+            return self._run_workers()
+        finally:
+            if sampling is not None:
+                sampling.stop()
+
+    def _start_sampling(self) -> SamplingThread | None:
+        """System metrics for the backends that record them (see ``system_metrics``)."""
+        sinks = [w for w in self.workers if not w.state.done and w.wants_system_samples()]
+        if not sinks:
+            return None
+
+        def deliver(sample: SystemSample) -> None:
+            for worker in sinks:
+                worker.system_samples.append(sample)
+
+        try:
+            sampling = SamplingThread(self.spec.pid, self.spec.system_interval, deliver)
+        except ImportError:
+            self.notify("system metrics need psutil: pip install psutil")
+            return None
+        sampling.start()
+        return sampling
+
+    def _run_workers(self) -> list[DeliveryState]:
         threads = []
         for worker in self.workers:
             if worker.state.done:

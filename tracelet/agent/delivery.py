@@ -14,6 +14,7 @@ tracker call itself is all-or-nothing).
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -25,7 +26,18 @@ from typing import Any
 
 from tracelet import journal
 from tracelet.backends import BackendUnavailable, RefusedError, RunInfo, load_backend
-from tracelet.events import ARTIFACT, END, HISTOGRAM, IMAGE, METRIC, PARAMS, TAGS, TEXT, Point
+from tracelet.events import (
+    ARTIFACT,
+    END,
+    HISTOGRAM,
+    IMAGE,
+    METRIC,
+    PARAMS,
+    TAGS,
+    TEXT,
+    Point,
+    SystemSample,
+)
 from tracelet.rundir import JOURNAL_FILE, RunSpec, delivery_file, read_json, write_json
 
 log = logging.getLogger("tracelet.agent.delivery")
@@ -94,6 +106,8 @@ class BackendWorker:
         self._reported: set[str] = set()
         self._failing = False
         self._stop = threading.Event()
+        #: filled by the agent's system-metrics sampler when this backend records them
+        self.system_samples: collections.deque[SystemSample] = collections.deque(maxlen=10_000)
 
     # -- main loop -------------------------------------------------------------------
     def run(self) -> DeliveryState:
@@ -108,6 +122,7 @@ class BackendWorker:
             try:
                 self._ensure_open()
                 progressed = self._deliver_available()
+                self._deliver_system()
                 if self._failing:
                     self._failing = False
                     self.notify(f"{self.name}: delivery resumed")
@@ -150,12 +165,34 @@ class BackendWorker:
             run_dir=str(self.run_dir),
             created=self.spec.created,
             options=self.spec.backend_options.get(self.name, {}),
+            **self._tracking(),
         )
         backend = backend_cls(run, run.options, self.state.tracker)
         backend.open()
         self.backend = backend
         self.state.location = backend.describe()
         self.state.save(self.run_dir)
+
+    def _tracking(self) -> dict[str, Any]:
+        tracking = self.spec.tracking.get(self.name, {})
+        return {
+            "source": self.spec.source,
+            "track_system": bool(tracking.get("system")),
+            "track_git": bool(tracking.get("git")),
+            "system_interval": self.spec.system_interval,
+            "pid": self.spec.pid,
+        }
+
+    def wants_system_samples(self) -> bool:
+        """True when the agent's sampler should feed :attr:`system_samples`."""
+        backend_cls = load_backend(self.name)
+        return self._tracking()["track_system"] and not backend_cls.samples_system_itself
+
+    def _deliver_system(self) -> None:
+        samples = self.system_samples
+        while samples:
+            self._call("system", 1, self.backend.log_system_metrics, samples[0])
+            samples.popleft()
 
     def _more_to_read(self) -> bool:
         path = self.run_dir / JOURNAL_FILE
@@ -233,6 +270,7 @@ class BackendWorker:
         self._remember(f"refused {count} {kind}: {message}")
 
     def _finish(self, status: str) -> None:
+        self._deliver_system()
         self.backend.close(status)
         self.state.done, self.state.status = True, status
         self.state.save(self.run_dir)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from tracelet.events import Point
+from tracelet.events import Point, SystemSample
 
 
 class RefusedError(Exception):
@@ -93,6 +93,16 @@ class RunInfo:
     run_dir: str
     created: float
     options: Mapping[str, Any] = field(default_factory=dict)
+    source: Mapping[str, Any] = field(default_factory=dict)
+    track_system: bool = False
+    track_git: bool = False
+    system_interval: float = 10.0
+    pid: int = 0  # the training process
+
+    @property
+    def git(self) -> Mapping[str, Any] | None:
+        """The git state to record (see :mod:`tracelet.gitstate`), or None."""
+        return self.source.get("git") if self.track_git else None
 
 
 class Backend(ABC):
@@ -103,6 +113,12 @@ class Backend(ABC):
     """
 
     name: ClassVar[str]
+    #: What the tracker's own users get by default (see :mod:`tracelet.tracking`).
+    tracks_system_by_default: ClassVar[bool] = False
+    tracks_git_by_default: ClassVar[bool] = False
+    #: The tracker samples the training process itself (given its pid), so the agent's
+    #: sampler does not call :meth:`log_system_metrics`.
+    samples_system_itself: ClassVar[bool] = False
 
     def __init__(self, run: RunInfo, options: Mapping[str, Any], state: dict[str, Any]):
         self.run = run
@@ -167,6 +183,10 @@ class Backend(ABC):
     @abstractmethod
     def close(self, status: str) -> None:
         """Finish the tracker run with FINISHED, FAILED or KILLED."""
+
+    def log_system_metrics(self, sample: SystemSample) -> None:  # noqa: B027 (optional)
+        """Deliver one system-metrics sample under the tracker's own names (default:
+        the tracker has no place for them, they are not recorded)."""
 
     def describe(self) -> str:
         """A short human description of where the data went (shown at stop)."""

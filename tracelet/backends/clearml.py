@@ -52,7 +52,7 @@ folder reads the same, with a note.
   TensorBoard, keeps both points when a step is reported twice); keys through
   :func:`tracelet.naming.key_from_clearml`; ``wall_time`` is ClearML's timestamp.
   ``report_single_value`` rows (title ``Summary``, iteration -2**31) and resource
-  monitor rows (``:monitor:`` titles) are not metrics: they are listed in ``notes``.
+  monitor rows (``:monitor:`` titles) are not metrics: they are ``RunTables.system``.
 * params: the ``General`` section as ``name``, any other section as ``section/name``
   (user properties are tags, not params).
 * tags: user properties, plus any ClearML tag not written for one (value ``""``).
@@ -91,12 +91,13 @@ from tracelet.backends.base import (
     tag_label,
 )
 from tracelet.backends.registry import DirectReplay, ImposedRule, SandboxLayout
-from tracelet.events import Point
+from tracelet.events import Point, SystemSample
 from tracelet.naming import clearml_title_series, key_from_clearml
 from tracelet.tables import (
     Encoding,
     RunTables,
     artifacts_frame,
+    metrics_frame,
     metrics_from_columns,
     params_frame,
     tags_frame,
@@ -152,6 +153,7 @@ class ClearmlBackend(Backend):
     """Deliver a tracelet run to a ClearML task (server, or offline session)."""
 
     name = "clearml"
+    tracks_system_by_default = tracks_git_by_default = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -160,6 +162,7 @@ class ClearmlBackend(Backend):
         self._logger: Any = None
         self._names: dict[str, tuple[str, str]] = {}
         self._tags: dict[str, str] = {}
+        self._previous_sample: SystemSample | None = None
 
     def open(self) -> None:
         task_cls = _clearml_task_class(self.options.get("url"))
@@ -177,12 +180,44 @@ class ClearmlBackend(Backend):
         self.state["task_id"] = task.id
         if task_cls.is_offline():
             self.state["session"] = str(task.get_offline_mode_folder())
+        if self.run.git and not task_id:
+            self._set_script(self.run.git)
         prefix = "properties/"  # get_user_properties() asks the server, even offline
         self._tags = {
             key[len(prefix) :]: str(value)
             for key, value in (task.get_parameters(backwards_compatibility=False) or {}).items()
             if key.startswith(prefix)
         }
+
+    def _set_script(self, git: Mapping[str, Any]) -> None:
+        """The task's "Execution" section, as ClearML's own repository detection fills it."""
+        program = Path(self.run.source.get("program") or "")
+        root = Path(git["root"])
+        entry = program.relative_to(root) if program.is_relative_to(root) else program.name
+        diff = Path(git["diff"]).read_text(errors="replace") if git.get("diff") else ""
+        from clearml.backend_api.services import tasks
+
+        # Task.set_script edits a script the task must already have; with repository
+        # detection off it has none, so set the whole section (as that detection does).
+        script = tasks.Script(
+            repository=git.get("remote") or str(root),
+            branch=git.get("branch") or "",
+            version_num=git["commit"],
+            diff=diff,
+            working_dir=".",
+            entry_point=str(entry),
+        )
+        self._task._update_script(script=script)
+
+    def log_system_metrics(self, sample: SystemSample) -> None:
+        """As ClearML's resource monitor: ``:monitor:machine`` / ``:monitor:gpu`` series,
+        iteration = seconds since sampling started (its fallback when the monitor sees no
+        iteration of its own)."""
+        iteration = round(sample.elapsed)
+        for title, series, value in _monitor_series(sample, self._previous_sample):
+            self._logger.report_scalar(title, series, round(value * 1000) / 1000.0, iteration)
+        self._previous_sample = sample
+        self._flush()
 
     def log_metrics(self, points: Sequence[Point]) -> None:
         report, names = self._logger.report_scalar, self._names
@@ -284,6 +319,53 @@ class ClearmlBackend(Backend):
         if "session" in self.state:
             return f"clearml offline session {self.state['session']}"
         return f"clearml task {self.state.get('task_id', '?')}"
+
+
+MONITOR_MACHINE, MONITOR_GPU = ":monitor:machine", ":monitor:gpu"
+_MIB, _GIB = 1024**2, 1024**3
+# ClearML series <- tracelet sample name, and the factor from MB (10^6 bytes)
+_MACHINE_SERIES = {
+    "cpu_usage": ("cpu_utilization_percentage", 1.0),
+    "memory_used_gb": ("process_rss_megabytes", 1e6 / _GIB),
+    "memory_free_gb": ("system_memory_available_megabytes", 1e6 / _GIB),
+}
+_RATE_SERIES = {  # ClearML reports these as MiB per second between readouts
+    "network_tx_mbs": "network_transmit_megabytes",
+    "network_rx_mbs": "network_receive_megabytes",
+    "io_read_mbs": "disk_read_megabytes",
+    "io_write_mbs": "disk_write_megabytes",
+}
+_GPU_SERIES = {
+    "utilization": ("utilization_percentage", 1.0),
+    "mem_used_gb": ("memory_usage_megabytes", 1e6 / _GIB),
+    "mem_usage": ("memory_usage_percentage", 1.0),
+    "temperature": ("temperature_celsius", 1.0),
+    "power_draw": ("power_usage_watts", 1.0),
+}
+_GPU_NAME = re.compile(r"gpu_(\d+)_(.+)")
+
+
+def _monitor_series(
+    sample: SystemSample, previous: SystemSample | None
+) -> Iterator[tuple[str, str, float]]:
+    values = sample.values
+    for series, (name, factor) in _MACHINE_SERIES.items():
+        if name in values:
+            yield MONITOR_MACHINE, series, values[name] * factor
+    if "disk_usage_percentage" in values:
+        yield MONITOR_MACHINE, "disk_free_percent", 100.0 - values["disk_usage_percentage"]
+    if previous is not None and sample.elapsed > previous.elapsed:
+        seconds = sample.elapsed - previous.elapsed
+        for series, name in _RATE_SERIES.items():
+            if name in values and name in previous.values:
+                delta = (values[name] - previous.values[name]) * 1e6 / _MIB
+                yield MONITOR_MACHINE, series, delta / seconds
+    gpu_names = {v: k for k, (v, _) in _GPU_SERIES.items()}
+    for name, value in values.items():
+        match = _GPU_NAME.fullmatch(name)
+        if match and match[2] in gpu_names:
+            series = gpu_names[match[2]]
+            yield MONITOR_GPU, f"gpu_{match[1]}_{series}", value * _GPU_SERIES[series][1]
 
 
 def _clearml_task_class(url: str | None) -> Any:
@@ -389,7 +471,7 @@ def _read_session(session: _Session) -> RunTables:
     notes = ["precision:float64"]
     if session.zip is None and not session.path.with_name(session.path.name + ".zip").exists():
         notes.append("incomplete: no .zip next to the session (the task was not closed)")
-    metrics, event_notes = _read_metrics(session.read("metrics.jsonl") or b"")
+    metrics, system, event_notes = _read_metrics(session.read("metrics.jsonl") or b"")
     # All finite: ClearML replaced NaN and ±inf by 0.0 (a session holding them did not).
     encodings = (ZERO_ENCODING,) if metrics["value"].abs().lt(math.inf).all() else ()
     params, tags = _read_hyperparams(task)
@@ -402,10 +484,23 @@ def _read_session(session: _Session) -> RunTables:
         source=str(session.path),
         notes=notes + event_notes + artifact_notes,
         encodings=encodings,
+        system=system,
+        origin=_script_origin(task.get("script") or {}),
     )
 
 
-def _read_metrics(raw: bytes) -> tuple[Any, list[str]]:
+def _script_origin(script: Mapping[str, Any]) -> dict[str, str]:
+    """The task's script information in the names of ``RunTables.origin``."""
+    fields = {"entry_point": "program", "version_num": "git.commit", "branch": "git.branch"}
+    origin = {name: str(script[f]) for f, name in fields.items() if script.get(f)}
+    if script.get("repository"):
+        origin["git.remote"] = str(script["repository"])
+        origin["git.dirty"] = str(bool(script.get("diff"))).lower()
+    return origin
+
+
+def _read_metrics(raw: bytes) -> tuple[Any, Any, list[str]]:
+    """(metrics, resource-monitor rows keyed ``<title>/<series>``, notes)."""
 
     keys: list[str] = []
     steps: list[int] = []
@@ -415,6 +510,7 @@ def _read_metrics(raw: bytes) -> tuple[Any, list[str]]:
     media: dict[tuple[str, str], list[int]] = {}
     singles: dict[str, float] = {}
     skipped: dict[str, int] = {}
+    system: list[tuple] = []
     lines = raw.splitlines()
     for number, line in enumerate(lines):
         try:
@@ -433,7 +529,14 @@ def _read_metrics(raw: bytes) -> tuple[Any, list[str]]:
                     singles[pair[1]] = event["value"]
                     continue
                 if pair[0].startswith(":monitor:"):
-                    skipped[":monitor: rows"] = skipped.get(":monitor: rows", 0) + 1
+                    system.append(
+                        (
+                            f"{pair[0]}/{pair[1]}",
+                            step,
+                            event["value"],
+                            event.get("timestamp", 0) / 1e3,
+                        )
+                    )
                     continue
                 key = key_of.get(pair)
                 if key is None:
@@ -456,7 +559,7 @@ def _read_metrics(raw: bytes) -> tuple[Any, list[str]]:
         for k, v in sorted(singles.items())
     ]
     notes += [f"skipped {n} {what}" for what, n in sorted(skipped.items())]
-    return frame, notes
+    return frame, metrics_frame(system), notes
 
 
 def _media_kind(kind: str, event: Mapping[str, Any]) -> str:

@@ -48,7 +48,7 @@ from tracelet.backends.base import (
 )
 from tracelet.backends.registry import DirectReplay, ImposedRule, SandboxLayout
 from tracelet.errors import first_line
-from tracelet.events import Point
+from tracelet.events import Point, SystemSample
 from tracelet.tables import (
     Encoding,
     RunTables,
@@ -66,6 +66,9 @@ MAX_PARAMS_PER_BATCH = 100
 KEYMAP_TAG = "tracelet.renamed_keys"
 MAX_TAG_VALUE = 8000
 RUN_ID_TAG = "tracelet.run_id"
+GIT_DIRTY_TAG = "tracelet.git.dirty"
+SOURCE_NAME_TAG = "mlflow.source.name"
+SYSTEM_PREFIX = "system/"  # MLflow's system metrics monitor's prefix
 _INVALID_KEY_CHARS = re.compile(r"[^/\w.\- :]")
 _REFUSED_CODES = {"INVALID_PARAMETER_VALUE", "RESOURCE_ALREADY_EXISTS", "BAD_REQUEST"}
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -165,6 +168,7 @@ class MlflowBackend(Backend):
     """Writes one tracelet run into one MLflow run."""
 
     name = "mlflow"
+    tracks_git_by_default = True  # MLflow tags every run with its git state
 
     def __init__(self, run: RunInfo, options: Mapping[str, Any], state: dict[str, Any]):
         super().__init__(run, options, state)
@@ -215,10 +219,13 @@ class MlflowBackend(Backend):
                 experiment_id,
                 run_name=self.run.exp_name,
                 start_time=int(self.run.created * 1000),
-                tags={RUN_ID_TAG: self.run.run_id},
+                tags={RUN_ID_TAG: self.run.run_id, **source_tags(self.run)},
             )
             self.state["run_id"] = run.info.run_id
             self.state["experiment_id"] = experiment_id
+            git = self.run.git
+            if git and git.get("diff"):
+                self.client.log_artifact(run.info.run_id, git["diff"])
 
     def _experiment_id(self, name: str) -> str:
         from mlflow.exceptions import MlflowException
@@ -353,8 +360,41 @@ class MlflowBackend(Backend):
     def log_text(self, key: str, step: int, wall_time: float, text: str) -> None:
         self.client.log_text(self.run_id, text, f"text/{mlflow_key(key)}/step_{step}.txt")
 
+    def log_system_metrics(self, sample: SystemSample) -> None:
+        """As MLflow's own system metrics monitor: ``system/<name>``, step = sample index."""
+        from mlflow.entities import Metric
+
+        timestamp = int(sample.wall_time * 1000)
+        self._log_batch(
+            metrics=[
+                Metric(SYSTEM_PREFIX + name, value, timestamp, sample.index)
+                for name, value in sample.values.items()
+            ]
+        )
+
     def close(self, status: str) -> None:
         self.client.set_terminated(self.run_id, status=status, end_time=int(time.time() * 1000))
+
+
+def source_tags(run: RunInfo) -> dict[str, str]:
+    """The tags MLflow itself sets on a run it starts (its UI's "Source", "Created by"
+    and git fields), plus ``tracelet.git.dirty``; git tags only when git is tracked."""
+    source = run.source
+    tags = {}
+    if source.get("program"):
+        tags[SOURCE_NAME_TAG] = source["program"]
+        tags["mlflow.source.type"] = "LOCAL"
+    if source.get("user"):
+        tags["mlflow.user"] = source["user"]
+    git = run.git
+    if git:
+        tags["mlflow.source.git.commit"] = git["commit"]
+        if git.get("branch"):
+            tags["mlflow.source.git.branch"] = git["branch"]
+        if git.get("remote"):
+            tags["mlflow.source.git.repoURL"] = git["remote"]
+        tags[GIT_DIRTY_TAG] = str(bool(git.get("dirty"))).lower()
+    return tags
 
 
 @contextlib.contextmanager
@@ -438,7 +478,7 @@ def read_run(location: str, run: str | None = None) -> RunTables:
     user_tags = {
         keymap.get(k, k): v
         for k, v in tags.items()
-        if not (k.startswith("mlflow.") or _is_keymap_tag(k) or k == RUN_ID_TAG)
+        if not (k.startswith("mlflow.") or _is_keymap_tag(k) or k in (RUN_ID_TAG, GIT_DIRTY_TAG))
     }
     if sqlite_path(uri) is not None:
         rows = _sqlite_metrics(uri, run_id)
@@ -451,14 +491,29 @@ def read_run(location: str, run: str | None = None) -> RunTables:
     if keymap:
         rows = [(keymap.get(r[0], r[0]), *r[1:]) for r in rows]
     params = {keymap.get(k, k): v for k, v in run_info.data.params.items()}
+    system = [r for r in rows if r[0].startswith(SYSTEM_PREFIX)]
+    if system:
+        rows = [r for r in rows if not r[0].startswith(SYSTEM_PREFIX)]
     return RunTables(
         metrics=metrics_frame(rows),
+        system=metrics_frame(system),
+        origin={name: tags[tag] for tag, name in _ORIGIN_TAGS.items() if tag in tags},
         params=params_frame(params),
         tags=tags_frame(user_tags),
         artifacts=artifacts_frame(_artifact_rows(client, run_id, run_info.info.artifact_uri)),
         source=f"{uri}#{run_id}",
         encodings=(SQLITE_ENCODING,) if not uri.startswith(("file:", "/")) else (),
     )
+
+
+_ORIGIN_TAGS = {
+    SOURCE_NAME_TAG: "program",
+    "mlflow.user": "user",
+    "mlflow.source.git.commit": "git.commit",
+    "mlflow.source.git.branch": "git.branch",
+    "mlflow.source.git.repoURL": "git.remote",
+    GIT_DIRTY_TAG: "git.dirty",
+}
 
 
 def _reader_uri(location: str) -> str:

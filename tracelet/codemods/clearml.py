@@ -158,12 +158,19 @@ class ClearmlToTracelet(TrackerCodemod):
             if name in _INIT_RENAMED
         ]
         indexes.sort(key=lambda item: item[1])
+        # ClearML's resource monitor is tracelet's system metrics (on by default for both)
+        monitoring = "auto_resource_monitoring" in bound.named and literal(
+            bound.value("auto_resource_monitoring")
+        )
+        switches = [("track_system", expr("False"))] if monitoring is False else []
 
         def transform(updated: cst.CSTNode) -> cst.CSTNode:
             assert isinstance(updated, cst.Call)
             args: list = [(kw, updated.args[i]) for kw, i in indexes]
             return call_with(
-                updated, expr("tracelet.start_logging"), [*args, ("backend", expr(backend))]
+                updated,
+                expr("tracelet.start_logging"),
+                [*args, ("backend", expr(backend)), *switches],
             )
 
         return self.rewrite("CL001", usage.node, transform, notes)

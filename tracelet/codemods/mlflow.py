@@ -9,6 +9,8 @@ source                                          migrated
                                                 added when the block logs through it)
 ``mlflow.start_run(tags=T)`` / ``end_run(S)``   ``tracelet.start_logging(tags=T)`` /
                                                 ``stop_logging(status=S)``
+``mlflow.start_run(log_system_metrics=B)``      ``tracelet.start_logging(track_system=B)``
+``mlflow.enable_system_metrics_logging()``      ``tracelet.tracking.enable_system_metrics()``
 ``mlflow.active_run()`` as a check              ``tracelet.get_active_experiment()``
 ``mlflow.log_metric(k, v[, step])``             ``experiment.log_metric(k, v, step=step)``
 ``mlflow.log_metrics(d[, step])``               ``experiment.log_metrics(d, step=step)``
@@ -200,11 +202,6 @@ class MlflowToTracelet(TrackerCodemod):
         for name in ("run_id", "parent_run_id", "nested", "experiment_id"):
             if name in given:
                 return self.left("ML102", f"start_run({name}=...): tracelet has one active run")
-        if (
-            "log_system_metrics" in given
-            and literal(bound.value("log_system_metrics")) is not False
-        ):
-            return self.left("TL002", "start_run(log_system_metrics=...): tracelet logs none")
         notes = ["description= dropped: run descriptions are not carried over"] * (
             "description" in given
         ) + self.writer_note()
@@ -214,7 +211,7 @@ class MlflowToTracelet(TrackerCodemod):
         backend = self.backend_code()
         indexes = {
             name: usage.call.args.index(bound.named[name])
-            for name in ("run_name", "tags")
+            for name in ("run_name", "tags", "log_system_metrics")
             if name in given
         }
 
@@ -228,6 +225,8 @@ class MlflowToTracelet(TrackerCodemod):
             args.append(("backend", expr(backend)))
             if "tags" in indexes:
                 args.append(("tags", updated.args[indexes["tags"]]))
+            if "log_system_metrics" in indexes:
+                args.append(("track_system", updated.args[indexes["log_system_metrics"]]))
             if self._tracking_uri and "mlflow" in self.targets:
                 args.append(("backend_options", expr(_URI_OPTION)))
             return call_with(updated, expr("tracelet.start_logging"), args)
@@ -236,6 +235,13 @@ class MlflowToTracelet(TrackerCodemod):
 
     def _active_run(self, usage: Usage) -> Decision:
         return self.handle_rewrite("ML007", usage, lambda _: expr(ACTIVE_EXPERIMENT))
+
+    def _call_enable_system_metrics_logging(self, usage: Usage) -> Decision:
+        if usage.call.args:
+            return self.left("TL002", "enable_system_metrics_logging with arguments")
+        return self.rewrite(
+            "ML009", usage.node, lambda _: expr("tracelet.tracking.enable_system_metrics()")
+        )
 
     def _call_end_run(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, ("status",))

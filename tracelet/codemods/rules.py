@@ -107,6 +107,8 @@ _RULES: tuple[Rule, ...] = (
          "mlflow.active_run() as a check -> tracelet.get_active_experiment()"),
     Rule("ML008", "mlflow-set-experiment", "mlflow", Safety.SAFE,
          "mlflow.set_experiment(name) carried into start_logging(project=name)"),
+    Rule("ML009", "mlflow-system-metrics", "mlflow", Safety.SAFE,
+         "mlflow.enable_system_metrics_logging() -> tracelet.tracking.enable_system_metrics()"),
     Rule("ML100", "mlflow-autolog", "mlflow", Safety.MANUAL,
          "mlflow.autolog / <flavor>.autolog: metrics would no longer be captured"),
     Rule("ML101", "mlflow-log-model", "mlflow", Safety.MANUAL,

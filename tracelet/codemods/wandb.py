@@ -36,7 +36,9 @@ arguments.
 
 Dropped with a warning: ``tags`` (W&B labels, not tracelet's key/value tags),
 ``sync_tensorboard``; silently: ``settings``, ``save_code``, ``reinit``, ``monitor_gym``,
-``allow_val_change``.
+``allow_val_change``. Two settings carry over as switches:
+``settings=wandb.Settings(disable_git=True)`` becomes ``track_git=False`` and
+``x_disable_stats=True`` becomes ``track_system=False``.
 """
 
 from __future__ import annotations
@@ -206,6 +208,7 @@ class WandbToTracelet(TrackerCodemod):
         )
         if not syncing and not {"tensorboard", "patch"} <= self.resolver.collected.attributes:
             notes.extend(self.writer_note())
+        switches = _settings_switches(bound.value("settings"))
         if usage.role == Role.WITH:
             self.register_with(usage.context)
         backend = self.backend_code()
@@ -219,6 +222,7 @@ class WandbToTracelet(TrackerCodemod):
                 if arg.keyword is not None and arg.keyword.value in _RENAMED
             ]
             args.append(("backend", expr(backend)))
+            args.extend((name, expr(str(value))) for name, value in switches)
             if carried:
                 options = ", ".join(
                     f'"{name}": {self.module.code_for_node(by_name[name].value)}'
@@ -358,3 +362,19 @@ def _module_key(path: Path) -> str:
     if path.kind == RUN:
         return ".".join(("wandb", *path.attrs)) if path.attrs else RUN
     return path.key
+
+
+# wandb.Settings fields that switch off what tracelet records by default for W&B
+_SETTINGS_SWITCHES = {"disable_git": "track_git", "x_disable_stats": "track_system"}
+
+
+def _settings_switches(settings: cst.BaseExpression | None) -> list[tuple[str, bool]]:
+    """``settings=wandb.Settings(disable_git=True)`` -> ``[("track_git", False)]``."""
+    if not isinstance(settings, cst.Call):
+        return []
+    switches = []
+    for arg in settings.args:
+        name = arg.keyword.value if arg.keyword is not None else None
+        if name in _SETTINGS_SWITCHES and isinstance(literal(arg.value), bool):
+            switches.append((_SETTINGS_SWITCHES[name], not literal(arg.value)))
+    return switches

@@ -7,7 +7,9 @@ children never share a store::
     <root>/
       home/             HOME and XDG_CACHE_HOME/CONFIG_HOME/DATA_HOME under it
       tmp/              TMPDIR
-      tracelet/         TRACELET_DIR (tracelet run folders)
+      tracelet/         TRACELET_DIR (tracelet run folders); TRACELET_TRACK_SYSTEM=0
+                        and TRACELET_TRACK_GIT=0 (system metrics and git state differ
+                        from run to run and are not what a comparison is about)
       ...               each tracker's store, caches and configuration, offline: the
                         tracker module's ``SANDBOX`` layout (its variables and folders)
       stdout.log, stderr.log   what the child printed
@@ -155,6 +157,9 @@ class Sandbox:
                 "XDG_DATA_HOME": str(root / "home" / ".local" / "share"),
                 "TMPDIR": str(root / "tmp"),
                 "TRACELET_DIR": str(self.tracelet_dir),
+                # a comparison is about logged data; system metrics and git state differ
+                "TRACELET_TRACK_SYSTEM": "0",
+                "TRACELET_TRACK_GIT": "0",
                 "PYTHONUNBUFFERED": "1",
             }
         )

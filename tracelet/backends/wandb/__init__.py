@@ -57,6 +57,7 @@ import json
 import math
 import os
 import re
+import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,6 +67,7 @@ from tracelet.backends.base import (
     Backend,
     BackendUnavailable,
     RefusedError,
+    RunInfo,
     existing_file,
     tag_label,
 )
@@ -82,6 +84,7 @@ STEP_KEY = "tracelet/step"
 TB_SYNC_STEP_KEY = "global_step"  # the step key of runs written by W&B's own TensorBoard sync
 TAGS_CONFIG_KEY = "tracelet_tags"
 ARTIFACT_TYPE = "tracelet"
+DIFF_FILE = "diff.patch"  # the run file wandb keeps the uncommitted diff in
 RESERVED_KEYS = frozenset({STEP_KEY, "_step", "_runtime", "_timestamp"})
 EXIT_CODES = {"FINISHED": 0, "FAILED": 1, "KILLED": 255}
 MAX_TAG_LENGTH = 64
@@ -101,6 +104,8 @@ class WandbBackend(Backend):
     """Deliver a tracelet run into one W&B run (see the module docstring)."""
 
     name = "wandb"
+    tracks_system_by_default = tracks_git_by_default = True
+    samples_system_itself = True  # wandb-core samples the pid it is given
     _run: Any = None
     _where = ""
 
@@ -113,7 +118,7 @@ class WandbBackend(Backend):
 
     def open(self) -> None:
         wandb = _wandb()
-        settings = dict(self.options.get("settings") or {})
+        settings = {**_tracking_settings(self.run), **(self.options.get("settings") or {})}
         settings["console"] = "off"
         kwargs = {k: self.options[k] for k in _OPTION_KEYS if self.options.get(k) is not None}
         run_id = self.state.get("wandb_run_id") or self.options.get("id") or _run_id(self.run)
@@ -142,7 +147,18 @@ class WandbBackend(Backend):
         )
         if self.state.get("wandb_tags"):
             self._apply_tags()
+        self._save_diff()
         self._where = _describe_run(self._run)
+
+    def _save_diff(self) -> None:
+        """The uncommitted diff as the run file ``diff.patch``, where W&B keeps it."""
+        git = self.run.git
+        if not git or not git.get("diff") or self._run.disabled or self.state.get("wandb_diff"):
+            return
+        target = Path(self._run.dir, DIFF_FILE)
+        shutil.copyfile(git["diff"], target)
+        self._run.save(str(target), base_path=self._run.dir, policy="now")
+        self.state["wandb_diff"] = True
 
     def log_metrics(self, points: Sequence[Point]) -> None:
         refused: list[str] = []
@@ -233,6 +249,27 @@ class WandbBackend(Backend):
         self._run.config.update({TAGS_CONFIG_KEY: dict(tags)}, allow_val_change=True)
 
 
+def _tracking_settings(run: RunInfo) -> dict[str, Any]:
+    """``wandb.Settings`` that make wandb record the *training* process: its program and
+    git state (as ``wandb.init`` there would), and its resource use, sampled by wandb's
+    own system monitor given the training process's pid."""
+    settings: dict[str, Any] = {}
+    program = run.source.get("program")
+    if program and Path(program).is_file():
+        settings["program"] = program
+    git = run.git
+    # tracelet's switches decide, not $WANDB_DISABLE_GIT / $WANDB_X_DISABLE_STATS
+    settings["disable_git"] = not git
+    if git:
+        settings.update(git_commit=git["commit"], git_root=git["root"])
+        if git.get("remote"):
+            settings["git_remote_url"] = git["remote"]
+    settings["x_disable_stats"] = not (run.track_system and run.pid)
+    if not settings["x_disable_stats"]:
+        settings.update(x_stats_pid=run.pid, x_stats_sampling_interval=run.system_interval)
+    return settings
+
+
 def _run_id(run) -> str | None:
     """tracelet's run id without the characters W&B refuses in an id."""
     cleaned = re.sub(r"[^A-Za-z0-9_-]", "-", run.run_id).strip("-")
@@ -321,6 +358,17 @@ def _html_text(document: str) -> str | None:
 
 _INTERNAL_KEYS = frozenset({"_step", "_runtime", "_timestamp"})
 _WANDB_INFRA_ARTIFACT_TYPES = frozenset({"run_table", "wandb-history", "job"})
+
+
+def _system_rows(samples: list[tuple[float, dict[str, str]]]) -> list[tuple]:
+    """System metrics as rows; the step is the sample's index in the run."""
+    rows = []
+    for index, (wall, items) in enumerate(samples):
+        for key, raw in sorted(items.items()):
+            value = _number(raw)
+            if value is not None:
+                rows.append((key, index, value, wall))
+    return rows
 
 
 class _Steps:
@@ -493,8 +541,12 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
     config: dict[str, Any] = {}
     tags: dict[str, str] = {}
     artifacts = []
+    system: list[tuple[float, dict[str, str]]] = []
+    origin: dict[str, str] = {}
     for sync_file in files:
         decoded = decode(sync_file)
+        system.extend(decoded.stats)
+        origin.update(decoded.origin)
         notes.extend(f"{sync_file.name}: {note}" for note in decoded.notes)
         if decoded.exit_code is None:
             notes.append(f"{sync_file.name}: no exit record (the run crashed or is still running)")
@@ -515,6 +567,8 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
         artifacts=tables.artifacts_frame(artifacts),
         source=str(path),
         notes=notes,
+        system=tables.metrics_frame(_system_rows(system)),
+        origin=origin,
     )
 
 

@@ -30,7 +30,7 @@ _TYPE_SEED = {t: zlib.crc32(bytes([t])) for t in (_FULL, _FIRST, _MIDDLE, _LAST)
 
 @functools.cache
 def _skipped_record_tags() -> frozenset[int]:
-    """First bytes of records the reader never needs (summary, console, stats...).
+    """First bytes of records the reader never needs (summary, console, telemetry...).
 
     A record serialises ``num`` (field 1) first and then its type; these types have
     field numbers below 16, so their tag is one byte.
@@ -38,7 +38,7 @@ def _skipped_record_tags() -> frozenset[int]:
     from wandb.proto import wandb_internal_pb2 as pb
 
     fields = pb.Record.DESCRIPTOR.fields_by_name
-    names = ("summary", "output", "output_raw", "stats", "telemetry", "files")
+    names = ("summary", "output", "output_raw", "telemetry", "files")
     return frozenset((fields[n].number << 3) | 2 for n in names if fields[n].number < 16)
 
 
@@ -129,6 +129,8 @@ class Decoded:
     tensorboard: bool = False
     exit_code: int | None = None
     notes: list[str] = field(default_factory=list)
+    stats: list[tuple[float, dict[str, str]]] = field(default_factory=list)
+    origin: dict[str, str] = field(default_factory=dict)
 
 
 def decode(path: Path) -> Decoded:
@@ -149,6 +151,11 @@ def decode(path: Path) -> Decoded:
         elif kind == "run":
             _apply_config(out.config, record.run.config)
             out.tags = list(record.run.tags)
+            _read_git(out.origin, record.run.git)
+        elif kind == "stats":
+            out.stats.append(_stats_sample(record.stats))
+        elif kind == "environment":
+            _read_environment(out.origin, record.environment)
         elif kind == "metric":
             out.metrics.append(_copy(pb.MetricRecord, record.metric))
         elif kind == "artifact":
@@ -159,6 +166,25 @@ def decode(path: Path) -> Decoded:
             out.exit_code = record.exit.exit_code
     out.config.pop("_wandb", None)
     return out
+
+
+def _read_git(origin: dict[str, str], git) -> None:
+    if git.commit:
+        origin["git.commit"] = git.commit
+    if git.remote_url:
+        origin["git.remote"] = git.remote_url
+
+
+def _read_environment(origin: dict[str, str], environment) -> None:
+    if environment.program:
+        origin["program"] = environment.program
+    _read_git(origin, environment.git)
+
+
+def _stats_sample(stats) -> tuple[float, dict[str, str]]:
+    """One system-monitor sample: (wall time, ``key -> raw JSON``)."""
+    wall = stats.timestamp.seconds + stats.timestamp.nanos / 1e9
+    return wall, {item.key: item.value_json for item in stats.item}
 
 
 def _copy(cls, message):
