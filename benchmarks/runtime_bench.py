@@ -183,12 +183,12 @@ print(json.dumps({{"total": time.perf_counter() - t}}))
 }
 
 
-def run_case(code: str, root: Path) -> dict:
+def run_case(code: str, root: Path, cpu: str | None = None) -> dict:
     workdir = Path(tempfile.mkdtemp(dir=root))
     script = workdir / "case.py"
     script.write_text(textwrap.dedent(code))
     result = subprocess.run(
-        [sys.executable, str(script)],
+        [*(["taskset", "-c", cpu] if cpu else []), sys.executable, str(script)],
         cwd=workdir,
         env=Sandbox.create(workdir / "sandbox").environ(),
         capture_output=True,
@@ -209,6 +209,12 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--points", type=int, default=100_000)
     parser.add_argument("--backends", default="mlflow,wandb,clearml")
+    parser.add_argument(
+        "--cpu",
+        default=None,
+        help="run the cold-start cases on this CPU only (taskset -c): training and agent "
+        "then always compete, as on a machine without a free core",
+    )
     args = parser.parse_args()
     backends = args.backends.split(",")
     results: dict[str, dict] = {}
@@ -221,7 +227,10 @@ def main() -> None:
             plain = [h["plain"] for h in hot]
             routed = [h["routed"] for h in hot]
             ratios = [h["routed"] / h["plain"] for h in hot]
-            cold = [run_case(COLD_START.format(backend=backend), root) for _ in range(args.reps)]
+            cold = [
+                run_case(COLD_START.format(backend=backend), root, args.cpu)
+                for _ in range(args.reps)
+            ]
             e2e = [
                 run_case(ROUTED_E2E.format(backend=backend, points=args.points), root)
                 for _ in range(args.reps)
