@@ -11,6 +11,10 @@ are printed, with the ratios the issues set targets for:
   process (alternating which goes first between reps), measured once the delivery agent
   has imported its tracker, opened the run and settled for 2 s (its start-up is a
   one-time cost, paid in the end-to-end figure);
+* cold start: µs per ``add_scalar`` in the first 20,000 calls right after
+  ``start_logging``, while the agent starts and imports its tracker, against the mean of
+  a plain loop before the run and one after the agent has exited (on a shared machine the
+  load drifts; bracketing halves that), and the ``stop_logging`` that follows;
 * end to end: ``start_logging`` + loop + ``stop_logging`` for ``--points`` points, vs
   the same points through the tracker's own API called directly in its best way
   (MLflow ``log_batch`` of 1000, one ``wandb.log`` per step, ClearML ``report_scalar``
@@ -61,6 +65,33 @@ for case in order:
     if case == "routed":
         tracelet.stop_logging()
 print(json.dumps(results))
+"""
+
+COLD_START = """
+import json, time, tracelet
+from torch.utils.tensorboard import SummaryWriter
+N, KEYS = 20000, [f"k{{i}}" for i in range(10)]
+def loop(writer):
+    t = time.perf_counter()
+    for i in range(N):
+        writer.add_scalar(KEYS[i % 10], i * 0.5, i // 10)
+    return (time.perf_counter() - t) / N * 1e6
+def plain(name):
+    writer = SummaryWriter(f"runs/{{name}}")
+    writer.add_scalar("warm", 0.0, 0)
+    us = loop(writer)
+    writer.close()
+    return us
+before = plain("before")
+writer = SummaryWriter("runs/routed")
+writer.add_scalar("warm", 0.0, 0)
+experiment = tracelet.start_logging(exp_name="bench", project="bench", backend={backend!r})
+routed = loop(writer)  # while the agent starts, imports its tracker and opens the run
+t = time.perf_counter()
+tracelet.stop_logging()
+stop = time.perf_counter() - t
+experiment._agent.process.wait()  # the plain loop after it runs without an agent
+print(json.dumps({{"plain": (before + plain("after")) / 2, "routed": routed, "stop": stop}}))
 """
 
 ROUTED_E2E = """
@@ -152,12 +183,12 @@ print(json.dumps({{"total": time.perf_counter() - t}}))
 }
 
 
-def run_case(code: str, root: Path) -> dict:
+def run_case(code: str, root: Path, cpu: str | None = None) -> dict:
     workdir = Path(tempfile.mkdtemp(dir=root))
     script = workdir / "case.py"
     script.write_text(textwrap.dedent(code))
     result = subprocess.run(
-        [sys.executable, str(script)],
+        [*(["taskset", "-c", cpu] if cpu else []), sys.executable, str(script)],
         cwd=workdir,
         env=Sandbox.create(workdir / "sandbox").environ(),
         capture_output=True,
@@ -178,6 +209,12 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--points", type=int, default=100_000)
     parser.add_argument("--backends", default="mlflow,wandb,clearml")
+    parser.add_argument(
+        "--cpu",
+        default=None,
+        help="run the cold-start cases on this CPU only (taskset -c): training and agent "
+        "then always compete, as on a machine without a free core",
+    )
     args = parser.parse_args()
     backends = args.backends.split(",")
     results: dict[str, dict] = {}
@@ -190,6 +227,10 @@ def main() -> None:
             plain = [h["plain"] for h in hot]
             routed = [h["routed"] for h in hot]
             ratios = [h["routed"] / h["plain"] for h in hot]
+            cold = [
+                run_case(COLD_START.format(backend=backend), root, args.cpu)
+                for _ in range(args.reps)
+            ]
             e2e = [
                 run_case(ROUTED_E2E.format(backend=backend, points=args.points), root)
                 for _ in range(args.reps)
@@ -207,6 +248,10 @@ def main() -> None:
                 "hot_plain_us": median(plain),
                 "hot_routed_us": median(routed),
                 "hot_ratio": median(ratios),
+                "cold_plain_us": median([c["plain"] for c in cold]),
+                "cold_routed_us": median([c["routed"] for c in cold]),
+                "cold_ratio": median([c["routed"] / c["plain"] for c in cold]),
+                "cold_stop_s": median([c["stop"] for c in cold]),
                 "e2e_loop_s": median([e["loop"] for e in e2e]),
                 "e2e_total_s": median([e["total"] for e in e2e]),
                 "direct_s": median(direct),
@@ -218,16 +263,19 @@ def main() -> None:
     print()
     print(f"{args.points} points, 10 keys, medians of {args.reps} runs")
     header = (
-        "| backend | plain µs/call | routed µs/call | ratio | routed loop+stop s "
-        "| direct API s | e2e ratio | plain writer loop s | idle stop s |"
+        "| backend | plain µs/call | routed µs/call | ratio | cold start plain/routed µs "
+        "| cold ratio | cold stop s | routed loop+stop s | direct API s | e2e ratio "
+        "| plain writer loop s | idle stop s |"
     )
     print(header)
-    print("|" + "---|" * 9)
+    print("|" + "---|" * 12)
     for backend, r in results.items():
         print(
             f"| {backend} | {r['hot_plain_us']:.1f} | {r['hot_routed_us']:.1f} | "
-            f"{r['hot_ratio']:.2f} | {r['e2e_total_s']:.2f} | {r['direct_s']:.2f} | "
-            f"{r['e2e_ratio']:.2f} | {r['plain_writer_s']:.2f} | {r['stop_idle_s']:.2f} |"
+            f"{r['hot_ratio']:.2f} | {r['cold_plain_us']:.1f} / {r['cold_routed_us']:.1f} | "
+            f"{r['cold_ratio']:.2f} | {r['cold_stop_s']:.2f} | {r['e2e_total_s']:.2f} | "
+            f"{r['direct_s']:.2f} | {r['e2e_ratio']:.2f} | {r['plain_writer_s']:.2f} | "
+            f"{r['stop_idle_s']:.2f} |"
         )
 
 

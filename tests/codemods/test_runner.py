@@ -64,7 +64,7 @@ def test_a_file_with_a_syntax_error_is_reported_and_skipped(tmp_path: Path) -> N
     assert [(e.action, e.line) for e in files["bad.py"].entries] == [("error", 2)]
     assert files["good.py"].changed
     assert outcome.report.totals()["files_with_errors"] == 1
-    assert any("bad.py: skipped: syntax error" in line for line in outcome.report.summary())
+    assert any("bad.py:2: skipped: syntax error" in line for line in outcome.report.summary())
 
 
 def test_an_undecodable_file_is_reported_and_skipped(tmp_path: Path) -> None:
@@ -134,8 +134,8 @@ def test_write_refuses_uncommitted_files_unless_forced(tmp_path: Path) -> None:
     runner.write(outcome)
     files = {Path(f.path).name: f for f in outcome.report.files}
     assert committed.read_text() == MIGRATED
-    assert files["dirty.py"].refused.startswith("uncommitted git changes (M)")
-    assert files["new.py"].refused.startswith("not committed to git (untracked)")
+    assert files["dirty.py"].refused.startswith("changes not staged in git (M)")
+    assert files["new.py"].refused.startswith("not in git (untracked): git add it first")
     assert dirty.read_text() == SCRIPT + "# edited\n"
     assert untracked.read_text() == SCRIPT
 

@@ -14,6 +14,9 @@ tracker runs as KILLED, within a grace period. It ignores SIGINT: Ctrl-C in the
 terminal belongs to the training process, which then stops logging itself. SIGTERM asks
 it to stop: ``stop_logging`` sends it when the only trackers left are ones that cannot
 be reached, and the agent then saves its cursors and exits.
+
+While training runs the agent has the lowest CPU priority, and normal priority from the
+moment it sees the end marker (:mod:`tracelet.agent.priority`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pathlib import Path
 
 from tracelet import journal
 from tracelet.agent.delivery import BackendWorker, DeliveryState
+from tracelet.agent.priority import AgentPriority
 from tracelet.agent.system_metrics import SamplingThread
 from tracelet.events import SystemSample
 from tracelet.rundir import JOURNAL_FILE, RunSpec, read_spec
@@ -48,8 +52,10 @@ class Agent:
         notify: Callable[[str], None],
         writer_alive: Callable[[], bool],
         deadline: float | None = None,
+        priority: AgentPriority | None = None,
     ):
         self.run_dir = Path(run_dir)
+        self.priority = priority
         self.spec = spec
         self.notify = notify
         self.writer_alive = writer_alive
@@ -112,6 +118,8 @@ class Agent:
 
     def _watch(self) -> None:
         """Set the workers' deadline from the end marker, or when the writer died."""
+        if self.priority is not None:
+            self.priority.watch()
         if self.deadline is None:
             path = self.run_dir / JOURNAL_FILE
             if path.exists():
@@ -122,6 +130,8 @@ class Agent:
                 self._set_deadline(time.time() + ORPHAN_GRACE_SECONDS)
 
     def _set_deadline(self, deadline: float | None) -> None:
+        if self.priority is not None:
+            self.priority.restore()
         self.deadline = deadline
         for worker in self.workers:
             worker.deadline = deadline
@@ -159,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         spec,
         _notifier(args.notify_fd),
         writer_alive=lambda: os.getppid() == parent_pid,
+        priority=AgentPriority(),
     )
     signal.signal(signal.SIGTERM, lambda signum, frame: agent.stop())  # stop_logging gave up
     states = agent.run()

@@ -3,7 +3,9 @@
 The agent is normally a separate process, ``python -m tracelet.agent RUN_DIR`` in its own
 session (so Ctrl-C in the terminal reaches only the training process), with its output
 in the run's ``agent.log`` and a duplicate of the training process's stderr for the few
-lines meant for the user. ``delivery="thread"`` runs the same agent in a thread instead.
+lines meant for the user. It starts at the lowest CPU priority, so that training wins
+the CPU while the agent imports its tracker (:mod:`tracelet.agent.priority`).
+``delivery="thread"`` runs the same agent in a thread instead.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tracelet.agent import priority
 from tracelet.agent.delivery import DeliveryState
 from tracelet.agent.stop_progress import StopProgress
 from tracelet.rundir import AGENT_LOG, RunSpec
@@ -70,6 +73,8 @@ class AgentHandle:
         its own), or when the agent is gone, or shortly after the deadline. A backend
         whose error cannot heal, or that has never answered, is not waited for: when
         only such backends are left, the agent is asked to stop."""
+        if self.process is not None:
+            priority.restore(self.process.pid)  # the run stops: full speed for delivery
         started = time.time()
         reachable: dict[str, bool | None] = {}
         probed = 0.0
@@ -133,7 +138,7 @@ def _start_process(run_dir: Path) -> subprocess.Popen:
         cmd += ["--notify-fd", str(notify_fd)]
     try:
         with open(run_dir / AGENT_LOG, "ab") as log_file:
-            return subprocess.Popen(
+            process = subprocess.Popen(
                 cmd,
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
@@ -142,6 +147,8 @@ def _start_process(run_dir: Path) -> subprocess.Popen:
                 start_new_session=True,
                 env=env,
             )
+        priority.lower(process.pid)  # it restores itself when the run stops
+        return process
     finally:
         if notify_fd is not None:
             os.close(notify_fd)

@@ -14,8 +14,9 @@ summary go to stderr.
 
 Exit codes: 0 on success; 1 when ``--check`` finds a file that would change (with
 ``--strict`` also when call sites are left or held back) or when ``--write`` refused a
-file; 2 for a usage error. Files that cannot be parsed are reported and skipped; they do
-not change the exit code.
+file; 2 for a usage error, which includes a file named on the command line that is not
+valid Python (nothing is written then). Files found in a folder that cannot be parsed are
+reported and skipped; they do not change the exit code.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--force",
         action="store_true",
-        help="with --write, also write files with uncommitted changes",
+        help="with --write, also write files with changes git does not hold (untracked, unstaged)",
     )
     parser.add_argument("--jobs", "-j", type=int, default=None, help="worker processes")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -102,6 +103,15 @@ def run(args: argparse.Namespace) -> int:
     )
     mode = "write" if args.write else "check" if args.check else "diff"
     outcome = _migrate(runner, args, options, mode, err)
+    not_python = [f for f in outcome.report.files if f.named and f.error]
+    for f in not_python:
+        err.print(
+            f"tracelet migrate: error: {f.path}:{f.error_line}: not valid Python ({f.error})",
+            markup=False,
+            soft_wrap=True,
+        )
+    if not_python:
+        return 2
     if mode == "write":
         runner.write(outcome, force=args.force)
     if mode == "diff" or args.diff:

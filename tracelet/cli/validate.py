@@ -103,11 +103,19 @@ def run(args: argparse.Namespace) -> int:
     def body(console: Console) -> int:
         if args.replay:
             return _run_replay(args, console)
-        if args.inputs and args.inputs[0].endswith(".py"):
+        if _script_mode(args):
             return _run_script(args, console)
         return _run_stores(args, console)
 
     return run_guarded(PROG, args, body)
+
+
+def _script_mode(args: argparse.Namespace) -> bool:
+    """A ``.py`` first input, or one input with ``--from``: a store needs a second one, so
+    ``validate notes.txt --from wandb`` is a script that is not Python, not a store."""
+    if not args.inputs:
+        return False
+    return args.inputs[0].endswith(".py") or (len(args.inputs) == 1 and bool(args.source))
 
 
 def _run_stores(args: argparse.Namespace, console: Console) -> int:

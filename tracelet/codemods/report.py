@@ -60,6 +60,12 @@ class FileReport:
     error: str | None = None
     refused: str | None = None
     written: bool = False
+    named: bool = False  # given on the command line, not found in a folder
+
+    @property
+    def error_line(self) -> int:
+        """The line an ``error`` refers to (1 when it concerns the whole file)."""
+        return next((e.line for e in self.entries if e.action == ERROR), 1)
 
     def count(self, *actions: str) -> int:
         return sum(entry.action in actions for entry in self.entries)
@@ -167,18 +173,31 @@ class MigrationReport:
             )
             return lines
         left = totals["sites_left"] + totals["sites_held"]
+        refused = [f for f in self.files if f.refused]
+        not_rewritten = sum(f.count(REWRITTEN) for f in refused)
         lines.append(
             f"{_count(totals['files_changed'], 'file')} {verb}, "
-            f"{_count(totals['sites_rewritten'], 'call site')} rewritten, "
+            f"{_count(totals['sites_rewritten'] - not_rewritten, 'call site')} rewritten, "
             f"{_count(left, 'call site')} left"
             + (" (see report)" if left else "")
             + f"; {_count(totals['files_scanned'], 'file')} scanned, "
             f"{totals['files_mentioning_tracker']} mention {self.source}."
         )
+        if refused:
+            lines.append(
+                f"{_count(len(refused), 'file')} not written "
+                f"({_count(not_rewritten, 'call site')} it would rewrite):"
+            )
+            for f in refused:
+                lines.append(
+                    f"  {f.path}: would rewrite {_count(f.count(REWRITTEN), 'call site')}; "
+                    f"{f.refused}"
+                )
         for f in self.files:
             for entry in f.entries:
                 if entry.action == LEFT:
                     lines.append(f"  {f.path}:{entry.line} {entry.rule} left: {entry.reason}")
+        lines.extend(self._warning_lines())
         if totals["sites_held"]:
             lines.append(
                 f"  {_count(totals['sites_held'], 'call site')} in "
@@ -187,9 +206,27 @@ class MigrationReport:
             )
         for f in self.files:
             if f.error:
-                lines.append(f"  {f.path}: skipped: {f.error}")
-            if f.refused:
-                lines.append(f"  {f.path}: not written: {f.refused}")
+                lines.append(f"  {f.path}:{f.error_line}: skipped: {f.error}")
+        return lines
+
+    def _warning_lines(self) -> list[str]:
+        """Every warning, grouped by what it says, each with its file and line."""
+        groups: dict[str, list[str]] = {}
+        for f in self.files:
+            for entry in f.entries:
+                if entry.action == WARNING:
+                    where = f"{f.path}:{entry.line}" + (f" {entry.rule}" if entry.rule else "")
+                    groups.setdefault(entry.reason, []).append(where)
+        if not groups:
+            return []
+        count = sum(map(len, groups.values()))
+        lines = [f"{_count(count, 'warning')}:"]
+        for reason, places in groups.items():
+            if len(places) == 1:
+                lines.append(f"  {places[0]}: {reason}")
+                continue
+            lines.append(f"  {reason} ({len(places)}):")
+            lines.extend(f"    {place}" for place in places)
         return lines
 
     def write(self, path: str | Path) -> None:

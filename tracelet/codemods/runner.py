@@ -4,16 +4,19 @@
   ``Module.bytes``: encoding (``# -*- coding: latin-1 -*-``), CRLF line endings and every
   comment stay byte for byte; only changed files are written.
 * One bad file (a syntax error, bytes that do not decode, a crash in a codemod) becomes an
-  ``error`` entry in the report and never stops the run.
+  ``error`` entry in the report and never stops the run. Files named explicitly are
+  always parsed; the CLI treats one that is not Python as a usage error.
 * Files that mention the tracker are transformed in a process pool (``jobs`` processes,
   at most 61 as on Windows; in-process for a single file).
-* ``write`` refuses a file with uncommitted git changes (or untracked in a git work tree),
-  so that ``git diff`` shows exactly the migration and ``git checkout`` undoes it, unless
-  ``force`` is given. Files outside git are written.
+* ``write`` refuses a file with changes git does not hold (untracked in a git work tree,
+  or changed since it was last staged or committed), so that ``git diff`` shows exactly
+  the migration and ``git checkout`` undoes it, unless ``force`` is given. Staged files
+  and files outside git are written.
 """
 
 from __future__ import annotations
 
+import ast
 import difflib
 import os
 import subprocess
@@ -66,11 +69,9 @@ def transform_bytes(
     """Migrate one file's bytes: ``(new bytes, file report, encoding)``."""
     file_report = report.FileReport(path)
     try:
-        module = cst.parse_module(data)
-    except cst.ParserSyntaxError as exc:
-        return data, _failed(file_report, f"syntax error: {exc.message}", exc.raw_line), "utf-8"
-    except (UnicodeError, LookupError, SyntaxError, ValueError) as exc:
-        return data, _failed(file_report, f"cannot read: {exc}", 1), "utf-8"
+        module = parse(data, path)
+    except NotPythonError as exc:
+        return data, _failed(file_report, exc.reason, exc.line), "utf-8"
     codemod = load_codemod(options.source)(
         CodemodContext(filename=path),
         to=list(options.targets),
@@ -89,6 +90,39 @@ def transform_bytes(
     file_report.held = codemod.held
     file_report.changed = new != data
     return new, file_report, module.encoding
+
+
+class NotPythonError(ValueError):
+    """A file libcst cannot parse: where and why."""
+
+    def __init__(self, path: str, line: int, reason: str):
+        super().__init__(f"{path}:{line}: not valid Python ({reason})")
+        self.path, self.line, self.reason = path, line, reason
+
+
+def parse(data: bytes, path: str) -> cst.Module:
+    """Parse a file's bytes with libcst, or raise :class:`NotPythonError`.
+
+    The reason is CPython's own (``'(' was never closed``) when CPython rejects the
+    bytes too; libcst's ``expected one of ...`` list only when it alone does.
+    """
+    try:
+        return cst.parse_module(data)
+    except cst.ParserSyntaxError as exc:
+        line, message = _python_syntax_error(data, path) or (exc.raw_line, exc.message)
+        raise NotPythonError(path, line, f"syntax error: {message}") from exc
+    except (UnicodeError, LookupError, SyntaxError, ValueError) as exc:
+        raise NotPythonError(path, 1, f"cannot read: {exc}") from exc
+
+
+def _python_syntax_error(data: bytes, path: str) -> tuple[int, str] | None:
+    try:
+        compile(data, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as exc:
+        return exc.lineno or 1, exc.msg
+    except (ValueError, UnicodeError):
+        return None
+    return None
 
 
 def _failed(file_report: report.FileReport, message: str, line: int) -> report.FileReport:
@@ -113,8 +147,15 @@ def migrate(
     jobs: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Outcome:
-    """Discover, pre-filter and transform; nothing is written (see :func:`write`)."""
+    """Discover, pre-filter and transform; nothing is written (see :func:`write`).
+
+    Files named in ``paths`` are parsed even when they do not mention the tracker, so
+    that one that is not Python is reported (``FileReport.named`` tells them apart
+    from files found in a folder).
+    """
     started = time.perf_counter()
+    paths = [Path(p) for p in paths]
+    named = {p for p in paths if p.is_file()}
     files = discover(paths, exclude)
     migration = report.MigrationReport(options.source, list(options.targets), mode)
     migration.scanned = len(files)
@@ -123,15 +164,19 @@ def migrate(
         try:
             data = path.read_bytes()
         except OSError as exc:
-            migration.files.append(_failed(report.FileReport(str(path)), f"cannot read: {exc}", 1))
+            failed = report.FileReport(str(path), named=path in named)
+            migration.files.append(_failed(failed, f"cannot read: {exc}", 1))
             continue
         if mentions(options.source, data):
-            work.append((str(path), data, options))
-    migration.candidates = len(work)
+            migration.candidates += 1
+        elif path not in named:
+            continue
+        work.append((str(path), data, options))
     originals = {item[0]: item[1] for item in work}
     results = _run(work, jobs, progress)
     outcome = Outcome(migration)
     for file_report, new, encoding in sorted(results, key=lambda r: r[0].path):
+        file_report.named = Path(file_report.path) in named
         migration.files.append(file_report)
         if new is not None:
             outcome.changes.append(
@@ -189,7 +234,9 @@ def write(outcome: Outcome, force: bool = False) -> None:
 
 
 def dirty_files(paths: Sequence[Path]) -> dict[Path, str]:
-    """Files with uncommitted changes, or untracked inside a git work tree."""
+    """Files git could not restore: untracked inside a git work tree, or with changes
+    not staged. A file whose working copy is staged (as a pre-commit hook sees it) is
+    safe: ``git diff`` shows the migration and ``git checkout FILE`` undoes it."""
     by_root: dict[str, list[Path]] = {}
     roots: dict[Path, str | None] = {}
     for path in paths:
@@ -217,11 +264,11 @@ def dirty_files(paths: Sequence[Path]) -> dict[Path, str]:
             code, name = record[:2], record[3:]
             if code[0] in "RC":
                 index += 1
-            if name in relative:
+            if name in relative and code[1] != " ":  # " ": the index holds the working copy
                 dirty[relative[name]] = (
-                    "not committed to git (untracked): commit it first, or pass --force"
+                    "not in git (untracked): git add it first, or pass --force"
                     if code == "??"
-                    else f"uncommitted git changes ({code.strip()}): commit or stash them, "
+                    else f"changes not staged in git ({code.strip()}): git add or stash them, "
                     "or pass --force"
                 )
     return dirty

@@ -137,14 +137,16 @@ def validate_script(
 ) -> ScriptOutcome:
     """Run ``script`` and its migrated copy in sandboxes and compare what they logged.
 
-    Raises :class:`FileNotFoundError`, :class:`ValueError` (bad arguments, an unreadable
-    store) or :class:`ScriptError` (a side crashed or timed out).
+    Raises :class:`FileNotFoundError`, :class:`ValueError` (bad arguments, a script that
+    is not valid Python, an unreadable store) or :class:`ScriptError` (a side crashed or timed out).
     """
     from tracelet.backends import ensure_installed, normalize_backends
+    from tracelet.codemods.runner import parse
 
+    if not Path(script).is_file():
+        raise FileNotFoundError(f"{Path(script).resolve()}: no such script")
+    parse(Path(script).read_bytes(), str(script))  # NotPythonError names the line
     script = Path(script).resolve()
-    if not script.is_file():
-        raise FileNotFoundError(f"{script}: no such script")
     from tracelet.codemods import SOURCES
 
     if source not in SOURCES:
