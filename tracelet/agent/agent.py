@@ -7,10 +7,12 @@ so calling them from the training process slows training down (measured: a deliv
 loop). The agent tails the run's journal and delivers it, one worker thread and one
 cursor per backend (:mod:`tracelet.agent.delivery`).
 
-The agent stops when every backend has received the run's end marker, or at the
-deadline the end marker carries. If the training process dies without an end marker
-(SIGKILL, a crash in C code), the agent delivers what the journal holds and closes the
-tracker runs as KILLED, within a grace period. It ignores SIGINT: Ctrl-C in the
+The live agent stops when every backend has received the run's end marker, or at the
+deadline the end marker carries. ``tracelet sync`` runs the same agent with a deadline of
+its own (``follow_run_deadline=False``): the original run's deadline has long passed.
+If the training process dies without an end marker (SIGKILL, a crash in C code), the
+agent delivers what the journal holds and closes the tracker runs as KILLED, within a
+grace period. It ignores SIGINT: Ctrl-C in the
 terminal belongs to the training process, which then stops logging itself.
 """
 
@@ -44,12 +46,16 @@ class Agent:
         notify: Callable[[str], None],
         writer_alive: Callable[[], bool],
         deadline: float | None = None,
+        follow_run_deadline: bool = True,
+        on_tick: Callable[[], None] | None = None,
     ):
         self.run_dir = Path(run_dir)
         self.spec = spec
         self.notify = notify
         self.writer_alive = writer_alive
         self.deadline = deadline
+        self.follow_run_deadline = follow_run_deadline
+        self.on_tick = on_tick
         self.workers = [
             BackendWorker(self.run_dir, spec, name, notify, writer_alive) for name in spec.backends
         ]
@@ -57,6 +63,7 @@ class Agent:
         self._stopping = threading.Event()
 
     def run(self) -> list[DeliveryState]:
+        self._watch()  # a deadline already known must hold before a worker opens a tracker
         threads = []
         for worker in self.workers:
             if worker.state.done:
@@ -67,14 +74,18 @@ class Agent:
             )
             thread.start()
             threads.append(thread)
-        while any(t.is_alive() for t in threads) and not self._stopping.is_set():
-            self._watch()
+        try:
+            while any(t.is_alive() for t in threads) and not self._stopping.is_set():
+                self._watch()
+                if self.on_tick is not None:
+                    self.on_tick()
+                for thread in threads:
+                    thread.join(WATCH_SECONDS / max(1, len(threads)))
+        finally:  # also on Ctrl-C in `tracelet sync`: the workers save their cursors
+            for worker in self.workers:
+                worker.stop()
             for thread in threads:
-                thread.join(WATCH_SECONDS / max(1, len(threads)))
-        for worker in self.workers:
-            worker.stop()
-        for thread in threads:
-            thread.join(5.0)
+                thread.join(5.0)
         return [worker.state for worker in self.workers]
 
     def stop(self) -> None:
@@ -82,7 +93,7 @@ class Agent:
 
     def _watch(self) -> None:
         """Set the workers' deadline from the end marker, or when the writer died."""
-        if self.deadline is None:
+        if self.deadline is None and self.follow_run_deadline:
             path = self.run_dir / JOURNAL_FILE
             if path.exists():
                 self._watch_offset, end = journal.find_end(path, self._watch_offset)
