@@ -67,9 +67,11 @@ class LoopbackProxy:
             try:
                 with socket.create_connection(("127.0.0.1", self.upstream_port), 30) as up:
                     up.sendall(_close_after(request))
-                    response = _read_until_eof(up)
+                    response = _read_message(up)
             except OSError:
                 return  # upstream down: the client sees a dropped connection
+            if response is None:
+                return
             with self._lock:
                 drop = self.drop_response(request_line)
                 (self.dropped if drop else self.forwarded).append(request_line)
@@ -79,6 +81,7 @@ class LoopbackProxy:
 
 
 def _read_message(sock: socket.socket) -> bytes | None:
+    """One HTTP message (a request, or a response with a length or chunked body)."""
     data = b""
     while _HEADER_END not in data:
         chunk = sock.recv(65536)
@@ -86,12 +89,11 @@ def _read_message(sock: socket.socket) -> bytes | None:
             return None
         data += chunk
     head, _, body = data.partition(_HEADER_END)
-    length = 0
+    headers = {}
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value.strip())
-    while len(body) < length:
+        headers[name.strip().lower()] = value.strip().lower()
+    while not _body_complete(headers, body):
         chunk = sock.recv(65536)
         if not chunk:
             return None
@@ -99,11 +101,10 @@ def _read_message(sock: socket.socket) -> bytes | None:
     return head + _HEADER_END + body
 
 
-def _read_until_eof(sock: socket.socket) -> bytes:
-    chunks = []
-    while chunk := sock.recv(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _body_complete(headers: dict[bytes, bytes], body: bytes) -> bool:
+    if headers.get(b"transfer-encoding") == b"chunked":
+        return body.endswith(b"0\r\n\r\n")
+    return len(body) >= int(headers.get(b"content-length", b"0"))
 
 
 def _close_after(message: bytes) -> bytes:
