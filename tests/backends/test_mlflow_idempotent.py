@@ -14,11 +14,12 @@ import json
 import time
 from pathlib import Path
 
+from torch.utils.tensorboard import SummaryWriter
+
 import tracelet
 from tests.loopback_proxy import LoopbackProxy
 from tests.mlflow_server import MlflowServer
 from tracelet.backends.mlflow import read_run
-from torch.utils.tensorboard import SummaryWriter
 
 BASE_TIME = 1_700_000_000.0
 
@@ -70,7 +71,7 @@ def test_lost_responses_store_each_point_once_with_its_timestamp(mlflow_server, 
     ).start()
     steps = range(700)  # 2,100 points: a few batches (a server batch takes seconds here)
     try:
-        experiment = tracelet.start_logging(
+        tracelet.start_logging(
             exp_name="lost-responses",
             project="idempotent",
             backend="mlflow",

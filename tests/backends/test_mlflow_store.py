@@ -12,11 +12,12 @@ import sys
 import time
 from pathlib import Path
 
+from torch.utils.tensorboard import SummaryWriter
+
 import tracelet
 from tests.conftest import run_python
 from tracelet.backends.mlflow import read_run
 from tracelet.cli import main as cli_main
-from torch.utils.tensorboard import SummaryWriter
 
 
 def _being_created(db: Path) -> bool:

@@ -87,6 +87,7 @@ class Backend(ABC):
         sync``), in the calls they were delivered in; nothing is sent. A backend whose
         encoding of a point depends on the points before it rebuilds that here, so a
         resumed delivery sends exactly the rows the first try would have."""
+        return None
 
     @abstractmethod
     def log_params(self, params: Mapping[str, Any]) -> None: ...
