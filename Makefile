@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt
 
-.PHONY: demo test lint bench clean-venv
+.PHONY: demo test lint bench bench-long clean-venv
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
+
+bench-long: $(STAMP)
+	$(PY) benchmarks/run.py --long
 
 clean-venv:
 	rm -rf $(VENV)
