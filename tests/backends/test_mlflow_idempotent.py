@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -113,3 +114,35 @@ def test_server_killed_and_restarted_mid_run_stores_each_point_once(tmp_path):
         assert _stored(server.url, mlflow_report.tracker["run_id"]) == _expected(range(1000))
     finally:
         server.stop()
+
+
+def test_a_resumed_delivery_decides_timestamps_as_the_first_try_did(tmp_path: Path):
+    """The second of two identical points is kept 1 ms later even when a new process
+    (``tracelet sync`` after the agent died) delivers it: it replays the first."""
+    from tracelet.agent.delivery import BackendWorker
+    from tracelet.journal import JournalWriter
+    from tracelet.rundir import RunSpec, create_run_dir
+
+    url = f"sqlite:///{tmp_path}/mlflow.db"
+    spec = RunSpec.new("resumed", "p", ["mlflow"], {"mlflow": {"url": url}})
+    run_dir = create_run_dir(spec, tmp_path / "tracelet")
+    journal = JournalWriter(run_dir / "journal.tlj", spec.run_id)
+    epoch = ["m", "epoch", 1.0, 7, BASE_TIME]
+    journal.append([epoch])
+
+    first = BackendWorker(run_dir, spec, "mlflow", print, writer_alive=lambda: True)
+    thread = threading.Thread(target=first.run, daemon=True)
+    thread.start()
+    _wait_for(lambda: first.state.offset == journal.path.stat().st_size, "the first point")
+    first.stop()  # the first process is gone; its backend and memory with it
+    thread.join(30)
+
+    journal.append([epoch, ["e", "FINISHED", None]])
+    journal.close()
+    second = BackendWorker(run_dir, spec, "mlflow", print, writer_alive=lambda: False)
+    assert second.run().status == "FINISHED"
+    millis = int(BASE_TIME * 1000)
+    assert _stored(url, second.state.tracker["run_id"]) == [
+        ("epoch", 7, 1.0, millis),
+        ("epoch", 7, 1.0, millis + 1),
+    ]

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tracelet import journal
-from tracelet.backends import RefusedError, RunInfo, load_backend
+from tracelet.backends import Backend, RefusedError, RunInfo, load_backend
 from tracelet.events import ARTIFACT, END, HISTOGRAM, IMAGE, METRIC, PARAMS, TAGS, TEXT, Point
 from tracelet.rundir import JOURNAL_FILE, RunSpec, delivery_file, read_json, write_json
 
@@ -150,7 +150,8 @@ class BackendWorker:
 
     def _replay_delivered(self, backend) -> None:
         """Show the backend, call by call, the points delivered before the cursor."""
-        if not (self.state.offset or self.state.index):
+        uses_history = type(backend).replay is not Backend.replay
+        if not uses_history or not (self.state.offset or self.state.index):
             return
         for end_offset, payload in journal.iter_records(self.run_dir / JOURNAL_FILE):
             at_cursor = end_offset > self.state.offset
