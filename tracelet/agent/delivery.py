@@ -167,8 +167,11 @@ class BackendWorker:
                 return
 
     def _more_to_read(self) -> bool:
+        """Complete records beyond the cursor (a torn last write never completes)."""
         path = self.run_dir / JOURNAL_FILE
-        return path.exists() and path.stat().st_size > self.state.offset
+        if not path.exists() or path.stat().st_size <= self.state.offset:
+            return False
+        return journal.find_end(path, self.state.offset)[0] > self.state.offset
 
     def _deliver_available(self) -> bool:
         progressed = False

@@ -188,14 +188,21 @@ class MlflowBackend(Backend):
     def open(self) -> None:
         for key, value in _HTTP_DEFAULTS.items():
             os.environ.setdefault(key, value)
+        pinned = self.state.get("tracking_uri") or self.options.get("url")
+        fresh = pinned and _fresh_sqlite_store(_absolute_uri(str(pinned), os.getcwd()))
+        creating = _start_store_creation(fresh) if fresh else None  # while MLflow imports
         import mlflow
         from mlflow import MlflowClient
 
-        uri = self.state.get("tracking_uri") or self.options.get("url") or mlflow.get_tracking_uri()
-        uri = _absolute_uri(str(uri), os.getcwd())
+        uri = _absolute_uri(str(pinned or mlflow.get_tracking_uri()), os.getcwd())
         self.state["tracking_uri"] = uri
-        if uri.startswith("sqlite:///"):
-            _ensure_sqlite_store(_sqlite_path(uri), self.run.run_dir)
+        if creating is not None:
+            _finish_store_creation(creating, fresh, self.run.run_dir)
+        elif uri.startswith("sqlite:///") and _sqlite_revision(_sqlite_path(uri)) != (
+            _latest_revision()
+        ):
+            path = _sqlite_path(uri)
+            _finish_store_creation(_start_store_creation(path), path, self.run.run_dir)
         self.client = MlflowClient(tracking_uri=uri)
         self._open_run()
 
@@ -367,32 +374,42 @@ def _sqlite_path(uri: str) -> Path:
     return Path(unquote(uri[len("sqlite:///") :]).split("?")[0]).resolve()
 
 
-def _ensure_sqlite_store(db_path: Path, run_dir: str) -> None:
-    """Make sure ``db_path`` holds a complete MLflow store before the run uses it.
+def _fresh_sqlite_store(uri: str) -> Path | None:
+    """The path of a sqlite store that holds no MLflow tables yet (checked without MLflow)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = _sqlite_path(uri)
+    return None if _sqlite_revision(path) else path
 
-    MLflow creates its tables on first use, in about fifty steps; a process killed in
-    between (the agent at a stop deadline) leaves a file MLflow cannot open again, and
-    two processes creating one store at once trip over each other's tables. So a store
-    that is not complete is created by a child process in its own session, which
-    finishes even when the agent is killed, and which waits, silently, while another
-    process (MLflow called directly, another run) is creating the store.
-    """
-    if _sqlite_revision(db_path) == _latest_revision():
-        return
+
+# A store that is not complete is created by a child process in its own session: MLflow
+# creates its tables in about fifty steps, and a process killed in between (the agent at
+# a stop deadline) leaves a file MLflow cannot open again, while the child finishes even
+# when the agent is killed. It also waits, silently, while another process (MLflow called
+# directly, another run) is creating the store, instead of creating tables next to it.
+def _start_store_creation(db_path: Path) -> tuple[subprocess.Popen, Any]:
     package_root = str(Path(__file__).resolve().parents[2])
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, (package_root, os.environ.get("PYTHONPATH")))),
-    }
+    path_entries = (package_root, os.environ.get("PYTHONPATH"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path_entries))}
     code = "import sys; from tracelet.backends.mlflow import _create_store as c; c(sys.argv[1])"
-    with tempfile.TemporaryFile("w+") as output:  # a file: the child outlives a pipe
-        returncode = subprocess.run(
-            [sys.executable, "-c", code, str(db_path)],
-            env=env,
-            stdout=output,
-            stderr=output,
-            start_new_session=True,
-        ).returncode
+    # a file, not a pipe: the child may outlive us
+    output = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed in _finish_store_creation)
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, str(db_path)],
+        env=env,
+        stdout=output,
+        stderr=output,
+        start_new_session=True,
+    )
+    return child, output
+
+
+def _finish_store_creation(
+    creating: tuple[subprocess.Popen, Any], db_path: Path, run_dir: str
+) -> None:
+    child, output = creating
+    with output:
+        returncode = child.wait()
         output.seek(0)
         lines = output.read().strip().splitlines()
     if returncode != 0:
@@ -407,7 +424,7 @@ def _ensure_sqlite_store(db_path: Path, run_dir: str) -> None:
 
 
 def _create_store(db_path: str) -> None:
-    """The child of :func:`_ensure_sqlite_store`: wait while another process creates
+    """The child of :func:`_start_store_creation`: wait while another process creates
     the store, else create (or let MLflow repair) it; exit non-zero if MLflow cannot."""
     import fcntl
 
