@@ -37,6 +37,8 @@ if {pause_agent}:
 writer = SummaryWriter("runs")
 for step in range({points}):
     writer.add_scalar("loss", step * 0.5, step)
+    if step == {points} // 2:
+        experiment.flush()  # at least two journal records
 experiment.log_params({{"lr": 0.1}})
 report = tracelet.stop_logging(timeout=1)
 assert not report.complete, report.summary()
@@ -91,7 +93,9 @@ def test_sync_delivers_what_survives_a_journal_corruption(isolated: Path):
     run_dir = _stop_with_events_pending(isolated, ["mlflow"])
     journal = run_dir / "journal.tlj"
     records = [(end, payload) for end, payload in iter_records(journal)]
-    metric_records = [(end, p) for end, p in records if isinstance(p, list) and p[0][0] == "m"]
+    metric_records = [
+        (end, p) for end, p in records if isinstance(p, list) and p and p[0][0] == "m"
+    ]
     assert len(metric_records) >= 2, "the test needs more than one record of points"
     end, lost = metric_records[len(metric_records) // 2]
     data = bytearray(journal.read_bytes())
