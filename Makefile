@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt
 
-.PHONY: demo test test-all lint bench clean-venv
+.PHONY: demo test test-all lint bench bench-long clean-venv
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
+
+bench-long: $(STAMP)
+	$(PY) benchmarks/run.py --long
 
 # The docs site (MkDocs, Material theme, API reference from the docstrings).
 .PHONY: docs docs-build

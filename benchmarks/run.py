@@ -1,8 +1,9 @@
 """Run every benchmark in turn (`make bench`); each prints a Markdown table.
 
-    .venv/bin/python benchmarks/run.py [--quick]
+    .venv/bin/python benchmarks/run.py [--quick] [--long]
 
-``--quick`` runs fewer repetitions and smaller sizes, for a smoke check.
+``--quick`` runs fewer repetitions and smaller sizes, for a smoke check. ``--long`` adds
+``mlflow_long_run.py`` (1,000,000 points to MLflow in one run; several minutes).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ HERE = Path(__file__).resolve().parent
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--long", action="store_true", help="add the 1,000,000-point run")
     args = parser.parse_args()
     quick = {
         "runtime_bench.py": ["--reps", "1", "--points", "20000"],
@@ -25,6 +27,8 @@ def main() -> int:
         "compare_bench.py": [],
         "migrate_bench.py": [],
     }
+    if args.long:
+        quick["mlflow_long_run.py"] = ["--points", "200000", "--window", "50000"]
     failed = 0
     for script, quick_args in quick.items():
         print(f"\n## {script}\n", flush=True)

@@ -7,13 +7,15 @@ so calling them from the training process slows training down (measured: a deliv
 loop). The agent tails the run's journal and delivers it, one worker thread and one
 cursor per backend (:mod:`tracelet.agent.delivery`).
 
-The agent stops when every backend has received the run's end marker, or at the
-deadline the end marker carries. If the training process dies without an end marker
-(SIGKILL, a crash in C code), the agent delivers what the journal holds and closes the
-tracker runs as KILLED, within a grace period. It ignores SIGINT: Ctrl-C in the
-terminal belongs to the training process, which then stops logging itself. SIGTERM asks
-it to stop: ``stop_logging`` sends it when the only trackers left are ones that cannot
-be reached, and the agent then saves its cursors and exits.
+The live agent stops when every backend has received the run's end marker, or at the
+deadline the end marker carries. ``tracelet sync`` runs the same agent with a deadline of
+its own (``follow_run_deadline=False``): the original run's deadline has long passed.
+If the training process dies without an end marker (SIGKILL, a crash in C code), the
+agent delivers what the journal holds and closes the tracker runs as KILLED, within a
+grace period. It ignores SIGINT: Ctrl-C in the terminal belongs to the training process,
+which then stops logging itself. SIGTERM asks it to stop: ``stop_logging`` sends it when
+the only trackers left are ones that cannot be reached, and the agent then saves its
+cursors and exits.
 
 While training runs the agent has the lowest CPU priority, and normal priority from the
 moment it sees the end marker (:mod:`tracelet.agent.priority`).
@@ -53,6 +55,8 @@ class Agent:
         writer_alive: Callable[[], bool],
         deadline: float | None = None,
         priority: AgentPriority | None = None,
+        follow_run_deadline: bool = True,
+        on_tick: Callable[[], None] | None = None,
     ):
         self.run_dir = Path(run_dir)
         self.priority = priority
@@ -60,6 +64,8 @@ class Agent:
         self.notify = notify
         self.writer_alive = writer_alive
         self.deadline = deadline
+        self.follow_run_deadline = follow_run_deadline
+        self.on_tick = on_tick
         self.workers = [
             BackendWorker(self.run_dir, spec, name, notify, writer_alive) for name in spec.backends
         ]
@@ -93,6 +99,7 @@ class Agent:
         return sampling
 
     def _run_workers(self) -> list[DeliveryState]:
+        self._watch()  # a deadline already known must hold before a worker opens a tracker
         threads = []
         for worker in self.workers:
             if worker.state.done:
@@ -103,14 +110,18 @@ class Agent:
             )
             thread.start()
             threads.append(thread)
-        while any(t.is_alive() for t in threads) and not self._stopping.is_set():
-            self._watch()
+        try:
+            while any(t.is_alive() for t in threads) and not self._stopping.is_set():
+                self._watch()
+                if self.on_tick is not None:
+                    self.on_tick()
+                for thread in threads:
+                    thread.join(WATCH_SECONDS / max(1, len(threads)))
+        finally:  # also on Ctrl-C in `tracelet sync`: the workers save their cursors
+            for worker in self.workers:
+                worker.stop()
             for thread in threads:
-                thread.join(WATCH_SECONDS / max(1, len(threads)))
-        for worker in self.workers:
-            worker.stop()
-        for thread in threads:
-            thread.join(5.0)
+                thread.join(5.0)
         return [worker.state for worker in self.workers]
 
     def stop(self) -> None:
@@ -120,7 +131,7 @@ class Agent:
         """Set the workers' deadline from the end marker, or when the writer died."""
         if self.priority is not None:
             self.priority.watch()
-        if self.deadline is None:
+        if self.deadline is None and self.follow_run_deadline:
             path = self.run_dir / JOURNAL_FILE
             if path.exists():
                 self._watch_offset, end = journal.find_end(path, self._watch_offset)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tracelet import journal
-from tracelet.backends import BackendUnavailable, RefusedError, RunInfo, load_backend
+from tracelet.backends import Backend, BackendUnavailable, RefusedError, RunInfo, load_backend
 from tracelet.events import (
     ARTIFACT,
     END,
@@ -169,6 +169,7 @@ class BackendWorker:
         )
         backend = backend_cls(run, run.options, self.state.tracker)
         backend.open()
+        self._replay_delivered(backend)
         self.backend = backend
         self.state.location = backend.describe()
         self.state.save(self.run_dir)
@@ -194,9 +195,30 @@ class BackendWorker:
             self._call("system", 1, self.backend.log_system_metrics, samples[0])
             samples.popleft()
 
+    def _replay_delivered(self, backend) -> None:
+        """Show the backend, call by call, the points delivered before the cursor."""
+        uses_history = type(backend).replay is not Backend.replay
+        if not uses_history or not (self.state.offset or self.state.index):
+            return
+        for end_offset, payload in journal.iter_records(self.run_dir / JOURNAL_FILE):
+            at_cursor = end_offset > self.state.offset
+            if isinstance(payload, list):
+                events = payload[: self.state.index] if at_cursor else payload
+                i = 0
+                while i < len(events):
+                    j = _metric_run_end(events, i)
+                    if j > i:
+                        backend.replay([Point(*e[1:5]) for e in events[i:j]])
+                    i = max(j, i + 1)
+            if at_cursor:
+                return
+
     def _more_to_read(self) -> bool:
+        """Complete records beyond the cursor (a torn last write never completes)."""
         path = self.run_dir / JOURNAL_FILE
-        return path.exists() and path.stat().st_size > self.state.offset
+        if not path.exists() or path.stat().st_size <= self.state.offset:
+            return False
+        return journal.find_end(path, self.state.offset)[0] > self.state.offset
 
     def _deliver_available(self) -> bool:
         progressed = False
@@ -221,12 +243,9 @@ class BackendWorker:
         while i < n:
             if self._past_deadline():
                 raise TimeoutError("stop deadline reached")
-            kind = events[i][0]
-            if kind == METRIC:
-                j = i
-                while j < n and j - i < MAX_POINTS_PER_CALL and events[j][0] == METRIC:
-                    j += 1
-                points = [Point(e[1], e[2], e[3], e[4]) for e in events[i:j]]
+            j = _metric_run_end(events, i)
+            if j > i:
+                points = [Point(*e[1:5]) for e in events[i:j]]
                 self._call("metrics", j - i, self.backend.log_metrics, points)
                 i = j
             else:
@@ -302,6 +321,16 @@ class BackendWorker:
     def _remember(self, message: str) -> None:
         if message not in self.state.errors:
             self.state.errors = [*self.state.errors[-9:], message]
+
+
+def _metric_run_end(events: list, start: int) -> int:
+    """The end of the tracker call that delivers the points from ``start`` on (``start``
+    itself when that event is not a point). Live delivery, retries and replay all cut
+    the journal into the same calls."""
+    end = start
+    while end < len(events) and end - start < MAX_POINTS_PER_CALL and events[end][0] == METRIC:
+        end += 1
+    return end
 
 
 def _shorten(text: str, limit: int = 240) -> str:

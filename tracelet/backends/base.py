@@ -154,6 +154,13 @@ class Backend(ABC):
     def log_metrics(self, points: Sequence[Point]) -> None:
         """Deliver scalar points, in the order given."""
 
+    def replay(self, points: Sequence[Point]) -> None:
+        """Points delivered by an earlier process (the live agent before a ``tracelet
+        sync``), in the calls they were delivered in; nothing is sent. A backend whose
+        encoding of a point depends on the points before it rebuilds that here, so a
+        resumed delivery sends exactly the rows the first try would have."""
+        return None
+
     @abstractmethod
     def log_params(self, params: Mapping[str, Any]) -> None: ...
 

@@ -3,7 +3,9 @@
 Mapping (documented in ``docs/backends/mlflow.md``):
 
 * ``project`` is the MLflow experiment (created if missing), ``exp_name`` the run name;
-  the run carries the tag ``tracelet.run_id``.
+  the run carries the tag ``tracelet.run_id``. With no project, the run goes where
+  MLflow's own calls would: ``MLFLOW_EXPERIMENT_NAME`` / ``MLFLOW_EXPERIMENT_ID``, else
+  MLflow's default experiment (``Default``, id 0).
 * the store is ``backend_url`` if given, else ``MLFLOW_TRACKING_URI``, else MLflow's own
   default (a sqlite ``mlflow.db`` in the working directory in MLflow 3).
 * metrics go through ``MlflowClient.log_batch`` (1000 per request), ``wall_time`` as
@@ -30,9 +32,11 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -49,6 +53,7 @@ from tracelet.backends.base import (
 from tracelet.backends.registry import DirectReplay, ImposedRule, SandboxLayout
 from tracelet.errors import first_line
 from tracelet.events import Point, SystemSample
+from tracelet.experiment import DEFAULT_PROJECT
 from tracelet.tables import (
     Encoding,
     RunTables,
@@ -121,25 +126,48 @@ def _free_name(name: str, taken: set[str]) -> str:
 class _DistinctTimestamps:
     """MLflow's SQL stores keep one row per (key, timestamp, step, value): a point equal
     to an earlier one in the same millisecond (Lightning logs ``epoch`` twice at one step)
-    would vanish. Such a point gets the next free millisecond instead."""
+    would vanish. Such a point gets the next free millisecond instead.
 
-    _WINDOW_MS = 60_000
+    The decision is made once per point: :meth:`assign` decides a batch's timestamps
+    from what was delivered before it, and :meth:`commit` records them once the tracker
+    has stored the batch. A retried batch gets exactly the same rows again, which
+    MLflow's primary key turns into a no-op. Memory is bounded: an identity is
+    forgotten once it is ``WINDOW_MS`` older than the newest timestamp (only recent
+    points can collide) or when more than ``MAX_ENTRIES`` are held, oldest use first;
+    each point costs O(1) at any run length.
+    """
+
+    WINDOW_MS = 60_000
+    MAX_ENTRIES = 200_000
 
     def __init__(self) -> None:
-        self._last: dict[tuple, int] = {}
+        self._last: OrderedDict[tuple, int] = OrderedDict()
         self._newest = 0
 
-    def next(self, key: str, step: int, value: float, timestamp: int) -> int:
-        point = (key, step, value if value == value else "nan")
-        last = self._last.get(point)
-        if last is not None and timestamp <= last:
-            timestamp = last + 1
-        self._last[point] = timestamp
-        self._newest = max(self._newest, timestamp)
-        if len(self._last) > 100_000:  # only recent points can collide
-            horizon = self._newest - self._WINDOW_MS
-            self._last = {p: t for p, t in self._last.items() if t >= horizon}
-        return timestamp
+    def assign(self, points: Sequence[Point]) -> tuple[list[int], dict[tuple, int]]:
+        """The timestamp of each point, and the decisions to :meth:`commit`."""
+        decided: dict[tuple, int] = {}
+        timestamps = []
+        for key, value, step, wall_time in points:
+            timestamp = int(wall_time * 1000)
+            identity = (key, step, value if value == value else "nan")
+            last = decided.get(identity, self._last.get(identity))
+            if last is not None and timestamp <= last:
+                timestamp = last + 1
+            decided[identity] = timestamp
+            timestamps.append(timestamp)
+        return timestamps, decided
+
+    def commit(self, decided: dict[tuple, int]) -> None:
+        last = self._last
+        for identity, timestamp in decided.items():
+            last[identity] = timestamp
+            last.move_to_end(identity)
+            if timestamp > self._newest:
+                self._newest = timestamp
+        horizon = self._newest - self.WINDOW_MS
+        while last and (len(last) > self.MAX_ENTRIES or next(iter(last.values())) < horizon):
+            last.popitem(last=False)
 
 
 def default_tracking_uri(cwd: str) -> str:
@@ -199,13 +227,22 @@ class MlflowBackend(Backend):
 
     def open(self) -> None:
         _apply_http_defaults()
+        pinned = self.state.get("tracking_uri") or self.options.get("url")
+        fresh = pinned and _fresh_sqlite_store(_absolute_uri(str(pinned), os.getcwd()))
+        creating = _start_store_creation(fresh) if fresh else None  # while MLflow imports
         import mlflow
         from mlflow import MlflowClient
 
-        uri = self.state.get("tracking_uri") or self.options.get("url") or mlflow.get_tracking_uri()
-        uri = _absolute_uri(str(uri), os.getcwd())
+        uri = _absolute_uri(str(pinned or mlflow.get_tracking_uri()), os.getcwd())
         self.state["tracking_uri"] = uri
-        with _store_creation_lock(uri), _unavailable_if_permanent(uri):
+        if creating is not None:
+            _finish_store_creation(creating, fresh, self.run.run_dir)
+        elif uri.startswith("sqlite:///") and _sqlite_revision(sqlite_path(uri)) != (
+            _latest_revision()
+        ):
+            path = sqlite_path(uri)
+            _finish_store_creation(_start_store_creation(path), path, self.run.run_dir)
+        with _unavailable_if_permanent(uri):
             self.client = MlflowClient(tracking_uri=uri)
             self._open_run()
 
@@ -229,7 +266,12 @@ class MlflowBackend(Backend):
 
     def _experiment_id(self, name: str) -> str:
         from mlflow.exceptions import MlflowException
+        from mlflow.tracking.default_experiment import DEFAULT_EXPERIMENT_ID
 
+        if name == DEFAULT_PROJECT:  # no project given: where MLflow's own calls would log
+            name = os.environ.get("MLFLOW_EXPERIMENT_NAME", "")
+            if not name:
+                return os.environ.get("MLFLOW_EXPERIMENT_ID") or DEFAULT_EXPERIMENT_ID
         experiment = self.client.get_experiment_by_name(name)
         if experiment is not None:
             return experiment.experiment_id
@@ -244,7 +286,7 @@ class MlflowBackend(Backend):
 
     def describe(self) -> str:
         uri, run_id = self.state.get("tracking_uri"), self.state.get("run_id")
-        return f"{uri} (experiment {self.run.project!r}, run {run_id})"
+        return f"{uri} (experiment {self.state.get('experiment_id')}, run {run_id})"
 
     # -- metrics, params, tags -------------------------------------------------------
     def _key(self, key: str) -> str:
@@ -273,21 +315,24 @@ class MlflowBackend(Backend):
     def log_metrics(self, points: Sequence[Point]) -> None:
         from mlflow.entities import Metric
 
-        metrics, refused = [], []
-        for key, value, step, wall_time in points:
-            if not INT64_MIN <= step <= INT64_MAX:
-                refused.append(f"{key}@{step}")
-                continue
-            name = self._key(key)
-            timestamp = self._timestamps.next(name, step, value, int(wall_time * 1000))
-            metrics.append(Metric(name, value, timestamp, step))
+        accepted, refused = _int64_steps(points)
+        timestamps, decided = self._timestamps.assign(accepted)
+        metrics = [
+            Metric(self._key(key), value, timestamp, step)
+            for (key, value, step, _), timestamp in zip(accepted, timestamps, strict=True)
+        ]
         for start in range(0, len(metrics), MAX_BATCH):
             self._log_batch(metrics=metrics[start : start + MAX_BATCH])
+        self._timestamps.commit(decided)
         if refused:
             raise RefusedError(
                 f"MLflow steps are int64; {len(refused)} points refused ({', '.join(refused[:3])})",
                 count=len(refused),
             )
+
+    def replay(self, points: Sequence[Point]) -> None:
+        """Points an earlier process delivered: their timestamps were decided then."""
+        self._timestamps.commit(self._timestamps.assign(_int64_steps(points)[0])[1])
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         items = [(self._key(k), param_value(v)) for k, v in params.items()]
@@ -397,24 +442,142 @@ def source_tags(run: RunInfo) -> dict[str, str]:
     return tags
 
 
-@contextlib.contextmanager
-def _store_creation_lock(uri: str) -> Iterator[None]:
-    """Serialise the first access to a sqlite store: MLflow creates its tables then,
-    and two processes doing it at once can leave the store broken (seen with ranks="all")."""
-    db_path = sqlite_path(uri)
-    if db_path is None:
-        yield
-        return
+def _int64_steps(points: Sequence[Point]) -> tuple[list[Point], list[str]]:
+    """The points MLflow can store (int64 steps), and the ones it cannot, named."""
+    accepted, refused = [], []
+    for point in points:
+        if INT64_MIN <= point[2] <= INT64_MAX:
+            accepted.append(point)
+        else:
+            refused.append(f"{point[0]}@{point[2]}")
+    return accepted, refused
+
+
+# A half-created store that has not changed for this long is nobody's work in progress.
+STORE_STILL_SECONDS = float(os.environ.get("TRACELET_MLFLOW_STORE_STILL", "10"))
+
+
+class BrokenStoreError(RuntimeError):
+    """A sqlite store MLflow cannot open; the message says the way out."""
+
+
+def _fresh_sqlite_store(uri: str) -> Path | None:
+    """The path of a sqlite store that holds no MLflow tables yet (checked without MLflow)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = sqlite_path(uri)
+    return None if _sqlite_revision(path) else path
+
+
+# A store that is not complete is created by a child process in its own session: MLflow
+# creates its tables in about fifty steps, and a process killed in between (the agent at
+# a stop deadline) leaves a file MLflow cannot open again, while the child finishes even
+# when the agent is killed. It also waits, silently, while another process (MLflow called
+# directly, another run) is creating the store, instead of creating tables next to it.
+def _start_store_creation(db_path: Path) -> tuple[subprocess.Popen, Any]:
+    package_root = str(Path(__file__).resolve().parents[2])
+    path_entries = (package_root, os.environ.get("PYTHONPATH"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path_entries))}
+    code = "import sys; from tracelet.backends.mlflow import _create_store as c; c(sys.argv[1])"
+    # a file, not a pipe: the child may outlive us
+    output = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed in _finish_store_creation)
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, str(db_path)],
+        env=env,
+        stdout=output,
+        stderr=output,
+        start_new_session=True,
+    )
+    return child, output
+
+
+def _finish_store_creation(
+    creating: tuple[subprocess.Popen, Any], db_path: Path, run_dir: str
+) -> None:
+    child, output = creating
+    with output:
+        returncode = child.wait()
+        output.seek(0)
+        lines = output.read().strip().splitlines()
+    if returncode != 0:
+        errors = [line for line in lines if re.match(r"[\w.]+(Error|Exception): ", line)]
+        reason = errors[-1] if errors else f"exit status {returncode}"
+        raise BrokenStoreError(
+            f"cannot use the MLflow store {db_path} ({reason}). If a process was stopped "
+            f"while creating it, move it away (mv {db_path} {db_path}.broken) and deliver "
+            f"this run into a fresh store: tracelet sync {run_dir}. If an older MLflow "
+            f"made it: mlflow db upgrade sqlite:///{db_path}"
+        )
+
+
+def _create_store(db_path: str) -> None:
+    """The child of :func:`_start_store_creation`: wait while another process creates
+    the store, else create (or let MLflow repair) it; exit non-zero if MLflow cannot."""
     import fcntl
 
-    digest = hashlib.sha256(str(db_path).encode()).hexdigest()[:16]
+    path = Path(db_path)
+    digest = hashlib.sha256(str(path).encode()).hexdigest()[:16]
     lock_path = Path(tempfile.gettempdir(), f"tracelet-mlflow-{digest}.lock")
+    latest = _latest_revision()
     with open(lock_path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        fcntl.flock(lock, fcntl.LOCK_EX)  # tracelet's own processes take turns
+        if _has_tables(path) and _wait_while_created(path, latest):
+            return
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
         try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+            SqlAlchemyStore(f"sqlite:///{path}", str(path.parent / "mlruns"))
+        except Exception:
+            # another process began creating it at the same moment: let it finish
+            if not _wait_while_created(path, latest):
+                raise
+
+
+def _wait_while_created(path: Path, latest: str) -> bool:
+    """Wait while the store changes towards revision ``latest``; True once it is there,
+    False when it stands still short of it."""
+    seen, still_since = None, time.monotonic()
+    while (revision := _sqlite_revision(path)) != latest:
+        now = (revision, _table_count(path))
+        if now != seen:
+            seen, still_since = now, time.monotonic()
+        elif time.monotonic() - still_since > STORE_STILL_SECONDS:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def _latest_revision() -> str:
+    from mlflow.store.db.utils import _get_latest_schema_revision
+
+    return _get_latest_schema_revision()
+
+
+def _table_count(db_path: Path) -> int:
+    import sqlite3
+
+    if not db_path.exists() or db_path.stat().st_size == 0:
+        return 0
+    with contextlib.closing(sqlite3.connect(db_path, timeout=30)) as connection:
+        return connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+
+
+def _has_tables(db_path: Path) -> bool:
+    return _table_count(db_path) > 0
+
+
+def _sqlite_revision(db_path: Path) -> str | None:
+    """The schema revision a sqlite store records, or None (no store, or none yet)."""
+    import sqlite3
+
+    if not _has_tables(db_path):
+        return None
+    with contextlib.closing(sqlite3.connect(db_path, timeout=30)) as connection:
+        try:
+            row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+        except sqlite3.OperationalError:
+            return None
+    return row[0] if row else None
 
 
 def _apply_http_defaults() -> None:
