@@ -225,3 +225,26 @@ def test_validate_leaves_system_metrics_out_unless_asked() -> None:
 
     assert compare_runs(run(10.0), run(90.0)).equal
     assert not compare_runs(run(10.0).with_system_metrics(), run(90.0).with_system_metrics()).equal
+
+
+def test_validate_compares_system_metrics_only_with_the_system_flag(
+    isolated: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from tracelet.cli import main
+
+    stores = []
+    for name, track in (("sampled", True), ("unsampled", False)):
+        experiment = tracelet.start_logging(
+            exp_name=name, project="p", backend="mlflow", track_system=track, system_interval=1.0
+        )
+        experiment.log_metric("loss", 0.5, step=1)
+        experiment.flush()
+        if track:
+            wait_for(_has_two_samples("mlflow", experiment.run_dir))
+        assert tracelet.stop_logging().complete
+        stores.append(f"{_location(experiment.run_dir, 'mlflow')}#{name}")
+
+    assert main(["validate", *stores]) == 0  # the user's metrics are equal
+    assert main(["validate", *stores, "--system"]) == 1
+    out = capsys.readouterr().out
+    assert "system/cpu_utilization_percentage" in out

@@ -94,6 +94,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="exit 1 also when the only differences are those a tracker imposes",
     )
+    stores = parser.add_argument_group("two stores")
+    stores.add_argument(
+        "--system",
+        action="store_true",
+        help="also compare system metrics (CPU, memory, ...; left out by default: they "
+        "differ from run to run)",
+    )
     add_comparison_options(parser.add_argument_group("comparison and output"))
 
 
@@ -132,6 +139,8 @@ def _run_stores(args: argparse.Namespace, console: Console) -> int:
             f"(got {len(args.inputs)} input{'s' if len(args.inputs) != 1 else ''})"
         )
     left, right = (read_store(location) for location in args.inputs)
+    if args.system:
+        left, right = left.with_system_metrics(), right.with_system_metrics()
     comparison = compare_runs(left, right, rtol=args.rtol, atol=args.atol)
     return show_comparison(comparison, left, right, args, console, {"mode": "stores"})
 
@@ -139,7 +148,7 @@ def _run_stores(args: argparse.Namespace, console: Console) -> int:
 def _run_script(args: argparse.Namespace, console: Console) -> int:
     from tracelet.validators.script import DEFAULT_TIMEOUT, validate_script
 
-    _refuse(args, "in script mode", "--backend", "--strict")
+    _refuse(args, "in script mode", "--backend", "--strict", "--system")
     if not args.source:
         raise UsageError("script mode needs --from TRACKER (the tracker the script calls)")
     if len(args.inputs) != 1:
@@ -168,7 +177,7 @@ def _run_replay(args: argparse.Namespace, console: Console) -> int:
     from tracelet.readers import read_store
     from tracelet.validators.replay import DEFAULT_TIMEOUT, render_replay, replay, replay_json
 
-    _refuse(args, "with --replay", "--from", "--to", "--root")
+    _refuse(args, "with --replay", "--from", "--to", "--root", "--system")
     if args.inputs or args.script_args:
         raise UsageError("--replay takes one SOURCE; drop the other inputs")
     if not args.backend:
@@ -214,6 +223,7 @@ def _refuse(args: argparse.Namespace, mode: str, *options: str) -> None:
         "--strict": "strict",
         "--workdir": "workdir",
         "--timeout": "timeout",
+        "--system": "system",
     }
     given = [o for o in options if getattr(args, names[o]) not in (None, False)]
     if given:
