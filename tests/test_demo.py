@@ -9,9 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 sys.path.insert(0, str(EXAMPLES))
 from demo import ui_command  # noqa: E402
+
+pytestmark = pytest.mark.slow  # the whole demo in a subprocess
 
 
 def test_demo_prints_the_ui_command_on_one_line(tmp_path: Path) -> None:

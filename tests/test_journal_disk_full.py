@@ -14,6 +14,8 @@ import tracelet
 from tracelet.backends.mlflow import read_run
 from tracelet.journal import ReadStats, count_events, iter_records
 
+pytestmark = pytest.mark.slow  # 200,000 points through a 2 MiB filesystem
+
 POINTS = 200_000
 
 

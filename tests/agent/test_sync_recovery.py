@@ -24,6 +24,8 @@ STOP_WITH_EVENTS_PENDING = """
 import json, os, signal, time, tracelet
 from pathlib import Path
 from torch.utils.tensorboard import SummaryWriter
+
+pytestmark = pytest.mark.slow  # each case runs a training process and then tracelet sync
 experiment = tracelet.start_logging(exp_name="pending", project="p", backend={backends!r},
                                     backend_options={options!r})
 run_dir = Path(experiment.run_dir)

@@ -15,12 +15,15 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from torch.utils.tensorboard import SummaryWriter
 
 import tracelet
 from tests.loopback_proxy import LoopbackProxy
 from tests.mlflow_server import MlflowServer
 from tracelet.backends.mlflow import read_run
+
+pytestmark = pytest.mark.slow  # a real server behind a proxy, killed and restarted
 
 BASE_TIME = 1_700_000_000.0
 

@@ -12,12 +12,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from torch.utils.tensorboard import SummaryWriter
 
 import tracelet
 from tests.conftest import run_python
 from tracelet.backends.mlflow import read_run
 from tracelet.cli import main as cli_main
+
+pytestmark = pytest.mark.slow  # store creation in child processes, paused on purpose
 
 
 def _being_created(db: Path) -> bool:
