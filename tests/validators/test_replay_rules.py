@@ -70,4 +70,4 @@ def test_a_refused_name_says_how_tracelet_keeps_it() -> None:
     (item,) = imposed
     assert item.rule == "mlflow-refused-name" and item.points == 1
     assert item.description.startswith("MLflow refused the metric name 'a//b'")
-    assert "tracelet.keymap" in item.description
+    assert "tracelet.renamed_keys" in item.description

@@ -260,6 +260,7 @@ class MlflowBackend(Backend):
             )
             self.state["run_id"] = run.info.run_id
             self.state["experiment_id"] = experiment_id
+            self.state["experiment_name"] = self.client.get_experiment(experiment_id).name
             git = self.run.git
             if git and git.get("diff"):
                 self.client.log_artifact(run.info.run_id, git["diff"])
@@ -286,7 +287,9 @@ class MlflowBackend(Backend):
 
     def describe(self) -> str:
         uri, run_id = self.state.get("tracking_uri"), self.state.get("run_id")
-        return f"{uri} (experiment {self.state.get('experiment_id')}, run {run_id})"
+        name = self.state.get("experiment_name")
+        experiment = repr(name) if name else self.state.get("experiment_id")
+        return f"{uri} (experiment {experiment}, run {run_id})"
 
     # -- metrics, params, tags -------------------------------------------------------
     def _key(self, key: str) -> str:
