@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +34,16 @@ def tracker_defaults(monkeypatch) -> None:
     """The test environment switches both off (as ``validate``'s sandbox does): undo it."""
     monkeypatch.delenv("TRACELET_TRACK_GIT", raising=False)
     monkeypatch.delenv("TRACELET_TRACK_SYSTEM", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def short_tmpdir(monkeypatch):
+    """wandb-core's system monitor records nothing, silently, when ``$TMPDIR`` is as
+    long as a test's own folder (seen: stats with ``test_dbg0``, none with this module's
+    test names), so W&B gets a short one, as a user's ``/tmp`` is."""
+    with tempfile.TemporaryDirectory(prefix="tl-", dir="/tmp") as short:
+        monkeypatch.setenv("TMPDIR", short)
+        yield
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 120.0) -> None:
@@ -144,16 +155,10 @@ def _assert_native(backend: str, location: str) -> None:
         assert 0.5 < rss / (psutil.Process().memory_info().rss / 2**20) < 2
 
 
-# Open bug: inside this module wandb-core records no stats records at all for the run
-# (the same run started from a bare test records one per second); not understood yet.
-_WANDB_STATS_BUG = pytest.mark.xfail(
-    reason="wandb-core wrote no stats records in this module's runs (open bug)", strict=False
-)
-
-
+# wandb-core writes its stats records to the .wandb file in buffered blocks: live, they
+# show after about 15 s on a quiet machine, minutes on a loaded one (slow tier).
 @pytest.mark.parametrize(
-    "backend",
-    ["mlflow", pytest.param("wandb", marks=[pytest.mark.slow, _WANDB_STATS_BUG]), "clearml"],
+    "backend", ["mlflow", pytest.param("wandb", marks=pytest.mark.slow), "clearml"]
 )
 def test_two_samples_at_a_one_second_interval(backend: str, isolated: Path) -> None:
     experiment = tracelet.start_logging(
@@ -209,7 +214,7 @@ def test_defaults_follow_each_tracker(isolated: Path) -> None:
 
 @pytest.mark.slow
 def test_a_25_second_run_at_the_default_interval(isolated: Path) -> None:
-    backends = ["mlflow", "clearml"]  # W&B: see _WANDB_STATS_BUG
+    backends = ["mlflow", "wandb", "clearml"]
     experiment = tracelet.start_logging(
         exp_name="sys25", project="p", backend=backends, track_system=True
     )
