@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_python
 from tests.loopback_proxy import LoopbackProxy
 from tests.mlflow_server import free_port
@@ -16,6 +18,8 @@ from tracelet.backends.mlflow import read_run
 from tracelet.backends.wandb import read_run as read_wandb
 from tracelet.cli import main as cli_main
 from tracelet.journal import iter_records
+
+pytestmark = pytest.mark.slow  # each case runs a training process and then tracelet sync
 
 POINTS = 3000
 
@@ -25,7 +29,6 @@ import json, os, signal, time, tracelet
 from pathlib import Path
 from torch.utils.tensorboard import SummaryWriter
 
-pytestmark = pytest.mark.slow  # each case runs a training process and then tracelet sync
 experiment = tracelet.start_logging(exp_name="pending", project="p", backend={backends!r},
                                     backend_options={options!r})
 run_dir = Path(experiment.run_dir)
