@@ -9,17 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.codemods.test_cli import REPO, SCRIPT
 from tracelet.cli import main
-
-REPO = Path(__file__).resolve().parents[2]
-SCRIPT = """\
-import wandb
-
-wandb.init(project="p")
-for step in range(3):
-    wandb.log({"loss": 1.0 / (step + 1)})
-wandb.finish()
-"""
 
 
 def git(cwd: Path, *args: str) -> str:
