@@ -108,7 +108,7 @@ def test_sync_delivers_what_survives_a_journal_corruption(isolated: Path):
     journal.write_bytes(bytes(data))
 
     assert cli_main(["sync", str(run_dir)]) == 0
-    lost_steps = {event[3] for event in lost}
+    lost_steps = {event[3] for event in lost if event[0] == "m"}  # a record may mix kinds
     expected = [step for step in range(POINTS) if step not in lost_steps]
     assert read_run("sqlite:///mlflow.db").metrics["step"].tolist() == expected
     state = _mlflow_state(run_dir)
