@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt
 
-.PHONY: demo test test-all lint bench bench-long clean-venv
+.PHONY: demo test test-all lint bench bench-long bench-corpus clean-venv
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ bench: $(STAMP)
 
 bench-long: $(STAMP)
 	$(PY) benchmarks/run.py --long
+
+# tracelet migrate over the corpus of real training code (tests/fixtures/corpus)
+bench-corpus: $(STAMP)
+	$(PY) benchmarks/corpus_bench.py
 
 # The docs site (MkDocs, Material theme, API reference from the docstrings).
 .PHONY: docs docs-build
