@@ -73,6 +73,7 @@ class EntryResult:
     not_reported: int = 0
     not_reported_sites: list[str] = field(default_factory=list)
     reasons: Counter[str] = field(default_factory=Counter)
+    rules: Counter[str] = field(default_factory=Counter)  # "left WB100", "held WB002", ...
     held_files: int = 0
     partial_program: bool = False  # some modules rewritten while others are held back
 
@@ -95,6 +96,7 @@ class EntryResult:
             "held_files": self.held_files,
             "partial_program": self.partial_program,
             "not_rewritten_by_reason": dict(self.reasons.most_common()),
+            "not_rewritten_by_rule": dict(self.rules.most_common()),
         }
 
 
@@ -188,6 +190,7 @@ def _count(result: EntryResult, migration, copy: Path, tracker: str) -> None:
         for entry in entries:
             if entry.action != "rewritten":
                 result.reasons[reason_key(entry)] += 1
+                result.rules[f"{entry.action} {entry.rule or '-'}"] += 1
         _match(result, scan(original, tracker), entries, _rel(path, copy))
 
 
@@ -261,10 +264,12 @@ def summarise(results: list[EntryResult]) -> dict:
             "not_idempotent": sum(len(r.not_idempotent) for r in rows),
         }
     reasons = sum((r.reasons for r in results), Counter())
+    rules = sum((r.rules for r in results), Counter())
     cpu = [r.cpu_s for r in results]
     return {
         "by_tracker": table,
         "reasons": dict(reasons.most_common()),
+        "rules": dict(rules.most_common()),
         "cpu_s": {
             "median": round(statistics.median(cpu), 3),
             "max": round(max(cpu), 3),
@@ -316,6 +321,8 @@ def print_report(summary: dict, results: list[EntryResult], cli: list[dict]) -> 
             *(f"not idempotent: {p}" for p in r.not_idempotent),
         ):
             print(f"  {r.entry}: {problem}")
+    print("\nsites not rewritten, by action and rule:")
+    print("  " + ", ".join(f"{rule} {count}" for rule, count in summary["rules"].items()))
     print("\nsites not rewritten, by reason:")
     for reason, count in summary["reasons"].items():
         print(f"  {count:4d}  {reason}")
