@@ -1,0 +1,3 @@
+from tracelet.cli.main import main
+
+raise SystemExit(main())
