@@ -62,7 +62,8 @@ _RULES: tuple[Rule, ...] = (
          "an import inside try/except ImportError is kept: the guard depends on it"),
     # Weights & Biases
     Rule("WB001", "wandb-init", "wandb", Safety.SAFE,
-         "wandb.init(...) -> tracelet.start_logging(...), also as a context manager"),
+         "wandb.init(...) -> tracelet.start_logging(...), also as a context manager; "
+         "id= / resume= -> resume= / resume_mode="),
     Rule("WB002", "wandb-log", "wandb", Safety.SAFE,
          "wandb.log / run.log -> tracelet.log (same implicit step, step= and commit= rules)"),
     Rule("WB003", "wandb-finish", "wandb", Safety.SAFE,
@@ -76,19 +77,37 @@ _RULES: tuple[Rule, ...] = (
          "SummaryWriter calls reach the trackers natively"),
     Rule("WB007", "wandb-save", "wandb", Safety.UNSAFE,
          "wandb.save(path) -> experiment.log_artifact(path): an artifact, not a run file"),
-    Rule("WB008", "wandb-ui-only", "wandb", Safety.UNSAFE,
-         "wandb.watch / unwatch / define_metric removed: they change charts and gradient "
-         "histograms, not the metric table"),
+    Rule("WB008", "wandb-watch-define-metric", "wandb", Safety.SAFE,
+         "wandb.watch / unwatch / define_metric -> experiment.watch / unwatch / define_metric"),
+    Rule("WB009", "wandb-media-value", "wandb", Safety.SAFE,
+         "wandb.Image / Histogram / Table -> tracelet.Image / Histogram / Table (same "
+         "arguments), as values in tracelet.log"),
+    Rule("WB010", "wandb-summary", "wandb", Safety.SAFE,
+         "wandb.summary / run.summary[k] = v / .update(d) -> experiment.summary"),
+    Rule("WB011", "wandb-run-identity", "wandb", Safety.SAFE,
+         'run.id / run.url / run.name / run.project -> experiment.ids["wandb"] / '
+         'urls["wandb"] / name / project'),
+    Rule("WB012", "wandb-artifact", "wandb", Safety.SAFE,
+         "wandb.Artifact + add_file / add_dir + log_artifact, log_artifact(path), log_model "
+         "-> experiment.log_artifact(path, name=, type=, metadata=, aliases=)"),
+    Rule("WB013", "wandb-resume", "wandb", Safety.MANUAL,
+         "wandb.init(resume_from= / fork_from= / resume=True without id=): write "
+         "start_logging(resume=<run id>, resume_mode='allow'|'must')"),
     Rule("WB100", "wandb-media", "wandb", Safety.MANUAL,
-         "wandb.Image / Histogram / Table / plot / Video ...: tracelet.log takes scalars only"),
+         "wandb.Video / Audio / plot / Html / Object3D ..., media with boxes or masks, lists "
+         "of media: the reason names the tracelet call to write"),
     Rule("WB101", "wandb-config-read", "wandb", Safety.MANUAL,
          "reading wandb.config (values may come from a sweep)"),
-    Rule("WB102", "wandb-summary", "wandb", Safety.MANUAL,
-         "wandb.summary / run.summary: tracelet has no run summary"),
-    Rule("WB103", "wandb-artifact", "wandb", Safety.MANUAL,
-         "wandb.Artifact objects, log_artifact, use_artifact, log_model"),
+    Rule("WB102", "wandb-summary-other", "wandb", Safety.MANUAL,
+         "a run summary used other than as a mapping: write experiment.summary[k] = v"),
+    Rule("WB103", "wandb-artifact-other", "wandb", Safety.MANUAL,
+         "use_artifact / link_model, artifacts of several files or references: write "
+         "experiment.log_artifact(path, name=..., type=...)"),
     Rule("WB104", "wandb-sweep", "wandb", Safety.MANUAL,
          "wandb.sweep / wandb.agent: the sweep controller drives the run"),
+    Rule("WB105", "wandb-run-field", "wandb", Safety.MANUAL,
+         "run.dir / entity / path / notes, or a run field that is set: the reason says what "
+         "to read instead"),
     # MLflow
     Rule("ML001", "mlflow-start-run", "mlflow", Safety.SAFE,
          "mlflow.start_run(...) -> tracelet.start_logging(...), also as a context manager"),
