@@ -31,12 +31,15 @@ before the run starts; the name is then evaluated when the run starts.
 it), and the run is delivered to the same store: ``start_logging`` gets
 ``backend_options={"mlflow": {"url": mlflow.get_tracking_uri()}}``.
 
-Left: ``autolog`` (nothing would capture the metrics), ``<flavor>.log_model``, nested runs
-and runs addressed by id, ``run.info`` / ``active_run().info``, ``log_text`` /
-``log_dict`` / ``log_figure`` / ``log_image`` / ``log_table`` / ``log_input``,
-``log_artifacts`` without an ``artifact_path`` (MLflow puts the files at the artifact root),
-``timestamp=`` on metrics. A file that logs without starting a run gets a warning:
-MLflow would have started one by itself.
+Media, models, dicts, texts and the run's ids go to the run vocabulary, see
+:mod:`tracelet.codemods.mlflow_vocabulary`.
+
+Left, each with a reason that says what to write instead: ``autolog`` (nothing would
+capture the framework's metrics), ``log_model`` of flavors other than pytorch and sklearn
+or with a registered model name or environment, nested runs and runs addressed by id,
+``log_input``, ``log_artifacts`` without an ``artifact_path`` (MLflow puts the files at
+the artifact root), ``timestamp=`` on metrics. A file that logs without starting a run
+gets a warning: MLflow would have started one by itself.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ import libcst as cst
 from libcst.metadata import PositionProvider, ScopeProvider
 
 from tracelet.codemods import report
-from tracelet.codemods.base import ACTIVE_EXPERIMENT, Decision, TrackerCodemod
+from tracelet.codemods.base import ACTIVE_EXPERIMENT, Decision
 from tracelet.codemods.cstutil import (
     bind_args,
     call_with,
@@ -59,6 +62,7 @@ from tracelet.codemods.cstutil import (
     quote_string,
     string_value,
 )
+from tracelet.codemods.mlflow_vocabulary import MlflowVocabulary
 from tracelet.codemods.resolve import Role, Usage
 
 RUN = "mlflow:run"
@@ -109,7 +113,7 @@ FLAVOR_NO_RUN = {
 }
 
 
-class MlflowToTracelet(TrackerCodemod):
+class MlflowToTracelet(MlflowVocabulary):
     """Rewrite direct MLflow tracking calls into tracelet calls."""
 
     DESCRIPTION = "Rewrite mlflow.start_run/log_metric/log_param/... into tracelet (to MLflow)."
@@ -135,7 +139,7 @@ class MlflowToTracelet(TrackerCodemod):
         if path.kind == RUN:
             if not path.attrs:
                 return None
-            return self.left("ML104", f"{self.describe(usage)}: the tracelet run has no MLflow ids")
+            return self.run_info(usage)
         attrs = path.attrs
         if not attrs:
             return None
@@ -150,11 +154,24 @@ class MlflowToTracelet(TrackerCodemod):
                     self._loggers.append(decision)
                 return decision
         if head == "autolog" or (len(attrs) == 2 and attrs[1] == "autolog"):
-            return self.left("ML100", "autolog: tracelet would not capture these metrics")
-        if len(attrs) == 2 and attrs[1] == "log_model":
-            return self.left("ML101", f"{self.describe(usage)} has no tracelet equivalent")
+            return self.left("ML100", _AUTOLOG)
+        if usage.role == Role.CALL and len(attrs) == 2 and attrs[1] == "log_model":
+            return self.log_model(usage, head)
+        if usage.role == Role.CALL and len(attrs) == 1 and head == "get_artifact_uri":
+            return self.artifact_uri(usage)
+        if usage.role == Role.CALL and len(attrs) == 1 and head in ARTIFACT_CONTENT:
+            decision = self.log_content(usage, head)
+            if decision is not None:
+                return decision
         if head in ARTIFACT_CONTENT:
-            return self.left("ML103", f"{self.describe(usage)} writes an artifact from content")
+            return self.left(
+                "ML103",
+                f"{self.describe(usage)}: log_input records a dataset's lineage, which tracelet "
+                "does not carry; log its description with experiment.log_params(..., "
+                "section='dataset') or keep this file on MLflow"
+                if head == "log_input"
+                else f"{self.describe(usage)} used this way cannot be followed",
+            )
         if head == "set_tracking_uri":
             self._tracking_uri = True
             return self.kept(
@@ -430,6 +447,10 @@ class MlflowToTracelet(TrackerCodemod):
         return self.rewrite("ML006", usage.node, transform)
 
 
+_AUTOLOG = (
+    "autolog: tracelet captures SummaryWriter and Lightning logging, not this framework's "
+    "own metrics; log them with experiment.log_metrics(d, step=...) where they are computed"
+)
 _URI_OPTION = '{"mlflow": {"url": mlflow.get_tracking_uri()}}'
 _RULE_OF = {"log_metric": "ML003", "log_metrics": "ML003", "log_params": "ML004",
             "set_tags": "ML005"}  # fmt: skip

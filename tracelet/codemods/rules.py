@@ -128,16 +128,33 @@ _RULES: tuple[Rule, ...] = (
          "mlflow.set_experiment(name) carried into start_logging(project=name)"),
     Rule("ML009", "mlflow-system-metrics", "mlflow", Safety.SAFE,
          "mlflow.enable_system_metrics_logging() -> tracelet.tracking.enable_system_metrics()"),
+    Rule("ML010", "mlflow-log-model", "mlflow", Safety.SAFE,
+         "mlflow.pytorch.log_model / mlflow.sklearn.log_model -> experiment.log_model"),
+    Rule("ML011", "mlflow-file-as-media", "mlflow", Safety.UNSAFE,
+         "mlflow.log_figure / log_image(artifact_file=) / log_table -> experiment.log_figure "
+         "/ log_image / log_table: a stepped media value, no longer a file at that path"),
+    Rule("ML012", "mlflow-log-object", "mlflow", Safety.SAFE,
+         "mlflow.log_dict(d, f.json) / log_text(t, f) -> experiment.log_artifact(obj, name=f)"),
+    Rule("ML013", "mlflow-run-identity", "mlflow", Safety.SAFE,
+         "run.info.run_id / active_run().info.run_id -> experiment.ids['mlflow']; "
+         "get_artifact_uri() -> the artifact URI of the run tracelet opened"),
+    Rule("ML014", "mlflow-log-image", "mlflow", Safety.SAFE,
+         "mlflow.log_image(image, key=k, step=s) -> experiment.log_image(k, image, step=s)"),
     Rule("ML100", "mlflow-autolog", "mlflow", Safety.MANUAL,
-         "mlflow.autolog / <flavor>.autolog: metrics would no longer be captured"),
-    Rule("ML101", "mlflow-log-model", "mlflow", Safety.MANUAL,
-         "mlflow.<flavor>.log_model: no generic equivalent"),
+         "mlflow.autolog / <flavor>.autolog: log the framework's metrics with "
+         "experiment.log_metrics where they are computed"),
+    Rule("ML101", "mlflow-log-model-other", "mlflow", Safety.MANUAL,
+         "log_model of another flavor, with a registered name or its own environment: save "
+         "it with mlflow.<flavor>.save_model and experiment.log_artifact"),
     Rule("ML102", "mlflow-nested-run", "mlflow", Safety.MANUAL,
-         "nested runs, run_id= / experiment_id= runs: tracelet has one active run"),
+         "nested runs, run_id= / experiment_id= runs: tracelet has one active run; "
+         "start_logging(resume=<run id>) continues one"),
     Rule("ML103", "mlflow-artifact-content", "mlflow", Safety.MANUAL,
-         "log_text / log_dict / log_figure / log_image / log_table / log_input"),
+         "log_input, log_dict to YAML, content logged under a computed file name: the reason "
+         "names the experiment call to write"),
     Rule("ML104", "mlflow-run-info", "mlflow", Safety.MANUAL,
-         "run.info / run.data / active_run().info: the tracelet run has no MLflow ids"),
+         "run.info / run.data fields other than run_id and run_name: read them with "
+         "mlflow.get_run(experiment.ids['mlflow'])"),
     # ClearML (and its former name, trains)
     Rule("CL001", "clearml-task-init", "clearml", Safety.SAFE,
          "Task.init(...) -> tracelet.start_logging(...)"),
