@@ -159,7 +159,8 @@ _RULES: tuple[Rule, ...] = (
     Rule("CL001", "clearml-task-init", "clearml", Safety.SAFE,
          "Task.init(...) -> tracelet.start_logging(...)"),
     Rule("CL002", "clearml-connect", "clearml", Safety.SAFE,
-         "task.connect(d) -> experiment.log_params(d) (returns d, like connect)"),
+         "task.connect(d[, name=s]) -> experiment.log_params(d[, section=s]) (returns d, "
+         "like connect)"),
     Rule("CL003", "clearml-logger", "clearml", Safety.SAFE,
          "task.get_logger() / Logger.current_logger() / Task.current_task() -> the experiment"),
     Rule("CL004", "clearml-report-scalar", "clearml", Safety.SAFE,
@@ -169,18 +170,30 @@ _RULES: tuple[Rule, ...] = (
     Rule("CL005", "clearml-close", "clearml", Safety.SAFE,
          "task.close() / mark_completed() -> tracelet.stop_logging()"),
     Rule("CL006", "clearml-upload-artifact", "clearml", Safety.SAFE,
-         "task.upload_artifact(name, path) -> experiment.log_artifact(path, name=name)"),
+         "task.upload_artifact(name, path or dict / DataFrame / array) -> "
+         "experiment.log_artifact(path_or_object, name=name[, metadata=...])"),
     Rule("CL007", "clearml-report-text", "clearml", Safety.SAFE,
          "logger.report_text(msg) -> print(msg) (ClearML printed it and kept it in its log)"),
     Rule("CL008", "clearml-logger-flush", "clearml", Safety.SAFE,
          "logger.flush() removed: tracelet.stop_logging() flushes"),
+    Rule("CL009", "clearml-single-value", "clearml", Safety.SAFE,
+         "logger.report_single_value(name, v) -> experiment.summary[name] = v"),
+    Rule("CL010", "clearml-report-media", "clearml", Safety.SAFE,
+         "report_image / report_matplotlib_figure / report_histogram / report_table -> "
+         "experiment.log_image / log_figure / log_histogram / log_table (iteration -> step)"),
+    Rule("CL011", "clearml-user-properties", "clearml", Safety.SAFE,
+         "task.set_user_properties(k=v) -> experiment.set_tags({'k': v})"),
+    Rule("CL012", "clearml-task-identity", "clearml", Safety.SAFE,
+         "task.id / task.name / get_output_log_web_page() -> experiment.ids['clearml'] / "
+         "name / urls['clearml']"),
     Rule("CL100", "clearml-plots", "clearml", Safety.MANUAL,
-         "report_histogram / image / matplotlib_figure / table / media / plotly / ...: "
-         "no Experiment equivalent"),
-    Rule("CL101", "clearml-single-value", "clearml", Safety.MANUAL,
-         "report_single_value: a summary value, not a metric point"),
+         "report_media / plotly / scatter / confusion matrix ..., images by url, histograms "
+         "with labels: the reason names the experiment call to write"),
+    Rule("CL101", "clearml-single-value-used", "clearml", Safety.MANUAL,
+         "the value report_single_value returns is used"),
     Rule("CL102", "clearml-task-api", "clearml", Safety.MANUAL,
-         "other Task methods (execute_remotely, connect_configuration, get_parameters, ...)"),
+         "other Task methods (execute_remotely, connect_configuration, get_parameters, ...): "
+         "the reason says what to write instead"),
     # PyTorch Lightning loggers (lightning.pytorch and pytorch_lightning)
     Rule("LT001", "lightning-mlflow-logger", "lightning", Safety.SAFE,
          "MLFlowLogger(...) given to Trainer(logger=...) -> its arguments go to "
