@@ -605,4 +605,15 @@ def receiver(updated: cst.Call, usage: Usage, fallback: str) -> cst.BaseExpressi
     return expr(fallback)
 
 
-__all__ = ["ACTIVE_EXPERIMENT", "Decision", "Path", "Role", "TrackerCodemod", "Usage", "receiver"]
+__all__ = [
+    "ACTIVE_EXPERIMENT", "Decision", "Path", "Role", "TrackerCodemod", "Usage", "receiver",
+    "unmapped",
+]  # fmt: skip
+
+
+def unmapped(call: str) -> str:
+    """The reason for a call whose arguments cannot be bound to the tracker's parameters."""
+    return (
+        f"{call} with arguments the codemod cannot map; name each argument by keyword, "
+        "without *args / **kwargs"
+    )

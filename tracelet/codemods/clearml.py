@@ -46,7 +46,7 @@ from typing import ClassVar
 
 import libcst as cst
 
-from tracelet.codemods.base import ACTIVE_EXPERIMENT, Decision, receiver
+from tracelet.codemods.base import ACTIVE_EXPERIMENT, Decision, receiver, unmapped
 from tracelet.codemods.clearml_vocabulary import ClearmlVocabulary
 from tracelet.codemods.cstutil import (
     bind_args,
@@ -141,7 +141,7 @@ class ClearmlToTracelet(ClearmlVocabulary):
             return escaped
         bound = bind_args(usage.call, INIT_PARAMS)
         if bound is None or bound.unknown:
-            return self.left("TL002", "Task.init with arguments the codemod cannot map")
+            return self.left("TL002", unmapped("Task.init"))
         if literal(bound.value("continue_last_task")) not in (None, False):
             return self.left("TL002", "Task.init(continue_last_task=...) continues an old task")
         notes = [_INIT_NOTES[name] for name in bound.named if name in _INIT_NOTES]
@@ -216,7 +216,11 @@ class ClearmlToTracelet(ClearmlVocabulary):
             return self._connect(usage)
         if method in ("close", "mark_completed"):
             if usage.call.args:
-                return self.left("TL002", f"{method}() with arguments is not migrated")
+                return self.left(
+                    "TL002",
+                    f"{method}() with arguments: write tracelet.stop_logging() "
+                    "(status='FAILED' for a failed task)",
+                )
             return self.rewrite(
                 "CL005", usage.node, lambda u: call_with(u, expr("tracelet.stop_logging"), [])
             )
@@ -229,7 +233,7 @@ class ClearmlToTracelet(ClearmlVocabulary):
     def _connect(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, ("mutable", "name", "ignore_remote_overrides"))
         if bound is None or bound.unknown or "mutable" not in bound:
-            return self.left("TL002", "connect with arguments the codemod cannot map")
+            return self.left("TL002", unmapped("connect"))
         index = usage.call.args.index(bound.named["mutable"])
         if literal(bound.value("name")) is not None:
             return self.connect_section(usage, bound.named["name"], index)
@@ -256,7 +260,7 @@ class ClearmlToTracelet(ClearmlVocabulary):
             ),
         )
         if bound is None or bound.unknown or not {"name", "artifact_object"} <= set(bound.named):
-            return self.left("TL002", "upload_artifact with arguments the codemod cannot map")
+            return self.left("TL002", unmapped("upload_artifact"))
         extra = set(bound.named) - {"name", "artifact_object", "wait_on_upload", "metadata",
                                     "preview", "auto_pickle"}  # fmt: skip
         if extra:
@@ -292,7 +296,11 @@ class ClearmlToTracelet(ClearmlVocabulary):
     # ------------------------------------------------------------------ logger methods
     def _logger_method(self, usage: Usage, method: str) -> Decision:
         if usage.role != Role.CALL or len(usage.path.attrs) != 1:
-            return self.left("TL002", f"{self.describe(usage)} has no tracelet equivalent")
+            return self.left(
+                "TL002",
+                f"{self.describe(usage)}: the logger is now the experiment; call its log_metric, "
+                "log_image, log_figure, log_histogram, log_table or summary",
+            )
         if method == "report_scalar":
             return self._report_scalar(usage)
         if method == "report_text":
@@ -315,10 +323,14 @@ class ClearmlToTracelet(ClearmlVocabulary):
     def _report_scalar(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, ("title", "series", "value", "iteration"))
         if bound is None or bound.unknown or len(bound.named) != 4:
-            return self.left("TL002", "report_scalar with arguments the codemod cannot map")
+            return self.left("TL002", unmapped("report_scalar"))
         series = string_value(bound.value("series"))
         if series is not None and "/" in series:
-            return self.left("TL002", "a series containing '/' cannot be kept apart from its title")
+            return self.left(
+                "TL002",
+                "a series containing '/' cannot be kept apart from its title; replace the '/' in "
+                "the series (e.g. with '_') and this call migrates",
+            )
         at_run_time = self.key_expression(bound.value("title"), bound.value("series"))[1]
         index = {name: usage.call.args.index(arg) for name, arg in bound.named.items()}
 
@@ -362,9 +374,13 @@ class ClearmlToTracelet(ClearmlVocabulary):
     def _report_text(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, ("msg", "level", "print_console"))
         if bound is None or bound.unknown or "msg" not in bound:
-            return self.left("TL002", "report_text with arguments the codemod cannot map")
+            return self.left("TL002", unmapped("report_text"))
         if literal(bound.value("print_console")) not in (None, True):
-            return self.left("TL002", "report_text(print_console=...) is not migrated")
+            return self.left(
+                "TL002",
+                "report_text(print_console=False) keeps the text out of the console; write "
+                "experiment.log_text(key, msg) instead",
+            )
         index = usage.call.args.index(bound.named["msg"])
 
         def transform(updated: cst.CSTNode) -> cst.CSTNode:

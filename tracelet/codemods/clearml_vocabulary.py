@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from tracelet.codemods.base import ACTIVE_EXPERIMENT, Decision, TrackerCodemod, receiver
+from tracelet.codemods.base import ACTIVE_EXPERIMENT, Decision, TrackerCodemod, receiver, unmapped
 from tracelet.codemods.cstutil import (
     bind_args,
     call_with,
@@ -78,7 +78,7 @@ class ClearmlVocabulary(TrackerCodemod):
     def single_value(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, ("name", "value"))
         if bound is None or bound.unknown or len(bound.named) != 2:
-            return self.left("TL002", "report_single_value with arguments the codemod cannot map")
+            return self.left("TL002", unmapped("report_single_value"))
         if usage.result_role != Role.STATEMENT:
             return self.left(
                 "CL101", "the value report_single_value returns is used; write "
@@ -112,7 +112,7 @@ class ClearmlVocabulary(TrackerCodemod):
         params, new_method = spec
         bound = bind_args(usage.call, params)
         if bound is None or bound.unknown or not {"title", "series"} <= set(bound.named):
-            return self.left("TL002", f"{method} with arguments the codemod cannot map")
+            return self.left("TL002", unmapped(f"{method}"))
         value, extra, problem = self._media_value(method, bound)
         if problem:
             return self.left("CL100", f"{method}: {problem}")

@@ -51,7 +51,7 @@ import libcst as cst
 from libcst.metadata import PositionProvider, ScopeProvider
 
 from tracelet.codemods import report
-from tracelet.codemods.base import ACTIVE_EXPERIMENT, Decision
+from tracelet.codemods.base import ACTIVE_EXPERIMENT, Decision, unmapped
 from tracelet.codemods.cstutil import (
     bind_args,
     call_with,
@@ -212,7 +212,7 @@ class MlflowToTracelet(MlflowVocabulary):
             return escaped
         bound = bind_args(usage.call, START_PARAMS)
         if bound is None or bound.unknown:
-            return self.left("TL002", "start_run with arguments the codemod cannot map")
+            return self.left("TL002", unmapped("start_run"))
         given = {n for n, a in bound.named.items() if literal(a.value) is not None}
         if literal(bound.value("nested")) is False:
             given.discard("nested")
@@ -263,10 +263,14 @@ class MlflowToTracelet(MlflowVocabulary):
     def _call_end_run(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, ("status",))
         if bound is None or bound.unknown:
-            return self.left("TL002", "end_run with arguments the codemod cannot map")
+            return self.left("TL002", unmapped("end_run"))
         status = literal(bound.value("status"))
         if status not in (None, ..., "FINISHED", "FAILED", "KILLED"):
-            return self.left("TL002", f"end_run(status={status!r}): tracelet has no such status")
+            return self.left(
+                "TL002",
+                f"end_run(status={status!r}): write tracelet.stop_logging(status=...) with "
+                "FINISHED, FAILED or KILLED",
+            )
         index = usage.call.args.index(bound.named["status"]) if "status" in bound else None
 
         def transform(updated: cst.CSTNode) -> cst.CSTNode:
@@ -279,7 +283,11 @@ class MlflowToTracelet(MlflowVocabulary):
     def _call_set_experiment(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, ("experiment_name", "experiment_id", "trace_location"))
         if bound is None or bound.unknown or set(bound.named) != {"experiment_name"}:
-            return self.left("ML102", "set_experiment by id cannot be mapped to a project name")
+            return self.left(
+                "ML102",
+                "set_experiment by id: pass the experiment name, "
+                "tracelet.start_logging(project=<name>)",
+            )
         name = bound.value("experiment_name")
         if string_value(name) is None and not is_dotted_name(name):
             return self.left("ML008", "set_experiment with a computed name")
@@ -318,13 +326,11 @@ class MlflowToTracelet(MlflowVocabulary):
         in ``keep`` (value: the keyword to pass them with, ``None`` for positional)."""
         bound = bind_args(usage.call, params)
         if bound is None or bound.unknown:
-            return self.left(
-                "TL002", f"mlflow.{usage.path.attrs[0]} with arguments the codemod cannot map"
-            )
+            return self.left("TL002", unmapped(f"mlflow.{usage.path.attrs[0]}"))
         for name in ("timestamp", "run_id", "model_id", "dataset"):
             if name in bound and literal(bound.value(name)) is not None:
                 return self.left(
-                    "TL002", f"mlflow.{usage.path.attrs[0]}({name}=...) cannot be carried over"
+                    "TL002", f"mlflow.{usage.path.attrs[0]}({name}=...): {_NOT_CARRIED[name]}"
                 )
         experiment = self.experiment_code(usage.node)
         indexes = [
@@ -366,7 +372,7 @@ class MlflowToTracelet(MlflowVocabulary):
         """``log_param(k, v)`` -> ``experiment.log_params({k: v})``."""
         bound = bind_args(usage.call, ("key", "value", "synchronous"))
         if bound is None or bound.unknown or not {"key", "value"} <= set(bound.named):
-            return self.left("TL002", "arguments the codemod cannot map")
+            return self.left("TL002", unmapped(f"mlflow.{usage.path.attrs[0]}"))
         if usage.result_role != Role.STATEMENT and method == "log_params":
             return self.left("TL002", "the value returned by log_param is used")
         experiment = self.experiment_code(usage.node)
@@ -385,7 +391,7 @@ class MlflowToTracelet(MlflowVocabulary):
     def _call_log_artifact(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, ("local_path", "artifact_path", "run_id"))
         if bound is None or bound.unknown or "local_path" not in bound:
-            return self.left("TL002", "log_artifact with arguments the codemod cannot map")
+            return self.left("TL002", unmapped("log_artifact"))
         if literal(bound.value("run_id")) is not None and "run_id" in bound:
             return self.left("ML102", "log_artifact(run_id=...) logs to another run")
         folder = bound.value("artifact_path")
@@ -417,7 +423,7 @@ class MlflowToTracelet(MlflowVocabulary):
     def _call_log_artifacts(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, ("local_dir", "artifact_path", "run_id"))
         if bound is None or bound.unknown or "local_dir" not in bound:
-            return self.left("TL002", "log_artifacts with arguments the codemod cannot map")
+            return self.left("TL002", unmapped("log_artifacts"))
         if literal(bound.value("run_id")) is not None and "run_id" in bound:
             return self.left("ML102", "log_artifacts(run_id=...) logs to another run")
         folder = bound.value("artifact_path")
@@ -451,6 +457,12 @@ _AUTOLOG = (
     "autolog: tracelet captures SummaryWriter and Lightning logging, not this framework's "
     "own metrics; log them with experiment.log_metrics(d, step=...) where they are computed"
 )
+_NOT_CARRIED = {
+    "timestamp": "tracelet stamps each point when it is logged; drop timestamp=",
+    "run_id": "it logs to another run; tracelet logs to its one active run",
+    "model_id": "it links the metric to an MLflow model; drop model_id=",
+    "dataset": "it links the metric to an MLflow dataset; drop dataset=",
+}
 _URI_OPTION = '{"mlflow": {"url": mlflow.get_tracking_uri()}}'
 _RULE_OF = {"log_metric": "ML003", "log_metrics": "ML003", "log_params": "ML004",
             "set_tags": "ML005"}  # fmt: skip

@@ -29,7 +29,7 @@ import posixpath
 
 import libcst as cst
 
-from tracelet.codemods.base import Decision, TrackerCodemod
+from tracelet.codemods.base import Decision, TrackerCodemod, unmapped
 from tracelet.codemods.cstutil import (
     bind_args,
     call_with,
@@ -139,7 +139,7 @@ class MlflowVocabulary(TrackerCodemod):
             return None
         bound = bind_args(usage.call, params)
         if bound is None or bound.unknown or not set(params[:2]) <= set(bound.named):
-            return self.left("TL002", f"mlflow.{method} with arguments the codemod cannot map")
+            return self.left("TL002", unmapped(f"mlflow.{method}"))
         if literal(bound.value("run_id")) is not None or "save_kwargs" in bound:
             return self.left(
                 "TL002",
@@ -170,9 +170,13 @@ class MlflowVocabulary(TrackerCodemod):
     def _log_image(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, IMAGE_PARAMS)
         if bound is None or bound.unknown or "image" not in bound:
-            return self.left("TL002", "mlflow.log_image with arguments the codemod cannot map")
+            return self.left("TL002", unmapped("mlflow.log_image"))
         if literal(bound.value("timestamp")) is not None:
-            return self.left("TL002", "mlflow.log_image(timestamp=...) cannot be carried over")
+            return self.left(
+                "TL002",
+                "mlflow.log_image(timestamp=...): tracelet stamps the image when it is logged; "
+                "drop timestamp=",
+            )
         if "key" in bound:
             return self._keyed_call(usage, bound, "log_image", "image", None, "ML014")
         key = _stem(bound.value("artifact_file"))
@@ -252,7 +256,7 @@ class MlflowVocabulary(TrackerCodemod):
     def artifact_uri(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, ("artifact_path",))
         if bound is None or bound.unknown:
-            return self.left("TL002", "get_artifact_uri with arguments the codemod cannot map")
+            return self.left("TL002", unmapped("get_artifact_uri"))
         if "mlflow" not in self.targets:
             return self.left(
                 "ML104",

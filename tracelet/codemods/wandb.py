@@ -51,6 +51,7 @@ from tracelet.codemods.base import (
     ACTIVE_EXPERIMENT,
     Decision,
     receiver,
+    unmapped,
 )
 from tracelet.codemods.cstutil import (
     bind_args,
@@ -216,23 +217,43 @@ class WandbToTracelet(WandbVocabulary):
         call = usage.call
         bound = bind_args(call, INIT_PARAMS, positional=0)
         if bound is None:
-            return self.left("TL002", "wandb.init with positional, *args or **kwargs arguments")
+            return self.left(
+                "TL002",
+                "wandb.init with positional, *args or **kwargs arguments: name each "
+                "argument by keyword",
+            )
         if bound.unknown:
             names = ", ".join(a.keyword.value for a in bound.unknown if a.keyword)
-            return self.left("TL002", f"wandb.init argument {names} is not known to the codemod")
+            return self.left(
+                "TL002",
+                f"wandb.init argument {names} is not known to the codemod; remove it or "
+                "pass it in backend_options={'wandb': {...}}",
+            )
         resuming = self.resume_args(bound)
         if isinstance(resuming, str):
             return self.left("WB013", resuming)
         resume_args, notes = resuming
         for name in ("config_exclude_keys", "config_include_keys"):
             if name in bound:
-                return self.left("TL002", f"wandb.init({name}=...) filters the config")
+                return self.left(
+                    "TL002",
+                    f"wandb.init({name}=...) filters the config; filter it yourself and pass "
+                    "start_logging(config={k: v ...})",
+                )
         if "config" in bound and string_value(bound.value("config")) is not None:
-            return self.left("TL002", "wandb.init(config=<file>) reads a config file")
+            return self.left(
+                "TL002",
+                "wandb.init(config=<file>) reads a config file; load it (yaml.safe_load) "
+                "and pass the dict as config=",
+            )
         to_wandb = "wandb" in self.targets
         mode = literal(bound.value("mode"))
         if not to_wandb and mode not in (None, "online", "offline", "shared"):
-            return self.left("TL002", "wandb.init(mode=...) may disable the run")
+            return self.left(
+                "TL002",
+                "wandb.init(mode=...) may disable the run; add wandb to --to (it is "
+                "carried in backend_options) or drop mode=",
+            )
         carried = [name for name in _CARRIED if name in bound] if to_wandb else []
         for name, arg in bound.named.items():
             if name in _DROPPED_WARN and name not in carried:
@@ -282,7 +303,7 @@ class WandbToTracelet(WandbVocabulary):
     def _log(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, ("data", "step", "commit", "sync"))
         if bound is None or bound.unknown or "data" not in bound:
-            return self.left("TL002", "wandb.log with arguments the codemod cannot map")
+            return self.left("TL002", unmapped("wandb.log"))
         notes = ["sync= dropped: tracelet delivers in the background"] if "sync" in bound else []
 
         def transform(updated: cst.CSTNode) -> cst.CSTNode:
@@ -299,7 +320,7 @@ class WandbToTracelet(WandbVocabulary):
     def _finish(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, ("exit_code", "quiet"))
         if bound is None or bound.unknown:
-            return self.left("TL002", "wandb.finish with arguments the codemod cannot map")
+            return self.left("TL002", unmapped("wandb.finish"))
         exit_code = literal(bound.value("exit_code"))
         index = usage.call.args.index(bound.named["exit_code"]) if "exit_code" in bound else None
 
@@ -322,7 +343,7 @@ class WandbToTracelet(WandbVocabulary):
         if key == "wandb.config.update" and usage.role == Role.CALL:
             bound = bind_args(usage.call, ("d", "allow_val_change"))
             if bound is None or bound.unknown or "d" not in bound:
-                return self.left("TL002", "config.update with arguments the codemod cannot map")
+                return self.left("TL002", unmapped("config.update"))
             fallback = self.experiment_code(usage.node)
 
             def transform(updated: cst.CSTNode) -> cst.CSTNode:
@@ -372,7 +393,11 @@ class WandbToTracelet(WandbVocabulary):
     def _save(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, ("glob_str", "base_path", "policy", "glob"))
         if bound is None or bound.unknown or set(bound.named) - {"glob_str", "policy"}:
-            return self.left("TL002", "wandb.save with base_path= or glob= is not migrated")
+            return self.left(
+                "TL002",
+                "wandb.save with base_path= or glob=: name the file, "
+                "experiment.log_artifact(path, name=...)",
+            )
         path = string_value(bound.value("glob_str"))
         if path is None or any(ch in path for ch in "*?["):
             return self.left(

@@ -38,7 +38,7 @@ import libcst as cst
 from libcst.metadata import ScopeProvider
 
 from tracelet.codemods import report
-from tracelet.codemods.base import Decision, TrackerCodemod, receiver
+from tracelet.codemods.base import Decision, TrackerCodemod, receiver, unmapped
 from tracelet.codemods.cstutil import bind_args, call_with, expr, literal
 from tracelet.codemods.resolve import Role, Usage
 
@@ -141,7 +141,7 @@ class WandbVocabulary(TrackerCodemod):
         params, kept = MEDIA_PARAMS[kind]
         bound = bind_args(usage.call, params)
         if bound is None or bound.unknown:
-            return self.left("WB100", f"wandb.{kind} with arguments the codemod cannot map")
+            return self.left("WB100", unmapped(f"wandb.{kind}"))
         extra = sorted(set(bound.named) - kept)
         if kind == "Image" and literal(bound.value("normalize")) is True:
             extra.remove("normalize")
@@ -253,7 +253,7 @@ class WandbVocabulary(TrackerCodemod):
         if method == "unwatch":
             bound = bind_args(usage.call, ("models",))
             if bound is None or bound.unknown:
-                return self.left("TL002", "unwatch with arguments the codemod cannot map")
+                return self.left("TL002", unmapped("unwatch"))
             return self._method_call(usage, "unwatch", bound, ("models",), "WB008")
         bound = bind_args(usage.call, WATCH_PARAMS)
         if bound is None or bound.unknown or "models" not in bound:
@@ -428,7 +428,7 @@ class WandbVocabulary(TrackerCodemod):
         params = LOG_MODEL_PARAMS if method == "log_model" else LOG_ARTIFACT_PARAMS
         bound = bind_args(usage.call, params)
         if bound is None or bound.unknown or params[0] not in bound:
-            return self.left("TL002", f"{method} with arguments the codemod cannot map")
+            return self.left("TL002", unmapped(f"{method}"))
         if literal(bound.value("tags")) is not None:
             return self.left(
                 "WB103",
