@@ -228,6 +228,8 @@ class ClearmlToTracelet(ClearmlVocabulary):
             return self._upload_artifact(usage)
         if method == "set_user_properties":
             return self.user_properties(usage)
+        if method in ("get_reported_single_value", "get_reported_single_values"):
+            return self.reported_single_values(usage, method)
         return self.left("CL102", _TASK_LEFT.get(method, _TASK_OTHER).format(self.describe(usage)))
 
     def _connect(self, usage: Usage) -> Decision:
@@ -268,6 +270,12 @@ class ClearmlToTracelet(ClearmlVocabulary):
                 "TL002",
                 f"upload_artifact({', '.join(sorted(extra))}=...): write "
                 "experiment.log_artifact(path_or_object, name=..., metadata=...)",
+            )
+        if _has_wildcard(bound.value("artifact_object")):
+            return self.left(
+                "CL006",
+                "upload_artifact of a wildcard uploads every matching file; copy them into "
+                "one folder and experiment.log_artifact(folder, name=...)",
             )
         name_index = usage.call.args.index(bound.named["name"])
         object_index = usage.call.args.index(bound.named["artifact_object"])
@@ -425,11 +433,23 @@ _REPORT_LEFT = {
     "experiment.log_figure(key, figure, step=...)",
     "report_confusion_matrix": "{}: log the matrix with experiment.log_table(key, rows, "
     "columns=..., step=...) or a matplotlib figure with experiment.log_figure",
+    "report_matrix": "{}: log the matrix with experiment.log_table(key, rows, "
+    "columns=..., step=...) or a matplotlib figure with experiment.log_figure",
     "report_scatter2d": "{}: log the points with experiment.log_table(key, rows, columns=..., "
     "step=...) or a matplotlib figure with experiment.log_figure",
     "report_line_plot": "{}: log the points with experiment.log_table(key, rows, columns=..., "
     "step=...) or a matplotlib figure with experiment.log_figure",
 }
+
+
+def _has_wildcard(node: cst.CSTNode | None) -> bool:
+    """Whether a string literal inside ``node`` holds a glob wildcard."""
+    if node is None:
+        return False
+    if isinstance(node, cst.SimpleString):
+        text = string_value(node)
+        return text is not None and any(ch in text for ch in "*?[")
+    return any(_has_wildcard(child) for child in node.children)
 
 
 def _may_collapse(title: cst.BaseExpression | None, series: cst.BaseExpression | None) -> bool:

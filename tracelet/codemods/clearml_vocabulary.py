@@ -5,6 +5,7 @@ histograms, tables, object artifacts, parameter sections, user properties and th
 source                                                   migrated
 =======================================================  =========================================
 ``logger.report_single_value(name, value)``              ``logger.summary[name] = value``
+``task.get_reported_single_value(name)``                 ``task.summary.get(name)``
 ``logger.report_image(t, s, iteration=i, image=m)``      ``logger.log_image(key, m, step=i)``
 (or ``local_path=p``)
 ``logger.report_matplotlib_figure(t, s, fig, i)``        ``logger.log_figure(key, fig, step=i)``
@@ -305,6 +306,27 @@ class ClearmlVocabulary(TrackerCodemod):
             return call_with(updated, func, [(None, expr("{" + ", ".join(items) + "}"))])
 
         return self.rewrite("CL011", usage.node, transform)
+
+    def reported_single_values(self, usage: Usage, method: str) -> Decision:
+        """``task.get_reported_single_value(name)`` reads the summary back."""
+        bound = bind_args(usage.call, ("name",))
+        if (
+            bound is None
+            or bound.unknown
+            or (method == "get_reported_single_value") != ("name" in bound)
+        ):
+            return self.left("TL002", unmapped(method))
+        index = usage.call.args.index(bound.named["name"]) if bound.named else None
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            target = self.module.code_for_node(receiver(updated, usage, ACTIVE_EXPERIMENT))
+            if index is None:
+                return expr(f"dict({target}.summary)")
+            key = self.module.code_for_node(updated.args[index].value)
+            return expr(f"{target}.summary.get({key})")
+
+        return self.rewrite("CL009", usage.node, transform)
 
     def task_field(self, usage: Usage, method: str) -> Decision | None:
         """``task.id`` / ``task.name`` / ``task.get_output_log_web_page()``."""

@@ -177,7 +177,8 @@ _RULES: tuple[Rule, ...] = (
     Rule("CL008", "clearml-logger-flush", "clearml", Safety.SAFE,
          "logger.flush() removed: tracelet.stop_logging() flushes"),
     Rule("CL009", "clearml-single-value", "clearml", Safety.SAFE,
-         "logger.report_single_value(name, v) -> experiment.summary[name] = v"),
+         "logger.report_single_value(name, v) -> experiment.summary[name] = v; "
+         "get_reported_single_value(name) -> experiment.summary.get(name)"),
     Rule("CL010", "clearml-report-media", "clearml", Safety.SAFE,
          "report_image / report_matplotlib_figure / report_histogram / report_table -> "
          "experiment.log_image / log_figure / log_histogram / log_table (iteration -> step)"),
