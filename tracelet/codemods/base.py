@@ -217,7 +217,11 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
             return self.left("TL001", self.escape_reason(usage))
         if usage.role == Role.ANNOTATION:
             return self.silent()
-        return self.left("TL002", f"no tracelet rewrite for {name}")
+        return self.left(
+            "TL002",
+            f"{name}: the codemod does not know this call; docs/migrate.md lists what each "
+            f"{self.TRACKER_NAME} call becomes",
+        )
 
     def escape_reason(self, usage: Usage) -> str:
         what = self.code(usage.node)

@@ -55,7 +55,8 @@ _RULES: tuple[Rule, ...] = (
     Rule("TL001", "object-escapes", "any", Safety.MANUAL,
          "a run, task or logger is passed on or stored where the codemod cannot follow it"),
     Rule("TL002", "unsupported-call", "any", Safety.MANUAL,
-         "a tracker call with no tracelet equivalent, or with arguments that cannot be mapped"),
+         "a tracker call the codemod does not know, or whose arguments cannot be mapped: the "
+         "reason says what to write (docs/migrate.md has the table)"),
     Rule("TL003", "left-as-is", "any", Safety.INFO,
          "a tracker call that needs no run (login, client, tracking URI); left unchanged"),
     Rule("TL004", "guarded-import-kept", "any", Safety.INFO,
