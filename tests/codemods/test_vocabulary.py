@@ -176,3 +176,23 @@ def test_clearml_histogram_of_a_computed_value_asks_for_a_name() -> None:
         """,
     )
     assert any("3 CL100 left:" in e and "counts = ..." in e for e in entries), entries
+
+
+def test_moved_artifact_arguments_keep_their_own_rewrites() -> None:
+    """facebookresearch/ConvNeXt, utils.py: the artifact is named after ``wandb.run.id``."""
+    new, _ = migrate(
+        "wandb",
+        """
+        import wandb
+        wandb.init(project="p")
+        artifact = wandb.Artifact(wandb.run.id + "_model", type="model")
+        artifact.add_dir(output_dir)
+        wandb.log_artifact(artifact, aliases=["latest", "best"])
+        """,
+    )
+    assert (
+        "tracelet.get_active_experiment().log_artifact(output_dir, name=tracelet."
+        'get_active_experiment().ids["wandb"] + "_model", type="model", '
+        'aliases=["latest", "best"])'
+    ) in new
+    assert "Artifact" not in new and "add_dir" not in new

@@ -498,8 +498,12 @@ class WandbVocabulary(TrackerCodemod):
             self.resolver.statement_of(u.node)
             for u in (group.create, group.adds[0][0], group.logs[0][0])
         ]
-        blocks = {id(self.resolver.parent(s)) for s in statements}
-        if len(blocks) != 1:
+        block = self.resolver.parent(statements[0])
+        body = getattr(block, "body", ())
+        in_order = all(self.resolver.parent(s) is block for s in statements) and [
+            body.index(s) for s in statements
+        ] == sorted(body.index(s) for s in statements)
+        if not in_order:
             return (
                 "wandb.Artifact, add_file and log_artifact are in different blocks; bring "
                 "them together or write experiment.log_artifact(path, name=..., type=...)"
@@ -512,10 +516,17 @@ class WandbVocabulary(TrackerCodemod):
         log_usage, log_decision = group.logs[0]
         log = bind_args(log_usage.call, LOG_ARTIFACT_PARAMS)
         assert create is not None and add is not None and log is not None
-        code = self.module.code_for_node
-        args = [(None, code(add.value("local_path"))), ("name", code(create.value("name")))]
-        args += [(n, code(create.value(n))) for n in ("type", "metadata") if n in create]
-        moved = {"aliases": log.named.get("aliases")}
+        # the moved arguments, as the rewrite left them (they may hold run.id, ...)
+        moved = [(None, add.named["local_path"]), ("name", create.named["name"])]
+        moved += [(n, create.named[n]) for n in ("type", "metadata") if n in create]
+        rewritten: dict[int, cst.BaseExpression] = {}
+
+        def record(updated: cst.CSTNode, original: cst.Arg) -> cst.CSTNode:
+            assert isinstance(updated, cst.Arg)
+            rewritten[id(original)] = updated.value
+            return updated
+
+        aliases = log.named.get("aliases")
         fallback = self.experiment_code(log_usage.node)
 
         def transform(updated: cst.CSTNode) -> cst.CSTNode:
@@ -523,9 +534,9 @@ class WandbVocabulary(TrackerCodemod):
             func = cst.Attribute(
                 value=receiver(updated, log_usage, fallback), attr=cst.Name("log_artifact")
             )
-            new_args: list = [(kw, expr(value)) for kw, value in args]
-            if moved["aliases"] is not None:
-                index = log_usage.call.args.index(moved["aliases"])
+            new_args: list = [(kw, rewritten[id(arg)]) for kw, arg in moved]
+            if aliases is not None:
+                index = log_usage.call.args.index(aliases)
                 new_args.append(("aliases", updated.args[index]))
             return call_with(updated, func, new_args)
 
@@ -538,6 +549,9 @@ class WandbVocabulary(TrackerCodemod):
         creation.remove = group.create.context
         creation.reason = "folded into experiment.log_artifact(...)"
         creation.uses_tracelet = False
+        creation.side_transforms = [
+            (arg, lambda updated, arg=arg: record(updated, arg)) for _, arg in moved
+        ]
         add_usage, add_decision = group.adds[0]
         add_decision.remove = self.resolver.parent(add_usage.node)
         add_decision.uses_tracelet = False
