@@ -196,3 +196,18 @@ def test_moved_artifact_arguments_keep_their_own_rewrites() -> None:
         'aliases=["latest", "best"])'
     ) in new
     assert "Artifact" not in new and "add_dir" not in new
+
+
+def test_add_file_under_its_own_name_is_folded_and_a_renamed_file_is_left() -> None:
+    """ultralytics/yolov5, utils/loggers/wandb/wandb_utils.py: ``name=`` repeats the file name."""
+    code = """
+    import wandb
+    run = wandb.init(project="p")
+    model_artifact = wandb.Artifact("run_" + run.id + "_model", type="model")
+    model_artifact.add_file(str(path / "last.pt"), name="last.pt")
+    run.log_artifact(model_artifact, aliases=["latest"])
+    """
+    new, entries = migrate("wandb", code)
+    assert 'run.log_artifact(str(path / "last.pt"), name="run_" + run.ids["wandb"]' in new
+    _, entries = migrate("wandb", code.replace('name="last.pt"', 'name="best.pt"'))
+    assert any("5 WB103 left: add_file/add_dir(name=...) renames" in e for e in entries), entries

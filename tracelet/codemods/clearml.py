@@ -400,7 +400,10 @@ class ClearmlToTracelet(ClearmlVocabulary):
         return decision
 
 
-_TASK_OTHER = "{}: the tracelet run has no such method; see docs/migrate.md for the Task calls"
+_TASK_OTHER = (
+    "{}: tracelet's run does not do this; docs/migrate.md lists the Task calls that migrate "
+    "and what to write for the others"
+)
 _TASK_LEFT = {
     "execute_remotely": "{}: tracelet runs where it is started; enqueue the script with "
     "clearml-task or an agent instead, and drop this call",
@@ -413,6 +416,10 @@ _TASK_LEFT = {
     "experiment.log_params; keep them in a variable",
     "register_artifact": "{}: a live-synced DataFrame; log it once at the end with "
     "experiment.log_artifact(df, name=...)",
+    "get_registered_artifacts": "{}: keep a reference to the objects you log with "
+    "experiment.log_artifact(obj, name=...)",
+    "set_base_docker": "{}: a setting for remote execution by a ClearML agent; tracelet runs "
+    "where it is started: drop it, or keep this file on ClearML",
     "add_tags": "{}: ClearML tags are labels; tracelet tags are key/value: write "
     "experiment.set_tags({{'tag': 'true'}}) or keep them out",
     "set_parameter": "{}: write experiment.log_params({{name: value}})",

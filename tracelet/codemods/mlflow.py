@@ -103,7 +103,7 @@ NO_RUN = {
     "search_experiments", "get_run", "get_experiment", "get_experiment_by_name",
     "create_experiment", "entities", "exceptions", "models", "pyfunc", "data", "artifacts",
     "register_model", "utils", "environment_variables", "__version__", "last_active_run",
-    "load_table", "genai", "tracing",
+    "load_table", "genai", "tracing", "search_logged_models", "get_logged_model",
 }  # fmt: skip
 FLAVOR_NO_RUN = {
     "load_model",

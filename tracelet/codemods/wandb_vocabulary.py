@@ -31,6 +31,7 @@ write instead (see :data:`LEFT_MEDIA` and the ``left`` calls below).
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -39,7 +40,7 @@ from libcst.metadata import ScopeProvider
 
 from tracelet.codemods import report
 from tracelet.codemods.base import Decision, TrackerCodemod, receiver, unmapped
-from tracelet.codemods.cstutil import bind_args, call_with, expr, literal
+from tracelet.codemods.cstutil import bind_args, call_with, expr, literal, string_value
 from tracelet.codemods.resolve import Role, Usage
 
 RUN = "wandb:run"
@@ -489,7 +490,7 @@ class WandbVocabulary(TrackerCodemod):
                 "experiment.log_artifact(folder, name=..., type=...)"
             )
         add = bind_args(group.adds[0][0].call, ADD_PARAMS)
-        if add is None or add.unknown or "local_path" not in add or "name" in add:
+        if add is None or add.unknown or "local_path" not in add or not _keeps_file_name(add):
             return (
                 "add_file/add_dir(name=...) renames the file inside the artifact; copy it "
                 "to that name first, then experiment.log_artifact(path, name=...)"
@@ -572,6 +573,27 @@ _ARTIFACT_ADVICE = (
     "write the file or folder, then experiment.log_artifact(path, name=..., type=..., "
     "metadata=..., aliases=...)"
 )
+
+
+def _keeps_file_name(add) -> bool:
+    """``add_file(p)``, or ``add_file(str(d / "last.pt"), name="last.pt")``: the file keeps
+    its own name inside the artifact, as ``experiment.log_artifact(p)`` stores it."""
+    if "name" not in add:
+        return True
+    name = string_value(add.value("name"))
+    return name is not None and _last_literal(add.value("local_path")) == name
+
+
+def _last_literal(node: cst.BaseExpression | None) -> str | None:
+    """The file name a path expression ends with, when it is written out."""
+    text = string_value(node)
+    if text is not None:
+        return posixpath.basename(text)
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide):
+        return _last_literal(node.right)
+    if isinstance(node, cst.Call) and node.args:
+        return _last_literal(node.args[-1].value)
+    return None
 
 
 def _resume_mode(
