@@ -211,3 +211,21 @@ def test_add_file_under_its_own_name_is_folded_and_a_renamed_file_is_left() -> N
     assert 'run.log_artifact(str(path / "last.pt"), name="run_" + run.ids["wandb"]' in new
     _, entries = migrate("wandb", code.replace('name="last.pt"', 'name="best.pt"'))
     assert any("5 WB103 left: add_file/add_dir(name=...) renames" in e for e in entries), entries
+
+
+def test_media_collected_with_append_or_returned_is_left() -> None:
+    """wandb/examples, pytorch-cnn-mnist/main.py: images appended to a list, then logged."""
+    _, entries = migrate(
+        "wandb",
+        """
+        import wandb
+        wandb.init(project="p")
+        example_images = []
+        example_images.append(wandb.Image(data[0], caption="Pred"))
+        wandb.log({"Examples": example_images})
+        def sample(x):
+            return wandb.Image(x)
+        """,
+    )
+    assert any("5 WB100 left:" in e and "experiment.log_images" in e for e in entries), entries
+    assert any("8 WB100 left:" in e and "returned from a function" in e for e in entries)

@@ -157,7 +157,13 @@ class WandbVocabulary(TrackerCodemod):
                     else "build the rows first and pass tracelet.Table(columns=..., data=rows)"
                 ),
             )
-        if self._in_list(usage.node):
+        if usage.role == Role.RETURN:
+            return self.left(
+                "WB100",
+                f"a wandb.{kind} value returned from a function may reach wandb.log in another "
+                f"module; build tracelet.{kind}(...) where it is logged",
+            )
+        if self._in_list(usage.node) or usage.role == Role.ARG:
             return self.left(
                 "WB100",
                 f"a list of wandb.{kind} values: tracelet.log takes one media value per key; "
