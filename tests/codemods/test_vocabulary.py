@@ -229,3 +229,17 @@ def test_media_collected_with_append_or_returned_is_left() -> None:
     )
     assert any("5 WB100 left:" in e and "experiment.log_images" in e for e in entries), entries
     assert any("8 WB100 left:" in e and "returned from a function" in e for e in entries)
+
+
+def test_clearml_report_media_of_an_image_file_is_an_image() -> None:
+    """allegroai/clearml, examples/reporting/image_reporting.py: an image sent as media."""
+    code = """
+    from clearml import Logger
+    Logger.current_logger().report_media(
+        "image", "picasso", iteration=0, local_path=path, file_extension="jpg"
+    )
+    """
+    new, entries = migrate("clearml", code)
+    assert '.log_image(\n    "image/picasso", path, step=0\n)' in new, new
+    _, entries = migrate("clearml", code.replace('"jpg"', '"mp3"'))
+    assert any("3 CL100 left:" in e and "experiment.log_artifact" in e for e in entries), entries

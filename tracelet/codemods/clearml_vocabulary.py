@@ -7,7 +7,7 @@ source                                                   migrated
 ``logger.report_single_value(name, value)``              ``logger.summary[name] = value``
 ``task.get_reported_single_value(name)``                 ``task.summary.get(name)``
 ``logger.report_image(t, s, iteration=i, image=m)``      ``logger.log_image(key, m, step=i)``
-(or ``local_path=p``)
+(or ``local_path=p``), ``report_media`` of an image file
 ``logger.report_matplotlib_figure(t, s, fig, i)``        ``logger.log_figure(key, fig, step=i)``
                                                          (``plt`` becomes ``plt.gcf()``)
 ``logger.report_histogram(t, s, values=c, iteration=i)``  ``logger.log_histogram(key, (c,
@@ -46,11 +46,14 @@ IMAGE_PARAMS = ("title", "series", "iteration", "local_path", "image", "matrix",
 FIGURE_PARAMS = ("title", "series", "figure", "iteration", "report_image", "report_interactive")
 HISTOGRAM_PARAMS = ("title", "series", "values", "iteration", "labels", "xlabels", "xaxis",
                     "yaxis", "mode", "data_args", "extra_layout")  # fmt: skip
+MEDIA_PARAMS = ("title", "series", "iteration", "local_path", "stream", "file_extension",
+                "max_history", "delete_after_upload", "url")  # fmt: skip
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
 TABLE_PARAMS = ("title", "series", "iteration", "table_plot", "csv", "url", "extra_layout",
                 "extra_data")  # fmt: skip
 # arguments that only change how the ClearML UI draws the plot
-LAYOUT_ONLY = {"max_image_history", "report_image", "report_interactive", "xaxis", "yaxis",
-               "extra_layout", "data_args"}  # fmt: skip
+LAYOUT_ONLY = {"max_image_history", "max_history", "report_image", "report_interactive",
+               "xaxis", "yaxis", "extra_layout", "data_args"}  # fmt: skip
 PYPLOT = {"plt", "pyplot", "matplotlib.pyplot"}
 OBJECT_CALLS = {"dict", "vars", "pd.DataFrame", "pandas.DataFrame", "DataFrame", "pd.read_csv",
                 "pandas.read_csv", "pd.concat"}  # fmt: skip
@@ -107,6 +110,7 @@ class ClearmlVocabulary(TrackerCodemod):
             "report_matplotlib_figure": (FIGURE_PARAMS, "log_figure"),
             "report_histogram": (HISTOGRAM_PARAMS, "log_histogram"),
             "report_table": (TABLE_PARAMS, "log_table"),
+            "report_media": (MEDIA_PARAMS, "log_image"),
         }.get(method)
         if spec is None:
             return None
@@ -157,6 +161,22 @@ class ClearmlVocabulary(TrackerCodemod):
                     ),
                 )
             return (lambda args, index: args[index[given[0]]].value), [], None
+        if method == "report_media":
+            extension = string_value(bound.value("file_extension"))
+            path = string_value(bound.value("local_path")) or _last_literal(
+                bound.value("local_path")
+            )
+            suffix = "." + extension.lstrip(".") if extension else path
+            if "local_path" not in bound or not (suffix or "").lower().endswith(IMAGE_EXTENSIONS):
+                return (
+                    None,
+                    [],
+                    (
+                        "a media file that is not an image (or a stream or url): log it with "
+                        "experiment.log_artifact(path, name=...)"
+                    ),
+                )
+            return (lambda args, index: args[index["local_path"]].value), [], None
         if method == "report_matplotlib_figure":
             if "figure" not in bound:
                 return None, [], "no figure given"
@@ -345,6 +365,18 @@ class ClearmlVocabulary(TrackerCodemod):
             return expr(self.module.code_for_node(attribute.value) + suffix)
 
         return self.rewrite("CL012", usage.node, transform)
+
+
+def _last_literal(node: cst.BaseExpression | None) -> str | None:
+    """The file name a path expression ends with, when it is written out."""
+    text = string_value(node)
+    if text is not None:
+        return text
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide):
+        return _last_literal(node.right)
+    if isinstance(node, cst.Call) and node.args:
+        return _last_literal(node.args[-1].value)
+    return None
 
 
 def _plain_mapping(node: cst.BaseExpression) -> bool:
