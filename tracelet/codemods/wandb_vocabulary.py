@@ -378,10 +378,12 @@ class WandbVocabulary(TrackerCodemod):
                 "resume_mode is 'allow' or 'must'; write start_logging(resume=<id>, "
                 "resume_mode='allow'|'must')"
             )
-        if mode_value is None or mode_value is False:
+        branches = (resume.body, resume.orelse) if isinstance(resume, cst.IfExp) else (resume,)
+        if any(literal(branch) in (None, False) for branch in branches):
             notes.append(
-                "id= without resume=: tracelet continues the W&B run if it exists "
-                "(resume_mode='allow') where W&B would refuse a second run with that id"
+                "id= without resume=: tracelet resumes the W&B run with that id if it exists "
+                "(resume_mode='allow'); what W&B does with an existing id and no resume= "
+                "depends on its version and server"
             )
         resume_code = self.module.code_for_node(run_id)
         if len(self.targets) > 1:
