@@ -25,7 +25,7 @@ LEFT = """\
 import wandb
 
 wandb.init(project="p")
-wandb.watch(model)
+wandb.Video("clip.mp4")
 wandb.log({"loss": 0.5})
 """
 MLFLOW = """\
@@ -54,7 +54,7 @@ def test_default_prints_a_diff_and_writes_nothing(project: Path, capsys) -> None
     assert '-    wandb.log({"loss": 1.0 / (step + 1)})' in out
     assert (project / "src" / "train.py").read_text() == SCRIPT
     assert "2 files would change, 3 call sites rewritten, 3 call sites left (see report)" in err
-    assert "hooks.py:4 WB008 left: wandb.watch logs gradient" in err
+    assert "hooks.py:4 WB100 left: wandb.Video(): tracelet has no video value" in err
 
 
 def test_write_then_check_passes(project: Path, capsys) -> None:
@@ -68,7 +68,7 @@ def test_write_then_check_passes(project: Path, capsys) -> None:
     assert err.startswith("2 files changed, 3 call sites rewritten")
     migrated = (project / "src" / "train.py").read_text()
     assert 'tracelet.start_logging(project="p", backend="wandb")' in migrated
-    assert "# TODO(tracelet): WB008" in (project / "src" / "hooks.py").read_text()
+    assert "# TODO(tracelet): WB100" in (project / "src" / "hooks.py").read_text()
 
     assert main(["migrate", src, "--from", "wandb", "--check", "--no-progress"]) == 0
     assert main(["migrate", src, "--from", "wandb", "--check", "--strict", "--no-progress"]) == 1
@@ -92,7 +92,7 @@ def test_report_json_lists_every_call_site(project: Path, capsys) -> None:
     assert first["old"] == 'wandb.init(project="p")'
     assert first["new"] == 'tracelet.start_logging(project="p", backend="wandb")'
     hooks = [(e["line"], e["rule"], e["action"]) for e in by_file["hooks.py"]["entries"]]
-    assert hooks == [(3, "WB001", "held"), (4, "WB008", "left"), (5, "WB002", "held")]
+    assert hooks == [(3, "WB001", "held"), (4, "WB100", "left"), (5, "WB002", "held")]
     assert report["totals"]["sites_left"] == 1 and report["totals"]["sites_held"] == 2
 
 
@@ -104,7 +104,7 @@ def test_text_report(project: Path) -> None:
     assert "3:1: REWRITTEN: [WB001 wandb-init]" in text
     assert '    Old: wandb.init(project="p")' in text
     assert '    New: tracelet.start_logging(project="p", backend="wandb")' in text
-    assert "4:1: LEFT: [WB008 wandb-ui-only]" in text
+    assert "4:1: LEFT: [WB100 wandb-media]" in text
 
 
 def test_from_mlflow_to_two_trackers(tmp_path: Path) -> None:

@@ -217,7 +217,11 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
             return self.left("TL001", self.escape_reason(usage))
         if usage.role == Role.ANNOTATION:
             return self.silent()
-        return self.left("TL002", f"no tracelet rewrite for {name}")
+        return self.left(
+            "TL002",
+            f"{name}: the codemod does not know this call; docs/migrate.md lists what each "
+            f"{self.TRACKER_NAME} call becomes",
+        )
 
     def escape_reason(self, usage: Usage) -> str:
         what = self.code(usage.node)
@@ -605,4 +609,15 @@ def receiver(updated: cst.Call, usage: Usage, fallback: str) -> cst.BaseExpressi
     return expr(fallback)
 
 
-__all__ = ["ACTIVE_EXPERIMENT", "Decision", "Path", "Role", "TrackerCodemod", "Usage", "receiver"]
+__all__ = [
+    "ACTIVE_EXPERIMENT", "Decision", "Path", "Role", "TrackerCodemod", "Usage", "receiver",
+    "unmapped",
+]  # fmt: skip
+
+
+def unmapped(call: str) -> str:
+    """The reason for a call whose arguments cannot be bound to the tracker's parameters."""
+    return (
+        f"{call} with arguments the codemod cannot map; name each argument by keyword, "
+        "without *args / **kwargs"
+    )

@@ -46,7 +46,8 @@ from typing import ClassVar
 
 import libcst as cst
 
-from tracelet.codemods.base import ACTIVE_EXPERIMENT, Decision, TrackerCodemod, receiver
+from tracelet.codemods.base import ACTIVE_EXPERIMENT, Decision, receiver, unmapped
+from tracelet.codemods.clearml_vocabulary import ClearmlVocabulary
 from tracelet.codemods.cstutil import (
     bind_args,
     call_with,
@@ -91,7 +92,7 @@ NO_RUN = {"Dataset", "StorageManager", "InputModel", "Model", "backend_api", "__
 PATH_CALLS = {"os.path.join", "Path", "pathlib.Path", "str", "os.fspath", "os.path.abspath"}
 
 
-class ClearmlToTracelet(TrackerCodemod):
+class ClearmlToTracelet(ClearmlVocabulary):
     """Rewrite direct ClearML (or trains) calls into tracelet calls."""
 
     DESCRIPTION = "Rewrite ClearML Task.init/connect/report_scalar/... into tracelet (to ClearML)."
@@ -140,7 +141,7 @@ class ClearmlToTracelet(TrackerCodemod):
             return escaped
         bound = bind_args(usage.call, INIT_PARAMS)
         if bound is None or bound.unknown:
-            return self.left("TL002", "Task.init with arguments the codemod cannot map")
+            return self.left("TL002", unmapped("Task.init"))
         if literal(bound.value("continue_last_task")) not in (None, False):
             return self.left("TL002", "Task.init(continue_last_task=...) continues an old task")
         notes = [_INIT_NOTES[name] for name in bound.named if name in _INIT_NOTES]
@@ -202,27 +203,42 @@ class ClearmlToTracelet(TrackerCodemod):
 
     # ------------------------------------------------------------------ task methods
     def _task_method(self, usage: Usage, method: str) -> Decision:
+        field = self.task_field(usage, method)
+        if field is not None:
+            return field
         if usage.role != Role.CALL or len(usage.path.attrs) != 1:
-            return self.left("CL102", f"{self.describe(usage)}: the tracelet run has no such field")
+            return self.left(
+                "CL102",
+                f"{self.describe(usage)}: the experiment has ids, urls, name and project; "
+                "read other task fields from ClearML with Task.get_task(experiment.ids['clearml'])",
+            )
         if method == "connect":
             return self._connect(usage)
         if method in ("close", "mark_completed"):
             if usage.call.args:
-                return self.left("TL002", f"{method}() with arguments is not migrated")
+                return self.left(
+                    "TL002",
+                    f"{method}() with arguments: write tracelet.stop_logging() "
+                    "(status='FAILED' for a failed task)",
+                )
             return self.rewrite(
                 "CL005", usage.node, lambda u: call_with(u, expr("tracelet.stop_logging"), [])
             )
         if method == "upload_artifact":
             return self._upload_artifact(usage)
-        return self.left("CL102", f"{self.describe(usage)} has no tracelet equivalent")
+        if method == "set_user_properties":
+            return self.user_properties(usage)
+        if method in ("get_reported_single_value", "get_reported_single_values"):
+            return self.reported_single_values(usage, method)
+        return self.left("CL102", _TASK_LEFT.get(method, _TASK_OTHER).format(self.describe(usage)))
 
     def _connect(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, ("mutable", "name", "ignore_remote_overrides"))
         if bound is None or bound.unknown or "mutable" not in bound:
-            return self.left("TL002", "connect with arguments the codemod cannot map")
-        if literal(bound.value("name")) is not None:
-            return self.left("TL002", "connect(name=...) keeps the params in their own section")
+            return self.left("TL002", unmapped("connect"))
         index = usage.call.args.index(bound.named["mutable"])
+        if literal(bound.value("name")) is not None:
+            return self.connect_section(usage, bound.named["name"], index)
 
         def transform(updated: cst.CSTNode) -> cst.CSTNode:
             assert isinstance(updated, cst.Call)
@@ -246,32 +262,33 @@ class ClearmlToTracelet(TrackerCodemod):
             ),
         )
         if bound is None or bound.unknown or not {"name", "artifact_object"} <= set(bound.named):
-            return self.left("TL002", "upload_artifact with arguments the codemod cannot map")
-        extra = set(bound.named) - {"name", "artifact_object", "wait_on_upload"}
+            return self.left("TL002", unmapped("upload_artifact"))
+        extra = set(bound.named) - {"name", "artifact_object", "wait_on_upload", "metadata",
+                                    "preview", "auto_pickle"}  # fmt: skip
         if extra:
-            return self.left("TL002", f"upload_artifact({', '.join(sorted(extra))}=...)")
-        if not self._is_path(bound.value("artifact_object")):
             return self.left(
-                "TL002", "upload_artifact of an object: only file and folder paths are migrated"
+                "TL002",
+                f"upload_artifact({', '.join(sorted(extra))}=...): write "
+                "experiment.log_artifact(path_or_object, name=..., metadata=...)",
+            )
+        if _has_wildcard(bound.value("artifact_object")):
+            return self.left(
+                "CL006",
+                "upload_artifact of a wildcard uploads every matching file; copy them into "
+                "one folder and experiment.log_artifact(folder, name=...)",
             )
         name_index = usage.call.args.index(bound.named["name"])
-        path_index = usage.call.args.index(bound.named["artifact_object"])
+        object_index = usage.call.args.index(bound.named["artifact_object"])
+        if not self.is_path(bound.value("artifact_object")):
+            return self.upload_object(usage, bound, name_index, object_index)
+        return self.log_artifact_call(usage, bound, name_index, object_index)
 
-        def transform(updated: cst.CSTNode) -> cst.CSTNode:
-            assert isinstance(updated, cst.Call)
-            target = receiver(updated, usage, ACTIVE_EXPERIMENT)
-            func = cst.Attribute(value=target, attr=cst.Name("log_artifact"))
-            args = [(None, updated.args[path_index]), ("name", updated.args[name_index])]
-            return call_with(updated, func, args)
-
-        return self.rewrite("CL006", usage.node, transform)
-
-    def _is_path(self, node: cst.BaseExpression | None) -> bool:
+    def is_path(self, node: cst.BaseExpression | None) -> bool:
         """A string, f-string or path-building call (``os.path.join``, ``Path(...) / x``)."""
         if isinstance(node, cst.SimpleString | cst.ConcatenatedString | cst.FormattedString):
             return string_value(node) is not None or isinstance(node, cst.FormattedString)
         if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide):
-            return self._is_path(node.left)
+            return self.is_path(node.left)
         if isinstance(node, cst.Call):
             return self.module.code_for_node(node.func) in PATH_CALLS
         if isinstance(node, cst.Name):
@@ -281,13 +298,17 @@ class ClearmlToTracelet(TrackerCodemod):
                 if name.value == node.value
                 and (value := self.resolver.collected.values.get(id(name))) is not None
             ]
-            return bool(values) and all(self._is_path(value) for value in values)
+            return bool(values) and all(self.is_path(value) for value in values)
         return False
 
     # ------------------------------------------------------------------ logger methods
     def _logger_method(self, usage: Usage, method: str) -> Decision:
         if usage.role != Role.CALL or len(usage.path.attrs) != 1:
-            return self.left("TL002", f"{self.describe(usage)} has no tracelet equivalent")
+            return self.left(
+                "TL002",
+                f"{self.describe(usage)}: the logger is now the experiment; call its log_metric, "
+                "log_image, log_figure, log_histogram, log_table or summary",
+            )
         if method == "report_scalar":
             return self._report_scalar(usage)
         if method == "report_text":
@@ -295,21 +316,30 @@ class ClearmlToTracelet(TrackerCodemod):
         if method == "flush":
             return self.remove_statement("CL008", usage)
         if method == "report_single_value":
-            return self.left("CL101", "report_single_value: tracelet has no summary values")
+            return self.single_value(usage)
+        media = self.report_media(usage, method)
+        if media is not None:
+            return media
         if method.startswith("report_"):
-            return self.left(
-                "CL100", f"{method} has no Experiment equivalent (a SummaryWriter may have one)"
-            )
-        return self.left("TL002", f"logger.{method} has no tracelet equivalent")
+            return self.left("CL100", _REPORT_LEFT.get(method, _REPORT_OTHER).format(method))
+        return self.left(
+            "TL002",
+            f"logger.{method}: the experiment logs with log_metric, log_image, log_figure, "
+            "log_histogram, log_table and log_text",
+        )
 
     def _report_scalar(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, ("title", "series", "value", "iteration"))
         if bound is None or bound.unknown or len(bound.named) != 4:
-            return self.left("TL002", "report_scalar with arguments the codemod cannot map")
+            return self.left("TL002", unmapped("report_scalar"))
         series = string_value(bound.value("series"))
         if series is not None and "/" in series:
-            return self.left("TL002", "a series containing '/' cannot be kept apart from its title")
-        at_run_time = _may_collapse(bound.value("title"), bound.value("series"))
+            return self.left(
+                "TL002",
+                "a series containing '/' cannot be kept apart from its title; replace the '/' in "
+                "the series (e.g. with '_') and this call migrates",
+            )
+        at_run_time = self.key_expression(bound.value("title"), bound.value("series"))[1]
         index = {name: usage.call.args.index(arg) for name, arg in bound.named.items()}
 
         def transform(updated: cst.CSTNode) -> cst.CSTNode:
@@ -319,7 +349,7 @@ class ClearmlToTracelet(TrackerCodemod):
             target = receiver(updated, usage, ACTIVE_EXPERIMENT)
             func = cst.Attribute(value=target, attr=cst.Name("log_metric"))
             new_args = [
-                (None, expr(self._key_code(title, series, at_run_time))),
+                (None, expr(self.key_expression(title, series)[0])),
                 (None, args[index["value"]]),
                 ("step", args[index["iteration"]]),
             ]
@@ -330,11 +360,17 @@ class ClearmlToTracelet(TrackerCodemod):
             decision.imports.append("tracelet.naming")
         return decision
 
+    def key_expression(
+        self, title: cst.BaseExpression, series: cst.BaseExpression
+    ) -> tuple[str, bool]:
+        """Code for the key ClearML's own ``(title, series)`` reads back as
+        (:func:`tracelet.naming.key_from_clearml`), and whether it is computed at run time."""
+        at_run_time = _may_collapse(title, series)
+        return self._key_code(title, series, at_run_time), at_run_time
+
     def _key_code(
         self, title: cst.BaseExpression, series: cst.BaseExpression, at_run_time: bool
     ) -> str:
-        """Code for the key ClearML's own ``(title, series)`` reads back as
-        (:func:`tracelet.naming.key_from_clearml`)."""
         if at_run_time:
             codes = (self.module.code_for_node(title), self.module.code_for_node(series))
             return f"tracelet.naming.key_from_clearml({codes[0]}, {codes[1]})"
@@ -346,9 +382,13 @@ class ClearmlToTracelet(TrackerCodemod):
     def _report_text(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, ("msg", "level", "print_console"))
         if bound is None or bound.unknown or "msg" not in bound:
-            return self.left("TL002", "report_text with arguments the codemod cannot map")
+            return self.left("TL002", unmapped("report_text"))
         if literal(bound.value("print_console")) not in (None, True):
-            return self.left("TL002", "report_text(print_console=...) is not migrated")
+            return self.left(
+                "TL002",
+                "report_text(print_console=False) keeps the text out of the console; write "
+                "experiment.log_text(key, msg) instead",
+            )
         index = usage.call.args.index(bound.named["msg"])
 
         def transform(updated: cst.CSTNode) -> cst.CSTNode:
@@ -358,6 +398,65 @@ class ClearmlToTracelet(TrackerCodemod):
         decision = self.rewrite("CL007", usage.node, transform)
         decision.uses_tracelet = False
         return decision
+
+
+_TASK_OTHER = (
+    "{}: tracelet's run does not do this; docs/migrate.md lists the Task calls that migrate "
+    "and what to write for the others"
+)
+_TASK_LEFT = {
+    "execute_remotely": "{}: tracelet runs where it is started; enqueue the script with "
+    "clearml-task or an agent instead, and drop this call",
+    "connect_configuration": "{}: log the configuration as parameters with "
+    "experiment.log_params(cfg, section='configuration'), or the file with "
+    "experiment.log_artifact(path, name=...)",
+    "get_parameters": "{}: the parameters are the ones the script passed to "
+    "experiment.log_params; keep them in a variable",
+    "get_parameters_as_dict": "{}: the parameters are the ones the script passed to "
+    "experiment.log_params; keep them in a variable",
+    "register_artifact": "{}: a live-synced DataFrame; log it once at the end with "
+    "experiment.log_artifact(df, name=...)",
+    "get_registered_artifacts": "{}: keep a reference to the objects you log with "
+    "experiment.log_artifact(obj, name=...)",
+    "set_base_docker": "{}: a setting for remote execution by a ClearML agent; tracelet runs "
+    "where it is started: drop it, or keep this file on ClearML",
+    "add_tags": "{}: ClearML tags are labels; tracelet tags are key/value: write "
+    "experiment.set_tags({{'tag': 'true'}}) or keep them out",
+    "set_parameter": "{}: write experiment.log_params({{name: value}})",
+    "set_parameters": "{}: write experiment.log_params(params)",
+    "set_parameters_as_dict": "{}: write experiment.log_params(params)",
+    "update_output_model": "{}: write experiment.log_artifact(path, name=..., type='model') "
+    "or experiment.log_model(model)",
+    "get_logger": "{}: the experiment is the logger; call its log_* methods",
+}
+_REPORT_OTHER = (
+    "{} has no experiment method; log the numbers with experiment.log_metric / log_table, "
+    "or draw the plot with matplotlib and experiment.log_figure(key, figure, step=...)"
+)
+_REPORT_LEFT = {
+    "report_media": "{}: log an image file with experiment.log_image(key, path, step=...) or "
+    "another file with experiment.log_artifact(path, name=...)",
+    "report_plotly": "{}: tracelet has no Plotly value; draw it with matplotlib and "
+    "experiment.log_figure(key, figure, step=...)",
+    "report_confusion_matrix": "{}: log the matrix with experiment.log_table(key, rows, "
+    "columns=..., step=...) or a matplotlib figure with experiment.log_figure",
+    "report_matrix": "{}: log the matrix with experiment.log_table(key, rows, "
+    "columns=..., step=...) or a matplotlib figure with experiment.log_figure",
+    "report_scatter2d": "{}: log the points with experiment.log_table(key, rows, columns=..., "
+    "step=...) or a matplotlib figure with experiment.log_figure",
+    "report_line_plot": "{}: log the points with experiment.log_table(key, rows, columns=..., "
+    "step=...) or a matplotlib figure with experiment.log_figure",
+}
+
+
+def _has_wildcard(node: cst.CSTNode | None) -> bool:
+    """Whether a string literal inside ``node`` holds a glob wildcard."""
+    if node is None:
+        return False
+    if isinstance(node, cst.SimpleString):
+        text = string_value(node)
+        return text is not None and any(ch in text for ch in "*?[")
+    return any(_has_wildcard(child) for child in node.children)
 
 
 def _may_collapse(title: cst.BaseExpression | None, series: cst.BaseExpression | None) -> bool:

@@ -238,7 +238,11 @@ class LightningToTracelet(TrackerCodemod):
             key = key.rsplit(".", 1)[0]
             if usage.path.attrs[-1] == "download_artifact":
                 return self.kept(f"{CLASS_OF[LOGGER_CLASSES[key]]}.download_artifact needs no run")
-            return self.left("LT101", f"{self.describe(usage)}: no tracelet equivalent")
+            return self.left(
+                "LT101",
+                f"{self.describe(usage)}: part of the logger class the Trainer no longer has; "
+                "write the tracelet call it stands for (docs/lightning.md)",
+            )
         name = CLASS_OF[LOGGER_CLASSES[key]]
         if usage.role in (Role.ANNOTATION, Role.STATEMENT):
             return self.silent()
@@ -691,10 +695,13 @@ class LightningToTracelet(TrackerCodemod):
 
     def _logger_attribute_use(self, usage: Usage) -> Decision:
         what = self._statement_code(usage.node)
+        instead = _LOGGER_METHODS.get(
+            usage.path.attrs[0], "log with self.log, or call the tracelet experiment directly"
+        )
         return self.left(
             "LT100",
-            f"{what}: goes through the Trainer's tracker logger, which the migration removes "
-            "(log with self.log, or call tracelet / the tracker directly)",
+            f"{what}: goes through the Trainer's tracker logger, which the migration removes; "
+            f"{instead}",
         )
 
     def _module_logger_uses(self) -> list[cst.Attribute]:
@@ -874,3 +881,20 @@ def _edit_transform(start: cst.SimpleStatementLine | None, stop: bool, before: b
         return cst.FlattenSentinel(nodes)
 
     return transform
+
+
+# what to write instead of a logger method, once the Trainer has no tracker logger
+_LOGGER_METHODS = {
+    "watch": "after the Trainer is created, call "
+    "tracelet.get_active_experiment().watch(model, log=..., log_freq=...)",
+    "log_hyperparams": "call tracelet.get_active_experiment().log_params(params)",
+    "log_metrics": "call tracelet.get_active_experiment().log_metrics(metrics, step=...)",
+    "log_image": "call tracelet.get_active_experiment().log_images(key, images, step=...)",
+    "log_table": "call tracelet.get_active_experiment().log_table(key, rows, columns=..., "
+    "step=...)",
+    "log_text": "call tracelet.get_active_experiment().log_text(key, text, step=...)",
+    "experiment": "call the tracelet experiment (tracelet.get_active_experiment()) with "
+    "log_image / log_histogram / log_table / summary instead of the tracker's run",
+    "version": "read tracelet.get_active_experiment().ids[<tracker>]",
+    "run_id": "read tracelet.get_active_experiment().ids['mlflow']",
+}

@@ -61,14 +61,19 @@ def map_logger(module: cst.Module, kind: str, call: cst.Call) -> Mapped:
     params = MLFLOW_PARAMS if kind == MLFLOW_LOGGER else WANDB_PARAMS
     bound = bind_args(call, params)
     if bound is None:
-        raise Refused("TL002", f"{CLASS_OF[kind]}(*args / **kwargs) cannot be mapped")
+        raise Refused(
+            "TL002",
+            f"{CLASS_OF[kind]}(*args / **kwargs) cannot be mapped: name each argument by keyword",
+        )
     for name, refused in (("log_model", (None, False)), ("prefix", (None, ""))):
         if literal(bound.value(name)) not in refused:
             rule = "LT102" if name == "log_model" else "TL002"
             reason = (
-                "log_model: the logger uploads checkpoints as artifacts; tracelet does not"
+                "log_model: the logger uploads checkpoints as artifacts; log the best one "
+                "after fit with experiment.log_artifact(checkpoint_callback.best_model_path, "
+                "name='model', type='model')"
                 if name == "log_model"
-                else "prefix= renames every metric; tracelet has no prefix"
+                else "prefix= renames every metric; drop it, or put the prefix in the self.log keys"
             )
             raise Refused(rule, reason)
     if kind == MLFLOW_LOGGER:
@@ -78,13 +83,23 @@ def map_logger(module: cst.Module, kind: str, call: cst.Call) -> Mapped:
 
 def _map_mlflow(module: cst.Module, bound: BoundArgs) -> Mapped:
     for name, why in (
-        ("run_id", "logs into an existing MLflow run"),
-        ("artifact_location", "sets where MLflow stores artifacts; tracelet cannot"),
+        (
+            "run_id",
+            "logs into an existing MLflow run; start the run with "
+            "tracelet.start_logging(resume=<run id>, resume_mode='must') before the Trainer",
+        ),
+        (
+            "artifact_location",
+            "sets where MLflow stores artifacts; create the experiment "
+            "with that location first (mlflow.create_experiment(name, artifact_location=...))",
+        ),
     ):
         if literal(bound.value(name)) is not None:
             raise Refused("TL002", f"MLFlowLogger({name}=...) {why}")
     if bound.unknown:
-        raise Refused("TL002", "MLFlowLogger with arguments it does not take")
+        raise Refused(
+            "TL002", "MLFlowLogger with arguments it does not take; remove them (see its docs)"
+        )
     mapped = Mapped()
     for name, keyword in (("experiment_name", "project"), ("run_name", "exp_name"),
                           ("tags", "tags")):  # fmt: skip
@@ -125,9 +140,11 @@ def _map_wandb(module: cst.Module, bound: BoundArgs) -> Mapped:
     mapped = Mapped()
     for name in ("version", "id", "anonymous", "experiment"):
         if literal(bound.value(name)) is not None:
-            why = {"experiment": "logs into a run made elsewhere"}.get(
-                name, "resumes or names an existing run"
-            )
+            why = {"experiment": "logs into a run made elsewhere; start it with "
+                   "tracelet.start_logging(...) instead"}.get(
+                name, "resumes or names an existing run; start the run with "
+                "tracelet.start_logging(resume=<run id>) before the Trainer"
+            )  # fmt: skip
             raise Refused("TL002", f"WandbLogger({name}=...) {why}")
     if literal(bound.value("name")) is not None:
         mapped.args["exp_name"] = bound.named["name"]
@@ -156,7 +173,9 @@ def _map_wandb(module: cst.Module, bound: BoundArgs) -> Mapped:
         name = arg.keyword.value
         if name in WANDB_CARRIED:
             if name == "mode" and "mode" in mapped.options:
-                raise Refused("TL002", "WandbLogger(offline=..., mode=...) together")
+                raise Refused(
+                    "TL002", "WandbLogger(offline=..., mode=...) together: keep only mode="
+                )
             mapped.options[name] = module.code_for_node(arg.value)
         elif name == "config":
             mapped.args["config"] = arg
@@ -165,10 +184,16 @@ def _map_wandb(module: cst.Module, bound: BoundArgs) -> Mapped:
                 "tags= dropped: W&B run tags are labels, not tracelet key/value tags"
             )
         elif name in WANDB_RESUMING or name in ("sync_tensorboard", "tensorboard"):
-            why = "resumes a run" if name in WANDB_RESUMING else "changes the logged steps"
+            why = (
+                "resumes a run; start it with tracelet.start_logging(resume=<run id>) "
+                "before the Trainer"
+                if name in WANDB_RESUMING
+                else "changes the logged steps; drop it (SummaryWriter calls reach W&B "
+                "through tracelet)"
+            )
             raise Refused("TL002", f"WandbLogger({name}=...) {why}")
         elif name not in WANDB_QUIET:
-            why = f"WandbLogger argument {name} is not known to the codemod"
+            why = f"WandbLogger argument {name} is not known to the codemod; remove it"
             raise Refused("TL002", why)
     return mapped
 

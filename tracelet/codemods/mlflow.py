@@ -31,12 +31,15 @@ before the run starts; the name is then evaluated when the run starts.
 it), and the run is delivered to the same store: ``start_logging`` gets
 ``backend_options={"mlflow": {"url": mlflow.get_tracking_uri()}}``.
 
-Left: ``autolog`` (nothing would capture the metrics), ``<flavor>.log_model``, nested runs
-and runs addressed by id, ``run.info`` / ``active_run().info``, ``log_text`` /
-``log_dict`` / ``log_figure`` / ``log_image`` / ``log_table`` / ``log_input``,
-``log_artifacts`` without an ``artifact_path`` (MLflow puts the files at the artifact root),
-``timestamp=`` on metrics. A file that logs without starting a run gets a warning:
-MLflow would have started one by itself.
+Media, models, dicts, texts and the run's ids go to the run vocabulary, see
+:mod:`tracelet.codemods.mlflow_vocabulary`.
+
+Left, each with a reason that says what to write instead: ``autolog`` (nothing would
+capture the framework's metrics), ``log_model`` of flavors other than pytorch and sklearn
+or with a registered model name or environment, nested runs and runs addressed by id,
+``log_input``, ``log_artifacts`` without an ``artifact_path`` (MLflow puts the files at
+the artifact root), ``timestamp=`` on metrics. A file that logs without starting a run
+gets a warning: MLflow would have started one by itself.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ import libcst as cst
 from libcst.metadata import PositionProvider, ScopeProvider
 
 from tracelet.codemods import report
-from tracelet.codemods.base import ACTIVE_EXPERIMENT, Decision, TrackerCodemod
+from tracelet.codemods.base import ACTIVE_EXPERIMENT, Decision, unmapped
 from tracelet.codemods.cstutil import (
     bind_args,
     call_with,
@@ -59,6 +62,7 @@ from tracelet.codemods.cstutil import (
     quote_string,
     string_value,
 )
+from tracelet.codemods.mlflow_vocabulary import MlflowVocabulary
 from tracelet.codemods.resolve import Role, Usage
 
 RUN = "mlflow:run"
@@ -99,7 +103,7 @@ NO_RUN = {
     "search_experiments", "get_run", "get_experiment", "get_experiment_by_name",
     "create_experiment", "entities", "exceptions", "models", "pyfunc", "data", "artifacts",
     "register_model", "utils", "environment_variables", "__version__", "last_active_run",
-    "load_table", "genai", "tracing",
+    "load_table", "genai", "tracing", "search_logged_models", "get_logged_model",
 }  # fmt: skip
 FLAVOR_NO_RUN = {
     "load_model",
@@ -109,7 +113,7 @@ FLAVOR_NO_RUN = {
 }
 
 
-class MlflowToTracelet(TrackerCodemod):
+class MlflowToTracelet(MlflowVocabulary):
     """Rewrite direct MLflow tracking calls into tracelet calls."""
 
     DESCRIPTION = "Rewrite mlflow.start_run/log_metric/log_param/... into tracelet (to MLflow)."
@@ -135,7 +139,7 @@ class MlflowToTracelet(TrackerCodemod):
         if path.kind == RUN:
             if not path.attrs:
                 return None
-            return self.left("ML104", f"{self.describe(usage)}: the tracelet run has no MLflow ids")
+            return self.run_info(usage)
         attrs = path.attrs
         if not attrs:
             return None
@@ -150,11 +154,24 @@ class MlflowToTracelet(TrackerCodemod):
                     self._loggers.append(decision)
                 return decision
         if head == "autolog" or (len(attrs) == 2 and attrs[1] == "autolog"):
-            return self.left("ML100", "autolog: tracelet would not capture these metrics")
-        if len(attrs) == 2 and attrs[1] == "log_model":
-            return self.left("ML101", f"{self.describe(usage)} has no tracelet equivalent")
+            return self.left("ML100", _AUTOLOG)
+        if usage.role == Role.CALL and len(attrs) == 2 and attrs[1] == "log_model":
+            return self.log_model(usage, head)
+        if usage.role == Role.CALL and len(attrs) == 1 and head == "get_artifact_uri":
+            return self.artifact_uri(usage)
+        if usage.role == Role.CALL and len(attrs) == 1 and head in ARTIFACT_CONTENT:
+            decision = self.log_content(usage, head)
+            if decision is not None:
+                return decision
         if head in ARTIFACT_CONTENT:
-            return self.left("ML103", f"{self.describe(usage)} writes an artifact from content")
+            return self.left(
+                "ML103",
+                f"{self.describe(usage)}: log_input records a dataset's lineage, which tracelet "
+                "does not carry; log its description with experiment.log_params(..., "
+                "section='dataset') or keep this file on MLflow"
+                if head == "log_input"
+                else f"{self.describe(usage)} used this way cannot be followed",
+            )
         if head == "set_tracking_uri":
             self._tracking_uri = True
             return self.kept(
@@ -195,7 +212,7 @@ class MlflowToTracelet(TrackerCodemod):
             return escaped
         bound = bind_args(usage.call, START_PARAMS)
         if bound is None or bound.unknown:
-            return self.left("TL002", "start_run with arguments the codemod cannot map")
+            return self.left("TL002", unmapped("start_run"))
         given = {n for n, a in bound.named.items() if literal(a.value) is not None}
         if literal(bound.value("nested")) is False:
             given.discard("nested")
@@ -246,10 +263,14 @@ class MlflowToTracelet(TrackerCodemod):
     def _call_end_run(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, ("status",))
         if bound is None or bound.unknown:
-            return self.left("TL002", "end_run with arguments the codemod cannot map")
+            return self.left("TL002", unmapped("end_run"))
         status = literal(bound.value("status"))
         if status not in (None, ..., "FINISHED", "FAILED", "KILLED"):
-            return self.left("TL002", f"end_run(status={status!r}): tracelet has no such status")
+            return self.left(
+                "TL002",
+                f"end_run(status={status!r}): write tracelet.stop_logging(status=...) with "
+                "FINISHED, FAILED or KILLED",
+            )
         index = usage.call.args.index(bound.named["status"]) if "status" in bound else None
 
         def transform(updated: cst.CSTNode) -> cst.CSTNode:
@@ -262,7 +283,11 @@ class MlflowToTracelet(TrackerCodemod):
     def _call_set_experiment(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, ("experiment_name", "experiment_id", "trace_location"))
         if bound is None or bound.unknown or set(bound.named) != {"experiment_name"}:
-            return self.left("ML102", "set_experiment by id cannot be mapped to a project name")
+            return self.left(
+                "ML102",
+                "set_experiment by id: pass the experiment name, "
+                "tracelet.start_logging(project=<name>)",
+            )
         name = bound.value("experiment_name")
         if string_value(name) is None and not is_dotted_name(name):
             return self.left("ML008", "set_experiment with a computed name")
@@ -301,13 +326,11 @@ class MlflowToTracelet(TrackerCodemod):
         in ``keep`` (value: the keyword to pass them with, ``None`` for positional)."""
         bound = bind_args(usage.call, params)
         if bound is None or bound.unknown:
-            return self.left(
-                "TL002", f"mlflow.{usage.path.attrs[0]} with arguments the codemod cannot map"
-            )
+            return self.left("TL002", unmapped(f"mlflow.{usage.path.attrs[0]}"))
         for name in ("timestamp", "run_id", "model_id", "dataset"):
             if name in bound and literal(bound.value(name)) is not None:
                 return self.left(
-                    "TL002", f"mlflow.{usage.path.attrs[0]}({name}=...) cannot be carried over"
+                    "TL002", f"mlflow.{usage.path.attrs[0]}({name}=...): {_NOT_CARRIED[name]}"
                 )
         experiment = self.experiment_code(usage.node)
         indexes = [
@@ -349,7 +372,7 @@ class MlflowToTracelet(TrackerCodemod):
         """``log_param(k, v)`` -> ``experiment.log_params({k: v})``."""
         bound = bind_args(usage.call, ("key", "value", "synchronous"))
         if bound is None or bound.unknown or not {"key", "value"} <= set(bound.named):
-            return self.left("TL002", "arguments the codemod cannot map")
+            return self.left("TL002", unmapped(f"mlflow.{usage.path.attrs[0]}"))
         if usage.result_role != Role.STATEMENT and method == "log_params":
             return self.left("TL002", "the value returned by log_param is used")
         experiment = self.experiment_code(usage.node)
@@ -368,7 +391,7 @@ class MlflowToTracelet(TrackerCodemod):
     def _call_log_artifact(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, ("local_path", "artifact_path", "run_id"))
         if bound is None or bound.unknown or "local_path" not in bound:
-            return self.left("TL002", "log_artifact with arguments the codemod cannot map")
+            return self.left("TL002", unmapped("log_artifact"))
         if literal(bound.value("run_id")) is not None and "run_id" in bound:
             return self.left("ML102", "log_artifact(run_id=...) logs to another run")
         folder = bound.value("artifact_path")
@@ -400,7 +423,7 @@ class MlflowToTracelet(TrackerCodemod):
     def _call_log_artifacts(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, ("local_dir", "artifact_path", "run_id"))
         if bound is None or bound.unknown or "local_dir" not in bound:
-            return self.left("TL002", "log_artifacts with arguments the codemod cannot map")
+            return self.left("TL002", unmapped("log_artifacts"))
         if literal(bound.value("run_id")) is not None and "run_id" in bound:
             return self.left("ML102", "log_artifacts(run_id=...) logs to another run")
         folder = bound.value("artifact_path")
@@ -430,6 +453,16 @@ class MlflowToTracelet(TrackerCodemod):
         return self.rewrite("ML006", usage.node, transform)
 
 
+_AUTOLOG = (
+    "autolog: tracelet captures SummaryWriter and Lightning logging, not this framework's "
+    "own metrics; log them with experiment.log_metrics(d, step=...) where they are computed"
+)
+_NOT_CARRIED = {
+    "timestamp": "tracelet stamps each point when it is logged; drop timestamp=",
+    "run_id": "it logs to another run; tracelet logs to its one active run",
+    "model_id": "it links the metric to an MLflow model; drop model_id=",
+    "dataset": "it links the metric to an MLflow dataset; drop dataset=",
+}
 _URI_OPTION = '{"mlflow": {"url": mlflow.get_tracking_uri()}}'
 _RULE_OF = {"log_metric": "ML003", "log_metrics": "ML003", "log_params": "ML004",
             "set_tags": "ML005"}  # fmt: skip

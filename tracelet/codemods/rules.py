@@ -55,14 +55,16 @@ _RULES: tuple[Rule, ...] = (
     Rule("TL001", "object-escapes", "any", Safety.MANUAL,
          "a run, task or logger is passed on or stored where the codemod cannot follow it"),
     Rule("TL002", "unsupported-call", "any", Safety.MANUAL,
-         "a tracker call with no tracelet equivalent, or with arguments that cannot be mapped"),
+         "a tracker call the codemod does not know, or whose arguments cannot be mapped: the "
+         "reason says what to write (docs/migrate.md has the table)"),
     Rule("TL003", "left-as-is", "any", Safety.INFO,
          "a tracker call that needs no run (login, client, tracking URI); left unchanged"),
     Rule("TL004", "guarded-import-kept", "any", Safety.INFO,
          "an import inside try/except ImportError is kept: the guard depends on it"),
     # Weights & Biases
     Rule("WB001", "wandb-init", "wandb", Safety.SAFE,
-         "wandb.init(...) -> tracelet.start_logging(...), also as a context manager"),
+         "wandb.init(...) -> tracelet.start_logging(...), also as a context manager; "
+         "id= / resume= -> resume= / resume_mode="),
     Rule("WB002", "wandb-log", "wandb", Safety.SAFE,
          "wandb.log / run.log -> tracelet.log (same implicit step, step= and commit= rules)"),
     Rule("WB003", "wandb-finish", "wandb", Safety.SAFE,
@@ -76,19 +78,37 @@ _RULES: tuple[Rule, ...] = (
          "SummaryWriter calls reach the trackers natively"),
     Rule("WB007", "wandb-save", "wandb", Safety.UNSAFE,
          "wandb.save(path) -> experiment.log_artifact(path): an artifact, not a run file"),
-    Rule("WB008", "wandb-ui-only", "wandb", Safety.UNSAFE,
-         "wandb.watch / unwatch / define_metric removed: they change charts and gradient "
-         "histograms, not the metric table"),
+    Rule("WB008", "wandb-watch-define-metric", "wandb", Safety.SAFE,
+         "wandb.watch / unwatch / define_metric -> experiment.watch / unwatch / define_metric"),
+    Rule("WB009", "wandb-media-value", "wandb", Safety.SAFE,
+         "wandb.Image / Histogram / Table -> tracelet.Image / Histogram / Table (same "
+         "arguments), as values in tracelet.log"),
+    Rule("WB010", "wandb-summary", "wandb", Safety.SAFE,
+         "wandb.summary / run.summary[k] = v / .update(d) -> experiment.summary"),
+    Rule("WB011", "wandb-run-identity", "wandb", Safety.SAFE,
+         'run.id / run.url / run.name / run.project -> experiment.ids["wandb"] / '
+         'urls["wandb"] / name / project'),
+    Rule("WB012", "wandb-artifact", "wandb", Safety.SAFE,
+         "wandb.Artifact + add_file / add_dir + log_artifact, log_artifact(path), log_model "
+         "-> experiment.log_artifact(path, name=, type=, metadata=, aliases=)"),
+    Rule("WB013", "wandb-resume", "wandb", Safety.MANUAL,
+         "wandb.init(resume_from= / fork_from= / resume=True without id=): write "
+         "start_logging(resume=<run id>, resume_mode='allow'|'must')"),
     Rule("WB100", "wandb-media", "wandb", Safety.MANUAL,
-         "wandb.Image / Histogram / Table / plot / Video ...: tracelet.log takes scalars only"),
+         "wandb.Video / Audio / plot / Html / Object3D ..., media with boxes or masks, lists "
+         "of media: the reason names the tracelet call to write"),
     Rule("WB101", "wandb-config-read", "wandb", Safety.MANUAL,
          "reading wandb.config (values may come from a sweep)"),
-    Rule("WB102", "wandb-summary", "wandb", Safety.MANUAL,
-         "wandb.summary / run.summary: tracelet has no run summary"),
-    Rule("WB103", "wandb-artifact", "wandb", Safety.MANUAL,
-         "wandb.Artifact objects, log_artifact, use_artifact, log_model"),
+    Rule("WB102", "wandb-summary-other", "wandb", Safety.MANUAL,
+         "a run summary used other than as a mapping: write experiment.summary[k] = v"),
+    Rule("WB103", "wandb-artifact-other", "wandb", Safety.MANUAL,
+         "use_artifact / link_model, artifacts of several files or references: write "
+         "experiment.log_artifact(path, name=..., type=...)"),
     Rule("WB104", "wandb-sweep", "wandb", Safety.MANUAL,
          "wandb.sweep / wandb.agent: the sweep controller drives the run"),
+    Rule("WB105", "wandb-run-field", "wandb", Safety.MANUAL,
+         "run.dir / entity / path / notes, or a run field that is set: the reason says what "
+         "to read instead"),
     # MLflow
     Rule("ML001", "mlflow-start-run", "mlflow", Safety.SAFE,
          "mlflow.start_run(...) -> tracelet.start_logging(...), also as a context manager"),
@@ -109,21 +129,39 @@ _RULES: tuple[Rule, ...] = (
          "mlflow.set_experiment(name) carried into start_logging(project=name)"),
     Rule("ML009", "mlflow-system-metrics", "mlflow", Safety.SAFE,
          "mlflow.enable_system_metrics_logging() -> tracelet.tracking.enable_system_metrics()"),
+    Rule("ML010", "mlflow-log-model", "mlflow", Safety.SAFE,
+         "mlflow.pytorch.log_model / mlflow.sklearn.log_model -> experiment.log_model"),
+    Rule("ML011", "mlflow-file-as-media", "mlflow", Safety.UNSAFE,
+         "mlflow.log_figure / log_image(artifact_file=) / log_table -> experiment.log_figure "
+         "/ log_image / log_table: a stepped media value, no longer a file at that path"),
+    Rule("ML012", "mlflow-log-object", "mlflow", Safety.SAFE,
+         "mlflow.log_dict(d, f.json) / log_text(t, f) -> experiment.log_artifact(obj, name=f)"),
+    Rule("ML013", "mlflow-run-identity", "mlflow", Safety.SAFE,
+         "run.info.run_id / active_run().info.run_id -> experiment.ids['mlflow']; "
+         "get_artifact_uri() -> the artifact URI of the run tracelet opened"),
+    Rule("ML014", "mlflow-log-image", "mlflow", Safety.SAFE,
+         "mlflow.log_image(image, key=k, step=s) -> experiment.log_image(k, image, step=s)"),
     Rule("ML100", "mlflow-autolog", "mlflow", Safety.MANUAL,
-         "mlflow.autolog / <flavor>.autolog: metrics would no longer be captured"),
-    Rule("ML101", "mlflow-log-model", "mlflow", Safety.MANUAL,
-         "mlflow.<flavor>.log_model: no generic equivalent"),
+         "mlflow.autolog / <flavor>.autolog: log the framework's metrics with "
+         "experiment.log_metrics where they are computed"),
+    Rule("ML101", "mlflow-log-model-other", "mlflow", Safety.MANUAL,
+         "log_model of another flavor, with a registered name or its own environment: save "
+         "it with mlflow.<flavor>.save_model and experiment.log_artifact"),
     Rule("ML102", "mlflow-nested-run", "mlflow", Safety.MANUAL,
-         "nested runs, run_id= / experiment_id= runs: tracelet has one active run"),
+         "nested runs, run_id= / experiment_id= runs: tracelet has one active run; "
+         "start_logging(resume=<run id>) continues one"),
     Rule("ML103", "mlflow-artifact-content", "mlflow", Safety.MANUAL,
-         "log_text / log_dict / log_figure / log_image / log_table / log_input"),
+         "log_input, log_dict to YAML, content logged under a computed file name: the reason "
+         "names the experiment call to write"),
     Rule("ML104", "mlflow-run-info", "mlflow", Safety.MANUAL,
-         "run.info / run.data / active_run().info: the tracelet run has no MLflow ids"),
+         "run.info / run.data fields other than run_id and run_name: read them with "
+         "mlflow.get_run(experiment.ids['mlflow'])"),
     # ClearML (and its former name, trains)
     Rule("CL001", "clearml-task-init", "clearml", Safety.SAFE,
          "Task.init(...) -> tracelet.start_logging(...)"),
     Rule("CL002", "clearml-connect", "clearml", Safety.SAFE,
-         "task.connect(d) -> experiment.log_params(d) (returns d, like connect)"),
+         "task.connect(d[, name=s]) -> experiment.log_params(d[, section=s]) (returns d, "
+         "like connect)"),
     Rule("CL003", "clearml-logger", "clearml", Safety.SAFE,
          "task.get_logger() / Logger.current_logger() / Task.current_task() -> the experiment"),
     Rule("CL004", "clearml-report-scalar", "clearml", Safety.SAFE,
@@ -133,18 +171,31 @@ _RULES: tuple[Rule, ...] = (
     Rule("CL005", "clearml-close", "clearml", Safety.SAFE,
          "task.close() / mark_completed() -> tracelet.stop_logging()"),
     Rule("CL006", "clearml-upload-artifact", "clearml", Safety.SAFE,
-         "task.upload_artifact(name, path) -> experiment.log_artifact(path, name=name)"),
+         "task.upload_artifact(name, path or dict / DataFrame / array) -> "
+         "experiment.log_artifact(path_or_object, name=name[, metadata=...])"),
     Rule("CL007", "clearml-report-text", "clearml", Safety.SAFE,
          "logger.report_text(msg) -> print(msg) (ClearML printed it and kept it in its log)"),
     Rule("CL008", "clearml-logger-flush", "clearml", Safety.SAFE,
          "logger.flush() removed: tracelet.stop_logging() flushes"),
+    Rule("CL009", "clearml-single-value", "clearml", Safety.SAFE,
+         "logger.report_single_value(name, v) -> experiment.summary[name] = v; "
+         "get_reported_single_value(name) -> experiment.summary.get(name)"),
+    Rule("CL010", "clearml-report-media", "clearml", Safety.SAFE,
+         "report_image / report_matplotlib_figure / report_histogram / report_table -> "
+         "experiment.log_image / log_figure / log_histogram / log_table (iteration -> step)"),
+    Rule("CL011", "clearml-user-properties", "clearml", Safety.SAFE,
+         "task.set_user_properties(k=v) -> experiment.set_tags({'k': v})"),
+    Rule("CL012", "clearml-task-identity", "clearml", Safety.SAFE,
+         "task.id / task.name / get_output_log_web_page() -> experiment.ids['clearml'] / "
+         "name / urls['clearml']"),
     Rule("CL100", "clearml-plots", "clearml", Safety.MANUAL,
-         "report_histogram / image / matplotlib_figure / table / media / plotly / ...: "
-         "no Experiment equivalent"),
-    Rule("CL101", "clearml-single-value", "clearml", Safety.MANUAL,
-         "report_single_value: a summary value, not a metric point"),
+         "report_media / plotly / scatter / confusion matrix ..., images by url, histograms "
+         "with labels: the reason names the experiment call to write"),
+    Rule("CL101", "clearml-single-value-used", "clearml", Safety.MANUAL,
+         "the value report_single_value returns is used"),
     Rule("CL102", "clearml-task-api", "clearml", Safety.MANUAL,
-         "other Task methods (execute_remotely, connect_configuration, get_parameters, ...)"),
+         "other Task methods (execute_remotely, connect_configuration, get_parameters, ...): "
+         "the reason says what to write instead"),
     # PyTorch Lightning loggers (lightning.pytorch and pytorch_lightning)
     Rule("LT001", "lightning-mlflow-logger", "lightning", Safety.SAFE,
          "MLFlowLogger(...) given to Trainer(logger=...) -> its arguments go to "

@@ -15,7 +15,8 @@ source                                              migrated
 ``wandb.run`` (as the run, or ``is None``)          ``tracelet.get_active_experiment()``
 ``wandb.tensorboard.patch()``, ``sync_tensorboard``  removed (SummaryWriter calls reach W&B)
 ``wandb.save(path)`` (``--unsafe``)                 ``experiment.log_artifact(path)``
-``wandb.watch`` / ``define_metric`` (``--unsafe``)  removed
+media, summary, watch, define_metric, artifacts,  see :mod:`tracelet.codemods.wandb_vocabulary`
+``run.id`` / ``url``, ``init(id=, resume=)``
 ==================================================  =============================================
 
 ``wandb.log`` goes to ``tracelet.log``, which keeps W&B's step rules (implicit counter,
@@ -28,11 +29,10 @@ backend through ``backend_options`` (so ``mode="disabled"`` still disables the W
 without ``wandb`` among the ``--to`` trackers they are dropped with a warning, and a
 ``mode`` that may disable the run is left.
 
-Left (with a TODO, holding the file on W&B): media and plot objects (``wandb.Image``,
-``Histogram``, ``Table``, ``plot.*``: ``tracelet.log`` takes scalars only), reads of
-``wandb.config`` (sweeps), ``wandb.summary``, artifact objects, sweeps, ``wandb.init``
-arguments that resume or filter (``id``/``resume``, ``config_exclude_keys``), positional
-arguments.
+Left (with a TODO, holding the file on W&B, the reason saying what to write instead):
+media tracelet has no value for (``wandb.Video``, ``Audio``, ``plot.*``, ...), media with
+boxes or masks, lists of media, reads of ``wandb.config`` (sweeps), ``use_artifact``,
+artifacts of several files, sweeps, ``resume_from`` / ``fork_from``, positional arguments.
 
 Dropped with a warning: ``tags`` (W&B labels, not tracelet's key/value tags),
 ``sync_tensorboard``; silently: ``settings``, ``save_code``, ``reinit``, ``monitor_gym``,
@@ -50,8 +50,8 @@ import libcst as cst
 from tracelet.codemods.base import (
     ACTIVE_EXPERIMENT,
     Decision,
-    TrackerCodemod,
     receiver,
+    unmapped,
 )
 from tracelet.codemods.cstutil import (
     bind_args,
@@ -62,6 +62,12 @@ from tracelet.codemods.cstutil import (
     string_value,
 )
 from tracelet.codemods.resolve import Path, Role, Usage
+from tracelet.codemods.wandb_vocabulary import (
+    ARTIFACT,
+    MEDIA_FACTORIES,
+    MEDIA_OBJECT,
+    WandbVocabulary,
+)
 
 RUN = "wandb:run"
 
@@ -103,41 +109,68 @@ _DROPPED_WARN = {
     "job_type": "job_type= dropped: job types are not carried over",
     "dir": "dir= dropped: tracelet chooses where the W&B run files go",
 }
-_RESUMING = ("id", "resume", "resume_from", "fork_from")
 MEDIA = {
     "Image", "Video", "Audio", "Histogram", "Table", "Html", "Object3D", "Molecule", "Plotly",
     "Graph", "Classes", "box3d", "plot", "plot_table", "visualize", "JoinedTable", "EvalTable",
     "data_types", "Bokeh",
 }  # fmt: skip
-ARTIFACTS = {"Artifact", "log_artifact", "use_artifact", "log_model", "use_model", "link_model"}
+ARTIFACTS = {
+    "use_artifact": "use_artifact fetches an artifact from W&B; download it before the run "
+    "with wandb.Api().artifact(name).download() (needs no run) and read the folder",
+    "use_model": "use_model fetches a model from W&B; download it before the run with "
+    "wandb.Api().artifact(name).download() (needs no run)",
+    "link_model": "link_model links to the W&B model registry; log the file with "
+    "experiment.log_artifact(path, name=..., type='model') and link it in the W&B UI",
+    "link_artifact": "link_artifact links to a W&B registry; log the file with "
+    "experiment.log_artifact(path, name=..., type=...) and link it in the W&B UI",
+    "Artifact": "a wandb.Artifact used this way cannot be followed; write "
+    "experiment.log_artifact(path, name=..., type=..., metadata=..., aliases=...)",
+}
 SWEEPS = {"sweep", "agent", "controller"}
 NO_RUN = {
     "login", "Api", "apis", "api", "errors", "Error", "CommError", "UsageError", "util",
     "Settings", "termlog", "termwarn", "termerror", "setup", "teardown", "env", "__version__",
     "sdk", "require",
 }  # fmt: skip
-UI_ONLY = {
-    "watch": "wandb.watch logs gradient and parameter histograms, not metric points",
-    "unwatch": "wandb.unwatch only undoes wandb.watch",
-    "define_metric": "define_metric changes chart axes and summaries, not the stored rows",
-}
 
 
-class WandbToTracelet(TrackerCodemod):
+class WandbToTracelet(WandbVocabulary):
     """Rewrite direct Weights & Biases calls into tracelet calls."""
 
     DESCRIPTION = "Rewrite wandb.init/log/finish/config calls into tracelet (logging to W&B)."
     SOURCE = "wandb"
     TRACKER_NAME = "W&B"
     ROOTS: ClassVar[dict[str, str]] = {"wandb": "wandb"}
-    CALL_FACTORIES: ClassVar[dict[str, str]] = {"wandb.init": RUN}
+    CALL_FACTORIES: ClassVar[dict[str, str]] = {
+        "wandb.init": RUN,
+        "wandb.Artifact": ARTIFACT,
+        **MEDIA_FACTORIES,
+    }
     ATTR_FACTORIES: ClassVar[dict[str, str]] = {"wandb.run": RUN}
+
+    def transform_module_impl(self, tree: cst.Module) -> cst.Module:
+        self.start_vocabulary()
+        return super().transform_module_impl(tree)
+
+    def finish_analysis(self) -> None:
+        self.finish_artifacts()
 
     def handle(self, usage: Usage) -> Decision | None:
         key = _module_key(usage.path)
         if usage.factory:
-            return self._init(usage) if key == "wandb.init" else self._run_handle(usage)
+            if key == "wandb.init":
+                return self._init(usage)
+            if key in MEDIA_FACTORIES:
+                return self.media_value(usage)
+            if key == "wandb.Artifact":
+                return self.artifact_created(usage)
+            return self._run_handle(usage)
+        if usage.path.kind == MEDIA_OBJECT:
+            return self.media_object_use(usage)
+        if usage.path.kind == ARTIFACT:
+            return self.artifact_use(usage)
         head = usage.path.attrs[0] if usage.path.attrs else ""
+        one_call = len(usage.path.attrs) == 1 and usage.role == Role.CALL
         if key == "wandb.log" and usage.role == Role.CALL:
             return self._log(usage)
         if key == "wandb.finish" and usage.role == Role.CALL:
@@ -145,11 +178,19 @@ class WandbToTracelet(TrackerCodemod):
         if head == "config":
             return self._config(usage, key)
         if head == "summary":
-            return self.left("WB102", "W&B run summaries have no tracelet equivalent")
+            return self.summary(usage)
         if key == "wandb.save" and usage.role == Role.CALL:
             return self._save(usage)
-        if head in UI_ONLY and len(usage.path.attrs) == 1 and usage.role == Role.CALL:
-            return self.remove_statement("WB008", usage, UI_ONLY[head])
+        if head in ("watch", "unwatch") and one_call:
+            return self.watch(usage, head)
+        if head == "define_metric" and one_call:
+            return self.define_metric(usage)
+        if head in ("log_artifact", "log_model") and one_call:
+            return self.log_artifact(usage, head)
+        if usage.path.kind == RUN and usage.path.attrs:
+            decision = self.run_field(usage)
+            if decision is not None:
+                return decision
         if key == "wandb.tensorboard.patch" and usage.role == Role.CALL:
             return self.remove_statement(
                 "WB006", usage, "SummaryWriter calls reach the trackers once tracelet runs"
@@ -159,9 +200,9 @@ class WandbToTracelet(TrackerCodemod):
         if usage.path.is_object and not usage.path.attrs:
             return None
         if head in MEDIA:
-            return self.left("WB100", f"{self.describe(usage)}: tracelet.log takes scalars only")
+            return self.left_media(usage, head)
         if head in ARTIFACTS:
-            return self.left("WB103", f"{self.describe(usage)}: W&B artifacts are not migrated")
+            return self.left("WB103", f"{self.describe(usage)}: {ARTIFACTS[head]}")
         if head in SWEEPS:
             return self.left("WB104", "a W&B sweep drives this run's config")
         if head in NO_RUN and not usage.path.is_object:
@@ -176,23 +217,43 @@ class WandbToTracelet(TrackerCodemod):
         call = usage.call
         bound = bind_args(call, INIT_PARAMS, positional=0)
         if bound is None:
-            return self.left("TL002", "wandb.init with positional, *args or **kwargs arguments")
+            return self.left(
+                "TL002",
+                "wandb.init with positional, *args or **kwargs arguments: name each "
+                "argument by keyword",
+            )
         if bound.unknown:
             names = ", ".join(a.keyword.value for a in bound.unknown if a.keyword)
-            return self.left("TL002", f"wandb.init argument {names} is not known to the codemod")
-        for name in _RESUMING:
-            if name in bound and literal(bound.value(name)) not in (None, False):
-                return self.left("TL002", f"wandb.init({name}=...) resumes or forks a run")
+            return self.left(
+                "TL002",
+                f"wandb.init argument {names} is not known to the codemod; remove it or "
+                "pass it in backend_options={'wandb': {...}}",
+            )
+        resuming = self.resume_args(bound)
+        if isinstance(resuming, str):
+            return self.left("WB013", resuming)
+        resume_args, notes = resuming
         for name in ("config_exclude_keys", "config_include_keys"):
             if name in bound:
-                return self.left("TL002", f"wandb.init({name}=...) filters the config")
+                return self.left(
+                    "TL002",
+                    f"wandb.init({name}=...) filters the config; filter it yourself and pass "
+                    "start_logging(config={k: v ...})",
+                )
         if "config" in bound and string_value(bound.value("config")) is not None:
-            return self.left("TL002", "wandb.init(config=<file>) reads a config file")
+            return self.left(
+                "TL002",
+                "wandb.init(config=<file>) reads a config file; load it (yaml.safe_load) "
+                "and pass the dict as config=",
+            )
         to_wandb = "wandb" in self.targets
-        notes = []
         mode = literal(bound.value("mode"))
         if not to_wandb and mode not in (None, "online", "offline", "shared"):
-            return self.left("TL002", "wandb.init(mode=...) may disable the run")
+            return self.left(
+                "TL002",
+                "wandb.init(mode=...) may disable the run; add wandb to --to (it is "
+                "carried in backend_options) or drop mode=",
+            )
         carried = [name for name in _CARRIED if name in bound] if to_wandb else []
         for name, arg in bound.named.items():
             if name in _DROPPED_WARN and name not in carried:
@@ -222,6 +283,7 @@ class WandbToTracelet(TrackerCodemod):
                 if arg.keyword is not None and arg.keyword.value in _RENAMED
             ]
             args.append(("backend", expr(backend)))
+            args.extend(resume_args)
             args.extend((name, expr(str(value))) for name, value in switches)
             if carried:
                 options = ", ".join(
@@ -241,7 +303,7 @@ class WandbToTracelet(TrackerCodemod):
     def _log(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, ("data", "step", "commit", "sync"))
         if bound is None or bound.unknown or "data" not in bound:
-            return self.left("TL002", "wandb.log with arguments the codemod cannot map")
+            return self.left("TL002", unmapped("wandb.log"))
         notes = ["sync= dropped: tracelet delivers in the background"] if "sync" in bound else []
 
         def transform(updated: cst.CSTNode) -> cst.CSTNode:
@@ -258,7 +320,7 @@ class WandbToTracelet(TrackerCodemod):
     def _finish(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, ("exit_code", "quiet"))
         if bound is None or bound.unknown:
-            return self.left("TL002", "wandb.finish with arguments the codemod cannot map")
+            return self.left("TL002", unmapped("wandb.finish"))
         exit_code = literal(bound.value("exit_code"))
         index = usage.call.args.index(bound.named["exit_code"]) if "exit_code" in bound else None
 
@@ -281,7 +343,7 @@ class WandbToTracelet(TrackerCodemod):
         if key == "wandb.config.update" and usage.role == Role.CALL:
             bound = bind_args(usage.call, ("d", "allow_val_change"))
             if bound is None or bound.unknown or "d" not in bound:
-                return self.left("TL002", "config.update with arguments the codemod cannot map")
+                return self.left("TL002", unmapped("config.update"))
             fallback = self.experiment_code(usage.node)
 
             def transform(updated: cst.CSTNode) -> cst.CSTNode:
@@ -331,7 +393,11 @@ class WandbToTracelet(TrackerCodemod):
     def _save(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, ("glob_str", "base_path", "policy", "glob"))
         if bound is None or bound.unknown or set(bound.named) - {"glob_str", "policy"}:
-            return self.left("TL002", "wandb.save with base_path= or glob= is not migrated")
+            return self.left(
+                "TL002",
+                "wandb.save with base_path= or glob=: name the file, "
+                "experiment.log_artifact(path, name=...)",
+            )
         path = string_value(bound.value("glob_str"))
         if path is None or any(ch in path for ch in "*?["):
             return self.left(

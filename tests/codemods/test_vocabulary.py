@@ -1,0 +1,245 @@
+"""The codemods' use of the run vocabulary (issue 11's API): argument mapping details the
+fixtures do not each show, and the promise that every call site left says what to write."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+import pytest
+
+from tests.codemods.test_fixtures import CASES, FIXTURES
+from tracelet.codemods.rules import RULES, Safety
+from tracelet.codemods.runner import Options, transform_bytes
+
+# what a reason may not be: a statement that there is nothing, without the way out
+BARE = re.compile(
+    r"no (tracelet )?equivalent|no tracelet rewrite|is not migrated|not supported|has no such", re.I
+)
+
+
+def migrate(source: str, code: str, to: str | None = None, unsafe: bool = False):
+    options = Options(source, (to or source).split(","), unsafe, ())
+    data = textwrap.dedent(code).encode()
+    new, file_report, _ = transform_bytes(data, "script.py", options)
+    assert file_report.error is None, file_report.error
+    return new.decode(), [entry.short() for entry in file_report.entries]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_left_reason_in_the_fixtures_says_what_to_write(case: str) -> None:
+    for line in (FIXTURES / case / "report.txt").read_text().splitlines():
+        if " left: " in line:
+            assert not BARE.search(line), line
+
+
+def test_manual_rules_do_not_say_only_that_nothing_exists() -> None:
+    for rule in RULES.values():
+        if rule.safety == Safety.MANUAL:
+            assert not BARE.search(rule.summary), rule.label
+
+
+def test_timm_style_conditional_resume_becomes_resume_must() -> None:
+    new, entries = migrate(
+        "wandb",
+        """
+        import wandb
+        wandb.init(project="p", resume="must" if a.rid else None, id=a.rid if a.rid else None)
+        wandb.log({"a": 1})
+        """,
+    )
+    assert (
+        'tracelet.start_logging(project="p", backend="wandb", '
+        'resume=a.rid if a.rid else None, resume_mode="must")'
+    ) in new
+    assert entries[0] == "3 WB001 rewritten"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "reason"),
+    [
+        ('id="x", resume="never"', "resume_mode is 'allow' or 'must'"),
+        ('resume_from="x?_step=20"', "rewinds or forks a W&B run"),
+        ("resume=True", "pass that run's id"),
+    ],
+)
+def test_resumes_tracelet_cannot_match_are_left_with_what_to_write(
+    arguments: str, reason: str
+) -> None:
+    _, entries = migrate("wandb", f"import wandb\nwandb.init({arguments})\n")
+    assert entries[0].startswith("2 WB013 left: ") and reason in entries[0], entries
+
+
+def test_resume_for_several_trackers_names_the_wandb_run() -> None:
+    new, _ = migrate("wandb", 'import wandb\nwandb.init(id="abc", resume="must")\n', "wandb,mlflow")
+    assert 'resume={"wandb": "abc"}, resume_mode="must"' in new
+
+
+def test_run_id_reads_the_first_tracker_when_wandb_is_not_a_target() -> None:
+    new, entries = migrate(
+        "wandb", 'import wandb\nrun = wandb.init(project="p")\nprint(run.id)\n', "mlflow"
+    )
+    assert 'print(run.ids["mlflow"])' in new
+    assert "3 WB011 warning: run.id now reads the mlflow run's" in entries
+
+
+def test_an_artifact_of_two_files_is_left_with_the_folder_advice() -> None:
+    _, entries = migrate(
+        "wandb",
+        """
+        import wandb
+        run = wandb.init(project="p")
+        artifact = wandb.Artifact("model", type="model")
+        artifact.add_file("config.json")
+        artifact.add_file("weights.pt")
+        run.log_artifact(artifact)
+        """,
+    )
+    left = [e for e in entries if " left: " in e]
+    assert left and all("put them in one folder" in e for e in left), entries
+
+
+def test_media_with_boxes_is_left_and_lists_of_media_name_log_images() -> None:
+    _, entries = migrate(
+        "wandb",
+        """
+        import wandb
+        wandb.init(project="p")
+        wandb.log({"a": wandb.Image(x, boxes={"predictions": {}})})
+        wandb.log({"b": [wandb.Image(i) for i in images]})
+        """,
+    )
+    assert any("4 WB100 left: wandb.Image(boxes=...)" in e for e in entries), entries
+    assert any("5 WB100 left:" in e and "experiment.log_images" in e for e in entries), entries
+
+
+def test_define_metric_best_with_goal_is_left_with_min_or_max() -> None:
+    _, entries = migrate(
+        "wandb",
+        'import wandb\nwandb.init()\nwandb.define_metric("acc", summary="best", goal="maximize")\n',
+    )
+    assert any("3 WB008 left:" in e and "summary='max'" in e for e in entries), entries
+
+
+def test_mlflow_log_dict_to_yaml_is_left_and_figures_move_only_with_unsafe() -> None:
+    code = """
+    import mlflow
+    with mlflow.start_run():
+        mlflow.log_dict({"a": 1}, "config.yaml")
+        mlflow.log_figure(fig, "plots/roc.png")
+    """
+    _, entries = migrate("mlflow", code)
+    assert any("4 ML103 left:" in e and "JSON" in e for e in entries), entries
+    assert any("5 ML011 left:" in e and "--unsafe" in e for e in entries), entries
+    new, _ = migrate("mlflow", code.replace("config.yaml", "config.json"), unsafe=True)
+    assert 'experiment.log_figure("plots/roc", fig)' in new
+    assert 'experiment.log_artifact({"a": 1}, name="config.json")' in new
+
+
+def test_mlflow_log_model_keeps_the_name_and_leaves_other_flavors() -> None:
+    code = """
+    import mlflow
+    with mlflow.start_run():
+        mlflow.pytorch.log_model(pytorch_model=net, name="net", signature=sig)
+    """
+    new, entries = migrate("mlflow", code)
+    assert 'experiment.log_model(net, name="net")' in new
+    assert "4 ML010 warning: signature= dropped: the MLflow model is logged without it" in entries
+    _, entries = migrate(
+        "mlflow", code.replace("pytorch.log_model(pytorch_model=", "keras.log_model(")
+    )
+    assert any("4 ML101 left:" in e and "mlflow.keras.save_model" in e for e in entries), entries
+
+
+def test_clearml_rows_table_takes_its_header_and_properties_become_tags() -> None:
+    new, entries = migrate(
+        "clearml",
+        """
+        from clearml import Task
+        task = Task.init(project_name="p", task_name="t")
+        logger = task.get_logger()
+        logger.report_table("t", "rows", iteration=2, table_plot=[["a", "b"], [1, 2]])
+        task.set_user_properties({"backbone": "resnet"}, depth=50)
+        """,
+    )
+    assert 'logger.log_table("t/rows", [[1, 2]], columns=["a", "b"], step=2)' in new
+    assert 'task.set_tags({"backbone": "resnet", "depth": 50})' in new
+    assert not [e for e in entries if " left: " in e], entries
+
+
+def test_clearml_histogram_of_a_computed_value_asks_for_a_name() -> None:
+    _, entries = migrate(
+        "clearml",
+        """
+        from clearml import Logger
+        Logger.current_logger().report_histogram("h", "s", values=f(), iteration=0)
+        """,
+    )
+    assert any("3 CL100 left:" in e and "counts = ..." in e for e in entries), entries
+
+
+def test_moved_artifact_arguments_keep_their_own_rewrites() -> None:
+    """facebookresearch/ConvNeXt, utils.py: the artifact is named after ``wandb.run.id``."""
+    new, _ = migrate(
+        "wandb",
+        """
+        import wandb
+        wandb.init(project="p")
+        artifact = wandb.Artifact(wandb.run.id + "_model", type="model")
+        artifact.add_dir(output_dir)
+        wandb.log_artifact(artifact, aliases=["latest", "best"])
+        """,
+    )
+    assert (
+        "tracelet.get_active_experiment().log_artifact(output_dir, name=tracelet."
+        'get_active_experiment().ids["wandb"] + "_model", type="model", '
+        'aliases=["latest", "best"])'
+    ) in new
+    assert "Artifact" not in new and "add_dir" not in new
+
+
+def test_add_file_under_its_own_name_is_folded_and_a_renamed_file_is_left() -> None:
+    """ultralytics/yolov5, utils/loggers/wandb/wandb_utils.py: ``name=`` repeats the file name."""
+    code = """
+    import wandb
+    run = wandb.init(project="p")
+    model_artifact = wandb.Artifact("run_" + run.id + "_model", type="model")
+    model_artifact.add_file(str(path / "last.pt"), name="last.pt")
+    run.log_artifact(model_artifact, aliases=["latest"])
+    """
+    new, entries = migrate("wandb", code)
+    assert 'run.log_artifact(str(path / "last.pt"), name="run_" + run.ids["wandb"]' in new
+    _, entries = migrate("wandb", code.replace('name="last.pt"', 'name="best.pt"'))
+    assert any("5 WB103 left: add_file/add_dir(name=...) renames" in e for e in entries), entries
+
+
+def test_media_collected_with_append_or_returned_is_left() -> None:
+    """wandb/examples, pytorch-cnn-mnist/main.py: images appended to a list, then logged."""
+    _, entries = migrate(
+        "wandb",
+        """
+        import wandb
+        wandb.init(project="p")
+        example_images = []
+        example_images.append(wandb.Image(data[0], caption="Pred"))
+        wandb.log({"Examples": example_images})
+        def sample(x):
+            return wandb.Image(x)
+        """,
+    )
+    assert any("5 WB100 left:" in e and "experiment.log_images" in e for e in entries), entries
+    assert any("8 WB100 left:" in e and "returned from a function" in e for e in entries)
+
+
+def test_clearml_report_media_of_an_image_file_is_an_image() -> None:
+    """allegroai/clearml, examples/reporting/image_reporting.py: an image sent as media."""
+    code = """
+    from clearml import Logger
+    Logger.current_logger().report_media(
+        "image", "picasso", iteration=0, local_path=path, file_extension="jpg"
+    )
+    """
+    new, entries = migrate("clearml", code)
+    assert '.log_image(\n    "image/picasso", path, step=0\n)' in new, new
+    _, entries = migrate("clearml", code.replace('"jpg"', '"mp3"'))
+    assert any("3 CL100 left:" in e and "experiment.log_artifact" in e for e in entries), entries

@@ -1,0 +1,389 @@
+"""The ClearML calls that go to tracelet's run vocabulary: single values, images, figures,
+histograms, tables, object artifacts, parameter sections, user properties and the task id.
+
+=======================================================  =========================================
+source                                                   migrated
+=======================================================  =========================================
+``logger.report_single_value(name, value)``              ``logger.summary[name] = value``
+``task.get_reported_single_value(name)``                 ``task.summary.get(name)``
+``logger.report_image(t, s, iteration=i, image=m)``      ``logger.log_image(key, m, step=i)``
+(or ``local_path=p``), ``report_media`` of an image file
+``logger.report_matplotlib_figure(t, s, fig, i)``        ``logger.log_figure(key, fig, step=i)``
+                                                         (``plt`` becomes ``plt.gcf()``)
+``logger.report_histogram(t, s, values=c, iteration=i)``  ``logger.log_histogram(key, (c,
+                                                         list(range(len(c) + 1))), step=i)``
+``logger.report_table(t, s, i, table_plot=df)``          ``logger.log_table(key, df, step=i)``
+``task.upload_artifact(name, artifact_object=obj)``      ``task.log_artifact(obj, name=name)``
+(a dict, DataFrame or numpy array)
+``task.connect(cfg, name="section")``                    ``task.log_params(cfg, section=...)``
+``task.set_user_properties(k=v)``                        ``task.set_tags({"k": v})``
+``task.id``, ``task.name``                               ``task.ids["clearml"]``, ``task.name``
+=======================================================  =========================================
+
+``key`` is the key ClearML's own ``(title, series)`` reads back as, as for
+``report_scalar``. ClearML's histogram ``values`` are bar heights, not samples, so they are
+passed as the counts of a histogram with one unit-wide bin per bar.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from tracelet.codemods.base import ACTIVE_EXPERIMENT, Decision, TrackerCodemod, receiver, unmapped
+from tracelet.codemods.cstutil import (
+    bind_args,
+    call_with,
+    expr,
+    is_dotted_name,
+    literal,
+    quote_string,
+    string_value,
+)
+from tracelet.codemods.resolve import Role, Usage
+
+IMAGE_PARAMS = ("title", "series", "iteration", "local_path", "image", "matrix",
+                "max_image_history", "delete_after_upload", "url")  # fmt: skip
+FIGURE_PARAMS = ("title", "series", "figure", "iteration", "report_image", "report_interactive")
+HISTOGRAM_PARAMS = ("title", "series", "values", "iteration", "labels", "xlabels", "xaxis",
+                    "yaxis", "mode", "data_args", "extra_layout")  # fmt: skip
+MEDIA_PARAMS = ("title", "series", "iteration", "local_path", "stream", "file_extension",
+                "max_history", "delete_after_upload", "url")  # fmt: skip
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
+TABLE_PARAMS = ("title", "series", "iteration", "table_plot", "csv", "url", "extra_layout",
+                "extra_data")  # fmt: skip
+# arguments that only change how the ClearML UI draws the plot
+LAYOUT_ONLY = {"max_image_history", "max_history", "report_image", "report_interactive",
+               "xaxis", "yaxis", "extra_layout", "data_args"}  # fmt: skip
+PYPLOT = {"plt", "pyplot", "matplotlib.pyplot"}
+OBJECT_CALLS = {"dict", "vars", "pd.DataFrame", "pandas.DataFrame", "DataFrame", "pd.read_csv",
+                "pandas.read_csv", "pd.concat"}  # fmt: skip
+TASK_FIELDS = {"id": '.ids["{}"]', "name": ".name"}
+WEB_PAGE = "get_output_log_web_page"
+
+
+class ClearmlVocabulary(TrackerCodemod):
+    """The vocabulary rewrites of the ClearML codemod (see the module docstring).
+
+    The subclass provides ``key_expression(title, series) -> (code, needs_naming)`` and
+    ``is_path(node)``."""
+
+    def key_expression(
+        self, title: cst.BaseExpression, series: cst.BaseExpression
+    ) -> tuple[str, bool]:
+        raise NotImplementedError
+
+    def is_path(self, node: cst.BaseExpression | None) -> bool:
+        raise NotImplementedError
+
+    def tracker_key(self) -> str:
+        return "clearml" if "clearml" in self.targets else self.targets[0]
+
+    # ------------------------------------------------------------------ logger
+    def single_value(self, usage: Usage) -> Decision:
+        bound = bind_args(usage.call, ("name", "value"))
+        if bound is None or bound.unknown or len(bound.named) != 2:
+            return self.left("TL002", unmapped("report_single_value"))
+        if usage.result_role != Role.STATEMENT:
+            return self.left(
+                "CL101", "the value report_single_value returns is used; write "
+                "experiment.summary[name] = value as a statement",
+            )  # fmt: skip
+        statement = self.resolver.parent(usage.node)
+        index = {name: usage.call.args.index(arg) for name, arg in bound.named.items()}
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Expr) and isinstance(updated.value, cst.Call)
+            call = updated.value
+            target = receiver(call, usage, ACTIVE_EXPERIMENT)
+            name, value = (self.module.code_for_node(call.args[index[n]].value)
+                           for n in ("name", "value"))  # fmt: skip
+            code = f"{self.module.code_for_node(target)}.summary[{name}] = {value}"
+            return cst.parse_statement(code).body[0]
+
+        return self.rewrite("CL009", statement, transform)
+
+    def report_media(self, usage: Usage, method: str) -> Decision | None:
+        """``report_image`` / ``report_matplotlib_figure`` / ``report_histogram`` /
+        ``report_table``; ``None`` for other methods."""
+        spec = {
+            "report_image": (IMAGE_PARAMS, "log_image"),
+            "report_matplotlib_figure": (FIGURE_PARAMS, "log_figure"),
+            "report_histogram": (HISTOGRAM_PARAMS, "log_histogram"),
+            "report_table": (TABLE_PARAMS, "log_table"),
+            "report_media": (MEDIA_PARAMS, "log_image"),
+        }.get(method)
+        if spec is None:
+            return None
+        params, new_method = spec
+        bound = bind_args(usage.call, params)
+        if bound is None or bound.unknown or not {"title", "series"} <= set(bound.named):
+            return self.left("TL002", unmapped(f"{method}"))
+        value, extra, problem = self._media_value(method, bound)
+        if problem:
+            return self.left("CL100", f"{method}: {problem}")
+        notes = [f"{n}= dropped: it only changes how ClearML draws the plot"
+                 for n in sorted(set(bound.named) & LAYOUT_ONLY)]  # fmt: skip
+        if literal(bound.value("delete_after_upload")) not in (None, False):
+            notes.append("delete_after_upload= dropped: the local file is kept")
+        index = {name: usage.call.args.index(arg) for name, arg in bound.named.items()}
+        at_run_time = self.key_expression(bound.value("title"), bound.value("series"))[1]
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            args = updated.args
+            key, _ = self.key_expression(args[index["title"]].value, args[index["series"]].value)
+            target = receiver(updated, usage, ACTIVE_EXPERIMENT)
+            new_args: list = [(None, expr(key)), (None, value(args, index))]
+            new_args += extra
+            if "iteration" in index:
+                new_args.append(("step", args[index["iteration"]]))
+            func = cst.Attribute(value=target, attr=cst.Name(new_method))
+            return call_with(updated, func, new_args)
+
+        decision = self.rewrite("CL010", usage.node, transform, notes)
+        if at_run_time:
+            decision.imports.append("tracelet.naming")
+        return decision
+
+    def _media_value(self, method: str, bound):
+        """``(value builder, extra keyword arguments, problem)`` for one report call; a
+        table given as a list of rows has its header as the first row (ClearML's rule)."""
+        code = self.module.code_for_node
+        if method == "report_image":
+            given = [n for n in ("image", "matrix", "local_path") if n in bound]
+            if "url" in bound or len(given) != 1:
+                return (
+                    None,
+                    [],
+                    (
+                        "an image by url= (or none given): download it first and "
+                        "experiment.log_image(key, path, step=...)"
+                    ),
+                )
+            return (lambda args, index: args[index[given[0]]].value), [], None
+        if method == "report_media":
+            extension = string_value(bound.value("file_extension"))
+            path = string_value(bound.value("local_path")) or _last_literal(
+                bound.value("local_path")
+            )
+            suffix = "." + extension.lstrip(".") if extension else path
+            if "local_path" not in bound or not (suffix or "").lower().endswith(IMAGE_EXTENSIONS):
+                return (
+                    None,
+                    [],
+                    (
+                        "a media file that is not an image (or a stream or url): log it with "
+                        "experiment.log_artifact(path, name=...)"
+                    ),
+                )
+            return (lambda args, index: args[index["local_path"]].value), [], None
+        if method == "report_matplotlib_figure":
+            if "figure" not in bound:
+                return None, [], "no figure given"
+            figure = bound.value("figure")
+            if code(figure) in PYPLOT:
+                return (lambda args, index: expr(f"{code(figure)}.gcf()")), [], None
+            return (lambda args, index: args[index["figure"]].value), [], None
+        if method == "report_histogram":
+            values = bound.value("values")
+            if values is None:
+                return None, [], "no values given"
+            if {"labels", "xlabels", "mode"} & set(bound.named):
+                return (
+                    None,
+                    [],
+                    (
+                        "labels=/xlabels=/mode= draw several series or named bars; log each "
+                        "series with experiment.log_histogram(key, (counts, edges), step=...)"
+                    ),
+                )
+            if not is_dotted_name(values):
+                return (
+                    None,
+                    [],
+                    (
+                        "name the bar heights first (counts = ...) and report those: the "
+                        "migrated call reads them twice, for the counts and for the bin edges"
+                    ),
+                )
+            counts = code(values)
+            histogram = expr(f"({counts}, list(range(len({counts}) + 1)))")
+            return (lambda args, index: histogram), [], None
+        table = bound.value("table_plot")
+        if table is None:
+            return (
+                None,
+                [],
+                (
+                    "a table from csv= or url=: read it with pandas.read_csv(...) and "
+                    "experiment.log_table(key, dataframe, step=...)"
+                ),
+            )
+        if "extra_data" in bound:
+            return None, [], "extra_data= styles the table cells; tracelet keeps only the cells"
+        if isinstance(table, cst.List) and table.elements:
+            header = code(table.elements[0].value)
+            rows = "[" + ", ".join(code(e.value) for e in table.elements[1:]) + "]"
+            return (lambda args, index: expr(rows)), [("columns", expr(header))], None
+        return (lambda args, index: args[index["table_plot"]].value), [], None
+
+    # ------------------------------------------------------------------ task
+    def upload_object(self, usage: Usage, bound, name_index: int, object_index: int) -> Decision:
+        """``upload_artifact`` of a dict, DataFrame or array -> ``log_artifact(obj, name=)``."""
+        if not self._is_object(bound.value("artifact_object")):
+            return self.left(
+                "CL006",
+                "upload_artifact of an object the codemod cannot type: a dict, DataFrame or "
+                "numpy array migrates (experiment.log_artifact(obj, name=...)); for other "
+                "objects pickle them to a file and log that path",
+            )
+        return self.log_artifact_call(usage, bound, name_index, object_index)
+
+    def log_artifact_call(self, usage: Usage, bound, name_index: int, value_index: int):
+        metadata = bound.named.get("metadata")
+        metadata_index = None if metadata is None else usage.call.args.index(metadata)
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            target = receiver(updated, usage, ACTIVE_EXPERIMENT)
+            func = cst.Attribute(value=target, attr=cst.Name("log_artifact"))
+            args = [(None, updated.args[value_index]), ("name", updated.args[name_index])]
+            if metadata_index is not None:
+                args.append(("metadata", updated.args[metadata_index]))
+            return call_with(updated, func, args)
+
+        return self.rewrite("CL006", usage.node, transform)
+
+    def _is_object(self, node: cst.BaseExpression | None) -> bool:
+        if isinstance(node, cst.Dict | cst.DictComp):
+            return True
+        if isinstance(node, cst.Attribute) and node.attr.value == "__dict__":
+            return True
+        if isinstance(node, cst.Call):
+            func = self.module.code_for_node(node.func)
+            return (
+                func in OBJECT_CALLS
+                or func.startswith(("np.", "numpy."))
+                or func.endswith((".to_dict", ".describe"))
+            )
+        if isinstance(node, cst.Name):
+            values = [
+                value
+                for name in self.resolver.collected.names
+                if name.value == node.value
+                and (value := self.resolver.collected.values.get(id(name))) is not None
+            ]
+            return bool(values) and all(self._is_object(value) for value in values)
+        return False
+
+    def connect_section(self, usage: Usage, section: cst.Arg, mutable_index: int) -> Decision:
+        section_index = usage.call.args.index(section)
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            target = receiver(updated, usage, ACTIVE_EXPERIMENT)
+            func = cst.Attribute(value=target, attr=cst.Name("log_params"))
+            args = [(None, updated.args[mutable_index]), ("section", updated.args[section_index])]
+            return call_with(updated, func, args)
+
+        return self.rewrite("CL002", usage.node, transform)
+
+    def user_properties(self, usage: Usage) -> Decision:
+        call = usage.call
+        if usage.result_role != Role.STATEMENT:
+            return self.left(
+                "CL011", "the value set_user_properties returns is used; call "
+                "experiment.set_tags({...}) as a statement",
+            )  # fmt: skip
+        positional = [a for a in call.args if a.keyword is None]
+        if (
+            any(a.star for a in call.args)
+            or len(positional) > 1
+            or (positional and not _plain_mapping(positional[0].value))
+        ):
+            return self.left(
+                "CL011",
+                "set_user_properties with property dicts, tuples or a mapping the codemod "
+                "cannot read: write experiment.set_tags({name: value, ...})",
+            )
+        code = self.module.code_for_node
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            target = receiver(updated, usage, ACTIVE_EXPERIMENT)
+            func = cst.Attribute(value=target, attr=cst.Name("set_tags"))
+            items = [
+                f"{quote_string(a.keyword.value)}: {code(a.value)}"
+                for a in updated.args
+                if a.keyword is not None
+            ]
+            mapping = [a for a in updated.args if a.keyword is None]
+            if mapping and not items:
+                return call_with(updated, func, [(None, mapping[0])])
+            if mapping:
+                inner = code(mapping[0].value).strip()[1:-1].strip().rstrip(",")
+                items.insert(0, inner)
+            return call_with(updated, func, [(None, expr("{" + ", ".join(items) + "}"))])
+
+        return self.rewrite("CL011", usage.node, transform)
+
+    def reported_single_values(self, usage: Usage, method: str) -> Decision:
+        """``task.get_reported_single_value(name)`` reads the summary back."""
+        bound = bind_args(usage.call, ("name",))
+        if (
+            bound is None
+            or bound.unknown
+            or (method == "get_reported_single_value") != ("name" in bound)
+        ):
+            return self.left("TL002", unmapped(method))
+        index = usage.call.args.index(bound.named["name"]) if bound.named else None
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            target = self.module.code_for_node(receiver(updated, usage, ACTIVE_EXPERIMENT))
+            if index is None:
+                return expr(f"dict({target}.summary)")
+            key = self.module.code_for_node(updated.args[index].value)
+            return expr(f"{target}.summary.get({key})")
+
+        return self.rewrite("CL009", usage.node, transform)
+
+    def task_field(self, usage: Usage, method: str) -> Decision | None:
+        """``task.id`` / ``task.name`` / ``task.get_output_log_web_page()``."""
+        if len(usage.path.attrs) != 1:
+            return None
+        if method == WEB_PAGE and usage.role == Role.CALL and not usage.call.args:
+            suffix = f'.urls["{self.tracker_key()}"]'
+        elif method in TASK_FIELDS and usage.role not in (Role.CALL, Role.STORE, Role.DELETE):
+            suffix = TASK_FIELDS[method].format(self.tracker_key())
+        else:
+            return None
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            attribute = updated.func if isinstance(updated, cst.Call) else updated
+            assert isinstance(attribute, cst.Attribute)
+            return expr(self.module.code_for_node(attribute.value) + suffix)
+
+        return self.rewrite("CL012", usage.node, transform)
+
+
+def _last_literal(node: cst.BaseExpression | None) -> str | None:
+    """The file name a path expression ends with, when it is written out."""
+    text = string_value(node)
+    if text is not None:
+        return text
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide):
+        return _last_literal(node.right)
+    if isinstance(node, cst.Call) and node.args:
+        return _last_literal(node.args[-1].value)
+    return None
+
+
+def _plain_mapping(node: cst.BaseExpression) -> bool:
+    """``{"k": v, ...}`` whose values are not property-detail dicts."""
+    return isinstance(node, cst.Dict) and all(
+        isinstance(e, cst.DictElement)
+        and string_value(e.key) is not None
+        and not isinstance(e.value, cst.Dict)
+        for e in node.elements
+    )
