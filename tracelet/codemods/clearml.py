@@ -160,8 +160,10 @@ class ClearmlToTracelet(ClearmlVocabulary):
         ]
         indexes.sort(key=lambda item: item[1])
         # ClearML's resource monitor is tracelet's system metrics (on by default for both)
-        monitoring = "auto_resource_monitoring" in bound.named and literal(
-            bound.value("auto_resource_monitoring")
+        monitoring = (
+            literal(bound.value("auto_resource_monitoring"))
+            if "auto_resource_monitoring" in bound.named
+            else None
         )
         switches = [("track_system", expr("False"))] if monitoring is False else []
 
