@@ -57,6 +57,7 @@ from tracelet.codemods.cstutil import (
     string_value,
 )
 from tracelet.codemods.resolve import Role, Usage
+from tracelet.codemods.writer import add_scalar
 
 TASK = "clearml:task"
 LOGGER = "clearml:logger"
@@ -173,7 +174,9 @@ class ClearmlToTracelet(TrackerCodemod):
                 [*args, ("backend", expr(backend)), *switches],
             )
 
-        return self.rewrite("CL001", usage.node, transform, notes)
+        decision = self.rewrite("CL001", usage.node, transform, notes)
+        self.writer_routes.start(usage, decision)
+        return decision
 
     def _parses_args(self) -> bool:
         names = self.resolver.collected.all_names
@@ -328,6 +331,18 @@ class ClearmlToTracelet(TrackerCodemod):
         decision = self.rewrite("CL004", usage.node, transform)
         if at_run_time:
             decision.imports.append("tracelet.naming")
+
+        def on_writer(writer: str):
+            def to_writer(updated: cst.CSTNode) -> cst.CSTNode:
+                assert isinstance(updated, cst.Call)
+                args = updated.args
+                title, series = args[index["title"]].value, args[index["series"]].value
+                key = expr(self._key_code(title, series, at_run_time))
+                return add_scalar(writer, key, args[index["value"]], args[index["iteration"]])
+
+            return usage.node, to_writer
+
+        self.writer_routes.offer(usage, decision, on_writer)
         return decision
 
     def _key_code(

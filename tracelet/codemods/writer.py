@@ -1,0 +1,263 @@
+"""``--style summarywriter``: metrics with a known step go to a TensorBoard ``SummaryWriter``.
+
+The migration guide's shape is "``tracelet.start_logging`` plus the SummaryWriter you
+already know": run lifecycle, params, tags, artifacts stay tracelet calls, while a metric
+whose step is written at the call site (``mlflow.log_metric(k, v, step=s)``, ClearML's
+``report_scalar(title, series, v, iteration=i)``) becomes ``writer.add_scalar(k, v, s)``.
+tracelet routes that call to the same tracker with the same key, value and step, so the
+store is the same as with ``experiment.log_metric``.
+
+The writer is ``writer = SummaryWriter()`` (TensorBoard's default ``runs/<date>_<host>``
+folder, a new one per writer) added right after the statement that starts the run, or
+as the first statement of a ``with tracelet.start_logging(...)`` block. A
+``SummaryWriter`` the file already creates is reused instead when it is bound to a plain
+name before the call site in the same way. The variable is ``writer`` unless the file
+uses that name (then ``summary_writer``, ``tb_writer``).
+
+A call site keeps the tracelet call (``--style tracelet`` keeps them all) when:
+
+* no start of the run in the file is sure to have run before it (the start is in
+  another module or function, or in a branch the call site is not in): the writer
+  variable might not exist there;
+* the file does not import ``torch`` (``torch.utils.tensorboard`` would be a new
+  dependency) or binds ``SummaryWriter`` to something this module does not recognise;
+* the step is not written at the call site, or a dict of metrics is not a literal with
+  a step that can be evaluated once per key without side effects.
+
+W&B's ``wandb.log`` always stays ``tracelet.log``: W&B numbers rows by ``_step`` and the
+SummaryWriter path adds a ``tracelet/step`` column, so the store would differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from tracelet.codemods.cstutil import expr
+
+if TYPE_CHECKING:
+    from tracelet.codemods.base import Decision, TrackerCodemod, Usage
+
+SUMMARYWRITER = "summarywriter"
+TRACELET = "tracelet"
+STYLES = (SUMMARYWRITER, TRACELET)
+WRITER_MODULES = ("torch.utils.tensorboard", "tensorboardX")
+WRITER_NAMES = ("writer", "summary_writer", "tb_writer")
+
+Block = cst.Module | cst.IndentedBlock
+# writer variable name -> the statement(s) that replace the call's statement / the call
+WriterTransform = Callable[[str], tuple[cst.CSTNode, Callable[[cst.CSTNode], cst.CSTNode]]]
+
+
+@dataclass
+class _Start:
+    decision: Decision
+    anchor: cst.CSTNode  # the statement after which the writer is created, or a with block
+    needed: bool = False
+
+
+@dataclass
+class _Candidate:
+    usage: Usage
+    decision: Decision
+    build: WriterTransform
+
+
+@dataclass
+class WriterRoutes:
+    """Collects run starts and metric call sites during the analysis, then (in
+    :meth:`apply`) moves every call site a writer can serve onto ``writer.add_scalar``."""
+
+    codemod: TrackerCodemod
+    starts: list[_Start] = field(default_factory=list)
+    candidates: list[_Candidate] = field(default_factory=list)
+
+    @property
+    def enabled(self) -> bool:
+        return self.codemod.style == SUMMARYWRITER
+
+    def start(self, usage: Usage, decision: Decision) -> None:
+        """A call that starts the run (its decision is a rewrite to ``start_logging``)."""
+        from tracelet.codemods.resolve import Role
+
+        if not self.enabled:
+            return
+        resolver = self.codemod.resolver
+        if usage.role == Role.WITH:
+            with_node = resolver.parent(usage.context)
+            if isinstance(with_node, cst.With) and isinstance(with_node.body, cst.IndentedBlock):
+                self.starts.append(_Start(decision, with_node))
+            return
+        statement = resolver.statement_of(usage.node)
+        if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
+            self.starts.append(_Start(decision, statement))
+
+    def offer(self, usage: Usage, decision: Decision, build: WriterTransform) -> None:
+        """A metric call site with its step at hand; ``build(writer_name)`` gives the
+        node to replace and its transform."""
+        if self.enabled:
+            self.candidates.append(_Candidate(usage, decision, build))
+
+    def apply(self) -> None:
+        if not (self.starts and self.candidates):
+            return
+        codemod = self.codemod
+        names = codemod.resolver.collected.all_names
+        class_name = self._writer_class(codemod.module)
+        if class_name is None:
+            return
+        existing = self._existing_writers(codemod.module, class_name)
+        new_name = next((n for n in WRITER_NAMES if n not in names), None)
+        if new_name is None and not existing:
+            return
+        for candidate in self.candidates:
+            start = next((s for s in self.starts if self._serves(s.anchor, candidate)), None)
+            if start is None:
+                continue
+            reused = next(
+                (n for s, n in existing if self._dominates(s, candidate.usage.node)), None
+            )
+            name = reused or new_name
+            if name is None:
+                continue
+            node, transform = candidate.build(name)
+            candidate.decision.transforms = [(node, transform)]
+            candidate.decision.uses_tracelet = False
+            start.needed |= reused is None
+        for start in self.starts:
+            if start.needed:
+                creation = _creation(start.anchor, f"{new_name} = {class_name}()\n")
+                start.decision.side_transforms.append(creation)
+                start.decision.notes.append(
+                    f"{new_name} = {class_name}() added after the start: metrics logged with a "
+                    f"step go through {new_name}.add_scalar (TensorBoard also writes event files "
+                    "under ./runs/; --style tracelet keeps experiment calls)"
+                )
+                if class_name == "SummaryWriter" and "SummaryWriter" not in names:
+                    start.decision.imports.append(("torch.utils.tensorboard", "SummaryWriter"))
+
+    # ------------------------------------------------------------------ analysis
+    def _writer_class(self, module: cst.Module) -> str | None:
+        """The name the file reaches ``SummaryWriter`` by: an existing
+        ``from torch.utils.tensorboard import SummaryWriter [as X]`` (or tensorboardX), else
+        ``SummaryWriter`` imported anew when the file imports torch; None otherwise."""
+        names = self.codemod.resolver.collected.all_names
+        for statement in module.body:
+            if not isinstance(statement, cst.SimpleStatementLine):
+                continue
+            for small in statement.body:
+                if not isinstance(small, cst.ImportFrom) or small.module is None:
+                    continue
+                if module.code_for_node(small.module) not in WRITER_MODULES:
+                    continue
+                if isinstance(small.names, cst.ImportStar):
+                    continue
+                for alias in small.names:
+                    if isinstance(alias.name, cst.Name) and alias.name.value == "SummaryWriter":
+                        bound = alias.asname.name if alias.asname else alias.name
+                        if isinstance(bound, cst.Name):
+                            return bound.value
+        if "SummaryWriter" in names or "torch" not in names:
+            return None
+        return "SummaryWriter"
+
+    def _existing_writers(
+        self, module: cst.Module, class_name: str
+    ) -> list[tuple[cst.CSTNode, str]]:
+        """``(statement, name)`` of every ``name = SummaryWriter(...)`` in the file."""
+        found = []
+        for node in self.codemod.resolver.collected.names:
+            parent = self.codemod.resolver.parent(node)
+            if not isinstance(parent, cst.AssignTarget):
+                continue
+            assign = self.codemod.resolver.parent(parent)
+            if not isinstance(assign, cst.Assign) or len(assign.targets) != 1:
+                continue
+            value = assign.value
+            if isinstance(value, cst.Call) and module.code_for_node(value.func) in (
+                class_name,
+                *(f"{m}.SummaryWriter" for m in WRITER_MODULES),
+            ):
+                found.append((self.codemod.resolver.statement_of(assign), node.value))
+        return found
+
+    def _serves(self, anchor: cst.CSTNode, candidate: _Candidate) -> bool:
+        node = candidate.usage.node
+        if isinstance(anchor, cst.With):
+            return self._inside(node, anchor.body)
+        return self._dominates(anchor, node)
+
+    def _inside(self, node: cst.CSTNode, ancestor: cst.CSTNode) -> bool:
+        current: cst.CSTNode | None = node
+        while current is not None:
+            if current is ancestor:
+                return True
+            current = self.codemod.resolver.parent(current)
+        return False
+
+    def _dominates(self, statement: cst.CSTNode, node: cst.CSTNode) -> bool:
+        """Whether ``statement`` has surely run when ``node`` runs: ``node`` is in a later
+        statement of the same block, or the statement is at the top of the module and
+        ``node`` is in a function (called once the module has run)."""
+        resolver = self.codemod.resolver
+        block = resolver.parent(statement)
+        if not isinstance(block, Block):
+            return False
+        index = next(i for i, s in enumerate(block.body) if s is statement)
+        child, current = node, resolver.parent(node)
+        in_function = False
+        while current is not None:
+            if current is block:
+                position = next(i for i, s in enumerate(block.body) if s is child)
+                at_top = isinstance(block, cst.Module)
+                return position > index or (at_top and in_function and position != index)
+            in_function |= isinstance(current, cst.FunctionDef)
+            child, current = current, resolver.parent(current)
+        return False
+
+
+def _creation(
+    anchor: cst.CSTNode, code: str
+) -> tuple[cst.CSTNode, Callable[[cst.CSTNode], cst.CSTNode]]:
+    """The node to change and its transform: ``code`` after the start statement, or first
+    in the ``with`` block that starts the run."""
+    line = cst.parse_statement(code)
+    if isinstance(anchor, cst.With):
+
+        def prepend(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.IndentedBlock)
+            return updated.with_changes(body=[line, *updated.body])
+
+        return anchor.body, prepend
+
+    def follow(updated: cst.CSTNode) -> cst.CSTNode:
+        return cst.FlattenSentinel([updated, line])
+
+    return anchor, follow
+
+
+def add_scalar(writer: str, key: cst.BaseExpression, value, step) -> cst.Call:
+    """``writer.add_scalar(key, value, step)`` from nodes (or ``cst.Arg`` values)."""
+    args = [a.value if isinstance(a, cst.Arg) else a for a in (key, value, step)]
+    return cst.Call(func=expr(f"{writer}.add_scalar"), args=[cst.Arg(a) for a in args])
+
+
+def pure(node: cst.BaseExpression | None) -> bool:
+    """An expression that can be evaluated again with the same result and no side effect:
+    names, attributes, literals, subscripts and arithmetic of those."""
+    if isinstance(node, cst.Name | cst.Integer | cst.Float | cst.SimpleString):
+        return True
+    if isinstance(node, cst.Attribute):
+        return pure(node.value)
+    if isinstance(node, cst.BinaryOperation):
+        return pure(node.left) and pure(node.right)
+    if isinstance(node, cst.UnaryOperation):
+        return pure(node.expression)
+    if isinstance(node, cst.Subscript):
+        return pure(node.value) and all(
+            isinstance(e.slice, cst.Index) and pure(e.slice.value) for e in node.slice
+        )
+    return False
