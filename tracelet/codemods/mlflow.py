@@ -60,7 +60,7 @@ from tracelet.codemods.cstutil import (
     string_value,
 )
 from tracelet.codemods.resolve import Role, Usage
-from tracelet.codemods.writer import WriterTransform, add_scalar, pure
+from tracelet.codemods.writer import WriterTransform, add_scalar, pure, twin_add_scalar
 
 RUN = "mlflow:run"
 
@@ -327,12 +327,43 @@ class MlflowToTracelet(TrackerCodemod):
         return self.rewrite(_RULE_OF[method], usage.node, transform)
 
     def _call_log_metric(self, usage: Usage) -> Decision:
+        bound = bind_args(usage.call, LOG_METRIC_PARAMS)
+        twin = self._twin(usage, bound)
+        if twin is not None:
+            return twin
         keep = {"key": None, "value": None, "step": "step"}
         decision = self._experiment_call(usage, "log_metric", LOG_METRIC_PARAMS, keep)
-        bound = bind_args(usage.call, LOG_METRIC_PARAMS)
         if decision.action == report.REWRITTEN and _has_step(bound):
             self.writer_routes.offer(usage, decision, _scalar_on(usage, bound))
         return decision
+
+    def _twin(self, usage: Usage, bound) -> Decision | None:
+        """``mlflow.log_metric(k, v)`` next to ``writer.add_scalar(k, v, step)``: tracelet
+        routes the writer to MLflow already, so the MLflow call is dropped."""
+        if bound is None or bound.unknown or not {"key", "value"} <= set(bound.named):
+            return None
+        if usage.result_role != Role.STATEMENT:
+            return None
+        twin = twin_add_scalar(self, usage, bound.value("key"), bound.value("value"))
+        if twin is None:
+            return None
+        line = self.get_metadata(PositionProvider, twin).start.line
+        writer_step = self.module.code_for_node(twin.args[2].value) if len(twin.args) > 2 else None
+        step = bound.value("step")
+        step_code = self.module.code_for_node(step) if step is not None else None
+        if step_code == writer_step:
+            where = "at the same step"
+        else:
+            where = (
+                f"at the writer's step ({writer_step or 0}) where MLflow stored this call at "
+                f"{'step ' + step_code if step_code else 'step 0 (no step given)'}"
+            )
+        return self.remove_statement(
+            "ML003",
+            usage,
+            f"dropped: {self.code(twin)} (line {line}) logs the same value and tracelet routes "
+            f"it to MLflow, so it is stored once, {where}",
+        )
 
     def _call_log_metrics(self, usage: Usage) -> Decision:
         keep = {"metrics": None, "step": "step"}

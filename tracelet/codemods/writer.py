@@ -109,7 +109,7 @@ class WriterRoutes:
         class_name = self._writer_class(codemod.module)
         if class_name is None:
             return
-        existing = self._existing_writers(codemod.module, class_name)
+        existing = self.existing_writers()
         new_name = next((n for n in WRITER_NAMES if n not in names), None)
         if new_name is None and not existing:
             return
@@ -164,10 +164,10 @@ class WriterRoutes:
             return None
         return "SummaryWriter"
 
-    def _existing_writers(
-        self, module: cst.Module, class_name: str
-    ) -> list[tuple[cst.CSTNode, str]]:
+    def existing_writers(self) -> list[tuple[cst.CSTNode, str]]:
         """``(statement, name)`` of every ``name = SummaryWriter(...)`` in the file."""
+        module = self.codemod.module
+        class_name = self._writer_class(module) or "SummaryWriter"
         found = []
         for node in self.codemod.resolver.collected.names:
             parent = self.codemod.resolver.parent(node)
@@ -237,6 +237,37 @@ def _creation(
         return cst.FlattenSentinel([updated, line])
 
     return anchor, follow
+
+
+def twin_add_scalar(
+    codemod: TrackerCodemod, usage: Usage, key: cst.BaseExpression, value: cst.BaseExpression
+) -> cst.Call | None:
+    """A ``w.add_scalar(key, value, ...)`` in the same block as the tracker call ``usage``,
+    with the same key and value code, ``w`` being a ``SummaryWriter`` the file creates:
+    once tracelet routes the writer, the tracker call would store every point twice."""
+    resolver = codemod.resolver
+    statement = resolver.statement_of(usage.node)
+    block = resolver.parent(statement)
+    if not isinstance(block, Block):
+        return None
+    module = codemod.module
+    writers = {name for _, name in WriterRoutes(codemod).existing_writers()}
+    wanted = (module.code_for_node(key), module.code_for_node(value))
+    for sibling in block.body:
+        if not isinstance(sibling, cst.SimpleStatementLine):
+            continue
+        for small in sibling.body:
+            call = small.value if isinstance(small, cst.Expr) else None
+            if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)):
+                continue
+            func = call.func
+            if func.attr.value != "add_scalar" or module.code_for_node(func.value) not in writers:
+                continue
+            if len(call.args) >= 2 and all(a.keyword is None for a in call.args[:2]):
+                found = tuple(module.code_for_node(a.value) for a in call.args[:2])
+                if found == wanted:
+                    return call
+    return None
 
 
 def add_scalar(writer: str, key: cst.BaseExpression, value, step) -> cst.Call:
