@@ -57,6 +57,7 @@ class _Start:
     decision: Decision
     anchor: cst.CSTNode  # the statement after which the writer is created, or a with block
     needed: bool = False
+    lines: list[str] = field(default_factory=list)  # code added after it, before the writer
 
 
 @dataclass
@@ -69,7 +70,9 @@ class _Candidate:
 @dataclass
 class WriterRoutes:
     """Collects run starts and metric call sites during the analysis, then (in
-    :meth:`apply`) moves every call site a writer can serve onto ``writer.add_scalar``."""
+    :meth:`apply`) moves every call site a writer can serve onto ``writer.add_scalar``.
+    Statements a codemod needs right after the start (ClearML's seeding) go through
+    :meth:`after_start`, so that the start gets one transform."""
 
     codemod: TrackerCodemod
     starts: list[_Start] = field(default_factory=list)
@@ -79,21 +82,38 @@ class WriterRoutes:
     def enabled(self) -> bool:
         return self.codemod.style == SUMMARYWRITER
 
-    def start(self, usage: Usage, decision: Decision) -> None:
-        """A call that starts the run (its decision is a rewrite to ``start_logging``)."""
+    def start(self, usage: Usage, decision: Decision) -> bool:
+        """A call that starts the run (its decision is a rewrite to ``start_logging``);
+        False when no statement can follow it (it is part of a larger statement)."""
         from tracelet.codemods.resolve import Role
 
-        if not self.enabled:
-            return
         resolver = self.codemod.resolver
         if usage.role == Role.WITH:
             with_node = resolver.parent(usage.context)
             if isinstance(with_node, cst.With) and isinstance(with_node.body, cst.IndentedBlock):
                 self.starts.append(_Start(decision, with_node))
-            return
+                return True
+            return False
         statement = resolver.statement_of(usage.node)
         if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
             self.starts.append(_Start(decision, statement))
+            return True
+        return False
+
+    def after_start(self, decision: Decision, code: str) -> None:
+        """Add ``code`` (statements) right after the start ``decision`` rewrites."""
+        start = next(s for s in self.starts if s.decision is decision)
+        start.lines.append(code)
+
+    def dominates(self, statement: cst.CSTNode, node: cst.CSTNode) -> bool:
+        """Whether ``statement`` (or, for a ``with`` start, its block) has surely run when
+        ``node`` runs."""
+        if isinstance(statement, cst.With):
+            return self._inside(node, statement.body)
+        return self._dominates(statement, node)
+
+    def anchor_of(self, decision: Decision) -> cst.CSTNode:
+        return next(s.anchor for s in self.starts if s.decision is decision)
 
     def offer(self, usage: Usage, decision: Decision, build: WriterTransform) -> None:
         """A metric call site with its step at hand; ``build(writer_name)`` gives the
@@ -102,7 +122,13 @@ class WriterRoutes:
             self.candidates.append(_Candidate(usage, decision, build))
 
     def apply(self) -> None:
-        if not (self.starts and self.candidates):
+        self._route()
+        for start in self.starts:
+            if start.lines:
+                start.decision.side_transforms.append(_creation(start.anchor, start.lines))
+
+    def _route(self) -> None:
+        if not (self.enabled and self.starts and self.candidates):
             return
         codemod = self.codemod
         names = codemod.resolver.collected.all_names
@@ -128,16 +154,16 @@ class WriterRoutes:
             candidate.decision.uses_tracelet = False
             start.needed |= reused is None
         for start in self.starts:
-            if start.needed:
-                creation = _creation(start.anchor, f"{new_name} = {class_name}()\n")
-                start.decision.side_transforms.append(creation)
-                start.decision.notes.append(
-                    f"{new_name} = {class_name}() added after the start: metrics logged with a "
-                    f"step go through {new_name}.add_scalar (TensorBoard also writes event files "
-                    "under ./runs/; --style tracelet keeps experiment calls)"
-                )
-                if class_name == "SummaryWriter" and "SummaryWriter" not in names:
-                    start.decision.imports.append(("torch.utils.tensorboard", "SummaryWriter"))
+            if not start.needed:
+                continue
+            start.lines.append(f"{new_name} = {class_name}()\n")
+            start.decision.notes.append(
+                f"{new_name} = {class_name}() added after the start: metrics logged with a "
+                f"step go through {new_name}.add_scalar (TensorBoard also writes event files "
+                "under ./runs/; --style tracelet keeps experiment calls)"
+            )
+            if class_name == "SummaryWriter" and "SummaryWriter" not in names:
+                start.decision.imports.append(("torch.utils.tensorboard", "SummaryWriter"))
 
     # ------------------------------------------------------------------ analysis
     def _writer_class(self, module: cst.Module) -> str | None:
@@ -220,21 +246,26 @@ class WriterRoutes:
 
 
 def _creation(
-    anchor: cst.CSTNode, code: str
+    anchor: cst.CSTNode, lines: list[str]
 ) -> tuple[cst.CSTNode, Callable[[cst.CSTNode], cst.CSTNode]]:
-    """The node to change and its transform: ``code`` after the start statement, or first
+    """The node to change and its transform: ``lines`` after the start statement, or first
     in the ``with`` block that starts the run."""
-    line = cst.parse_statement(code)
+    statements: list[cst.BaseStatement] = []
+    for code in lines:
+        parsed = cst.parse_module(code)  # a leading comment is the module's header
+        first, *rest = parsed.body
+        statements += [first.with_changes(leading_lines=[*parsed.header, *first.leading_lines])]
+        statements += rest
     if isinstance(anchor, cst.With):
 
         def prepend(updated: cst.CSTNode) -> cst.CSTNode:
             assert isinstance(updated, cst.IndentedBlock)
-            return updated.with_changes(body=[line, *updated.body])
+            return updated.with_changes(body=[*statements, *updated.body])
 
         return anchor.body, prepend
 
     def follow(updated: cst.CSTNode) -> cst.CSTNode:
-        return cst.FlattenSentinel([updated, line])
+        return cst.FlattenSentinel([updated, *statements])
 
     return anchor, follow
 
