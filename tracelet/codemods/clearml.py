@@ -350,7 +350,7 @@ class ClearmlToTracelet(TrackerCodemod):
 
             return usage.node, to_writer
 
-        self.writer_routes.offer(usage, decision, on_writer)
+        self.writer_routes.offer(usage, decision, on_writer, needs_run=True)
         return decision
 
     def _key_code(

@@ -57,6 +57,7 @@ class _Start:
     decision: Decision
     anchor: cst.CSTNode  # the statement after which the writer is created, or a with block
     needed: bool = False
+    shared: bool = False  # the writer must be a module global (see WriterRoutes.offer)
     lines: list[str] = field(default_factory=list)  # code added after it, before the writer
 
 
@@ -65,6 +66,7 @@ class _Candidate:
     usage: Usage
     decision: Decision
     build: WriterTransform
+    needs_run: bool
 
 
 @dataclass
@@ -115,11 +117,15 @@ class WriterRoutes:
     def anchor_of(self, decision: Decision) -> cst.CSTNode:
         return next(s.anchor for s in self.starts if s.decision is decision)
 
-    def offer(self, usage: Usage, decision: Decision, build: WriterTransform) -> None:
+    def offer(
+        self, usage: Usage, decision: Decision, build: WriterTransform, needs_run: bool = False
+    ) -> None:
         """A metric call site with its step at hand; ``build(writer_name)`` gives the
-        node to replace and its transform."""
+        node to replace and its transform. ``needs_run``: the original call fails unless
+        the run was started (a ClearML logger exists only once ``Task.init`` ran), so with a
+        single start in the file the writer, made a module global, is sure to exist there."""
         if self.enabled:
-            self.candidates.append(_Candidate(usage, decision, build))
+            self.candidates.append(_Candidate(usage, decision, build, needs_run))
 
     def apply(self) -> None:
         self._route()
@@ -141,11 +147,17 @@ class WriterRoutes:
             return
         for candidate in self.candidates:
             start = next((s for s in self.starts if self._serves(s.anchor, candidate)), None)
-            if start is None:
-                continue
             reused = next(
                 (n for s, n in existing if self._dominates(s, candidate.usage.node)), None
             )
+            if start is None and candidate.needs_run and len(self.starts) == 1:
+                start = self.starts[0]
+                if isinstance(start.anchor, cst.With) or new_name is None:
+                    continue
+                reused = None
+                start.shared = True
+            if start is None:
+                continue
             name = reused or new_name
             if name is None:
                 continue
@@ -156,7 +168,9 @@ class WriterRoutes:
         for start in self.starts:
             if not start.needed:
                 continue
-            start.lines.append(f"{new_name} = {class_name}()\n")
+            in_function = self._in_function(start.anchor)
+            declare = f"global {new_name}\n" if start.shared and in_function else ""
+            start.lines.append(f"{declare}{new_name} = {class_name}()\n")
             start.decision.notes.append(
                 f"{new_name} = {class_name}() added after the start: metrics logged with a "
                 f"step go through {new_name}.add_scalar (TensorBoard also writes event files "
@@ -215,6 +229,12 @@ class WriterRoutes:
         if isinstance(anchor, cst.With):
             return self._inside(node, anchor.body)
         return self._dominates(anchor, node)
+
+    def _in_function(self, node: cst.CSTNode) -> bool:
+        current = self.codemod.resolver.parent(node)
+        while current is not None and not isinstance(current, cst.FunctionDef):
+            current = self.codemod.resolver.parent(current)
+        return current is not None
 
     def _inside(self, node: cst.CSTNode, ancestor: cst.CSTNode) -> bool:
         current: cst.CSTNode | None = node
