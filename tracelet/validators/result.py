@@ -108,6 +108,34 @@ class ArtifactDiff:
 
 
 @dataclass(frozen=True)
+class HistoryDiff:
+    """The stores' own rows (``RunTables.history``), every column, the n-th row of the
+    left against the n-th row of the right; compared only when both stores keep rows.
+
+    ``differing_cells`` counts, per column, the rows whose cells differ (a value against a
+    missing one included); numbers are compared after the precision adjustments.
+    ``examples`` holds the first ``(row, column, left, right)`` of each column.
+    """
+
+    only_left_columns: tuple[str, ...] = ()
+    only_right_columns: tuple[str, ...] = ()
+    left_rows: int = 0
+    right_rows: int = 0
+    differing_cells: dict[str, int] = field(default_factory=dict)
+    examples: tuple[tuple[int, str, str | None, str | None], ...] = ()
+    skipped: bool = False
+
+    @property
+    def equal(self) -> bool:
+        return self.skipped or not (
+            self.only_left_columns
+            or self.only_right_columns
+            or self.differing_cells
+            or self.left_rows != self.right_rows
+        )
+
+
+@dataclass(frozen=True)
 class Adjustment:
     """A store's lossy encoding, applied to both runs' values before comparing.
 
@@ -144,6 +172,7 @@ class Comparison:
     atol: float = 0.0
     left_source: str = ""
     right_source: str = ""
+    history: HistoryDiff = field(default_factory=lambda: HistoryDiff(skipped=True))
 
     @property
     def differing_keys(self) -> list[str]:
@@ -152,12 +181,13 @@ class Comparison:
 
     @property
     def equal(self) -> bool:
-        """True when metrics, params, tags and artifacts all match within tolerance."""
+        """True when metrics, params, tags, artifacts and the stores' own rows all match."""
         return (
             not self.differing_keys
             and self.params.equal
             and self.tags.equal
             and self.artifacts.equal
+            and self.history.equal
         )
 
     @property

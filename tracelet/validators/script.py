@@ -27,7 +27,12 @@
    same place in the original copy, when the migrated store is inside the copy (a script
    that logs into its own folder); the sandbox store of ``--from``; a store the script
    wrote into its own folder (the tracker's ``SandboxLayout.local_stores``).
-   Then :func:`~tracelet.validators.compare.compare_runs`.
+   Then :func:`~tracelet.validators.compare.compare_runs` with ``store_rows``: besides
+   the metric, param, tag and artifact tables, every column of the rows a store keeps
+   itself (a run history: its row counter, step-metric columns, media; only clocks are
+   left out) is compared row by row, so a bookkeeping column the metric table does not show
+   still makes the runs DIFFERENT. The verdict is EQUAL only when every difference is
+   absorbed by a lossy encoding a store declares (``Comparison.adjustments``).
 
 ``--from lightning`` validates a script whose Lightning ``Trainer`` logs through a
 tracker's Lightning logger: the original run is read from the store of the tracker
@@ -210,7 +215,7 @@ def validate_script(
         target=target,
         workdir=workdir,
         keep_workdir=keep,
-        comparison=compare_runs(original, migrated, rtol=rtol, atol=atol),
+        comparison=compare_runs(original, migrated, rtol=rtol, atol=atol, store_rows=True),
         original=original,
         migrated=migrated,
         outcomes=outcomes,

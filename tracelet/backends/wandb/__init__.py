@@ -543,8 +543,10 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
     artifacts = []
     system: list[tuple[float, dict[str, str]]] = []
     origin: dict[str, str] = {}
+    history: list[dict[str, str]] = []
     for sync_file in files:
         decoded = decode(sync_file)
+        history.extend(_history_cells(row) for row in decoded.rows)
         system.extend(decoded.stats)
         origin.update(decoded.origin)
         notes.extend(f"{sync_file.name}: {note}" for note in decoded.notes)
@@ -569,7 +571,28 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
         notes=notes,
         system=tables.metrics_frame(_system_rows(system)),
         origin=origin,
+        history=_history_frame(history),
     )
+
+
+_CLOCK_KEYS = frozenset({"_runtime", "_timestamp"})
+
+
+def _history_cells(row: dict[str, Any]) -> dict[str, str]:
+    """One history row as text cells (a media value as its sorted JSON), clocks left out."""
+    return {
+        key: raw if type(raw) is str else json.dumps(raw, sort_keys=True)
+        for key, raw in row.items()
+        if key not in _CLOCK_KEYS
+    }
+
+
+def _history_frame(rows: list[dict[str, str]]) -> pd.DataFrame:
+    import pandas as pd
+
+    columns = sorted({key for row in rows for key in row})
+    frame = pd.DataFrame.from_records(rows, columns=columns).astype(object)
+    return frame.where(frame.notna(), None)
 
 
 def read_media(path: str, run: str | None = None) -> pd.DataFrame:
