@@ -68,3 +68,17 @@ def test_a_hidden_column_makes_script_mode_different_and_is_named(tmp_path: Path
     same = compare_runs(plain, run_script(tmp_path / "again", PLAIN), store_rows=True)
     assert same.exit_code == 0, verdict(same)
     assert set(same.history.only_left_columns) == set() and not same.history.skipped
+
+
+@pytest.mark.slow
+def test_step_columns_under_two_names_with_the_same_cells_are_explained(tmp_path: Path) -> None:
+    """Lightning's WandbLogger numbers rows with ``trainer/global_step``, tracelet with its own
+    step column: the same steps under each writer's name are not a difference."""
+    mine = run_script(tmp_path / "mine", WITH_STEP_COLUMN)
+    theirs = run_script(tmp_path / "theirs", WITH_STEP_COLUMN.replace("my/step", "trainer/step"))
+
+    comparison = compare_runs(mine, theirs, store_rows=True)
+
+    assert comparison.exit_code == 0, verdict(comparison)
+    assert comparison.history.renamed_steps == (("my/step", "trainer/step"),)
+    assert comparison.history.only_left_columns == comparison.history.only_right_columns == ()

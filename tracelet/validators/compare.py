@@ -163,14 +163,39 @@ def _compare_history(
         if bad:
             counts[column] = len(bad)
             examples += [(i, column, lvals[i], rvals[i]) for i in bad[:max_examples]]
+    only_left, only_right = sorted(lcols - rcols), sorted(rcols - lcols)
+    renamed = _renamed_steps(left.history, right.history, only_left, only_right)
+    for left_name, right_name in renamed:
+        only_left.remove(left_name)
+        only_right.remove(right_name)
     return HistoryDiff(
-        only_left_columns=tuple(sorted(lcols - rcols)),
-        only_right_columns=tuple(sorted(rcols - lcols)),
+        renamed_steps=tuple(renamed),
+        only_left_columns=tuple(only_left),
+        only_right_columns=tuple(only_right),
         left_rows=len(left.history),
         right_rows=len(right.history),
         differing_cells=counts,
         examples=tuple(examples),
     )
+
+
+def _renamed_steps(
+    left: pd.DataFrame, right: pd.DataFrame, only_left: list[str], only_right: list[str]
+) -> list[tuple[str, str]]:
+    """Pairs of one-sided step columns (declared by each reader) with the same cells."""
+    if len(left) != len(right):
+        return []
+    pairs = []
+    right_steps = [c for c in right.attrs.get("step_columns", ()) if c in only_right]
+    for name in left.attrs.get("step_columns", ()):
+        if name not in only_left:
+            continue
+        cells = left[name].tolist()
+        match = next((r for r in right_steps if right[r].tolist() == cells), None)
+        if match is not None:
+            right_steps.remove(match)
+            pairs.append((name, match))
+    return pairs
 
 
 def _same_cell(left: str | None, right: str | None, declared) -> bool:

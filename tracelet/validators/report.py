@@ -41,6 +41,7 @@ new keys may be added, non-finite numbers are the strings ``"nan"``, ``"inf"``,
       "history": {"equal": bool, "skipped": bool, "left_rows": int, "right_rows": int,
                   "only_left_columns": [str], "only_right_columns": [str],
                   "differing_cells": {column: int},
+                  "renamed_steps": [{"left": str, "right": str}],
                   "examples": [{"row": int, "column": str, "left": str|null,
                                 "right": str|null}]},
       "artifacts": {"equal": bool, "skipped": bool, "matched": int,
@@ -232,6 +233,14 @@ def render_terminal(comparison: Comparison, console: Console, *, max_equal_rows:
             _render_mapping(section, diff, console)
     if not comparison.artifacts.equal:
         _render_artifacts(comparison.artifacts, console)
+    for left_name, right_name in comparison.history.renamed_steps:
+        console.print(
+            Text(
+                f"step column {left_name!r} (left) is {right_name!r} on the right: the same "
+                "steps in every row, under each writer's name for its step metric",
+                "cyan",
+            )
+        )
     if not comparison.history.equal:
         _render_history(comparison.history, console)
     style = "bold green" if comparison.equal else "bold red"
@@ -343,6 +352,7 @@ def _history_json(diff: HistoryDiff) -> dict[str, Any]:
         "only_left_columns": list(diff.only_left_columns),
         "only_right_columns": list(diff.only_right_columns),
         "differing_cells": dict(diff.differing_cells),
+        "renamed_steps": [{"left": a, "right": b} for a, b in diff.renamed_steps],
         "examples": [
             {"row": row, "column": column, "left": left, "right": right}
             for row, column, left, right in diff.examples

@@ -114,7 +114,8 @@ class HistoryDiff:
 
     ``differing_cells`` counts, per column, the rows whose cells differ (a value against a
     missing one included); numbers are compared after the precision adjustments.
-    ``examples`` holds the first ``(row, column, left, right)`` of each column.
+    ``examples`` holds the first ``(row, column, left, right)`` of each column. A reader
+    names its step columns in ``history.attrs["step_columns"]``.
     """
 
     only_left_columns: tuple[str, ...] = ()
@@ -124,6 +125,10 @@ class HistoryDiff:
     differing_cells: dict[str, int] = field(default_factory=dict)
     examples: tuple[tuple[int, str, str | None, str | None], ...] = ()
     skipped: bool = False
+    renamed_steps: tuple[tuple[str, str], ...] = ()
+    """``(left, right)`` step columns (each store's own name for the column that numbers
+    every metric's rows, as its reader declares) holding the same cells in every row: the
+    same steps under the names the two writers use, so not a difference."""
 
     @property
     def equal(self) -> bool:

@@ -544,9 +544,11 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
     system: list[tuple[float, dict[str, str]]] = []
     origin: dict[str, str] = {}
     history: list[dict[str, str]] = []
+    step_columns: set[str] = set()
     for sync_file in files:
         decoded = decode(sync_file)
         history.extend(_history_cells(row) for row in decoded.rows)
+        step_columns.update(_Steps(decoded).hidden)
         system.extend(decoded.stats)
         origin.update(decoded.origin)
         notes.extend(f"{sync_file.name}: {note}" for note in decoded.notes)
@@ -571,7 +573,7 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
         notes=notes,
         system=tables.metrics_frame(_system_rows(system)),
         origin=origin,
-        history=_history_frame(history),
+        history=_history_frame(history, step_columns),
     )
 
 
@@ -587,12 +589,17 @@ def _history_cells(row: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _history_frame(rows: list[dict[str, str]]) -> pd.DataFrame:
+def _history_frame(rows: list[dict[str, str]], step_columns: set[str]) -> pd.DataFrame:
+    """The rows as a frame; ``attrs["step_columns"]`` names the hidden columns that number
+    the rows for every metric (``define_metric("*", step_metric=...)``, the TensorBoard
+    sync's ``global_step``)."""
     import pandas as pd
 
     columns = sorted({key for row in rows for key in row})
     frame = pd.DataFrame.from_records(rows, columns=columns).astype(object)
-    return frame.where(frame.notna(), None)
+    frame = frame.where(frame.notna(), None)
+    frame.attrs["step_columns"] = sorted(step_columns & set(columns))
+    return frame
 
 
 def read_media(path: str, run: str | None = None) -> pd.DataFrame:
