@@ -62,6 +62,7 @@ from tracelet.codemods.cstutil import (
     string_value,
 )
 from tracelet.codemods.resolve import Path, Role, Usage
+from tracelet.codemods.writer import TB_SYNC_DIFFERENCES
 
 RUN = "wandb:run"
 
@@ -199,8 +200,8 @@ class WandbToTracelet(TrackerCodemod):
                 notes.append(_DROPPED_WARN[name])
             elif name in ("sync_tensorboard", "tensorboard") and literal(arg.value) is not False:
                 notes.append(
-                    f"{name}= dropped: SummaryWriter calls reach W&B through tracelet, each "
-                    "at its own step (W&B's sync numbered rows in arrival order)"
+                    f"{name}= dropped: SummaryWriter calls reach W&B through tracelet; "
+                    + TB_SYNC_DIFFERENCES
                 )
         syncing = any(
             name in ("sync_tensorboard", "tensorboard") and literal(arg.value) is not False

@@ -41,6 +41,14 @@ from tracelet.codemods.cstutil import expr
 if TYPE_CHECKING:
     from tracelet.codemods.base import Decision, TrackerCodemod, Usage
 
+# What W&B's own TensorBoard sync stored that a routed SummaryWriter does not, measured on a
+# real offline run of cleanrl's dqn.py shape (wandb 0.22); `tracelet validate` shows each.
+TB_SYNC_DIFFERENCES = (
+    "W&B's sync stored the step in a global_step column (tracelet: tracelet/step), float32 "
+    "values (tracelet: float64), only the last value of a key logged twice at one step "
+    "(tracelet: every value, one row each), and no history row for add_text (tracelet: a "
+    "text media row); tracelet validate reports each of these"
+)
 SUMMARYWRITER = "summarywriter"
 TRACELET = "tracelet"
 STYLES = (SUMMARYWRITER, TRACELET)

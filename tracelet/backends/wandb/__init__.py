@@ -72,6 +72,7 @@ from tracelet.backends.base import (
     tag_label,
 )
 from tracelet.backends.registry import DirectReplay, ImposedRule, SandboxLayout
+from tracelet.backends.tensorboard import FLOAT32_ENCODING
 from tracelet.backends.wandb.logfile import Decoded, decode, wait_for_exit_record
 from tracelet.errors import first_line
 from tracelet.events import Point
@@ -545,10 +546,12 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
     origin: dict[str, str] = {}
     history: list[dict[str, str]] = []
     step_columns: set[str] = set()
+    synced = False
     for sync_file in files:
         decoded = decode(sync_file)
         history.extend(_history_cells(row) for row in decoded.rows)
         step_columns.update(_Steps(decoded).hidden)
+        synced |= decoded.tensorboard
         system.extend(decoded.stats)
         origin.update(decoded.origin)
         notes.extend(f"{sync_file.name}: {note}" for note in decoded.notes)
@@ -564,6 +567,8 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
         artifacts.extend(_artifact_rows(decoded, notes))
     config.pop(TAGS_CONFIG_KEY, None)
     metrics = tables.metrics_from_columns(keys, steps, values, walls)
+    if synced:
+        notes.append(TB_SYNC_NOTE)
     return tables.RunTables(
         metrics=metrics,
         params=tables.params_frame(tables.flatten_params(config)),
@@ -574,10 +579,16 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
         system=tables.metrics_frame(_system_rows(system)),
         origin=origin,
         history=_history_frame(history, step_columns),
+        encodings=(FLOAT32_ENCODING,) if synced else (),
     )
 
 
 _CLOCK_KEYS = frozenset({"_runtime", "_timestamp"})
+TB_SYNC_NOTE = (
+    "written by W&B's TensorBoard sync: float32 values (TensorBoard's), one row per "
+    "TensorBoard step numbered by global_step, only the last value of a key logged twice "
+    "at one step, and add_text not in the history"
+)
 
 
 def _history_cells(row: dict[str, Any]) -> dict[str, str]:
