@@ -82,3 +82,51 @@ def test_step_columns_under_two_names_with_the_same_cells_are_explained(tmp_path
     assert comparison.exit_code == 0, verdict(comparison)
     assert comparison.history.renamed_steps == (("my/step", "trainer/step"),)
     assert comparison.history.only_left_columns == comparison.history.only_right_columns == ()
+
+
+def rows(records: list[dict[str, str]], steps: tuple[str, ...] = ()):
+    import pandas as pd
+
+    from tracelet.backends.wandb import _history_frame
+
+    frame = _history_frame(records, set(steps))
+    assert isinstance(frame, pd.DataFrame)
+    return frame
+
+
+def tables(history, encodings=()):
+    from tracelet.tables import RunTables, metrics_frame
+
+    return RunTables(metrics_frame(), history=history, encodings=encodings)
+
+
+def test_cells_compare_row_by_row_with_declared_encodings_and_renamed_steps() -> None:
+    """The comparison itself, on frames shaped as the W&B reader builds them."""
+    import numpy as np
+
+    from tracelet.backends.tensorboard import FLOAT32_ENCODING
+
+    left = rows(
+        [{"_step": "0", "global_step": "4", "loss": str(float(np.float32(0.1)))}],
+        steps=("global_step",),
+    )
+    right = rows(
+        [{"_step": "0", "my/step": "4", "loss": "0.1"}],
+        steps=("my/step",),
+    )
+
+    explained = compare_runs(
+        tables(left, (FLOAT32_ENCODING,)), tables(right), store_rows=True
+    ).history
+    assert explained.equal and explained.renamed_steps == (("global_step", "my/step"),)
+
+    raw = compare_runs(tables(left), tables(right), store_rows=True).history
+    assert raw.differing_cells == {"loss": 1}  # float32 against float64 without the encoding
+    assert raw.examples == ((0, "loss", left["loss"][0], "0.1"),)
+
+    missing = rows([{"_step": "0", "loss": "0.1"}, {"_step": "1", "text": '{"_type": "html"}'}])
+    diff = compare_runs(tables(missing), tables(right), store_rows=True).history
+    assert (diff.left_rows, diff.right_rows) == (2, 1)
+    assert diff.only_left_columns == ("text",)
+    assert diff.only_right_columns == ("my/step",)
+    assert not diff.equal
