@@ -197,6 +197,7 @@ def _parsed_arguments(codemod: TrackerCodemod) -> list[tuple[cst.SimpleStatement
     ``name, rest = <parser>.parse_known_args(...)``) statement of the file."""
     found = []
     resolver = codemod.resolver
+    parsers = _parser_functions(codemod.module)
     for name in resolver.collected.names:
         current = resolver.parent(name)
         if isinstance(current, cst.Element):  # `args, rest = ...`: the first element
@@ -209,17 +210,58 @@ def _parsed_arguments(codemod: TrackerCodemod) -> list[tuple[cst.SimpleStatement
         assign = resolver.parent(current)
         if not isinstance(assign, cst.Assign) or len(assign.targets) != 1:
             continue
-        value = assign.value
-        if not (isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute)):
-            continue
-        method = value.func.attr.value
-        if method not in PARSE_METHODS or (method == "parse_known_args") != (
+        method = _parse_method(assign.value, parsers)
+        if method is None or (method == "parse_known_args") != (
             isinstance(assign.targets[0].target, cst.Tuple)
         ):
             continue
         statement = resolver.parent(assign)
         if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
             found.append((statement, name.value))
+    return found
+
+
+def _parse_method(value: cst.BaseExpression, parsers: dict[str, str]) -> str | None:
+    """``parse_args`` / ``parse_known_args`` for ``p.parse_args(...)`` or a call of a
+    module function that returns one (``args = parse_opt()``), else None."""
+    if isinstance(value, cst.IfExp):  # yolov5: `known_args()[0] if known else parse_args()`
+        both = {_parse_method(value.body, parsers), _parse_method(value.orelse, parsers)}
+        return both.pop() if len(both) == 1 else None
+    if isinstance(value, cst.Subscript) and _first_item(value):
+        inner = _parse_method(value.value, parsers)
+        return "parse_args" if inner == "parse_known_args" else None
+    if not isinstance(value, cst.Call):
+        return None
+    if isinstance(value.func, cst.Attribute) and value.func.attr.value in PARSE_METHODS:
+        return value.func.attr.value
+    if isinstance(value.func, cst.Name):
+        return parsers.get(value.func.value)
+    return None
+
+
+def _first_item(node: cst.Subscript) -> bool:
+    (element,) = node.slice if len(node.slice) == 1 else (None,)
+    return (
+        element is not None
+        and isinstance(element.slice, cst.Index)
+        and isinstance(element.slice.value, cst.Integer)
+        and element.slice.value.value == "0"
+    )
+
+
+def _parser_functions(module: cst.Module) -> dict[str, str]:
+    """Top-level functions whose last statement is ``return <parser>.parse_args(...)``."""
+    found = {}
+    for statement in module.body:
+        if not isinstance(statement, cst.FunctionDef):
+            continue
+        body = statement.body.body
+        last = body[-1] if body else None
+        if isinstance(last, cst.SimpleStatementLine) and isinstance(last.body[0], cst.Return):
+            returned = last.body[0].value
+            method = _parse_method(returned, {}) if returned is not None else None
+            if method is not None:
+                found[statement.name.value] = method
     return found
 
 
