@@ -19,8 +19,10 @@ A call site keeps the tracelet call (``--style tracelet`` keeps them all) when:
 * no start of the run in the file is sure to have run before it (the start is in
   another module or function, or in a branch the call site is not in): the writer
   variable might not exist there;
-* the file does not import ``torch`` (``torch.utils.tensorboard`` would be a new
-  dependency) or binds ``SummaryWriter`` to something this module does not recognise;
+* the file does not import ``torch``, or the ``tensorboard`` package that
+  ``torch.utils.tensorboard`` needs is not installed where the code is migrated (the
+  import would be new and could fail), or the file binds ``SummaryWriter`` to something
+  this module does not recognise;
 * the step is not written at the call site, or a dict of metrics is not a literal with
   a step that can be evaluated once per key without side effects.
 
@@ -208,7 +210,7 @@ class WriterRoutes:
                         bound = alias.asname.name if alias.asname else alias.name
                         if isinstance(bound, cst.Name):
                             return bound.value
-        if "SummaryWriter" in names or "torch" not in names:
+        if "SummaryWriter" in names or "torch" not in names or not _tensorboard_installed():
             return None
         return "SummaryWriter"
 
@@ -271,6 +273,14 @@ class WriterRoutes:
             in_function |= isinstance(current, cst.FunctionDef)
             child, current = current, resolver.parent(current)
         return False
+
+
+def _tensorboard_installed() -> bool:
+    """``torch.utils.tensorboard`` needs the ``tensorboard`` package; without it here (where
+    the code is migrated, normally where it runs) a new import would fail at run time."""
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboard") is not None
 
 
 def _creation(
