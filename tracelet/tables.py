@@ -172,6 +172,11 @@ class RunTables:
     #: system metrics under the tracker's own names (metrics columns); ``validate``
     #: leaves them out unless asked, as they differ from run to run
     system: pd.DataFrame = field(default_factory=metrics_frame)
+    #: the store's own rows, every column as the tracker keeps it (raw JSON text, ``None``
+    #: where a row has no value), for stores that keep more than the metric table shows
+    #: (W&B history: ``_step``, step-metric columns, media); ``None`` for the others.
+    #: Wall-clock columns are left out, as ``wall_time`` is never compared
+    history: pd.DataFrame | None = None
     #: where the code came from, as the tracker recorded it: ``program``, ``user``,
     #: ``git.commit``, ``git.branch``, ``git.remote``, ``git.dirty`` (those present)
     origin: dict[str, str] = field(default_factory=dict)

@@ -221,3 +221,36 @@ def test_from_lightning_logs_to_the_loggers_tracker_unless_to(tmp_path: Path, ca
     assert code == 0
     assert '+    tracelet.start_logging(project="p", backend="mlflow")' in out
     assert "1 file would change, 2 call sites rewritten, 0 call sites left" in err
+
+
+STEP_METRIC = """import mlflow
+import torch
+
+with mlflow.start_run():
+    for epoch in range(2):
+        mlflow.log_metric("loss", torch.tensor(1.0 / (epoch + 1)).item(), step=epoch)
+"""
+
+
+@pytest.mark.parametrize(
+    ("style", "expected"),
+    [
+        (None, 'writer.add_scalar("loss", torch.tensor(1.0 / (epoch + 1)).item(), epoch)'),
+        (
+            "tracelet",
+            'experiment.log_metric("loss", torch.tensor(1.0 / (epoch + 1)).item(), step=epoch)',
+        ),
+    ],
+)
+def test_style_chooses_summarywriter_or_experiment_calls(
+    tmp_path: Path, capsys, style: str | None, expected: str
+) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(STEP_METRIC)
+    argv = ["migrate", str(script), "--from", "mlflow", "--no-progress"]
+
+    assert main([*argv, *(["--style", style] if style else [])]) == 0
+
+    diff = capsys.readouterr().out
+    assert f"+        {expected}" in diff
+    assert ("+    writer = SummaryWriter()" in diff) is (style is None)

@@ -3,7 +3,8 @@
 A fixture is a folder named after the pattern it shows (``wandb_log_implicit_step``):
 ``before.py``, ``after.py``, ``report.txt`` (one ``Entry.short()`` per line) and, when the
 migration needs options, ``args.txt`` (``--to mlflow,wandb``, ``--unsafe``,
-``--disable WB002``). The source tracker is the name's prefix (``trains_`` is ClearML).
+``--disable WB002``, ``--style tracelet``). The source tracker is the name's prefix
+(``trains_`` is ClearML).
 
 Each fixture also checks that the output parses and that migrating it again changes
 nothing. ``TRACELET_UPDATE_FIXTURES=1`` rewrites ``after.py`` and ``report.txt`` from the
@@ -39,10 +40,11 @@ def options_for(case: str) -> Options:
     parser.add_argument("--to", default=source)
     parser.add_argument("--unsafe", action="store_true")
     parser.add_argument("--disable", action="append", default=[])
+    parser.add_argument("--style", default="summarywriter")
     args_file = FIXTURES / case / "args.txt"
     argv = shlex.split(args_file.read_text()) if args_file.exists() else []
     args = parser.parse_args(argv)
-    return Options(source, args.to.split(","), args.unsafe, tuple(args.disable))
+    return Options(source, args.to.split(","), args.unsafe, tuple(args.disable), args.style)
 
 
 def migrate(case: str, data: bytes) -> tuple[bytes, list[str]]:

@@ -1,4 +1,5 @@
-"""``tracelet validate FILE --from TRACKER`` on a file that is not a runnable script."""
+"""``tracelet validate FILE --from TRACKER`` on a file that is not a runnable script, or whose
+migration is not complete."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.validators.test_cli import assert_one_error_line
 from tracelet.cli import main
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "validate"
 
 
 def validate(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str]:
@@ -43,3 +47,22 @@ def test_from_with_two_stores_is_still_refused(tmp_path: Path, capsys) -> None:
 
     assert code == 2
     assert "--from: not used when diffing two stores" in err
+
+
+def test_a_held_back_migration_stops_before_running_and_names_the_sites(
+    tmp_path: Path, capsys
+) -> None:
+    script = FIXTURES / "wandb_held_back.py"
+    workdir = tmp_path / "work"
+
+    code = main(["validate", str(script), "--from", "wandb", "--workdir", str(workdir)])
+    out, err = capsys.readouterr()
+
+    assert code == 2
+    assert_one_error_line(
+        err, "kept 4 tracker call site(s), so nothing was run: 1 left at wandb_held_back.py:9 "
+    )
+    assert "wandb_held_back.py:9: left WB103" in out
+    for line in (8, 11, 12):
+        assert f"wandb_held_back.py:{line}: held" in out
+    assert not (workdir / "original-store").exists()  # no sandbox was started

@@ -269,3 +269,28 @@ def test_clearml_title_equal_to_series_reads_back_the_same(isolated: Path, capsy
     assert "lr/lr" not in metrics
     assert metrics["lr"]["status"] == "equal"
     assert metrics["lr"]["left_points"] == metrics["lr"]["right_points"] == 4
+
+
+@pytest.mark.slow
+def test_tensorboard_sync_differences_are_each_reported(isolated: Path, capsys):
+    """cleanrl's wandb.init(sync_tensorboard=True): W&B's sync stores float32 values, one row
+    per TensorBoard step under global_step and the last of two values at one step; the
+    routed writer stores what it was given. Validate says so and exits 1."""
+    code, out, _ = validate(
+        capsys, FIXTURES / "wandb_cleanrl_sync.py", "--from", "wandb", "--json", "r.json"
+    )
+
+    assert code == 1, out
+    assert "original store: written by W&B's TensorBoard sync: float32 values" in out
+    report = json.loads((isolated / "r.json").read_text())
+    assert [(a["encoding"], a["declared_by"]) for a in report["adjustments"]] == [
+        ("float32", ["left"])
+    ]
+    metrics = {m["key"]: m for m in report["metrics"]}
+    assert metrics["losses/td_loss"]["status"] == metrics["charts/SPS"]["status"] == "equal"
+    returns = metrics["charts/episodic_return"]
+    assert (returns["left_points"], returns["right_points"]) == (4, 8)
+    assert returns["only_right_steps"] == [149, 299, 449, 599]
+    history = report["history"]
+    assert history["only_left_columns"] == ["global_step"]
+    assert (history["left_rows"], history["right_rows"]) == (10, 15)

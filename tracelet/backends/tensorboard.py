@@ -51,6 +51,7 @@ from __future__ import annotations
 import json
 import shutil
 import struct
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -468,10 +469,22 @@ def claims_file(path: Path) -> bool:
 
 
 def holds_stores(path: Path) -> bool:
-    return next(path.rglob("*tfevents*"), None) is not None
+    """Event files of its own: those inside another tracker's run folder belong to that run
+    (W&B's TensorBoard sync copies them into the run it writes)."""
+    from tracelet.backends.registry import with_option
+
+    others = [t.module for t in with_option("is_store_folder") if t.module is not _THIS_MODULE]
+    for events in path.rglob("*tfevents*"):
+        folders = [path / p for p in events.relative_to(path).parents if p != Path(".")]
+        if not any(other.is_store_folder(folder) for folder in folders for other in others):
+            return True
+    return False
 
 
 def delivered_location(
     state: Mapping[str, Any], options: Mapping[str, Any], cwd: str, environ: Mapping[str, str]
 ) -> str | None:
     return str(state["log_dir"]) if state.get("log_dir") else None
+
+
+_THIS_MODULE = sys.modules[__name__]

@@ -8,6 +8,7 @@
     tracelet migrate src/ --from clearml --check        # exit 1 if anything would change
     tracelet migrate train.py --from wandb --report migration.json
     tracelet migrate train.py --from lightning          # MLFlowLogger / WandbLogger on a Trainer
+    tracelet migrate train.py --from mlflow --style tracelet   # experiment.log_metric, no writer
 
 The diff goes to stdout (so ``> migration.patch`` gives a clean patch); progress and the
 summary go to stderr.
@@ -25,6 +26,7 @@ import argparse
 
 from tracelet.codemods import SOURCES, default_targets
 from tracelet.codemods.rules import RULES, Safety, resolve_rules, rules_for
+from tracelet.codemods.writer import STYLES, SUMMARYWRITER
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -56,6 +58,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", metavar="FILE", help="write a report (.json, or text)")
     parser.add_argument(
         "--unsafe", action="store_true", help="also apply rewrites whose rules are marked unsafe"
+    )
+    parser.add_argument(
+        "--style",
+        choices=STYLES,
+        default=SUMMARYWRITER,
+        help="metrics logged with a step become SummaryWriter.add_scalar calls "
+        "(summarywriter, the default) or stay tracelet experiment calls (tracelet)",
     )
     parser.add_argument(
         "--disable",
@@ -100,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         targets=_targets(args),
         unsafe=args.unsafe,
         disable=tuple(args.disable),
+        style=args.style,
     )
     mode = "write" if args.write else "check" if args.check else "diff"
     outcome = _migrate(runner, args, options, mode, err)

@@ -166,6 +166,9 @@ def _run_script(args: argparse.Namespace, console: Console) -> int:
         atol=args.atol,
         console=console,
     )
+    for side, tables in (("original", outcome.original), ("migrated", outcome.migrated)):
+        for note in tables.notes:  # what each reader skipped or how its store encodes
+            console.print(f"{side} store: {note}", markup=False, highlight=False, soft_wrap=True)
     code = show_comparison(
         outcome.comparison, outcome.original, outcome.migrated, args, console, outcome.to_json()
     )

@@ -64,11 +64,13 @@ def migrate_code(
     to: Sequence[str] | None = None,
     unsafe: bool = False,
     disable: Sequence[str] = (),
+    style: str = "summarywriter",
 ) -> tuple[str, list[Entry]]:
-    """Migrate one module's source text; returns the new text and the report entries."""
+    """Migrate one module's source text; returns the new text and the report entries
+    (``style``: see :mod:`tracelet.codemods.writer`)."""
     from tracelet.codemods.runner import Options, transform_bytes
 
-    options = Options(source, list(to or default_targets(source)), unsafe, tuple(disable))
+    options = Options(source, list(to or default_targets(source)), unsafe, tuple(disable), style)
     new, file_report, _ = transform_bytes(code.encode("utf-8"), "<string>", options)
     if file_report.error:
         raise SyntaxError(file_report.error)

@@ -38,6 +38,7 @@ from tracelet.codemods.cstutil import expr
 from tracelet.codemods.imports import fast_imports
 from tracelet.codemods.resolve import MIXED, Path, Resolver, Role, Usage, simple_binding_target
 from tracelet.codemods.rules import RULES, Safety, resolve_rules
+from tracelet.codemods.writer import STYLES, SUMMARYWRITER, WriterRoutes
 
 TODO_PREFIX = "# TODO(tracelet):"
 SILENT = "silent"
@@ -64,7 +65,7 @@ class Decision:
     todo: bool = True
     report: bool = True
     uses_tracelet: bool = True
-    imports: list[str] = field(default_factory=list)
+    imports: list[str | tuple[str, str]] = field(default_factory=list)  # module or (module, name)
 
 
 @dataclass
@@ -93,8 +94,12 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
         to: str | Sequence[str] | None = None,
         unsafe: bool = False,
         disable: str | Sequence[str] | None = None,
+        style: str = SUMMARYWRITER,
     ) -> None:
         super().__init__(context)
+        if style not in STYLES:
+            raise ValueError(f"unknown style {style!r}; choose from {', '.join(STYLES)}")
+        self.style = style
         targets = to or self.SOURCE
         if isinstance(targets, str):
             targets = targets.split(",")
@@ -116,6 +121,12 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
         )
         arg_parser.add_argument(
             "--disable", action="append", default=None, help="rule id or name to turn off"
+        )
+        arg_parser.add_argument(
+            "--style",
+            choices=STYLES,
+            default=SUMMARYWRITER,
+            help="metrics with a step: SummaryWriter calls (default) or tracelet calls",
         )
 
     # ------------------------------------------------------------------ hooks
@@ -298,10 +309,12 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
         self.resolver = Resolver(
             tree, self.get_metadata, self.ROOTS, self.CALL_FACTORIES, self.ATTR_FACTORIES
         )
+        self.writer_routes = WriterRoutes(self)
         for root, path in self.resolver.roots_in_order():
             for usage in self.resolver.usages_from(root, path):
                 self._record(usage)
         self.finish_analysis()
+        self.writer_routes.apply()
         self._decide()
         for entry in self.entries:
             if entry.action == report.LEFT:
@@ -389,7 +402,8 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
                 continue
             uses_tracelet |= decision.uses_tracelet
             for module in decision.imports:
-                AddImportsVisitor.add_needed_import(self.context, module)
+                names = (module,) if isinstance(module, str) else module
+                AddImportsVisitor.add_needed_import(self.context, *names)
                 self._extra_imports = True
             for index, (node, transform) in enumerate(decision.transforms):
                 shown = entry if decision.report and index == 0 else None

@@ -36,8 +36,9 @@ Left: plots and media (``report_histogram``, ``report_image``, ``report_matplotl
 ``upload_artifact`` of objects that are not paths (DataFrames, dicts, arrays), other Task
 methods (``execute_remotely``, ``connect_configuration``, ...), ``connect(name=...)``.
 
-Not a call site, so only a warning: ``Task.init`` captured argparse arguments (the
-``Args`` section), framework outputs and the console by itself; tracelet does not.
+``Task.init``'s seeding and argparse capture are repeated in the migrated code (see
+:mod:`tracelet.codemods.clearml_effects`). Not a call site, so not migrated: the framework
+outputs and the console ClearML captured by itself.
 """
 
 from __future__ import annotations
@@ -47,8 +48,10 @@ from typing import ClassVar
 import libcst as cst
 
 from tracelet.codemods.base import ACTIVE_EXPERIMENT, Decision, receiver, unmapped
+from tracelet.codemods.clearml_effects import keep_side_effects
 from tracelet.codemods.clearml_vocabulary import ClearmlVocabulary
 from tracelet.codemods.cstutil import (
+    BoundArgs,
     bind_args,
     call_with,
     expr,
@@ -58,6 +61,7 @@ from tracelet.codemods.cstutil import (
     string_value,
 )
 from tracelet.codemods.resolve import Role, Usage
+from tracelet.codemods.writer import add_scalar
 
 TASK = "clearml:task"
 LOGGER = "clearml:logger"
@@ -110,6 +114,11 @@ class ClearmlToTracelet(ClearmlVocabulary):
     }
     ATTR_FACTORIES: ClassVar[dict[str, str]] = {"clearml:task.logger": LOGGER}
 
+    def transform_module_impl(self, tree: cst.Module) -> cst.Module:
+        self._inits: list[tuple[Usage, Decision, BoundArgs]] = []
+        self._seed_calls: list[Usage] = []
+        return super().transform_module_impl(tree)
+
     def handle(self, usage: Usage) -> Decision | None:
         path = usage.path
         if usage.factory:
@@ -131,6 +140,8 @@ class ClearmlToTracelet(ClearmlVocabulary):
         if attrs[0] == "Task" and len(attrs) > 1 and attrs[1] in NO_RUN_TASK:
             if attrs[1] == "TaskTypes":
                 return self.silent()
+            if attrs[1] == "set_random_seed" and usage.role == Role.CALL:
+                self._seed_calls.append(usage)
             return self.kept(f"{self.describe(usage)} needs no running task")
         return None
 
@@ -145,11 +156,6 @@ class ClearmlToTracelet(ClearmlVocabulary):
         if literal(bound.value("continue_last_task")) not in (None, False):
             return self.left("TL002", "Task.init(continue_last_task=...) continues an old task")
         notes = [_INIT_NOTES[name] for name in bound.named if name in _INIT_NOTES]
-        if literal(bound.value("auto_connect_arg_parser")) is not False and self._parses_args():
-            notes.append(
-                "ClearML stored the argparse arguments (Args section) by itself; tracelet does "
-                "not: add experiment.log_params(vars(args)) if you need them"
-            )
         if usage.role == Role.WITH:
             self.register_with(usage.context)
         backend = self.backend_code()
@@ -176,11 +182,16 @@ class ClearmlToTracelet(ClearmlVocabulary):
                 [*args, ("backend", expr(backend)), *switches],
             )
 
-        return self.rewrite("CL001", usage.node, transform, notes)
+        decision = self.rewrite("CL001", usage.node, transform, notes)
+        if not self.writer_routes.start(usage, decision):
+            return self.left(
+                "TL002", "Task.init inside a larger statement: its seeding cannot follow it"
+            )
+        self._inits.append((usage, decision, bound))
+        return decision
 
-    def _parses_args(self) -> bool:
-        names = self.resolver.collected.all_names
-        return bool(names & {"argparse", "ArgumentParser", "parse_args", "parse_known_args"})
+    def finish_analysis(self) -> None:
+        keep_side_effects(self, self._inits, self._seed_calls)
 
     def _handle_factory(self, usage: Usage) -> Decision:
         """``get_logger()``, ``task.logger``, ``current_task()``, ``current_logger()``."""
@@ -360,6 +371,18 @@ class ClearmlToTracelet(ClearmlVocabulary):
         decision = self.rewrite("CL004", usage.node, transform)
         if at_run_time:
             decision.imports.append("tracelet.naming")
+
+        def on_writer(writer: str):
+            def to_writer(updated: cst.CSTNode) -> cst.CSTNode:
+                assert isinstance(updated, cst.Call)
+                args = updated.args
+                title, series = args[index["title"]].value, args[index["series"]].value
+                key = expr(self._key_code(title, series, at_run_time))
+                return add_scalar(writer, key, args[index["value"]], args[index["iteration"]])
+
+            return usage.node, to_writer
+
+        self.writer_routes.offer(usage, decision, on_writer, needs_run=True)
         return decision
 
     def key_expression(

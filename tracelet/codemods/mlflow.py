@@ -64,6 +64,7 @@ from tracelet.codemods.cstutil import (
 )
 from tracelet.codemods.mlflow_vocabulary import MlflowVocabulary
 from tracelet.codemods.resolve import Role, Usage
+from tracelet.codemods.writer import WriterTransform, add_scalar, pure, twin_add_scalar
 
 RUN = "mlflow:run"
 
@@ -248,7 +249,9 @@ class MlflowToTracelet(MlflowVocabulary):
                 args.append(("backend_options", expr(_URI_OPTION)))
             return call_with(updated, expr("tracelet.start_logging"), args)
 
-        return self.rewrite("ML001", usage.node, transform, notes)
+        decision = self.rewrite("ML001", usage.node, transform, notes)
+        self.writer_routes.start(usage, decision)
+        return decision
 
     def _active_run(self, usage: Usage) -> Decision:
         return self.handle_rewrite("ML007", usage, lambda _: expr(ACTIVE_EXPERIMENT))
@@ -347,12 +350,60 @@ class MlflowToTracelet(MlflowVocabulary):
         return self.rewrite(_RULE_OF[method], usage.node, transform)
 
     def _call_log_metric(self, usage: Usage) -> Decision:
+        bound = bind_args(usage.call, LOG_METRIC_PARAMS)
+        twin = self._twin(usage, bound)
+        if twin is not None:
+            return twin
         keep = {"key": None, "value": None, "step": "step"}
-        return self._experiment_call(usage, "log_metric", LOG_METRIC_PARAMS, keep)
+        decision = self._experiment_call(usage, "log_metric", LOG_METRIC_PARAMS, keep)
+        if decision.action == report.REWRITTEN and _has_step(bound):
+            self.writer_routes.offer(usage, decision, _scalar_on(usage, bound))
+        return decision
+
+    def _twin(self, usage: Usage, bound) -> Decision | None:
+        """``mlflow.log_metric(k, v)`` next to ``writer.add_scalar(k, v, step)``: tracelet
+        routes the writer to MLflow already, so the MLflow call is dropped."""
+        if bound is None or bound.unknown or not {"key", "value"} <= set(bound.named):
+            return None
+        if usage.result_role != Role.STATEMENT:
+            return None
+        twin = twin_add_scalar(self, usage, bound.value("key"), bound.value("value"))
+        if twin is None:
+            return None
+        line = self.get_metadata(PositionProvider, twin).start.line
+        writer_step = self.module.code_for_node(twin.args[2].value) if len(twin.args) > 2 else None
+        step = bound.value("step")
+        step_code = self.module.code_for_node(step) if step is not None else None
+        if step_code == writer_step:
+            where = "at the same step"
+        else:
+            where = (
+                f"at the writer's step ({writer_step or 0}) where MLflow stored this call at "
+                f"{'step ' + step_code if step_code else 'step 0 (no step given)'}"
+            )
+        return self.remove_statement(
+            "ML003",
+            usage,
+            f"dropped: {self.code(twin)} (line {line}) logs the same value and tracelet routes "
+            f"it to MLflow, so it is stored once, {where}",
+        )
 
     def _call_log_metrics(self, usage: Usage) -> Decision:
         keep = {"metrics": None, "step": "step"}
-        return self._experiment_call(usage, "log_metrics", LOG_METRICS_PARAMS, keep)
+        decision = self._experiment_call(usage, "log_metrics", LOG_METRICS_PARAMS, keep)
+        bound = bind_args(usage.call, LOG_METRICS_PARAMS)
+        statement = self.resolver.statement_of(usage.node)
+        if (
+            decision.action == report.REWRITTEN
+            and _has_step(bound)
+            and usage.result_role == Role.STATEMENT
+            and isinstance(statement, cst.SimpleStatementLine)
+            and len(statement.body) == 1
+        ):
+            build = _scalars_on(usage, bound, statement)
+            if build is not None:
+                self.writer_routes.offer(usage, decision, build)
+        return decision
 
     def _call_log_params(self, usage: Usage) -> Decision:
         params = ("params", "synchronous", "run_id")
@@ -466,6 +517,58 @@ _NOT_CARRIED = {
 _URI_OPTION = '{"mlflow": {"url": mlflow.get_tracking_uri()}}'
 _RULE_OF = {"log_metric": "ML003", "log_metrics": "ML003", "log_params": "ML004",
             "set_tags": "ML005"}  # fmt: skip
+
+
+def _has_step(bound) -> bool:
+    return bound is not None and "step" in bound and literal(bound.value("step")) is not None
+
+
+def _scalar_on(usage: Usage, bound) -> WriterTransform:
+    """``mlflow.log_metric(k, v, step=s)`` -> ``writer.add_scalar(k, v, s)``."""
+    index = [usage.call.args.index(bound.named[name]) for name in ("key", "value", "step")]
+
+    def build(writer: str):
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            return add_scalar(writer, *(updated.args[i] for i in index))
+
+        return usage.node, transform
+
+    return build
+
+
+def _scalars_on(usage: Usage, bound, statement: cst.SimpleStatementLine) -> WriterTransform | None:
+    """``mlflow.log_metrics({"a": x, "b": y}, step=s)`` -> one ``add_scalar`` per entry, for
+    a literal dict and a step that can be evaluated once per entry."""
+    metrics = bound.value("metrics")
+    step = bound.value("step")
+    if not isinstance(metrics, cst.Dict) or not metrics.elements or not pure(step):
+        return None
+    if not all(isinstance(e, cst.DictElement) for e in metrics.elements):
+        return None
+    index = usage.call.args.index(bound.named["step"])
+    position = usage.call.args.index(bound.named["metrics"])
+
+    def build(writer: str):
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.SimpleStatementLine)
+            call = updated.body[0].value
+            assert isinstance(call, cst.Call)
+            entries = call.args[position].value
+            assert isinstance(entries, cst.Dict)
+            lines = [
+                cst.SimpleStatementLine(
+                    [cst.Expr(add_scalar(writer, e.key, e.value, call.args[index]))]
+                )
+                for e in entries.elements
+            ]
+            lines[0] = lines[0].with_changes(leading_lines=updated.leading_lines)
+            lines[-1] = lines[-1].with_changes(trailing_whitespace=updated.trailing_whitespace)
+            return cst.FlattenSentinel(lines)
+
+        return statement, transform
+
+    return build
 
 
 def _turn_left(decision: Decision, rule: str, reason: str) -> None:

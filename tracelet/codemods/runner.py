@@ -43,6 +43,7 @@ class Options:
     targets: Sequence[str]
     unsafe: bool = False
     disable: Sequence[str] = ()
+    style: str = "summarywriter"  # see tracelet.codemods.writer
 
 
 @dataclass
@@ -77,6 +78,7 @@ def transform_bytes(
         to=list(options.targets),
         unsafe=options.unsafe,
         disable=list(options.disable),
+        style=options.style,
     )
     try:
         new = codemod.transform_module(module).bytes

@@ -68,6 +68,7 @@ from tracelet.codemods.wandb_vocabulary import (
     MEDIA_OBJECT,
     WandbVocabulary,
 )
+from tracelet.codemods.writer import TB_SYNC_DIFFERENCES
 
 RUN = "wandb:run"
 
@@ -260,8 +261,8 @@ class WandbToTracelet(WandbVocabulary):
                 notes.append(_DROPPED_WARN[name])
             elif name in ("sync_tensorboard", "tensorboard") and literal(arg.value) is not False:
                 notes.append(
-                    f"{name}= dropped: SummaryWriter calls reach W&B through tracelet, each "
-                    "at its own step (W&B's sync numbered rows in arrival order)"
+                    f"{name}= dropped: SummaryWriter calls reach W&B through tracelet; "
+                    + TB_SYNC_DIFFERENCES
                 )
         syncing = any(
             name in ("sync_tensorboard", "tensorboard") and literal(arg.value) is not False

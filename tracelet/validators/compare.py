@@ -59,6 +59,7 @@ from tracelet.validators.result import (
     ArtifactChange,
     ArtifactDiff,
     Comparison,
+    HistoryDiff,
     MappingDiff,
     MetricDiff,
     PointDiff,
@@ -94,6 +95,7 @@ def compare_runs(
     store_encodings: bool = True,
     skip: Collection[str] = (),
     max_examples: int = 5,
+    store_rows: bool = False,
 ) -> Comparison:
     """Compare two runs read back from their stores.
 
@@ -102,6 +104,9 @@ def compare_runs(
     ``RunTables.encodings`` apply too. ``skip`` names sections left out of the verdict
     (``"params"``, ``"tags"``, ``"artifacts"``). ``max_examples`` bounds the differing
     points and one-sided steps kept per key (``Comparison.differences`` keeps them all).
+    ``store_rows`` also compares every column of the stores' own rows
+    (``RunTables.history``, when both keep them: ``Comparison.history``), as script mode
+    does: two runs of the same script must leave the same rows, bookkeeping included.
     """
     if rtol < 0 or atol < 0:
         raise ValueError(f"tolerances must be >= 0, got rtol={rtol}, atol={atol}")
@@ -132,7 +137,81 @@ def compare_runs(
         atol=float(atol),
         left_source=left.source,
         right_source=right.source,
+        history=_compare_history(left, right, declared, max_examples)
+        if store_rows
+        else HistoryDiff(skipped=True),
     )
+
+
+def _compare_history(
+    left: RunTables,
+    right: RunTables,
+    declared: dict[str, list[tuple[str, str]]],
+    max_examples: int,
+) -> HistoryDiff:
+    """Every column of the stores' own rows, row by row (see :class:`HistoryDiff`)."""
+    if left.history is None or right.history is None:
+        return HistoryDiff(skipped=True)
+    lcols, rcols = set(left.history.columns), set(right.history.columns)
+    rows = min(len(left.history), len(right.history))
+    counts: dict[str, int] = {}
+    examples = []
+    for column in sorted(lcols & rcols):
+        lvals = left.history[column].iloc[:rows].tolist()
+        rvals = right.history[column].iloc[:rows].tolist()
+        bad = [i for i in range(rows) if not _same_cell(lvals[i], rvals[i], declared)]
+        if bad:
+            counts[column] = len(bad)
+            examples += [(i, column, lvals[i], rvals[i]) for i in bad[:max_examples]]
+    only_left, only_right = sorted(lcols - rcols), sorted(rcols - lcols)
+    renamed = _renamed_steps(left.history, right.history, only_left, only_right)
+    for left_name, right_name in renamed:
+        only_left.remove(left_name)
+        only_right.remove(right_name)
+    return HistoryDiff(
+        renamed_steps=tuple(renamed),
+        only_left_columns=tuple(only_left),
+        only_right_columns=tuple(only_right),
+        left_rows=len(left.history),
+        right_rows=len(right.history),
+        differing_cells=counts,
+        examples=tuple(examples),
+    )
+
+
+def _renamed_steps(
+    left: pd.DataFrame, right: pd.DataFrame, only_left: list[str], only_right: list[str]
+) -> list[tuple[str, str]]:
+    """Pairs of one-sided step columns (declared by each reader) with the same cells."""
+    if len(left) != len(right):
+        return []
+    pairs = []
+    right_steps = [c for c in right.attrs.get("step_columns", ()) if c in only_right]
+    for name in left.attrs.get("step_columns", ()):
+        if name not in only_left:
+            continue
+        cells = left[name].tolist()
+        match = next((r for r in right_steps if right[r].tolist() == cells), None)
+        if match is not None:
+            right_steps.remove(match)
+            pairs.append((name, match))
+    return pairs
+
+
+def _same_cell(left: str | None, right: str | None, declared) -> bool:
+    """Equal text, or equal numbers once the declared encodings are applied to both."""
+    if left == right:
+        return True
+    if left is None or right is None:
+        return False
+    try:
+        values = np.array([float(left), float(right)])
+    except ValueError:
+        return False
+    for name, encoding in ENCODINGS.items():
+        if name in declared:
+            values = encoding.apply(values)
+    return bool(values[0] == values[1] or (np.isnan(values[0]) and np.isnan(values[1])))
 
 
 def _encoding_name(name: str) -> str:

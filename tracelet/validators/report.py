@@ -38,6 +38,12 @@ new keys may be added, non-finite numbers are the strings ``"nan"``, ``"inf"``,
                  "only_left": {key: value}, "only_right": {key: value},
                  "changed": {key: {"left": value, "right": value}}},
       "tags": same shape as "params",
+      "history": {"equal": bool, "skipped": bool, "left_rows": int, "right_rows": int,
+                  "only_left_columns": [str], "only_right_columns": [str],
+                  "differing_cells": {column: int},
+                  "renamed_steps": [{"left": str, "right": str}],
+                  "examples": [{"row": int, "column": str, "left": str|null,
+                                "right": str|null}]},
       "artifacts": {"equal": bool, "skipped": bool, "matched": int,
                     "only_left": [name], "only_right": [name],
                     "changed": [{"name": str, "left_size": int, "right_size": int,
@@ -70,6 +76,7 @@ from tracelet.validators.result import (
     ONLY_RIGHT,
     ArtifactDiff,
     Comparison,
+    HistoryDiff,
     MappingDiff,
     MetricDiff,
 )
@@ -143,6 +150,16 @@ def verdict(comparison: Comparison) -> str:
         art = comparison.artifacts
         names = [c.name for c in art.changed] + list(art.only_left) + list(art.only_right)
         parts.append(f"artifacts differ: {_name_list(sorted(names))}")
+    history = comparison.history
+    if not history.equal:
+        names = [*history.only_left_columns, *history.only_right_columns]
+        names += list(history.differing_cells)
+        rows = (
+            ""
+            if history.left_rows == history.right_rows
+            else (f" ({history.left_rows:,} rows left, {history.right_rows:,} right)")
+        )
+        parts.append(f"store rows differ{rows}: {_name_list(sorted(set(names)))}")
     return "DIFFERENT: " + "; ".join(parts)
 
 
@@ -216,6 +233,16 @@ def render_terminal(comparison: Comparison, console: Console, *, max_equal_rows:
             _render_mapping(section, diff, console)
     if not comparison.artifacts.equal:
         _render_artifacts(comparison.artifacts, console)
+    for left_name, right_name in comparison.history.renamed_steps:
+        console.print(
+            Text(
+                f"step column {left_name!r} (left) is {right_name!r} on the right: the same "
+                "steps in every row, under each writer's name for its step metric",
+                "cyan",
+            )
+        )
+    if not comparison.history.equal:
+        _render_history(comparison.history, console)
     style = "bold green" if comparison.equal else "bold red"
     console.print(Text(verdict(comparison), style), soft_wrap=True)
 
@@ -285,6 +312,54 @@ def _render_artifacts(diff: ArtifactDiff, console: Console) -> None:
     console.print(table)
 
 
+def _render_history(diff: HistoryDiff, console: Console) -> None:
+    """Every column of the stores' own rows that differs: none is left out."""
+    from rich.table import Table
+    from rich.text import Text
+
+    console.print(Text(f"store rows: {diff.left_rows:,} left, {diff.right_rows:,} right", "yellow"))
+    for side, columns in (("left", diff.only_left_columns), ("right", diff.only_right_columns)):
+        if columns:
+            console.print(
+                Text(f"columns only on the {side}: {', '.join(columns)}", "yellow"),
+                soft_wrap=True,
+            )
+    if diff.examples:
+        table = Table(title="differing cells of the store rows", title_justify="left")
+        for name in ("column", "rows", "first row", "left", "right"):
+            table.add_column(name, overflow="fold")
+        shown: set[str] = set()
+        for row, column, left, right in diff.examples:
+            if column in shown:
+                continue
+            shown.add(column)
+            table.add_row(
+                Text(column),
+                f"{diff.differing_cells[column]:,}",
+                str(row),
+                Text("(missing)" if left is None else left),
+                Text("(missing)" if right is None else right),
+            )
+        console.print(table)
+
+
+def _history_json(diff: HistoryDiff) -> dict[str, Any]:
+    return {
+        "equal": diff.equal,
+        "skipped": diff.skipped,
+        "left_rows": diff.left_rows,
+        "right_rows": diff.right_rows,
+        "only_left_columns": list(diff.only_left_columns),
+        "only_right_columns": list(diff.only_right_columns),
+        "differing_cells": dict(diff.differing_cells),
+        "renamed_steps": [{"left": a, "right": b} for a, b in diff.renamed_steps],
+        "examples": [
+            {"row": row, "column": column, "left": left, "right": right}
+            for row, column, left, right in diff.examples
+        ],
+    }
+
+
 def _mapping_json(diff: MappingDiff) -> dict[str, Any]:
     return {
         "equal": diff.equal,
@@ -351,6 +426,7 @@ def to_json(comparison: Comparison) -> dict[str, Any]:
         "metrics": [_metric_json(m) for m in comparison.metrics],
         "params": _mapping_json(comparison.params),
         "tags": _mapping_json(comparison.tags),
+        "history": _history_json(comparison.history),
         "artifacts": {
             "equal": art.equal,
             "skipped": art.skipped,

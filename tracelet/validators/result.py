@@ -108,6 +108,39 @@ class ArtifactDiff:
 
 
 @dataclass(frozen=True)
+class HistoryDiff:
+    """The stores' own rows (``RunTables.history``), every column, the n-th row of the
+    left against the n-th row of the right; compared only when both stores keep rows.
+
+    ``differing_cells`` counts, per column, the rows whose cells differ (a value against a
+    missing one included); numbers are compared after the precision adjustments.
+    ``examples`` holds the first ``(row, column, left, right)`` of each column. A reader
+    names its step columns in ``history.attrs["step_columns"]``.
+    """
+
+    only_left_columns: tuple[str, ...] = ()
+    only_right_columns: tuple[str, ...] = ()
+    left_rows: int = 0
+    right_rows: int = 0
+    differing_cells: dict[str, int] = field(default_factory=dict)
+    examples: tuple[tuple[int, str, str | None, str | None], ...] = ()
+    skipped: bool = False
+    renamed_steps: tuple[tuple[str, str], ...] = ()
+    """``(left, right)`` step columns (each store's own name for the column that numbers
+    every metric's rows, as its reader declares) holding the same cells in every row: the
+    same steps under the names the two writers use, so not a difference."""
+
+    @property
+    def equal(self) -> bool:
+        return self.skipped or not (
+            self.only_left_columns
+            or self.only_right_columns
+            or self.differing_cells
+            or self.left_rows != self.right_rows
+        )
+
+
+@dataclass(frozen=True)
 class Adjustment:
     """A store's lossy encoding, applied to both runs' values before comparing.
 
@@ -144,6 +177,7 @@ class Comparison:
     atol: float = 0.0
     left_source: str = ""
     right_source: str = ""
+    history: HistoryDiff = field(default_factory=lambda: HistoryDiff(skipped=True))
 
     @property
     def differing_keys(self) -> list[str]:
@@ -152,12 +186,13 @@ class Comparison:
 
     @property
     def equal(self) -> bool:
-        """True when metrics, params, tags and artifacts all match within tolerance."""
+        """True when metrics, params, tags, artifacts and the stores' own rows all match."""
         return (
             not self.differing_keys
             and self.params.equal
             and self.tags.equal
             and self.artifacts.equal
+            and self.history.equal
         )
 
     @property

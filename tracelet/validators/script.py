@@ -9,9 +9,10 @@
    not copied. The user's files are never modified.
 2. **Migrate.** Every Python file of ``migrated/`` that mentions the tracker goes
    through the ``tracelet migrate --from <tracker>`` codemods, with ``--to`` as the
-   target backend (default: the same tracker). A call site the codemods leave is
-   listed; the copy still calls the tracker there. If nothing was rewritten there is
-   nothing to validate: that is an error.
+   target backend (default: the same tracker). When a call site is left or held back,
+   the copy would still call the tracker there: nothing is run, and the error (exit 2)
+   names every such site as ``file:line`` (the console lists each with its reason). If
+   nothing was rewritten there is nothing to validate: that is an error too.
 3. **Run.** Each copy runs with the same interpreter and the script's own arguments
    (everything after ``--``), in its own :class:`~tracelet.validators.sandbox.Sandbox`
    (``original-store/``, ``migrated-store/``: every tracker offline, ``HOME``,
@@ -26,7 +27,12 @@
    same place in the original copy, when the migrated store is inside the copy (a script
    that logs into its own folder); the sandbox store of ``--from``; a store the script
    wrote into its own folder (the tracker's ``SandboxLayout.local_stores``).
-   Then :func:`~tracelet.validators.compare.compare_runs`.
+   Then :func:`~tracelet.validators.compare.compare_runs` with ``store_rows``: besides
+   the metric, param, tag and artifact tables, every column of the rows a store keeps
+   itself (a run history: its row counter, step-metric columns, media; only clocks are
+   left out) is compared row by row, so a bookkeeping column the metric table does not show
+   still makes the runs DIFFERENT. The verdict is EQUAL only when every difference is
+   absorbed by a lossy encoding a store declares (``Comparison.adjustments``).
 
 ``--from lightning`` validates a script whose Lightning ``Trainer`` logs through a
 tracker's Lightning logger: the original run is read from the store of the tracker
@@ -69,6 +75,11 @@ MIGRATION_REPORT = "migration-report.txt"
 
 class ScriptError(RuntimeError):
     """A side could not run or be read; the message says where its output is."""
+
+
+class HeldBackError(ScriptError):
+    """The migration left call sites (or held files back): validating would run the
+    tracker's own calls on both sides, so nothing is run."""
 
 
 @dataclass
@@ -170,6 +181,7 @@ def validate_script(
     if console is not None:
         for line in migration.summary():
             console.print(line, markup=False, highlight=False, soft_wrap=True)
+    _stop_if_held(migration, copies["migrated"][0], workdir / MIGRATION_REPORT, console)
     tracker = _logger_tracker(migration, target) if source == LIGHTNING else source
     if not migration.changed_files or tracker is None:
         raise ValueError(
@@ -203,7 +215,7 @@ def validate_script(
         target=target,
         workdir=workdir,
         keep_workdir=keep,
-        comparison=compare_runs(original, migrated, rtol=rtol, atol=atol),
+        comparison=compare_runs(original, migrated, rtol=rtol, atol=atol, store_rows=True),
         original=original,
         migrated=migrated,
         outcomes=outcomes,
@@ -248,6 +260,38 @@ def _migrate(copy_root: Path, source: str, target: str | None) -> MigrationRepor
     outcome = migrate([copy_root], Options(source, targets), mode="write", jobs=1)
     write(outcome, force=True)
     return outcome.report
+
+
+def _stop_if_held(
+    migration: MigrationReport, copy_root: Path, report_path: Path, console: Console | None
+) -> None:
+    """Refuse to run a half-migrated program: the copy would still call the tracker at the
+    sites the codemods left, so the two runs would not show what the migration does."""
+    from tracelet.codemods import report
+
+    sites = [
+        (f"{Path(f.path).relative_to(copy_root).as_posix()}:{entry.line}", entry)
+        for f in migration.files
+        for entry in f.entries
+        if entry.action in (report.LEFT, report.HELD)
+    ]
+    if not sites:
+        return
+    left = [(where, entry) for where, entry in sites if entry.action == report.LEFT]
+    if console is not None:
+        for where, entry in sites:
+            console.print(
+                f"  {where}: {entry.action} {entry.rule or '-'} {entry.reason}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+    what = f"{len(left)} left at" if left else "held at"
+    places = ", ".join(where for where, _ in left or sites)
+    raise HeldBackError(
+        f"the migration kept {len(sites)} tracker call site(s), so nothing was run: "
+        f"{what} {places} (resolve them and validate again; report: {report_path})"
+    )
 
 
 def _pythonpath(copy_root: Path, script: Path, root: Path | None) -> str:

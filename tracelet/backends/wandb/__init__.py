@@ -72,6 +72,7 @@ from tracelet.backends.base import (
     tag_label,
 )
 from tracelet.backends.registry import DirectReplay, ImposedRule, SandboxLayout
+from tracelet.backends.tensorboard import FLOAT32_ENCODING
 from tracelet.backends.wandb.logfile import Decoded, decode, wait_for_exit_record
 from tracelet.errors import first_line
 from tracelet.events import Point
@@ -543,8 +544,14 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
     artifacts = []
     system: list[tuple[float, dict[str, str]]] = []
     origin: dict[str, str] = {}
+    history: list[dict[str, str]] = []
+    step_columns: set[str] = set()
+    synced = False
     for sync_file in files:
         decoded = decode(sync_file)
+        history.extend(_history_cells(row) for row in decoded.rows)
+        step_columns.update(_Steps(decoded).hidden)
+        synced |= decoded.tensorboard
         system.extend(decoded.stats)
         origin.update(decoded.origin)
         notes.extend(f"{sync_file.name}: {note}" for note in decoded.notes)
@@ -560,6 +567,8 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
         artifacts.extend(_artifact_rows(decoded, notes))
     config.pop(TAGS_CONFIG_KEY, None)
     metrics = tables.metrics_from_columns(keys, steps, values, walls)
+    if synced:
+        notes.append(TB_SYNC_NOTE)
     return tables.RunTables(
         metrics=metrics,
         params=tables.params_frame(tables.flatten_params(config)),
@@ -569,7 +578,39 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
         notes=notes,
         system=tables.metrics_frame(_system_rows(system)),
         origin=origin,
+        history=_history_frame(history, step_columns),
+        encodings=(FLOAT32_ENCODING,) if synced else (),
     )
+
+
+_CLOCK_KEYS = frozenset({"_runtime", "_timestamp"})
+TB_SYNC_NOTE = (
+    "written by W&B's TensorBoard sync: float32 values (TensorBoard's), one row per "
+    "TensorBoard step numbered by global_step, only the last value of a key logged twice "
+    "at one step, and add_text not in the history"
+)
+
+
+def _history_cells(row: dict[str, Any]) -> dict[str, str]:
+    """One history row as text cells (a media value as its sorted JSON), clocks left out."""
+    return {
+        key: raw if type(raw) is str else json.dumps(raw, sort_keys=True)
+        for key, raw in row.items()
+        if key not in _CLOCK_KEYS
+    }
+
+
+def _history_frame(rows: list[dict[str, str]], step_columns: set[str]) -> pd.DataFrame:
+    """The rows as a frame; ``attrs["step_columns"]`` names the hidden columns that number
+    the rows for every metric (``define_metric("*", step_metric=...)``, the TensorBoard
+    sync's ``global_step``)."""
+    import pandas as pd
+
+    columns = sorted({key for row in rows for key in row})
+    frame = pd.DataFrame.from_records(rows, columns=columns).astype(object)
+    frame = frame.where(frame.notna(), None)
+    frame.attrs["step_columns"] = sorted(step_columns & set(columns))
+    return frame
 
 
 def read_media(path: str, run: str | None = None) -> pd.DataFrame:
