@@ -218,8 +218,15 @@ def _last_line(path: Path) -> str:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else ""
+    lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+    start = max((i for i, line in enumerate(lines) if line.startswith("Traceback (")), default=None)
+    if start is not None:  # the exception line ends the last traceback's indented frames
+        for line in lines[start + 1 :]:
+            if not line.startswith(" "):
+                return line.strip()
+    # tracelet's own stop messages come after the error; they are not the error
+    said = [line.strip() for line in lines if not line.startswith("tracelet: ")]
+    return (said or lines or [""])[-1].strip()
 
 
 def _layouts() -> list[SandboxLayout]:
