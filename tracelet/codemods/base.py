@@ -65,6 +65,7 @@ class Decision:
     report: bool = True
     uses_tracelet: bool = True
     imports: list[str] = field(default_factory=list)
+    needs_run: bool = True
 
 
 @dataclass
@@ -86,6 +87,9 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
     ROOTS: ClassVar[dict[str, str]]
     CALL_FACTORIES: ClassVar[dict[str, str]] = {}
     ATTR_FACTORIES: ClassVar[dict[str, str]] = {}
+    START_KEYS: ClassVar[frozenset[str]] = frozenset()
+    """Path keys of the factory calls that start a run (``wandb.init``): a module with none
+    of them that still calls the tracker logs to a run another module starts."""
 
     def __init__(
         self,
@@ -93,8 +97,10 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
         to: str | Sequence[str] | None = None,
         unsafe: bool = False,
         disable: str | Sequence[str] | None = None,
+        hold: str | None = None,
     ) -> None:
         super().__init__(context)
+        self.hold = hold
         targets = to or self.SOURCE
         if isinstance(targets, str):
             targets = targets.split(",")
@@ -105,6 +111,9 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
         self.disabled = resolve_rules(disable or ())
         self.entries: list[report.Entry] = []
         self.held = False
+        self.starts_run = False
+        self.uses_run = False
+        self.blocking_lines: list[int] = []
 
     @staticmethod
     def add_args(arg_parser: argparse.ArgumentParser) -> None:
@@ -178,8 +187,10 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
         return self.left("TL001", self.escape_reason(usage))
 
     @staticmethod
-    def left(rule: str, reason: str, todo: bool = True) -> Decision:
-        return Decision(report.LEFT, rule, reason=reason, todo=todo)
+    def left(rule: str, reason: str, todo: bool = True, needs_run: bool = True) -> Decision:
+        """A call site with no faithful rewrite. ``needs_run=False`` when it works the same
+        whether or not the tracker's run exists (it then holds nothing else back)."""
+        return Decision(report.LEFT, rule, reason=reason, todo=todo, needs_run=needs_run)
 
     @staticmethod
     def kept(reason: str, rule: str = "TL003") -> Decision:
@@ -345,16 +356,22 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
 
     def _decide(self) -> None:
         sites = sorted(self._sites, key=lambda s: (s.line, s.column))
-        blockers = [s for s in sites if s.decision.action == report.LEFT]
-        self.held = bool(blockers)
-        lines = sorted({s.line for s in blockers})
-        blocked_by = (
-            f"line {lines[0]} is"
-            if len(lines) == 1
-            else "lines "
-            + ", ".join(map(str, lines[:5]))
-            + (", ..." if len(lines) > 5 else "")
-            + " are"
+        blockers = [s for s in sites if s.decision.action == report.LEFT and s.decision.needs_run]
+        self.starts_run = any(
+            s.usage.factory and s.usage.path.key in self.START_KEYS for s in sites
+        )
+        self.uses_run = any(
+            not (s.usage.factory and s.usage.path.key in self.START_KEYS)
+            and (s.decision.action == report.REWRITTEN or s in blockers)
+            for s in sites
+        )
+        self.blocking_lines = sorted({s.line for s in blockers})
+        self.held = bool(blockers) or self.hold is not None
+        held_reason = (
+            f"held back: this file keeps its {self.TRACKER_NAME} calls until "
+            f"{_lines_are(self.blocking_lines)} resolved"
+            if blockers
+            else f"held back: {self.hold}"
         )
         uses_tracelet = False
         self._extra_imports = False
@@ -373,10 +390,7 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
             )
             if decision.action == report.REWRITTEN and self.held:
                 entry.action = report.HELD
-                entry.reason = (
-                    f"held back: this file keeps its {self.TRACKER_NAME} calls until "
-                    f"{blocked_by} resolved"
-                )
+                entry.reason = held_reason
             if decision.action == report.LEFT and decision.todo:
                 self._add_todo(site, decision)
             if decision.report:
@@ -560,6 +574,14 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
             body = [cst.SimpleStatementLine([cst.Pass()], leading_lines=carried)]
             carried = []
         return updated.with_changes(body=body, footer=[*carried, *updated.footer])
+
+
+def _lines_are(lines: list[int]) -> str:
+    """``line 4 is`` / ``lines 4, 9 are``: the call sites a held-back file waits for."""
+    if len(lines) == 1:
+        return f"line {lines[0]} is"
+    shown = ", ".join(map(str, lines[:5])) + (", ..." if len(lines) > 5 else "")
+    return f"lines {shown} are"
 
 
 def _with_todos(statement: cst.BaseStatement, todos: list[str]) -> cst.BaseStatement:

@@ -108,6 +108,9 @@ class ClearmlToTracelet(TrackerCodemod):
         "clearml:task.get_logger": LOGGER,
     }
     ATTR_FACTORIES: ClassVar[dict[str, str]] = {"clearml:task.logger": LOGGER}
+    START_KEYS: ClassVar[frozenset[str]] = frozenset(
+        {"clearml.Task.init", "clearml.task.Task.init"}
+    )
 
     def handle(self, usage: Usage) -> Decision | None:
         path = usage.path

@@ -29,7 +29,7 @@ from pathlib import Path
 import libcst as cst
 from libcst.codemod import CodemodContext
 
-from tracelet.codemods import load_codemod, report
+from tracelet.codemods import load_codemod, program, report
 from tracelet.codemods.discovery import discover, mentions
 
 MAX_JOBS = 61
@@ -64,9 +64,10 @@ class Outcome:
 
 
 def transform_bytes(
-    data: bytes, path: str, options: Options
+    data: bytes, path: str, options: Options, hold: str | None = None
 ) -> tuple[bytes, report.FileReport, str]:
-    """Migrate one file's bytes: ``(new bytes, file report, encoding)``."""
+    """Migrate one file's bytes: ``(new bytes, file report, encoding)``. ``hold`` (why) keeps
+    every tracker call of the file, as another module of the program requires."""
     file_report = report.FileReport(path)
     try:
         module = parse(data, path)
@@ -77,6 +78,7 @@ def transform_bytes(
         to=list(options.targets),
         unsafe=options.unsafe,
         disable=list(options.disable),
+        hold=hold,
     )
     try:
         new = codemod.transform_module(module).bytes
@@ -88,6 +90,9 @@ def transform_bytes(
         )
     file_report.entries = codemod.entries
     file_report.held = codemod.held
+    file_report.starts_run = codemod.starts_run
+    file_report.uses_run = codemod.uses_run
+    file_report.blocking_lines = codemod.blocking_lines
     file_report.changed = new != data
     return new, file_report, module.encoding
 
@@ -133,9 +138,9 @@ def _failed(file_report: report.FileReport, message: str, line: int) -> report.F
     return file_report
 
 
-def _work(item: tuple[str, bytes, Options]) -> tuple[report.FileReport, bytes | None, str]:
-    path, data, options = item
-    new, file_report, encoding = transform_bytes(data, path, options)
+def _work(item: tuple) -> tuple[report.FileReport, bytes | None, str]:
+    path, data, options, *hold = item
+    new, file_report, encoding = transform_bytes(data, path, options, *hold)
     return file_report, (new if file_report.changed else None), encoding
 
 
@@ -173,7 +178,7 @@ def migrate(
             continue
         work.append((str(path), data, options))
     originals = {item[0]: item[1] for item in work}
-    results = _run(work, jobs, progress)
+    results = _hold_shared_runs(_run(work, jobs, progress), paths, files, originals, options)
     outcome = Outcome(migration)
     for file_report, new, encoding in sorted(results, key=lambda r: r[0].path):
         file_report.named = Path(file_report.path) in named
@@ -185,6 +190,50 @@ def migrate(
     migration.files.sort(key=lambda f: f.path)
     migration.seconds = time.perf_counter() - started
     return outcome
+
+
+Result = tuple[report.FileReport, bytes | None, str]
+
+
+def _hold_shared_runs(
+    results: list[Result],
+    paths: list[Path],
+    files: list[Path],
+    originals: dict[str, bytes],
+    options: Options,
+) -> list[Result]:
+    """Migrate again, holding back, the modules that share a run with a held-back one
+    (see :mod:`tracelet.codemods.program`)."""
+    facts = {
+        Path(r.path): program.ModuleFacts(
+            Path(r.path), r.starts_run, r.uses_run, r.held, r.blocking_lines
+        )
+        for r, _, _ in results
+        if r.error is None
+    }
+    if not any(f.logs_only for f in facts.values()) or not any(f.held for f in facts.values()):
+        return results
+    sources = {path: originals.get(str(path)) for path in files}
+    for path, data in sources.items():
+        if data is None:
+            try:
+                sources[path] = path.read_bytes()
+            except OSError:
+                sources[path] = b""
+    groups = program.shared_runs(facts, program.import_graph(sources, paths))
+    held = program.holds(facts, groups, load_codemod(options.source).TRACKER_NAME)
+    out = []
+    for result in results:
+        file_report = result[0]
+        found = held.get(Path(file_report.path))
+        if found is None:
+            out.append(result)
+            continue
+        reason, holders = found
+        result = _work((file_report.path, originals[file_report.path], options, reason))
+        result[0].held_by = [str(p) for p in holders]
+        out.append(result)
+    return out
 
 
 def _run(

@@ -132,6 +132,7 @@ class WandbToTracelet(TrackerCodemod):
     ROOTS: ClassVar[dict[str, str]] = {"wandb": "wandb"}
     CALL_FACTORIES: ClassVar[dict[str, str]] = {"wandb.init": RUN}
     ATTR_FACTORIES: ClassVar[dict[str, str]] = {"wandb.run": RUN}
+    START_KEYS: ClassVar[frozenset[str]] = frozenset({"wandb.init"})
 
     def handle(self, usage: Usage) -> Decision | None:
         key = _module_key(usage.path)

@@ -1,0 +1,194 @@
+"""Whole-program decisions: which modules share a run, and what a held-back module holds back.
+
+A run started in one module is often logged to from another (timm: ``train.py`` calls
+``wandb.init``, ``utils/summary.py`` calls ``wandb.log``). Migrating one of them and not the
+other breaks the program: ``tracelet.log`` without ``tracelet.start_logging`` fails, and
+``wandb.log`` after the start became ``tracelet.start_logging`` logs to no W&B run. So
+``tracelet migrate PATH`` decides over the modules it is given:
+
+* **Module graph.** Every Python file found is scanned (with :mod:`ast`, imports only) for
+  the modules it imports, resolved as Python would from the file's own folder, each folder
+  above it up to the ``PATH`` it was found under, and every ``PATH`` given: ``import a.b``
+  reaches ``a/__init__.py`` and ``a/b.py``, ``from . import x`` and ``from .x import *``
+  the package's ``x.py``. Edges count in both directions.
+* **Shared runs.** A module that calls the tracker but starts no run (``uses_run``
+  without ``starts_run``) logs to the run of a module that does. It shares the run of
+  every run-starting module it reaches over the graph, through modules that start none
+  (a run-starting module ends the walk: what it imports is its own business). Modules
+  that share a run form a group, transitively.
+* **Hold-back.** When any member of a group keeps its tracker calls (a call site that
+  needs the tracker's run was left), every member does; the others are reported as
+  *held* with the module and lines that hold them.
+
+A module that logs but reaches no run-starting module is decided on its own, as a single
+file is: the run it logs to is started by code the migration was not given.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class ModuleFacts:
+    """What the analysis of one module says about runs."""
+
+    path: Path
+    starts_run: bool
+    uses_run: bool
+    held: bool
+    blocking_lines: list[int] = field(default_factory=list)
+
+    @property
+    def logs_only(self) -> bool:
+        return self.uses_run and not self.starts_run
+
+
+def import_graph(sources: Mapping[Path, bytes], roots: Sequence[Path]) -> dict[Path, set[Path]]:
+    """Undirected edges between the modules of ``sources`` that import one another."""
+    known = {path.resolve(): path for path in sources}
+    top = [root.resolve() for root in roots]
+    graph: dict[Path, set[Path]] = {path: set() for path in sources}
+    for path, data in sources.items():
+        for target in _imported(path.resolve(), data, top, known):
+            if target != path:
+                graph[path].add(target)
+                graph[target].add(path)
+    return graph
+
+
+def _imported(
+    path: Path, data: bytes, roots: list[Path], known: Mapping[Path, Path]
+) -> Iterable[Path]:
+    try:
+        tree = ast.parse(data, str(path))
+    except (SyntaxError, ValueError):
+        return
+    bases = _bases(path, roots)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                for base in bases:
+                    yield from _module_files(base, alias.name.split("."), known)
+        elif isinstance(node, ast.ImportFrom):
+            parts = node.module.split(".") if node.module else []
+            if node.level:
+                package = path.parent
+                for _ in range(node.level - 1):
+                    package = package.parent
+                starts = [package]
+            else:
+                starts = bases
+            for base in starts:
+                yield from _module_files(base, parts, known)
+                for alias in node.names:  # `from pkg import submodule`
+                    yield from _module_files(base, [*parts, alias.name], known, packages=False)
+
+
+def _bases(path: Path, roots: list[Path]) -> list[Path]:
+    """Where an absolute import may be found: the file's folder, each folder above it
+    inside a root, and the roots."""
+    bases = [path.parent]
+    for parent in path.parent.parents:
+        if not any(parent == root or root in parent.parents for root in roots):
+            break
+        bases.append(parent)
+    bases.extend(root if root.is_dir() else root.parent for root in roots)
+    return list(dict.fromkeys(bases))
+
+
+def _module_files(
+    base: Path, parts: list[str], known: Mapping[Path, Path], packages: bool = True
+) -> Iterable[Path]:
+    """The files importing ``parts`` from ``base`` runs: each package's ``__init__.py``
+    on the way, and the module itself."""
+    if not parts or "*" in parts:
+        if not parts and packages:
+            found = known.get(base / "__init__.py")
+            if found is not None:
+                yield found
+        return
+    folder = base
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        if last:
+            found = known.get(folder / f"{part}.py")
+            if found is not None:
+                yield found
+        folder = folder / part
+        if packages or last:
+            found = known.get(folder / "__init__.py")
+            if found is not None:
+                yield found
+
+
+def shared_runs(
+    facts: Mapping[Path, ModuleFacts], graph: Mapping[Path, set[Path]]
+) -> list[set[Path]]:
+    """Groups of modules that log to the same run (only groups of two or more)."""
+    parent = {path: path for path in facts}
+
+    def find(path: Path) -> Path:
+        while parent[path] != path:
+            parent[path] = parent[parent[path]]
+            path = parent[path]
+        return path
+
+    for path, fact in facts.items():
+        if not fact.logs_only:
+            continue
+        seen, todo = {path}, [path]
+        while todo:
+            for neighbour in graph.get(todo.pop(), ()):
+                if neighbour in seen:
+                    continue
+                seen.add(neighbour)
+                other = facts.get(neighbour)
+                if other is not None and other.starts_run:
+                    parent[find(neighbour)] = find(path)
+                else:
+                    todo.append(neighbour)
+    groups: dict[Path, set[Path]] = {}
+    for path in facts:
+        groups.setdefault(find(path), set()).add(path)
+    return [group for group in groups.values() if len(group) > 1]
+
+
+def holds(
+    facts: Mapping[Path, ModuleFacts], groups: Iterable[set[Path]], tracker: str
+) -> dict[Path, tuple[str, list[Path]]]:
+    """For each module held back by another member of its group: the reason, and the
+    modules that hold it."""
+    out: dict[Path, tuple[str, list[Path]]] = {}
+    for group in groups:
+        holding = sorted(p for p in group if facts[p].held)
+        if not holding:
+            continue
+        why = "; ".join(_held_at(facts[p]) for p in holding)
+        for path in sorted(group - set(holding)):
+            others = sorted(str(p) for p in group if p != path and facts[p].starts_run)
+            loggers = sorted(str(p) for p in group if p != path and facts[p].logs_only)
+            shares = (
+                f"it logs to the {tracker} run that {_names(others)} starts"
+                if facts[path].logs_only
+                else f"its {tracker} run is logged to from {_names(loggers)}"
+            )
+            out[path] = (f"{shares}, and {why}", holding)
+    return out
+
+
+def _held_at(fact: ModuleFacts) -> str:
+    lines = fact.blocking_lines
+    where = ", ".join(f"{fact.path}:{line}" for line in lines[:5]) + (
+        ", ..." if len(lines) > 5 else ""
+    )
+    return (
+        f"{fact.path} keeps its calls until {where} {'is' if len(lines) == 1 else 'are'} resolved"
+    )
+
+
+def _names(paths: list[str]) -> str:
+    return " and ".join(paths) if len(paths) <= 2 else ", ".join(paths[:-1]) + f" and {paths[-1]}"
