@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import libcst as cst
-from libcst.codemod import Codemod, CodemodContext, VisitorBasedCodemodCommand
+from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
-from libcst.metadata import PositionProvider, QualifiedNameProvider, ScopeProvider
+from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider, ScopeProvider
 
 from tracelet.codemods import report
 from tracelet.codemods.cstutil import expr
@@ -494,7 +494,16 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
     def transform_module(self, tree: cst.Module) -> cst.Module:
         """Run the codemod, then fix the imports (see :mod:`tracelet.codemods.imports`)."""
         self._import_plan = None
-        tree = Codemod.transform_module(self, tree)
+        # libcst's Codemod.transform_module deep-copies the tree before resolving metadata;
+        # the tree is always freshly parsed here, so the copy only costs time.
+        wrapper = MetadataWrapper(tree, unsafe_skip_copy=True)
+        previous = self.context
+        self.context = replace(self.context, wrapper=wrapper)
+        try:
+            with self.resolve(wrapper):
+                tree = self.transform_module_impl(wrapper.module)
+        finally:
+            self.context = replace(self.context, wrapper=previous.wrapper)
         if self._import_plan is not None:
             fixed = fast_imports(tree, *self._import_plan)
             if fixed is not None:

@@ -33,36 +33,138 @@ def fast_imports(
 ) -> cst.Module | None:
     """The module with its imports fixed, or ``None`` when the libcst visitors must do it."""
     ids = {id(node) for node in tracker_imports}
-    statements = [
-        s for s in module.body if isinstance(s, cst.SimpleStatementLine) and _holds(s, ids)
-    ]
-    if not statements or len(statements) != len(ids) or any(len(s.body) != 1 for s in statements):
+    finder = _ImportStatements(ids)
+    module.visit(finder)
+    statements = finder.found
+    if len(statements) != len(ids) or any(len(s.body) != 1 for s, _ in statements):
         return None
-    names_by_statement = {id(s): _bound_names(s.body[0]) for s in statements}
-    rest = module.with_changes(body=[s for s in module.body if id(s) not in names_by_statement])
-    names, annotations = _names_in(rest.code)
-    for statement in statements:
+    names_by_statement = {id(s): _bound_names(s.body[0]) for s, _ in statements}
+    add_tracelet = add_tracelet and not _imports_tracelet(module)
+    in_place = next((s for s, top in statements if top), None) if add_tracelet else None
+    remove = set(names_by_statement)
+    if in_place is not None:
+        remove.discard(id(in_place))
+    stripped = module.visit(_Remove(remove))
+    if in_place is not None:
+        replacement = _import_tracelet(in_place.leading_lines)
+        stripped = stripped.with_changes(
+            body=[replacement if s is in_place else s for s in stripped.body]
+        )
+    elif add_tracelet:
+        stripped = _insert_after_top_imports(stripped, _import_tracelet(()))
+    names, annotations = _names_in(stripped.code)
+    for statement, _ in statements:
         for name, is_module in names_by_statement[id(statement)]:
             mention = f"{name}." if is_module else name
             if name == "*" or name in names or any(_mentions(t, mention) for t in annotations):
                 return None
-    remove = set(names_by_statement)
-    add_tracelet = add_tracelet and not _imports_tracelet(module)
-    body: list[cst.BaseStatement] = []
-    carried: list[cst.EmptyLine] = []
-    for statement in module.body:
-        if id(statement) in remove:
-            if add_tracelet:
-                body.append(_import_tracelet(statement.leading_lines))
-                add_tracelet = False
-            else:
+    return stripped
+
+
+class _ImportStatements(cst.CSTVisitor):
+    """The statement lines holding the given import nodes (and whether each is at the
+    top level); the walk stays on statements, never entering an expression."""
+
+    def __init__(self, ids: set[int]):
+        self.ids = ids
+        self.found: list[tuple[cst.SimpleStatementLine, bool]] = []
+        self._depth = 0
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.SimpleStatementLine):
+            if _holds(node, self.ids):
+                self.found.append((node, self._depth == 0))
+            return False
+        if isinstance(node, cst.BaseCompoundStatement):
+            self._depth += 1
+        return isinstance(node, _STATEMENT_CONTAINERS)
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        if isinstance(original_node, cst.BaseCompoundStatement):
+            self._depth -= 1
+
+
+class _Remove(cst.CSTTransformer):
+    """Drop statement lines by id; their comments move to the next statement of the block
+    (or become the block's footer), and a block left empty gets ``pass``."""
+
+    def __init__(self, ids: set[int]):
+        self.ids = ids
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        return isinstance(node, _STATEMENT_CONTAINERS)
+
+    def on_leave(self, original_node, updated_node):
+        if not isinstance(updated_node, cst.Module | cst.IndentedBlock):
+            return updated_node
+        if not any(id(s) in self.ids for s in updated_node.body):
+            return updated_node
+        body: list[cst.BaseStatement] = []
+        carried: list[cst.EmptyLine] = []
+        for statement in updated_node.body:
+            if id(statement) in self.ids:
                 carried.extend(line for line in statement.leading_lines if line.comment)
-            continue
-        if carried:
-            statement = statement.with_changes(leading_lines=[*carried, *statement.leading_lines])
-            carried = []
-        body.append(statement)
-    return module.with_changes(body=body, footer=[*carried, *module.footer])
+                continue
+            if carried:
+                statement = statement.with_changes(
+                    leading_lines=[*carried, *statement.leading_lines]
+                )
+                carried = []
+            body.append(statement)
+        if not body and isinstance(updated_node, cst.IndentedBlock):
+            body, carried = [cst.SimpleStatementLine([cst.Pass()], leading_lines=carried)], []
+        return updated_node.with_changes(body=body, footer=[*carried, *updated_node.footer])
+
+
+def _insert_after_top_imports(module: cst.Module, statement: cst.SimpleStatementLine) -> cst.Module:
+    """Where libcst's ``AddImportsVisitor`` puts a new import: after the imports that open
+    the module (after its docstring), with a blank line before the next statement."""
+    body = list(module.body)
+    index = 1 if body and _is_docstring(body[0]) else 0
+    while index < len(body) and _is_import_line(body[index]):
+        index += 1
+    if index < len(body) and (
+        not body[index].leading_lines or body[index].leading_lines[0].comment is not None
+    ):
+        body[index] = body[index].with_changes(
+            leading_lines=[cst.EmptyLine(), *body[index].leading_lines]
+        )
+    body.insert(index, statement)
+    return module.with_changes(body=body)
+
+
+def _is_docstring(statement: cst.BaseStatement) -> bool:
+    if not isinstance(statement, cst.SimpleStatementLine) or not statement.body:
+        return False
+    first = statement.body[0]
+    if isinstance(first, cst.Expr) and isinstance(first.value, cst.SimpleString):
+        return True
+    return (
+        isinstance(first, cst.Assign)
+        and len(first.targets) == 1
+        and isinstance(first.targets[0].target, cst.Name)
+        and first.targets[0].target.value == "__strict__"
+    )
+
+
+def _is_import_line(statement: cst.BaseStatement) -> bool:
+    return (
+        isinstance(statement, cst.SimpleStatementLine)
+        and len(statement.body) == 1
+        and isinstance(statement.body[0], cst.Import | cst.ImportFrom)
+    )
+
+
+_STATEMENT_CONTAINERS = (
+    cst.Module,
+    cst.BaseCompoundStatement,
+    cst.BaseSuite,
+    cst.Else,
+    cst.Finally,
+    cst.ExceptHandler,
+    cst.ExceptStarHandler,
+    cst.MatchCase,
+)
 
 
 def _holds(statement: cst.SimpleStatementLine, ids: set[int]) -> bool:
