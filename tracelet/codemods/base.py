@@ -42,6 +42,7 @@ from tracelet.codemods.rules import RULES, Safety, resolve_rules
 TODO_PREFIX = "# TODO(tracelet):"
 SILENT = "silent"
 ACTIVE_EXPERIMENT = "tracelet.get_active_experiment()"
+INSPECTING_BUILTINS = frozenset({"hasattr", "isinstance", "issubclass", "callable", "id", "type"})
 
 Transform = Callable[[cst.CSTNode], cst.CSTNode]
 
@@ -336,8 +337,26 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
         return id(node) in self._paths
 
     def _record(self, usage: Usage) -> None:
-        decision = self.handle(usage) or self.default_decision(usage)
+        decision = self.inspected(usage) or self.handle(usage) or self.default_decision(usage)
         self.add_site(usage, decision)
+
+    def inspected(self, usage: Usage) -> Decision | None:
+        """``hasattr(wandb, "__version__")``, ``isinstance(x, wandb.Table)``: a builtin that
+        only looks at the tracker module or one of its classes needs no run and means the
+        same after the migration (a tracker *object* does not: the run becomes an
+        experiment)."""
+        if usage.role != Role.ARG or usage.path.is_object or usage.factory:
+            return None
+        call = self.resolver.parent(usage.context)
+        if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Name)):
+            return None
+        name = call.func.value
+        if name not in INSPECTING_BUILTINS or not any(
+            q.name == f"builtins.{name}"
+            for q in self.get_metadata(QualifiedNameProvider, call.func)
+        ):
+            return None
+        return self.kept(f"{name}() only inspects {self.code(usage.node)}: needs no run")
 
     def add_site(self, usage: Usage, decision: Decision) -> None:
         if decision.action == SILENT:

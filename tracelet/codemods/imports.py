@@ -5,16 +5,19 @@ resolves scope metadata again and walks the whole tree: on a training script the
 twice the migration itself. So the usual case is done here directly, and everything
 else is left to those visitors:
 
-* every import of the tracker is a statement of its own at the top of the module,
-  outside ``try`` (the try case is never removed anyway, see :mod:`~tracelet.codemods.base`);
-* after the rewrite, no name such an import binds appears in the rest of the module:
-  no name token (attribute names such as ``args.wandb`` do not count) and no string
-  that could be a type annotation naming it (``"wandb.sdk.Run"``).
+* every import of the tracker is a statement of its own, outside ``try`` (the try case
+  is never removed anyway, see :mod:`~tracelet.codemods.base`);
+* an import is removed when, after the rewrite, no name it binds appears in the rest of
+  the module: no name token (attribute names such as ``args.wandb`` do not count) and no
+  string that could be a type annotation naming it (``"wandb.sdk.Run"``). The search is
+  over the whole module, not the import's scope, so an import is sometimes kept that
+  libcst would remove; never the other way round.
 
-The imports are then removed and ``import tracelet`` takes the place of the first one,
-keeping its comments and blank lines. Any other situation (a name still used, a tracker
-import inside a function, ``import wandb, os``) returns ``None``, and the caller runs the
-libcst visitors, which decide precisely.
+An import may sit at any depth (``import wandb`` inside a function or an ``if``); a block
+it leaves empty gets ``pass``. ``import tracelet`` takes the place of the first removed
+top-level tracker import, keeping its comments and blank lines, else goes where libcst
+puts it (after the imports that open the module). ``import wandb, os``, two statements on
+one line and star imports return ``None``, and the caller runs the libcst visitors.
 """
 
 from __future__ import annotations
@@ -39,26 +42,31 @@ def fast_imports(
     if len(statements) != len(ids) or any(len(s.body) != 1 for s, _ in statements):
         return None
     names_by_statement = {id(s): _bound_names(s.body[0]) for s, _ in statements}
+    if any(name == "*" for names in names_by_statement.values() for name, _ in names):
+        return None
+    names, annotations = _names_in(module.visit(_Remove(set(names_by_statement))).code)
+
+    def used(name: str, is_module: bool) -> bool:
+        mention = f"{name}." if is_module else name
+        return name in names or any(_mentions(t, mention) for t in annotations)
+
+    unused = []
+    for statement, top in statements:
+        uses = {used(*bound) for bound in names_by_statement[id(statement)]}
+        if uses == {True, False}:  # `import wandb, os` with os still used: libcst splits it
+            return None
+        if uses == {False}:
+            unused.append((statement, top))
     add_tracelet = add_tracelet and not _imports_tracelet(module)
-    in_place = next((s for s, top in statements if top), None) if add_tracelet else None
-    remove = set(names_by_statement)
-    if in_place is not None:
-        remove.discard(id(in_place))
-    stripped = module.visit(_Remove(remove))
+    in_place = next((s for s, top in unused if top), None) if add_tracelet else None
+    remove = {id(s) for s, _ in unused} - {id(in_place)}
+    fixed = module.visit(_Remove(remove)) if remove else module
     if in_place is not None:
         replacement = _import_tracelet(in_place.leading_lines)
-        stripped = stripped.with_changes(
-            body=[replacement if s is in_place else s for s in stripped.body]
-        )
-    elif add_tracelet:
-        stripped = _insert_after_top_imports(stripped, _import_tracelet(()))
-    names, annotations = _names_in(stripped.code)
-    for statement, _ in statements:
-        for name, is_module in names_by_statement[id(statement)]:
-            mention = f"{name}." if is_module else name
-            if name == "*" or name in names or any(_mentions(t, mention) for t in annotations):
-                return None
-    return stripped
+        return fixed.with_changes(body=[replacement if s is in_place else s for s in fixed.body])
+    if add_tracelet:
+        return _insert_after_top_imports(fixed, _import_tracelet(()))
+    return fixed
 
 
 class _ImportStatements(cst.CSTVisitor):
