@@ -171,6 +171,8 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
             usage.role in (Role.BIND, Role.WITH) and simple_binding_target(usage)
         ):
             return None
+        if usage.role == Role.RETURN and self.resolver.return_is_followed(usage):
+            return None
         return self.left("TL001", self.escape_reason(usage))
 
     def handle_rewrite(self, rule: str, usage: Usage, transform: Transform) -> Decision:
@@ -183,6 +185,7 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
             usage.role in (Role.TEST, Role.STATEMENT)
             or (usage.role == Role.BIND and simple_binding_target(usage))
             or (usage.role == Role.ARG and self.resolver.arg_is_followed(usage))
+            or (usage.role == Role.RETURN and self.resolver.return_is_followed(usage))
         ):
             return self.rewrite(rule, usage.node, transform)
         return self.left("TL001", self.escape_reason(usage))
@@ -225,6 +228,8 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
             if usage.role == Role.BIND and simple_binding_target(usage):
                 return self.silent()
             if usage.role == Role.ARG and self.resolver.arg_is_followed(usage):
+                return self.silent()
+            if usage.role == Role.RETURN and self.resolver.return_is_followed(usage):
                 return self.silent()
             return self.left("TL001", self.escape_reason(usage))
         if usage.role == Role.ANNOTATION:

@@ -119,6 +119,8 @@ class _Collector(cst.CSTVisitor):
         self.all_names: set[str] = set()
         self.attributes: set[str] = set()
         self._classes: list[cst.ClassDef] = []
+        self._functions: list[cst.FunctionDef] = []
+        self.returns: dict[int, list[cst.Return]] = {}
         self._try_depth = 0
         self._attr_names: set[int] = set()
         self.parents: dict[int, cst.CSTNode] = {}
@@ -139,6 +141,17 @@ class _Collector(cst.CSTVisitor):
 
     def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
         self._classes.pop()
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._functions.append(node)
+        self.returns[id(node)] = []
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self._functions.pop()
+
+    def visit_Return(self, node: cst.Return) -> None:
+        if self._functions:
+            self.returns[id(self._functions[-1])].append(node)
 
     def visit_Try(self, node: cst.Try) -> bool:
         self._try_depth += 1
@@ -254,6 +267,7 @@ class Resolver:
         self._assignment_kinds: dict[int, str | None] = {}
         self._param_kinds: dict[int, str | None] = {}
         self._attr_kinds: dict[tuple[int, str], str | None] = {}
+        self._return_kinds: dict[int, str | None] = {}
         self._in_progress: set[int] = set()
         self._binding_names = self.collected.params | {
             name.value for name in self.collected.names if id(name) in self.collected.values
@@ -488,7 +502,73 @@ class Resolver:
             base = self.eval_path(node.func)
             if base is not None and base.key in self.call_factories:
                 return Path(self.call_factories[base.key])
+            func = self.function_called(node)
+            kind = self._return_kind(func) if func is not None else None
+            if kind is not None and kind != NONE:
+                return Path(kind)
         return None
+
+    # ---------------------------------------------------------------- returns
+    def function_called(self, call: cst.Call) -> cst.FunctionDef | None:
+        """The plain function of this file (not a method) that ``call`` calls by name."""
+        if not isinstance(call.func, cst.Name):
+            return None
+        scope = self.get(ScopeProvider, call.func, None)
+        if scope is None:
+            return None
+        targets = [
+            a.node
+            for access in scope.accesses[call.func.value]
+            if access.node is call.func
+            for a in access.referents
+            if isinstance(a, Assignment)
+        ]
+        if len(targets) != 1 or not isinstance(targets[0], cst.FunctionDef):
+            return None
+        func = targets[0]
+        if isinstance(self.parent(self.parent(func) or func), cst.ClassDef):
+            return None
+        return func
+
+    def _return_kind(self, func: cst.FunctionDef) -> str | None:
+        """The kind of object every call of ``func`` returns (a function that ends without
+        ``return`` returns ``None``)."""
+        key = id(func)
+        if key in self._return_kinds:
+            return self._return_kinds[key]
+        self._return_kinds[key] = NONE
+        kind: str | None = NONE
+        for statement in self.collected.returns.get(key, []):
+            value = statement.value
+            kind = combine(kind, NONE if value is None else self.kind_of(value))
+        self._return_kinds[key] = kind
+        return kind
+
+    def return_is_followed(self, usage: Usage) -> bool:
+        """An object returned by a plain function of this file whose every call is followed:
+        its result bound to a plain name (or ``self.x``), tested, or dropped."""
+        current = self.parent(usage.node)
+        while current is not None and not isinstance(current, cst.FunctionDef):
+            if isinstance(current, cst.Lambda | cst.ClassDef):
+                return False
+            current = self.parent(current)
+        kind = self.kind_of(usage.node) if isinstance(usage.node, cst.BaseExpression) else None
+        if current is None or kind is None or self._return_kind(current) != kind:
+            return False
+        if isinstance(self.parent(self.parent(current) or current), cst.ClassDef):
+            return False
+        calls = self.calls_of(current)
+        if not calls:
+            return False
+        for call in calls:
+            role, context = self.classify(call)
+            followed = role in (Role.STATEMENT, Role.TEST) or (
+                role == Role.BIND
+                and simple_binding_target(Usage(call, usage.path, role, context=context))
+            )
+            if not followed:
+                return False
+        return True
 
     # ---------------------------------------------------------------- chains
     def usages_from(self, root: cst.CSTNode, path: Path) -> list[Usage]:
