@@ -1,0 +1,249 @@
+"""Whole-program decisions (``tracelet.codemods.program``): a run started in one module and
+logged to in another is migrated in both modules or in neither.
+
+The two-module program is timm's shape (huggingface/pytorch-image-models): ``train.py``
+calls ``wandb.init`` and ``timm/utils/summary.py`` calls ``wandb.log`` from
+``update_summary``, reached through ``from timm import utils`` and the package's
+``from .summary import *``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.codemods.test_examples_e2e import start_script, tracelet_run, wait
+from tracelet.cli import main
+from tracelet.codemods import program, runner
+from tracelet.codemods.report import HELD, LEFT, REWRITTEN
+from tracelet.readers import delivered_store, read_store
+
+WANDB = runner.Options("wandb", ["wandb"])
+
+SUMMARY = """\
+import csv
+from collections import OrderedDict
+
+try:
+    import wandb
+except ImportError:
+    wandb = None
+
+
+def update_summary(epoch, train_metrics, eval_metrics, filename, log_wandb=False):
+    rowd = OrderedDict(epoch=epoch)
+    rowd.update([("train_" + k, v) for k, v in train_metrics.items()])
+    rowd.update([("eval_" + k, v) for k, v in eval_metrics.items()])
+    if log_wandb:
+        wandb.log(rowd)
+    with open(filename, mode="a") as cf:
+        csv.DictWriter(cf, fieldnames=rowd.keys()).writerow(rowd)
+"""
+
+TRAIN = """\
+import argparse
+
+import wandb
+
+from timm import utils
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--log-wandb", action="store_true", default={log_by_default})
+    args = parser.parse_args()
+    if args.log_wandb:
+        wandb.init(project="timm-demo", config=vars(args)){dataset}
+    for epoch in range(4):
+        metrics = {{"loss": 1.0 / (epoch + 1)}}
+        utils.update_summary(
+            epoch, metrics, {{"top1": 10.0 * epoch}}, "summary.csv", log_wandb=args.log_wandb
+        )
+    if args.log_wandb:
+        wandb.finish()
+
+
+if __name__ == "__main__":
+    main()
+"""
+# a call that stays on W&B (it downloads what the run uses), so the run start is held
+DATASET = '\n        wandb.use_artifact("imagenet:latest")'
+LEFT_LINE = 14
+
+
+def timm_program(
+    root: Path, held: bool = False, summary: str = SUMMARY, log_by_default: bool = False
+) -> Path:
+    (root / "timm" / "utils").mkdir(parents=True)
+    (root / "timm" / "__init__.py").write_text("")
+    (root / "timm" / "utils" / "__init__.py").write_text("from .summary import *\n")
+    (root / "timm" / "utils" / "summary.py").write_text(summary)
+    train = TRAIN.format(dataset=DATASET if held else "", log_by_default=log_by_default)
+    (root / "train.py").write_text(train)
+    return root
+
+
+def reports(outcome: runner.Outcome, root: Path) -> dict[str, object]:
+    return {Path(f.path).relative_to(root).as_posix(): f for f in outcome.report.files}
+
+
+def test_a_held_run_start_holds_the_module_that_logs_to_it(tmp_path: Path) -> None:
+    root = timm_program(tmp_path, held=True)
+    outcome = runner.migrate([root], WANDB, jobs=1)
+    files = reports(outcome, root)
+    train, summary = files["train.py"], files["timm/utils/summary.py"]
+    assert train.held and [e.line for e in train.entries if e.action == LEFT] == [LEFT_LINE]
+    assert summary.held and summary.held_by == [str(root / "train.py")]
+    assert outcome.changes == [c for c in outcome.changes if c.path.name == "train.py"]
+    (held,) = [e for e in summary.entries if e.action == HELD]
+    assert held.line == 15
+    assert held.reason == (
+        f"held back: it logs to the W&B run that {root / 'train.py'} starts, and "
+        f"{root / 'train.py'} keeps its calls until {root / 'train.py'}:{LEFT_LINE} is resolved"
+    )
+    assert f"  {summary.path}: {held.reason}" in outcome.report.summary()
+    payload = json.loads(outcome.report.to_json())
+    (entry,) = [f for f in payload["files"] if f["path"].endswith("summary.py")]
+    assert entry["held_by"] == [str(root / "train.py")]
+
+
+def test_a_program_without_a_left_call_is_migrated_in_every_module(tmp_path: Path) -> None:
+    root = timm_program(tmp_path)
+    outcome = runner.migrate([root], WANDB, jobs=1)
+    files = reports(outcome, root)
+    assert not files["train.py"].held and not files["timm/utils/summary.py"].held
+    changed = {c.path.relative_to(root).as_posix(): c.new.decode() for c in outcome.changes}
+    assert sorted(changed) == ["timm/utils/summary.py", "train.py"]
+    assert "tracelet.log(rowd)" in changed["timm/utils/summary.py"]
+    assert 'tracelet.start_logging(project="timm-demo"' in changed["train.py"]
+
+
+def test_a_left_call_in_the_logging_module_holds_the_module_that_starts_the_run(
+    tmp_path: Path,
+) -> None:
+    summary = SUMMARY.replace(
+        "wandb.log(rowd)", "wandb.log(rowd)\n        wandb.run.use_artifact('eval:latest')"
+    )
+    root = timm_program(tmp_path, summary=summary)
+    outcome = runner.migrate([root], WANDB, jobs=1)
+    files = reports(outcome, root)
+    train = files["train.py"]
+    assert train.held and train.held_by == [str(root / "timm/utils/summary.py")]
+    assert {e.action for e in train.entries} == {HELD}
+    assert all(
+        e.reason.startswith(
+            f"held back: its W&B run is logged to from {root / 'timm/utils/summary.py'}"
+        )
+        for e in train.entries
+    )
+    assert [c.path.name for c in outcome.changes] == ["summary.py"]  # only its TODO comment
+    assert "# TODO(tracelet):" in outcome.changes[0].new.decode()
+    assert "tracelet." not in outcome.changes[0].new.decode().replace("TODO(tracelet)", "")
+
+
+def test_programs_that_share_no_module_are_decided_apart(tmp_path: Path) -> None:
+    (tmp_path / "held.py").write_text(
+        'import wandb\nrun = wandb.init(project="a")\nrun.use_artifact("d:latest")\n'
+        'wandb.log({"a": 1})\n'
+    )
+    (tmp_path / "clean.py").write_text(
+        'import wandb\nwandb.init(project="b")\nwandb.log({"b": 1})\n'
+    )
+    outcome = runner.migrate([tmp_path], WANDB, jobs=1)
+    files = reports(outcome, tmp_path)
+    assert files["held.py"].held and not files["clean.py"].held
+    assert [e.action for e in files["clean.py"].entries] == [REWRITTEN, REWRITTEN]
+
+
+def test_a_call_that_needs_no_run_holds_nothing_back(tmp_path: Path) -> None:
+    root = timm_program(tmp_path)
+    train = root / "train.py"
+    train.write_text(
+        train.read_text().replace(
+            "    args = parser", "    assert hasattr(wandb, 'init')\n    args = parser"
+        )
+    )
+    outcome = runner.migrate([root], WANDB, jobs=1)
+    assert not any(f.held for f in outcome.report.files)
+    assert len(outcome.changes) == 2
+
+
+def test_the_import_graph_resolves_packages_relative_imports_and_script_folders(
+    tmp_path: Path,
+) -> None:
+    files = {
+        "train.py": b"from timm import utils\nimport model\n",
+        "model.py": b"",
+        "timm/__init__.py": b"",
+        "timm/utils/__init__.py": b"from .summary import *\nfrom . import log\n",
+        "timm/utils/summary.py": b"",
+        "timm/utils/log.py": b"from ..utils.summary import update_summary\n",
+        "scripts/tool.py": b"import timm.utils.log\n",
+    }
+    sources = {tmp_path / rel: data for rel, data in files.items()}
+    graph = program.import_graph(sources, [tmp_path])
+    edges = {
+        tuple(sorted((a.relative_to(tmp_path).as_posix(), b.relative_to(tmp_path).as_posix())))
+        for a, targets in graph.items()
+        for b in targets
+    }
+    assert edges == {
+        ("timm/__init__.py", "train.py"),
+        ("timm/utils/__init__.py", "train.py"),
+        ("model.py", "train.py"),
+        ("timm/utils/__init__.py", "timm/utils/summary.py"),
+        ("timm/utils/__init__.py", "timm/utils/log.py"),
+        ("timm/utils/log.py", "timm/utils/summary.py"),
+        ("scripts/tool.py", "timm/__init__.py"),
+        ("scripts/tool.py", "timm/utils/__init__.py"),
+        ("scripts/tool.py", "timm/utils/log.py"),
+    }
+
+
+def test_a_module_that_starts_a_run_ends_the_walk(tmp_path: Path) -> None:
+    facts = {
+        tmp_path / name: program.ModuleFacts(tmp_path / name, starts, uses, held)
+        for name, starts, uses, held in [
+            ("log.py", False, True, False),
+            ("a.py", True, True, True),
+            ("b.py", True, True, False),
+        ]
+    }
+    # log.py <- a.py <- b.py: b's run is not the one log.py logs to
+    graph = {
+        tmp_path / "log.py": {tmp_path / "a.py"},
+        tmp_path / "a.py": {tmp_path / "log.py", tmp_path / "b.py"},
+        tmp_path / "b.py": {tmp_path / "a.py"},
+    }
+    groups = program.shared_runs(facts, graph)
+    assert groups == [{tmp_path / "log.py", tmp_path / "a.py"}]
+
+
+@pytest.mark.slow
+def test_a_migrated_two_module_program_logs_what_the_original_logged(tmp_path: Path) -> None:
+    folders = {
+        side: timm_program(tmp_path / side, log_by_default=True)
+        for side in ("original", "migrated")
+    }
+    argv = ["migrate", str(folders["migrated"]), "--from", "wandb", "--write", "--no-progress"]
+    assert main([*argv, "--force"]) == 0
+    assert "tracelet.log(rowd)" in (folders["migrated"] / "timm/utils/summary.py").read_text()
+    started = {
+        side: start_script(folder, "train.py", tmp_path / f"{side}-env")
+        for side, folder in folders.items()
+    }
+    for side, (process, _) in started.items():
+        wait(process, f"{side}/train.py")
+    envs = {side: env for side, (_, env) in started.items()}
+    original = read_store(str(Path(envs["original"]["WANDB_DIR"]) / "wandb"))
+    migrated = read_store(
+        delivered_store(tracelet_run(envs["migrated"]), "wandb", envs["migrated"])
+    )
+    points = ["key", "step", "value"]
+    assert len(original.metrics) == 12  # epoch, train_loss, eval_top1 at 4 steps
+    assert (
+        original.metrics[points].sort_values(points).to_records(index=False).tolist()
+        == migrated.metrics[points].sort_values(points).to_records(index=False).tolist()
+    )
