@@ -7,11 +7,14 @@ A codemod runs in two phases.
    source tracker (through imports, aliases, runs, tasks and loggers followed within the
    file) and the tracker module's ``handle`` turns each use into a :class:`Decision`:
    rewrite it, leave it (no faithful rewrite), or keep it (needs no run).
-2. **Decision for the file.** If any call site has to be left, the file keeps *all* its
-   calls to that tracker: a half-migrated file would call ``wandb.log`` after
-   ``wandb.init`` became ``tracelet.start_logging`` and fail, or make MLflow start a
-   second run on its own. Only the call sites that block the migration get a
-   ``# TODO(tracelet): <rule> <reason>`` comment; the others are reported as *held*.
+2. **Decision for the file.** If any call site that needs the tracker's run has to be
+   left, the file keeps *all* its calls to that tracker: a half-migrated file would call
+   ``wandb.log`` after ``wandb.init`` became ``tracelet.start_logging`` and fail, or make
+   MLflow start a second run on its own. A left call that works without the run
+   (``Decision.needs_run`` false) holds nothing back. Only the call sites that block the
+   migration get a ``# TODO(tracelet): <rule> <reason>`` comment; the others are
+   reported as *held*. ``hold`` (given by :mod:`tracelet.codemods.runner` when another
+   module of the program shares the run and is held) keeps the calls too, with its reason.
    Resolve the TODOs and run the migration again. Otherwise every rewrite is applied,
    ``import tracelet`` is added and tracker imports that became unused are removed
    (except inside ``try: ... except ImportError``, where the import's success is what

@@ -8,6 +8,8 @@
   always parsed; the CLI treats one that is not Python as a usage error.
 * Files that mention the tracker are transformed in a process pool (``jobs`` processes,
   at most 61 as on Windows; in-process for a single file).
+* The decision is the program's: a module that shares a run with a held-back module
+  (:mod:`tracelet.codemods.program`) is transformed again, holding back.
 * ``write`` refuses a file with changes git does not hold (untracked in a git work tree,
   or changed since it was last staged or committed), so that ``git diff`` shows exactly
   the migration and ``git checkout`` undoes it, unless ``force`` is given. Staged files
@@ -204,6 +206,8 @@ def _hold_shared_runs(
 ) -> list[Result]:
     """Migrate again, holding back, the modules that share a run with a held-back one
     (see :mod:`tracelet.codemods.program`)."""
+    if not load_codemod(options.source).START_KEYS:  # Lightning: loggers belong to a Trainer
+        return results
     facts = {
         Path(r.path): program.ModuleFacts(
             Path(r.path), r.starts_run, r.uses_run, r.held, r.blocking_lines
