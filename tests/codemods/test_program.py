@@ -247,3 +247,12 @@ def test_a_migrated_two_module_program_logs_what_the_original_logged(tmp_path: P
         original.metrics[points].sort_values(points).to_records(index=False).tolist()
         == migrated.metrics[points].sort_values(points).to_records(index=False).tolist()
     )
+
+
+def test_a_package_given_without_its_init_stands_for_every_module_in_it(tmp_path: Path) -> None:
+    # the corpus copy of timm holds train.py and timm/utils/summary.py only
+    root = timm_program(tmp_path, held=True)
+    (root / "timm" / "utils" / "__init__.py").unlink()
+    (root / "timm" / "__init__.py").unlink()
+    outcome = runner.migrate([root], WANDB, jobs=1)
+    assert reports(outcome, root)["timm/utils/summary.py"].held_by == [str(root / "train.py")]

@@ -49,7 +49,7 @@ class ModuleFacts:
 
 def import_graph(sources: Mapping[Path, bytes], roots: Sequence[Path]) -> dict[Path, set[Path]]:
     """Undirected edges between the modules of ``sources`` that import one another."""
-    known = {path.resolve(): path for path in sources}
+    known = _Known(sources)
     top = [root.resolve() for root in roots]
     graph: dict[Path, set[Path]] = {path: set() for path in sources}
     for path, data in sources.items():
@@ -60,9 +60,7 @@ def import_graph(sources: Mapping[Path, bytes], roots: Sequence[Path]) -> dict[P
     return graph
 
 
-def _imported(
-    path: Path, data: bytes, roots: list[Path], known: Mapping[Path, Path]
-) -> Iterable[Path]:
+def _imported(path: Path, data: bytes, roots: list[Path], known: _Known) -> Iterable[Path]:
     try:
         tree = ast.parse(data, str(path))
     except (SyntaxError, ValueError):
@@ -101,15 +99,15 @@ def _bases(path: Path, roots: list[Path]) -> list[Path]:
 
 
 def _module_files(
-    base: Path, parts: list[str], known: Mapping[Path, Path], packages: bool = True
+    base: Path, parts: list[str], known: _Known, packages: bool = True
 ) -> Iterable[Path]:
     """The files importing ``parts`` from ``base`` runs: each package's ``__init__.py``
-    on the way, and the module itself."""
+    on the way, and the module itself. A package whose ``__init__.py`` is not among the
+    files given (a namespace package, or a program handed over in part) stands for every
+    module in its folder: what it exposes cannot be known, so it may expose any of them."""
     if not parts or "*" in parts:
         if not parts and packages:
-            found = known.get(base / "__init__.py")
-            if found is not None:
-                yield found
+            yield from _package(base, known)
         return
     folder = base
     for index, part in enumerate(parts):
@@ -118,11 +116,38 @@ def _module_files(
             found = known.get(folder / f"{part}.py")
             if found is not None:
                 yield found
+                return
         folder = folder / part
-        if packages or last:
+        if last:
+            yield from _package(folder, known)
+        elif packages:
             found = known.get(folder / "__init__.py")
             if found is not None:
                 yield found
+
+
+def _package(folder: Path, known: _Known) -> Iterable[Path]:
+    init = known.get(folder / "__init__.py")
+    if init is not None:
+        yield init
+        return
+    yield from known.in_folder(folder)
+
+
+class _Known:
+    """The modules given: resolved path -> path as given, and the modules of each folder."""
+
+    def __init__(self, paths: Iterable[Path]):
+        self._paths = {path.resolve(): path for path in paths}
+        self._folders: dict[Path, list[Path]] = {}
+        for resolved, path in self._paths.items():
+            self._folders.setdefault(resolved.parent, []).append(path)
+
+    def get(self, resolved: Path) -> Path | None:
+        return self._paths.get(resolved)
+
+    def in_folder(self, folder: Path) -> list[Path]:
+        return self._folders.get(folder, [])
 
 
 def shared_runs(
