@@ -345,7 +345,9 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
         return id(node) in self._paths
 
     def _record(self, usage: Usage) -> None:
-        decision = self.inspected(usage) or self.handle(usage) or self.default_decision(usage)
+        decision = self.handle(usage) or self.default_decision(usage)
+        if decision.action == report.LEFT:
+            decision = self.inspected(usage) or decision
         self.add_site(usage, decision)
 
     def inspected(self, usage: Usage) -> Decision | None:
