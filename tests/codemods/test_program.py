@@ -256,3 +256,25 @@ def test_a_package_given_without_its_init_stands_for_every_module_in_it(tmp_path
     (root / "timm" / "__init__.py").unlink()
     outcome = runner.migrate([root], WANDB, jobs=1)
     assert reports(outcome, root)["timm/utils/summary.py"].held_by == [str(root / "train.py")]
+
+
+def test_a_clearml_helper_reaching_the_task_through_current_logger_shares_its_run(
+    tmp_path: Path,
+) -> None:
+    # ClearML's own examples report through Logger.current_logger() from helper functions
+    (tmp_path / "reporting.py").write_text(
+        "from clearml import Logger\n\n\n"
+        "def report(name, value, step):\n"
+        '    Logger.current_logger().report_scalar(name, "value", value=value, iteration=step)\n'
+    )
+    (tmp_path / "main.py").write_text(
+        "from clearml import Task\n\nfrom reporting import report\n\n"
+        'task = Task.init(project_name="p", task_name="t")\n'
+        'task.execute_remotely(queue_name="default")\n'
+        'report("loss", 0.5, 1)\n'
+    )
+    outcome = runner.migrate([tmp_path], runner.Options("clearml", ["clearml"]), jobs=1)
+    files = reports(outcome, tmp_path)
+    assert files["main.py"].held and not files["main.py"].held_by
+    assert files["reporting.py"].held_by == [str(tmp_path / "main.py")]
+    assert [c.path.name for c in outcome.changes] == ["main.py"]  # its TODO comment only

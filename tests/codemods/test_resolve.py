@@ -286,13 +286,17 @@ def test_statement_of_and_enclosing_class():
         ("run = wandb.init()", True),
         ("run: object = wandb.init()", True),
         ("a = b = wandb.init()", False),
-        ("a, b = wandb.init(), 1", False),
+        ("a, b = wandb.init(), 1", True),
+        ("self.a, self.b = wandb.init(), 1", True),
+        ("a, *b = wandb.init(), 1", False),
+        ("a, b = wandb.init()", False),
+        ("a, b[0] = wandb.init(), 1", False),
         ("with wandb.init() as run:\n    pass", True),
         ("with wandb.init():\n    pass", True),
         ("with wandb.init() as (a, b):\n    pass", False),
         ("print(wandb.init())", False),
     ],
 )
-def test_simple_binding_targets_are_one_name(code, simple):
+def test_simple_binding_targets_are_plain_names_or_self_attributes(code, simple):
     usage = next(u for u in _usages("import wandb\n" + code) if u.factory)
     assert simple_binding_target(usage) is simple

@@ -187,6 +187,11 @@ class _Collector(cst.CSTVisitor):
             self._bind(node.asname.name, node.item)
 
     def _bind(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
+        pairs = _unpacked(target, value)
+        if pairs:  # `self.wandb, self.run = wandb, wandb.run`
+            for element_target, element_value in pairs:
+                self._bind(element_target, element_value)
+            return
         if isinstance(target, cst.Name):
             self.values[id(target)] = value
         elif _is_self_attr(target) and self._classes:
@@ -217,6 +222,21 @@ class _Collector(cst.CSTVisitor):
             bound = alias.asname.name if alias.asname else alias.name
             if isinstance(bound, cst.Name):
                 self.aliases.add(bound.value)
+
+
+def _unpacked(
+    target: cst.BaseExpression, value: cst.BaseExpression
+) -> list[tuple[cst.BaseExpression, cst.BaseExpression]]:
+    """``a, b = x, y``: the (target, value) pairs, when both sides are tuples or lists of
+    the same length without ``*``; else empty."""
+    sequences = (cst.Tuple, cst.List)
+    if not (isinstance(target, sequences) and isinstance(value, sequences)):
+        return []
+    if len(target.elements) != len(value.elements) or any(
+        isinstance(e, cst.StarredElement) for e in (*target.elements, *value.elements)
+    ):
+        return []
+    return [(t.value, v.value) for t, v in zip(target.elements, value.elements, strict=True)]
 
 
 def _dotted(node: cst.BaseExpression) -> str:
@@ -630,6 +650,18 @@ class Resolver:
                 return Role.TEST, parent
             case cst.IfExp() | cst.BooleanOperation():
                 return self.classify(parent)
+            case cst.Element(value=value) if value is node:
+                sequence = self.parent(parent)
+                assign = self.parent(sequence) if sequence is not None else None
+                if isinstance(assign, cst.AssignTarget) and assign.target is sequence:
+                    return Role.STORE, self.parent(assign)
+                if (
+                    isinstance(assign, cst.Assign)
+                    and assign.value is sequence
+                    and len(assign.targets) == 1
+                    and _unpacked(assign.targets[0].target, assign.value)
+                ):
+                    return Role.BIND, assign
             case cst.UnaryOperation(operator=cst.Not()):
                 return Role.TEST, parent
             case cst.Comparison(left=left) if left is node and _none_checks(parent):
@@ -682,10 +714,12 @@ def simple_binding_target(usage: Usage) -> bool:
             context.asname is None or isinstance(context.asname.name, cst.Name)
         )
     if isinstance(context, cst.Assign):
-        return len(context.targets) == 1 and (
-            isinstance(context.targets[0].target, cst.Name)
-            or _is_self_attr(context.targets[0].target)
-        )
+        if len(context.targets) != 1:
+            return False
+        target = context.targets[0].target
+        pairs = _unpacked(target, context.value)
+        targets = [t for t, _ in pairs] if pairs else [target]
+        return all(isinstance(t, cst.Name) or _is_self_attr(t) for t in targets)
     if isinstance(context, cst.AnnAssign):
         return isinstance(context.target, cst.Name) or _is_self_attr(context.target)
     return False
