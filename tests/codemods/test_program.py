@@ -278,3 +278,17 @@ def test_a_clearml_helper_reaching_the_task_through_current_logger_shares_its_ru
     assert files["main.py"].held and not files["main.py"].held_by
     assert files["reporting.py"].held_by == [str(tmp_path / "main.py")]
     assert [c.path.name for c in outcome.changes] == ["main.py"]  # its TODO comment only
+
+
+def test_imports_are_found_by_a_line_scan() -> None:
+    code = (
+        b"import a.b as c, d\nfrom . import (x,\n  y as z)\nfrom ..m.n import *\n"
+        b"def f():\n    from q import r  # late\nx = 'no import here'\n"
+    )
+    assert list(program.imports_of(code)) == [
+        (0, ["a", "b"], []),
+        (0, ["d"], []),
+        (1, [], ["x", "y"]),
+        (2, ["m", "n"], []),
+        (0, ["q"], ["r"]),
+    ]

@@ -6,7 +6,7 @@ other breaks the program: ``tracelet.log`` without ``tracelet.start_logging`` fa
 ``wandb.log`` after the start became ``tracelet.start_logging`` logs to no W&B run. So
 ``tracelet migrate PATH`` decides over the modules it is given:
 
-* **Module graph.** Every Python file found is scanned (with :mod:`ast`, imports only) for
+* **Module graph.** Every Python file found is scanned (a line scan for imports) for
   the modules it imports, resolved as Python would from the file's own folder, each folder
   above it up to the ``PATH`` it was found under, and every ``PATH`` given: ``import a.b``
   reaches ``a/__init__.py`` and ``a/b.py``, ``from . import x`` and ``from .x import *``
@@ -26,7 +26,7 @@ file is: the run it logs to is started by code the migration was not given.
 
 from __future__ import annotations
 
-import ast
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,30 +60,52 @@ def import_graph(sources: Mapping[Path, bytes], roots: Sequence[Path]) -> dict[P
     return graph
 
 
+_IMPORT = re.compile(
+    rb"^[ \t]*(?:from[ \t]+(\.*)[ \t]*([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]*)"
+    rb"|import[ \t]+([^\n#;]*))",
+    re.MULTILINE,
+)
+
+
+def imports_of(data: bytes) -> Iterable[tuple[int, list[str], list[str]]]:
+    """``(level, module parts, imported names)`` for each import statement in ``data``.
+
+    A line scan, not a parse (parsing every file of a large tree costs seconds): an
+    import-like line inside a string counts too, which only ever adds an edge.
+    """
+    for match in _IMPORT.finditer(data):
+        dots, module, names, plain = match.groups()
+        if plain is not None:
+            for name in _imported_names(plain):
+                yield 0, name.split("."), []
+        else:
+            parts = module.decode("ascii", "replace").split(".") if module else []
+            yield len(dots), [p for p in parts if p], _imported_names(names.strip(b"()"))
+
+
+def _imported_names(text: bytes) -> list[str]:
+    names = []
+    for item in text.replace(b"\\", b" ").split(b","):
+        words = item.split()
+        if words and words[0].replace(b".", b"").replace(b"_", b"").isalnum():
+            names.append(words[0].decode("ascii", "replace"))
+    return names
+
+
 def _imported(path: Path, data: bytes, roots: list[Path], known: _Known) -> Iterable[Path]:
-    try:
-        tree = ast.parse(data, str(path))
-    except (SyntaxError, ValueError):
-        return
     bases = _bases(path, roots)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                for base in bases:
-                    yield from _module_files(base, alias.name.split("."), known)
-        elif isinstance(node, ast.ImportFrom):
-            parts = node.module.split(".") if node.module else []
-            if node.level:
-                package = path.parent
-                for _ in range(node.level - 1):
-                    package = package.parent
-                starts = [package]
-            else:
-                starts = bases
-            for base in starts:
-                yield from _module_files(base, parts, known)
-                for alias in node.names:  # `from pkg import submodule`
-                    yield from _module_files(base, [*parts, alias.name], known, packages=False)
+    for level, parts, names in imports_of(data):
+        if level:
+            package = path.parent
+            for _ in range(level - 1):
+                package = package.parent
+            starts = [package]
+        else:
+            starts = bases
+        for base in starts:
+            yield from _module_files(base, parts, known)
+            for name in names:  # `from pkg import submodule`
+                yield from _module_files(base, [*parts, name], known, packages=False)
 
 
 def _bases(path: Path, roots: list[Path]) -> list[Path]:
