@@ -48,6 +48,7 @@ ACTIVE_EXPERIMENT = "tracelet.get_active_experiment()"
 INSPECTING_BUILTINS = frozenset({"hasattr", "isinstance", "issubclass", "callable", "id", "type"})
 
 Transform = Callable[[cst.CSTNode], cst.CSTNode]
+_NO_DEFAULT = object()
 
 
 @dataclass
@@ -84,7 +85,9 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
     """Base of the per-tracker codemods; subclasses fill the class variables and
     :meth:`handle`."""
 
-    METADATA_DEPENDENCIES = (QualifiedNameProvider, ScopeProvider, PositionProvider)
+    # QualifiedNameProvider is answered from the scopes on demand (see get_metadata):
+    # resolving it for every node of the module costs as much as the scopes themselves.
+    METADATA_DEPENDENCIES = (ScopeProvider, PositionProvider)
 
     SOURCE: ClassVar[str]
     TRACKER_NAME: ClassVar[str]
@@ -130,6 +133,14 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
         arg_parser.add_argument(
             "--disable", action="append", default=None, help="rule id or name to turn off"
         )
+
+    def get_metadata(self, key, node, default=_NO_DEFAULT):
+        if key is QualifiedNameProvider:
+            scope = super().get_metadata(ScopeProvider, node, None)
+            return set() if scope is None else scope.get_qualified_names_for(node)
+        if default is _NO_DEFAULT:
+            return super().get_metadata(key, node)
+        return super().get_metadata(key, node, default)
 
     # ------------------------------------------------------------------ hooks
     def handle(self, usage: Usage) -> Decision | None:
