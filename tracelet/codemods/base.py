@@ -7,13 +7,13 @@ A codemod runs in two phases.
    source tracker (through imports, aliases, runs, tasks and loggers followed within the
    file) and the tracker module's ``handle`` turns each use into a :class:`Decision`:
    rewrite it, leave it (no faithful rewrite), or keep it (needs no run).
-2. **Decision for the file.** If any call site that needs the tracker's run has to be
-   left, the file keeps *all* its calls to that tracker: a half-migrated file would call
-   ``wandb.log`` after ``wandb.init`` became ``tracelet.start_logging`` and fail, or make
-   MLflow start a second run on its own. A left call that works without the run
-   (``Decision.needs_run`` false) holds nothing back. Only the call sites that block the
-   migration get a ``# TODO(tracelet): <rule> <reason>`` comment; the others are
-   reported as *held*. ``hold`` (given by :mod:`tracelet.codemods.runner` when another
+2. **Decision for the file.** If any call site has to be left, the file keeps *all* its
+   calls to that tracker: a half-migrated file would call ``wandb.log`` after
+   ``wandb.init`` became ``tracelet.start_logging`` and fail, or make MLflow start a
+   second run on its own. A call that works without the run is *kept* (``wandb.login``,
+   ``hasattr(mlflow, "__version__")``) and holds nothing back. Only the call sites that
+   block the migration get a ``# TODO(tracelet): <rule> <reason>`` comment; the others
+   are reported as *held*. ``hold`` (given by :mod:`tracelet.codemods.runner` when another
    module of the program shares the run and is held) keeps the calls too, with its reason.
    Resolve the TODOs and run the migration again. Otherwise every rewrite is applied,
    ``import tracelet`` is added and tracker imports that became unused are removed
@@ -70,7 +70,6 @@ class Decision:
     report: bool = True
     uses_tracelet: bool = True
     imports: list[str] = field(default_factory=list)
-    needs_run: bool = True
 
 
 @dataclass
@@ -205,10 +204,8 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
         return self.left("TL001", self.escape_reason(usage))
 
     @staticmethod
-    def left(rule: str, reason: str, todo: bool = True, needs_run: bool = True) -> Decision:
-        """A call site with no faithful rewrite. ``needs_run=False`` when it works the same
-        whether or not the tracker's run exists (it then holds nothing else back)."""
-        return Decision(report.LEFT, rule, reason=reason, todo=todo, needs_run=needs_run)
+    def left(rule: str, reason: str, todo: bool = True) -> Decision:
+        return Decision(report.LEFT, rule, reason=reason, todo=todo)
 
     @staticmethod
     def kept(reason: str, rule: str = "TL003") -> Decision:
@@ -396,7 +393,7 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
 
     def _decide(self) -> None:
         sites = sorted(self._sites, key=lambda s: (s.line, s.column))
-        blockers = [s for s in sites if s.decision.action == report.LEFT and s.decision.needs_run]
+        blockers = [s for s in sites if s.decision.action == report.LEFT]
         self.starts_run = any(
             s.usage.factory and s.usage.path.key in self.START_KEYS for s in sites
         )
