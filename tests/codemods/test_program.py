@@ -292,3 +292,15 @@ def test_imports_are_found_by_a_line_scan() -> None:
         (2, ["m", "n"], []),
         (0, ["q"], ["r"]),
     ]
+
+
+def test_a_module_that_cannot_be_parsed_holds_the_modules_that_log_to_its_run(
+    tmp_path: Path,
+) -> None:
+    root = timm_program(tmp_path)
+    train = root / "train.py"
+    train.write_text(train.read_text() + "def broken(:\n")
+    outcome = runner.migrate([root], WANDB, jobs=1)
+    summary = reports(outcome, root)["timm/utils/summary.py"]
+    assert summary.held_by == [str(train)]
+    assert outcome.changes == []

@@ -546,8 +546,8 @@ class Resolver:
         if len(targets) != 1 or not isinstance(targets[0], cst.FunctionDef):
             return None
         func = targets[0]
-        if isinstance(self.parent(self.parent(func) or func), cst.ClassDef):
-            return None
+        if func.decorators or isinstance(self.parent(self.parent(func) or func), cst.ClassDef):
+            return None  # a decorator may return something else
         return func
 
     def _return_kind(self, func: cst.FunctionDef) -> str | None:
@@ -575,7 +575,9 @@ class Resolver:
         kind = self.kind_of(usage.node) if isinstance(usage.node, cst.BaseExpression) else None
         if current is None or kind is None or self._return_kind(current) != kind:
             return False
-        if isinstance(self.parent(self.parent(current) or current), cst.ClassDef):
+        if current.decorators or isinstance(
+            self.parent(self.parent(current) or current), cst.ClassDef
+        ):
             return False
         calls = self.calls_of(current)
         if not calls:

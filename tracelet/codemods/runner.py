@@ -208,12 +208,16 @@ def _hold_shared_runs(
     (see :mod:`tracelet.codemods.program`)."""
     if not load_codemod(options.source).START_KEYS:  # Lightning: loggers belong to a Trainer
         return results
+    # a module that could not be parsed keeps its tracker calls: count it as holding its run
     facts = {
         Path(r.path): program.ModuleFacts(
-            Path(r.path), r.starts_run, r.uses_run, r.held, r.blocking_lines
+            Path(r.path),
+            r.starts_run or r.error is not None,
+            r.uses_run or r.error is not None,
+            r.held or r.error is not None,
+            [r.error_line] if r.error is not None else r.blocking_lines,
         )
         for r, _, _ in results
-        if r.error is None
     }
     if not any(f.logs_only for f in facts.values()) or not any(f.held for f in facts.values()):
         return results
@@ -230,7 +234,7 @@ def _hold_shared_runs(
     for result in results:
         file_report = result[0]
         found = held.get(Path(file_report.path))
-        if found is None:
+        if found is None or file_report.error is not None:
             out.append(result)
             continue
         reason, holders = found
