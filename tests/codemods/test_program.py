@@ -4,7 +4,8 @@ logged to in another is migrated in both modules or in neither.
 The two-module program is timm's shape (huggingface/pytorch-image-models): ``train.py``
 calls ``wandb.init`` and ``timm/utils/summary.py`` calls ``wandb.log`` from
 ``update_summary``, reached through ``from timm import utils`` and the package's
-``from .summary import *``.
+``from .summary import *``. The slow tests run the original and the migrated program
+(W&B offline; MLflow's default sqlite store) and compare what the stores read back.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from tracelet.cli import main
 from tracelet.codemods import program, runner
 from tracelet.codemods.report import HELD, LEFT, REWRITTEN
 from tracelet.readers import delivered_store, read_store
+from tracelet.validators.compare import compare_runs
 
 WANDB = runner.Options("wandb", ["wandb"])
 
@@ -247,6 +249,7 @@ def test_a_migrated_two_module_program_logs_what_the_original_logged(tmp_path: P
         original.metrics[points].sort_values(points).to_records(index=False).tolist()
         == migrated.metrics[points].sort_values(points).to_records(index=False).tolist()
     )
+    assert compare_runs(original, migrated).exit_code == 0
 
 
 def test_a_package_given_without_its_init_stands_for_every_module_in_it(tmp_path: Path) -> None:
@@ -304,3 +307,61 @@ def test_a_module_that_cannot_be_parsed_holds_the_modules_that_log_to_its_run(
     summary = reports(outcome, root)["timm/utils/summary.py"]
     assert summary.held_by == [str(train)]
     assert outcome.changes == []
+
+
+MLFLOW_TRAIN = """\
+import mlflow
+
+from metrics import log_epoch
+
+
+def main():
+    mlflow.start_run(run_name="two-modules")
+    mlflow.log_params({"lr": 0.1, "epochs": 4})
+    for epoch in range(4):
+        log_epoch({"loss": 1.0 / (epoch + 1), "acc": 0.25 * epoch}, epoch)
+    mlflow.end_run()
+
+
+if __name__ == "__main__":
+    main()
+"""
+MLFLOW_METRICS = """\
+import mlflow
+
+
+def log_epoch(metrics, epoch):
+    for key, value in metrics.items():
+        mlflow.log_metric(key, value, step=epoch)
+"""
+
+
+@pytest.mark.slow
+def test_a_migrated_two_module_mlflow_program_logs_what_the_original_logged(
+    tmp_path: Path,
+) -> None:
+    folders = {side: tmp_path / side for side in ("original", "migrated")}
+    for folder in folders.values():
+        folder.mkdir()
+        (folder / "train.py").write_text(MLFLOW_TRAIN)
+        (folder / "metrics.py").write_text(MLFLOW_METRICS)
+    argv = ["migrate", str(folders["migrated"]), "--from", "mlflow", "--write", "--no-progress"]
+    assert main([*argv, "--force"]) == 0
+    assert "mlflow.log_metric" not in (folders["migrated"] / "metrics.py").read_text()
+    started = {
+        side: start_script(folder, "train.py", tmp_path / f"{side}-env")
+        for side, folder in folders.items()
+    }
+    for side, (process, _) in started.items():
+        wait(process, f"{side}/train.py")
+    envs = {side: env for side, (_, env) in started.items()}
+    original = read_store(f"sqlite:///{folders['original'] / 'mlflow.db'}")
+    migrated_run = tracelet_run(envs["migrated"])
+    migrated = read_store(delivered_store(migrated_run, "mlflow", envs["migrated"]))
+    points = ["key", "step", "value"]
+    assert len(original.metrics) == 8
+    assert (
+        original.metrics[points].sort_values(points).to_records(index=False).tolist()
+        == migrated.metrics[points].sort_values(points).to_records(index=False).tolist()
+    )
+    assert compare_runs(original, migrated).exit_code == 0  # params, tags, artifacts too
