@@ -365,3 +365,91 @@ def test_a_migrated_two_module_mlflow_program_logs_what_the_original_logged(
         == migrated.metrics[points].sort_values(points).to_records(index=False).tolist()
     )
     assert compare_runs(original, migrated).exit_code == 0  # params, tags, artifacts too
+
+
+# A run passed to a function of another module (wandb/examples' pytorch-ddp shape, split
+# in two: train.py starts the run, helpers.py logs through the parameter it receives).
+XM_TRAIN = """\
+import wandb
+
+from helpers import log_epoch
+
+
+def main():
+    run = wandb.init(project="xm")
+    for epoch in range(3):
+        log_epoch(run, {{"loss": 1.0 / (epoch + 1)}}, epoch)
+    log_epoch({other}, {{"loss": 0.0}}, 3)
+    run.finish()
+
+
+if __name__ == "__main__":
+    main()
+"""
+XM_HELPERS = """\
+def log_epoch(run, metrics, step):
+    if run is not None:
+        run.log(metrics, step=step)
+"""
+
+
+def cross_module_program(root: Path, other: str = "None") -> Path:
+    root.mkdir(exist_ok=True)
+    (root / "train.py").write_text(XM_TRAIN.format(other=other))
+    (root / "helpers.py").write_text(XM_HELPERS)
+    return root
+
+
+def test_a_run_passed_to_a_function_of_another_module_is_followed_into_it(
+    tmp_path: Path,
+) -> None:
+    root = cross_module_program(tmp_path)
+    outcome = runner.migrate([root], WANDB, jobs=1)
+    changed = {c.path.name: c.new.decode() for c in outcome.changes}
+    assert sorted(changed) == ["helpers.py", "train.py"]
+    assert "        tracelet.log(metrics, step=step)\n" in changed["helpers.py"]
+    assert changed["helpers.py"].startswith("import tracelet\n")
+    assert "log_epoch(run, " in changed["train.py"]
+    assert not any(f.held for f in outcome.report.files)
+
+
+def test_a_call_passing_something_else_keeps_both_modules(tmp_path: Path) -> None:
+    root = cross_module_program(tmp_path, other="object()")
+    outcome = runner.migrate([root], WANDB, jobs=1)
+    files = reports(outcome, root)
+    assert [e.rule for e in files["train.py"].entries if e.action == LEFT] == ["TL001"]
+    assert files["helpers.py"].held_by == [str(root / "train.py")]
+    assert [c.path.name for c in outcome.changes] == ["train.py"]  # its TODO comment only
+
+
+def test_a_function_another_module_also_names_is_not_followed(tmp_path: Path) -> None:
+    root = cross_module_program(tmp_path)
+    (root / "replay.py").write_text("from helpers import log_epoch\n\nlog_epoch(print, {}, 0)\n")
+    outcome = runner.migrate([root], WANDB, jobs=1)
+    assert reports(outcome, root)["train.py"].held
+    assert [c.path.name for c in outcome.changes] == ["train.py"]
+
+
+@pytest.mark.slow
+def test_a_migrated_program_passing_its_run_between_modules_logs_the_same(
+    tmp_path: Path,
+) -> None:
+    folders = {side: cross_module_program(tmp_path / side) for side in ("original", "migrated")}
+    argv = ["migrate", str(folders["migrated"]), "--from", "wandb", "--write", "--no-progress"]
+    assert main([*argv, "--force"]) == 0
+    assert "tracelet.log(metrics" in (folders["migrated"] / "helpers.py").read_text()
+    started = {
+        side: start_script(folder, "train.py", tmp_path / f"{side}-env")
+        for side, folder in folders.items()
+    }
+    for side, (process, _) in started.items():
+        wait(process, f"{side}/train.py")
+    envs = {side: env for side, (_, env) in started.items()}
+    original = read_store(str(Path(envs["original"]["WANDB_DIR"]) / "wandb"))
+    migrated = read_store(
+        delivered_store(tracelet_run(envs["migrated"]), "wandb", envs["migrated"])
+    )
+    assert sorted(original.metrics[["key", "step"]].to_records(index=False).tolist()) == [
+        ("loss", 0), ("loss", 1), ("loss", 2)
+    ]  # fmt: skip
+    assert compare_runs(original, migrated).exit_code == 0

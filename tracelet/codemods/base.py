@@ -39,7 +39,15 @@ from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProv
 from tracelet.codemods import report
 from tracelet.codemods.cstutil import expr
 from tracelet.codemods.imports import fast_imports
-from tracelet.codemods.resolve import MIXED, Path, Resolver, Role, Usage, simple_binding_target
+from tracelet.codemods.resolve import (
+    MIXED,
+    Path,
+    ProgramCalls,
+    Resolver,
+    Role,
+    Usage,
+    simple_binding_target,
+)
 from tracelet.codemods.rules import RULES, Safety, resolve_rules
 
 TODO_PREFIX = "# TODO(tracelet):"
@@ -104,9 +112,11 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
         unsafe: bool = False,
         disable: str | Sequence[str] | None = None,
         hold: str | None = None,
+        program: ProgramCalls | None = None,
     ) -> None:
         super().__init__(context)
         self.hold = hold
+        self.program = program
         targets = to or self.SOURCE
         if isinstance(targets, str):
             targets = targets.split(",")
@@ -120,6 +130,9 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
         self.starts_run = False
         self.uses_run = False
         self.blocking_lines: list[int] = []
+        # (qualified callee, argument position or keyword, kind): tracker objects passed to
+        # functions imported from elsewhere, for the program decision to follow
+        self.program_calls: list[tuple[str, int | str, str]] = []
 
     @staticmethod
     def add_args(arg_parser: argparse.ArgumentParser) -> None:
@@ -242,10 +255,21 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
                 return self.silent()
             if usage.role == Role.RETURN and self.resolver.return_is_followed(usage):
                 return self.silent()
+            if usage.role == Role.ARG and path.is_object:
+                self._note_program_call(usage)
             return self.left("TL001", self.escape_reason(usage))
         if usage.role == Role.ANNOTATION:
             return self.silent()
         return self.left("TL002", f"no tracelet rewrite for {name}")
+
+    def _note_program_call(self, usage: Usage) -> None:
+        arg = usage.context
+        callee = self.resolver.imported_callee(arg) if isinstance(arg, cst.Arg) else None
+        call = self.resolver.parent(arg)
+        if callee is None or not isinstance(call, cst.Call) or any(a.star for a in call.args):
+            return
+        where = arg.keyword.value if arg.keyword is not None else call.args.index(arg)
+        self.program_calls.append((callee, where, usage.path.kind))
 
     def escape_reason(self, usage: Usage) -> str:
         what = self.code(usage.node)
@@ -319,8 +343,14 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
         self._targets: dict[int, cst.CSTNode] = {}
         self.entries = []
         self.held = False
+        self.program_calls = []
         self.resolver = Resolver(
-            tree, self.get_metadata, self.ROOTS, self.CALL_FACTORIES, self.ATTR_FACTORIES
+            tree,
+            self.get_metadata,
+            self.ROOTS,
+            self.CALL_FACTORIES,
+            self.ATTR_FACTORIES,
+            self.program,
         )
         for root, path in self.resolver.roots_in_order():
             for usage in self.resolver.usages_from(root, path):

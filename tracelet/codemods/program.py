@@ -16,6 +16,8 @@ other breaks the program: ``tracelet.log`` without ``tracelet.start_logging`` fa
   every run-starting module it reaches over the graph, through modules that start none
   (a run-starting module ends the walk: what it imports is its own business). Modules
   that share a run form a group, transitively.
+* **Runs passed between modules** (:func:`follow_calls`): a tracker object passed to a
+  function of another module is followed into it when nothing else can call it.
 * **Hold-back.** When any member of a group keeps its tracker calls (a call site that
   needs the tracker's run was left), every member does; the others are reported as
   *held* with the module and lines that hold them.
@@ -26,10 +28,13 @@ file is: the run it logs to is started by code the migration was not given.
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tracelet.codemods.resolve import ProgramCalls, Signature
 
 
 @dataclass
@@ -170,6 +175,111 @@ class _Known:
 
     def in_folder(self, folder: Path) -> list[Path]:
         return self._folders.get(folder, [])
+
+
+def follow_calls(
+    calls: Iterable[tuple[Path, tuple[str, int | str, str]]],
+    sources: Mapping[Path, bytes],
+    roots: Sequence[Path],
+) -> dict[Path, ProgramCalls]:
+    """Which tracker objects passed to a function of another module are followed into it.
+
+    ``calls`` are ``(caller, (qualified callee, argument position or keyword, kind))``. A
+    call is followed when the callee resolves to exactly one module-level function (not
+    decorated) of one module of the program, every caller passes the same kind of object
+    to the same parameter, and no other module mentions the function's name (a caller
+    the analysis did not see could pass something else). The answer, per module: the
+    parameters it must follow (the function's module) and the signatures it calls (each
+    caller, which still checks that its every call passes that kind or ``None``).
+    """
+    known = _Known(sources)
+    top = [root.resolve() for root in roots]
+    uses: dict[tuple[Path, str], list[tuple[Path, str, int | str, str]]] = {}
+    for caller, (callee, where, kind) in calls:
+        module, _, name = callee.rpartition(".")
+        dotted = module.lstrip(".")
+        level = len(module) - len(dotted)
+        if level:
+            package = caller.resolve().parent
+            for _ in range(level - 1):
+                package = package.parent
+            starts = [package]
+        else:
+            starts = _bases(caller.resolve(), top)
+        parts = dotted.split(".") if dotted else []
+        targets = {
+            found
+            for base in starts
+            for found in _module_files(base, parts, known)
+            if _defines(sources[found], name)
+        }
+        if len(targets) == 1:
+            uses.setdefault((targets.pop(), name), []).append((caller, callee, where, kind))
+    plan: dict[Path, ProgramCalls] = {}
+    for (module, name), found in uses.items():
+        signature = _signature(sources[module], name)
+        kinds = {kind for *_, kind in found}
+        params = {signature.param_at(where) if signature else None for _, _, where, _ in found}
+        if signature is None or len(kinds) != 1 or len(params) != 1 or None in params:
+            continue
+        callers = {caller for caller, *_ in found}
+        mention = re.compile(rb"\b" + re.escape(name.encode()) + rb"\b")
+        if any(
+            mention.search(data) for path, data in sources.items() if path not in callers | {module}
+        ):
+            continue
+        (param,), (kind,) = params, kinds
+        plan.setdefault(module, ProgramCalls()).params[(name, param)] = kind
+        for caller, callee, _, _ in found:
+            plan.setdefault(caller, ProgramCalls()).callees[callee] = Signature(
+                signature.names, signature.positional, param, kind, param in signature.none_defaults
+            )
+    return plan
+
+
+@dataclass
+class _Def:
+    names: tuple[str, ...]
+    positional: int
+    none_defaults: frozenset[str]
+
+    def param_at(self, where: int | str) -> str | None:
+        if isinstance(where, str):
+            return where if where in self.names else None
+        return self.names[where] if where < self.positional else None
+
+
+def _signature(data: bytes, name: str) -> _Def | None:
+    """The parameters of the one undecorated module-level ``def name`` in ``data``."""
+    try:
+        tree = ast.parse(data)
+    except (SyntaxError, ValueError):
+        return None
+    found = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name
+    ]
+    if len(found) != 1 or found[0].decorator_list:
+        return None
+    args = found[0].args
+    positional = [*args.posonlyargs, *args.args]
+    defaults = dict(zip([a.arg for a in positional][::-1], args.defaults[::-1], strict=False))
+    defaults.update(
+        (a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None
+    )
+    none = frozenset(
+        arg for arg, d in defaults.items() if isinstance(d, ast.Constant) and d.value is None
+    )
+    names = tuple(a.arg for a in (*positional, *args.kwonlyargs))
+    return _Def(names, len(positional), none)
+
+
+def _defines(data: bytes, name: str) -> bool:
+    return (
+        re.search(rb"^(?:async[ \t]+)?def[ \t]+" + re.escape(name.encode()) + rb"\b", data, re.M)
+        is not None
+    )
 
 
 def shared_runs(

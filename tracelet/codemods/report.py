@@ -66,6 +66,7 @@ class FileReport:
     uses_run: bool = False
     blocking_lines: list[int] = field(default_factory=list)
     held_by: list[str] = field(default_factory=list)  # other modules that hold this one
+    program_calls: list[tuple[str, int | str, str]] = field(default_factory=list)
 
     @property
     def error_line(self) -> int:

@@ -12,7 +12,9 @@ Names are resolved with libcst's qualified-name and scope metadata, and followed
 * ``x if cond else None`` and ``a or b``,
 * ``self.x = ...`` attributes, read back as ``self.x`` in the same class,
 * parameters of functions defined in the same file, when every call of the function in
-  the file passes the same kind of object (or nothing, falling back to its default).
+  the file passes the same kind of object (or nothing, falling back to its default),
+* return values of functions of the same file whose every call is followed,
+* calls between modules the program decision follows (:class:`ProgramCalls`).
 
 Anything else (a value passed to code the file does not define, stored in a container,
 returned) is an *escape*: the codemods cannot follow it and leave the call site.
@@ -21,7 +23,7 @@ returned) is an *escape*: the codemods cannot follow it and leave the call site.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 import libcst as cst
@@ -262,6 +264,30 @@ def combine(a: str | None, b: str | None) -> str | None:
     return a if a == b else MIXED
 
 
+@dataclass(frozen=True)
+class Signature:
+    """A function of another module of the program, as a caller binds arguments to it:
+    its parameter names, how many take positional arguments, and the parameter that
+    receives a tracker object of ``kind`` (``default_none``: it may be left out)."""
+
+    names: tuple[str, ...]
+    positional: int
+    param: str
+    kind: str
+    default_none: bool
+
+
+@dataclass
+class ProgramCalls:
+    """What the program decision tells one module about calls between modules:
+    ``params`` (function name, parameter) -> kind for functions this module defines and
+    other modules call with a tracker object; ``callees`` qualified name -> signature for
+    functions of other modules this module calls with one."""
+
+    params: dict[tuple[str, str], str] = field(default_factory=dict)
+    callees: dict[str, Signature] = field(default_factory=dict)
+
+
 class Resolver:
     """Answers "what tracker thing is this expression?" for one module.
 
@@ -277,8 +303,10 @@ class Resolver:
         roots: dict[str, str],
         call_factories: dict[str, str],
         attr_factories: dict[str, str],
+        program: ProgramCalls | None = None,
     ):
         self.get = get
+        self.program = program or ProgramCalls()
         self.roots = roots
         self.call_factories = call_factories
         self.attr_factories = attr_factories
@@ -428,9 +456,12 @@ class Resolver:
         positional = [*params.posonly_params, *params.params]
         names = [p.name.value for p in (*positional, *params.kwonly_params)]
         calls = self.calls_of(func)
-        if not calls:
+        external = None
+        if isinstance(self.parent(func), cst.Module) and not func.decorators:
+            external = self.program.params.get((func.name.value, param.name.value))
+        if calls is None or (not calls and external is None):
             return None
-        kind: str | None = NONE
+        kind: str | None = NONE if external is None else external
         for call in calls:
             bound = bind_args(call, names, positional=len(positional))
             if bound is None:
@@ -486,11 +517,82 @@ class Resolver:
         return None
 
     def arg_is_followed(self, usage: Usage) -> bool:
-        """An object passed to a same-file function whose parameter is followed."""
+        """An object passed to a function whose parameter is followed: a function of this
+        file, or one of another module of the program (:class:`ProgramCalls`)."""
         if not isinstance(usage.context, cst.Arg):
             return False
         param = self.param_for_arg(usage.context)
-        return param is not None and self._param_kind(param) == usage.path.kind
+        if param is not None:
+            return self._param_kind(param) == usage.path.kind
+        return self._program_call_followed(usage)
+
+    def imported_callee(self, arg: cst.Arg) -> str | None:
+        """``helpers.log_epoch`` for ``log_epoch(run)`` after ``from helpers import
+        log_epoch`` (or ``helpers.log_epoch(run)`` after ``import helpers``)."""
+        call = self.parent(arg)
+        if not isinstance(call, cst.Call):
+            return None
+        names = [
+            q.name
+            for q in self.get(QualifiedNameProvider, call.func, set())
+            if q.source == QualifiedNameSource.IMPORT
+        ]
+        return names[0] if len(names) == 1 else None
+
+    def _program_call_followed(self, usage: Usage) -> bool:
+        """Every call of the imported function in this file passes this kind of object (or
+        ``None``) to the parameter the program decision follows in the other module."""
+        arg = usage.context
+        callee = self.imported_callee(arg)
+        signature = self.program.callees.get(callee) if callee else None
+        if signature is None or signature.kind != usage.path.kind:
+            return False
+        call = self.parent(arg)
+        calls = self._calls_of_imported(call.func, callee)
+        if calls is None:
+            return False
+        for other in calls:
+            bound = bind_args(other, signature.names, positional=signature.positional)
+            if bound is None:
+                return False
+            value = bound.value(signature.param)
+            kind = NONE if value is None and signature.default_none else None
+            if value is not None:
+                kind = self.kind_of(value)
+            if kind not in (NONE, signature.kind):
+                return False
+        return True
+
+    def _calls_of_imported(self, func: cst.BaseExpression, callee: str) -> list[cst.Call] | None:
+        """Every call in this file of what ``func`` names (an imported function), or
+        ``None`` if it is also used as a value."""
+        root = func
+        while isinstance(root, cst.Attribute):
+            root = root.value
+        if not isinstance(root, cst.Name):
+            return None
+        scope = self.get(ScopeProvider, root, None)
+        if scope is None:
+            return None
+        referents = next((a.referents for a in scope.accesses[root.value] if a.node is root), None)
+        if not referents:
+            return None
+        calls = []
+        for assignment in referents:
+            for access in assignment.references:
+                node = access.node
+                while (
+                    isinstance(self.parent(node), cst.Attribute) and self.parent(node).value is node
+                ):
+                    node = self.parent(node)
+                names = {q.name for q in self.get(QualifiedNameProvider, node, set())}
+                if callee not in names:
+                    continue  # another attribute of the same module
+                parent = self.parent(node)
+                if not (isinstance(parent, cst.Call) and parent.func is node):
+                    return None
+                calls.append(parent)
+        return calls or None
 
     # ---------------------------------------------------------------- expressions
     def kind_of(self, node: cst.BaseExpression) -> str | None:
