@@ -16,8 +16,9 @@ Names are resolved with libcst's qualified-name and scope metadata, and followed
 * return values of functions of the same file whose every call is followed,
 * calls between modules the program decision follows (:class:`ProgramCalls`).
 
-Anything else (a value passed to code the file does not define, stored in a container,
-returned) is an *escape*: the codemods cannot follow it and leave the call site.
+Anything else (a value passed to code the program does not define, stored in a
+container, returned to a caller that does not bind it) is an *escape*: the codemods
+cannot follow it and leave the call site.
 """
 
 from __future__ import annotations
