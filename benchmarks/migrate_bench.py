@@ -9,15 +9,21 @@ Generates a tree of about ``--lines`` lines of Python (default 200,000) in which
 * ``transform``: the codemod alone on the tracker files, in one process, giving the
   lines per second of the files that use a tracker.
 
+``--file FILE`` measures one file instead: the CPU time (user + system, interpreter
+start-up included) of ``tracelet migrate FILE --from SOURCE`` in a fresh interpreter, the
+figure a pre-commit hook or an editor pays per file (target: under 1 s for 300 lines).
+
 Usage::
 
     .venv/bin/python benchmarks/migrate_bench.py            # 200k lines, 2% tracker files
     .venv/bin/python benchmarks/migrate_bench.py --lines 50000 --repeat 1
+    .venv/bin/python benchmarks/migrate_bench.py --file train.py --from wandb
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import subprocess
@@ -111,18 +117,40 @@ def generate(root: Path, lines: int, share: float, seed: int = 0) -> dict[str, i
     }
 
 
-def time_cli(root: Path) -> float:
+CLI = "import sys; from tracelet.cli import main; sys.exit(main())"
+
+
+def time_cli(root: Path, source: str = "wandb") -> float:
     started = time.perf_counter()
+    run_cli(root, source)
+    return time.perf_counter() - started
+
+
+def run_cli(path: Path, source: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "tracelet.cli", "migrate", str(root), "--from", "wandb"],
+        [sys.executable, "-c", CLI, "migrate", str(path), "--from", source],
         capture_output=True,
         text=True,
         check=False,
     )
-    elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"tracelet migrate failed:\n{done.stderr}")
-    return elapsed
+
+
+def cpu_of_one_file(path: Path, source: str, repeat: int) -> list[float]:
+    """CPU seconds (user + system) of each run of the CLI on one file."""
+    runs = []
+    for _ in range(repeat):
+        before = os.times()
+        run_cli(path, source)
+        after = os.times()
+        runs.append(
+            after.children_user
+            - before.children_user
+            + after.children_system
+            - before.children_system
+        )
+    return runs
 
 
 def time_runner(root: Path) -> tuple[float, int]:
@@ -152,7 +180,18 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=200_000)
     parser.add_argument("--share", type=float, default=0.02)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--file", type=Path, help="measure the CPU time of one file instead")
+    parser.add_argument("--from", dest="source", default="wandb")
     args = parser.parse_args()
+    if args.file:
+        runs = cpu_of_one_file(args.file, args.source, args.repeat)
+        lines = args.file.read_bytes().count(b"\n")
+        shown = ", ".join(f"{t:.2f}" for t in runs)
+        print(
+            f"{args.file} ({lines} lines), --from {args.source}: "
+            f"{statistics.median(runs):.2f} s CPU, start-up included (runs: {shown})"
+        )
+        return
     with tempfile.TemporaryDirectory(prefix="tracelet-migrate-bench-") as tmp:
         root = Path(tmp) / "tree"
         sizes = generate(root, args.lines, args.share)

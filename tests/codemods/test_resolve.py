@@ -12,6 +12,7 @@ import pytest
 from libcst._metadata_dependent import LazyValue
 from libcst.metadata import MetadataWrapper, QualifiedNameProvider, ScopeProvider
 
+from tracelet.codemods import migrate_code
 from tracelet.codemods.resolve import (
     MIXED,
     NONE,
@@ -286,13 +287,34 @@ def test_statement_of_and_enclosing_class():
         ("run = wandb.init()", True),
         ("run: object = wandb.init()", True),
         ("a = b = wandb.init()", False),
-        ("a, b = wandb.init(), 1", False),
+        ("a, b = wandb.init(), 1", True),
+        ("self.a, self.b = wandb.init(), 1", True),
+        ("a, *b = wandb.init(), 1", False),
+        ("a, b = wandb.init()", False),
+        ("a, b[0] = wandb.init(), 1", False),
         ("with wandb.init() as run:\n    pass", True),
         ("with wandb.init():\n    pass", True),
         ("with wandb.init() as (a, b):\n    pass", False),
         ("print(wandb.init())", False),
     ],
 )
-def test_simple_binding_targets_are_one_name(code, simple):
+def test_simple_binding_targets_are_plain_names_or_self_attributes(code, simple):
     usage = next(u for u in _usages("import wandb\n" + code) if u.factory)
     assert simple_binding_target(usage) is simple
+
+
+@pytest.mark.parametrize(
+    ("code", "followed"),
+    [
+        ("def setup():\n    return wandb.init()\n\n\nrun = setup()\n", True),
+        ("def setup():\n    return wandb.init()\n\n\nrun = setup() if flag else None\n", True),
+        ("def setup():\n    return wandb.init()\n\n\nsetup()\n", True),
+        ("def setup():\n    return wandb.init()\n\n\nf(setup())\n", False),
+        ("def setup():\n    return wandb.init()\n\n\ncallbacks = [setup]\n", False),
+        ("@rank_zero_only\ndef setup():\n    return wandb.init()\n\n\nrun = setup()\n", False),
+        ("class A:\n    def setup(self):\n        return wandb.init()\n", False),
+    ],
+)
+def test_a_returned_run_is_followed_when_every_call_binds_tests_or_drops_it(code, followed):
+    new, entries = migrate_code("import wandb\n" + code, "wandb")
+    assert ("tracelet.start_logging(" in new) is followed, [e.short() for e in entries]

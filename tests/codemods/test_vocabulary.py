@@ -83,6 +83,22 @@ def test_run_id_reads_the_first_tracker_when_wandb_is_not_a_target() -> None:
     assert "3 WB011 warning: run.id now reads the mlflow run's" in entries
 
 
+def test_a_run_id_inside_an_f_string_keeps_the_output_valid_before_python_3_12() -> None:
+    # yolov5 utils/loggers/wandb/wandb_utils.py: f"run_{wandb.run.id}_model"
+    new, _ = migrate(
+        "wandb",
+        """
+        import wandb
+        run = wandb.init(project="p")
+        name = f"run_{run.id}_model"
+        other = f'run_{run.id}'
+        """,
+    )
+    assert "name = f\"run_{run.ids['wandb']}_model\"" in new
+    assert "other = f'run_{run.ids[\"wandb\"]}'" in new
+    compile(new, "script.py", "exec")
+
+
 def test_an_artifact_of_two_files_is_left_with_the_folder_advice() -> None:
     _, entries = migrate(
         "wandb",

@@ -174,16 +174,16 @@ def _targets(args: argparse.Namespace) -> list[str]:
 
 
 def _migrate(runner, args, options, mode, err):
+    if args.no_progress or not err.is_terminal:  # rich.progress costs a tenth of a file
+        return runner.migrate(args.paths, options, mode, args.exclude, args.jobs)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    show = not args.no_progress and err.is_terminal
     with Progress(
         TextColumn("migrating from {task.fields[source]}"),
         BarColumn(),
         MofNCompleteColumn(),
         console=err,
         transient=True,
-        disable=not show,
     ) as progress:
         task = progress.add_task("migrate", total=None, source=args.source)
 

@@ -10,8 +10,11 @@ A codemod runs in two phases.
 2. **Decision for the file.** If any call site has to be left, the file keeps *all* its
    calls to that tracker: a half-migrated file would call ``wandb.log`` after
    ``wandb.init`` became ``tracelet.start_logging`` and fail, or make MLflow start a
-   second run on its own. Only the call sites that block the migration get a
-   ``# TODO(tracelet): <rule> <reason>`` comment; the others are reported as *held*.
+   second run on its own. A call that works without the run is *kept* (``wandb.login``,
+   ``hasattr(mlflow, "__version__")``) and holds nothing back. Only the call sites that
+   block the migration get a ``# TODO(tracelet): <rule> <reason>`` comment; the others
+   are reported as *held*. ``hold`` (given by :mod:`tracelet.codemods.runner` when another
+   module of the program shares the run and is held) keeps the calls too, with its reason.
    Resolve the TODOs and run the migration again. Otherwise every rewrite is applied,
    ``import tracelet`` is added and tracker imports that became unused are removed
    (except inside ``try: ... except ImportError``, where the import's success is what
@@ -25,26 +28,36 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import libcst as cst
-from libcst.codemod import Codemod, CodemodContext, VisitorBasedCodemodCommand
+from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
-from libcst.metadata import PositionProvider, QualifiedNameProvider, ScopeProvider
+from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider, ScopeProvider
 
 from tracelet.codemods import report
 from tracelet.codemods.cstutil import expr
 from tracelet.codemods.imports import fast_imports
-from tracelet.codemods.resolve import MIXED, Path, Resolver, Role, Usage, simple_binding_target
+from tracelet.codemods.resolve import (
+    MIXED,
+    Path,
+    ProgramCalls,
+    Resolver,
+    Role,
+    Usage,
+    simple_binding_target,
+)
 from tracelet.codemods.rules import RULES, Safety, resolve_rules
 from tracelet.codemods.writer import STYLES, SUMMARYWRITER, WriterRoutes
 
 TODO_PREFIX = "# TODO(tracelet):"
 SILENT = "silent"
 ACTIVE_EXPERIMENT = "tracelet.get_active_experiment()"
+INSPECTING_BUILTINS = frozenset({"hasattr", "isinstance", "issubclass", "callable", "id", "type"})
 
 Transform = Callable[[cst.CSTNode], cst.CSTNode]
+_NO_DEFAULT = object()
 
 
 @dataclass
@@ -80,13 +93,18 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
     """Base of the per-tracker codemods; subclasses fill the class variables and
     :meth:`handle`."""
 
-    METADATA_DEPENDENCIES = (QualifiedNameProvider, ScopeProvider, PositionProvider)
+    # QualifiedNameProvider is answered from the scopes on demand (see get_metadata):
+    # resolving it for every node of the module costs as much as the scopes themselves.
+    METADATA_DEPENDENCIES = (ScopeProvider, PositionProvider)
 
     SOURCE: ClassVar[str]
     TRACKER_NAME: ClassVar[str]
     ROOTS: ClassVar[dict[str, str]]
     CALL_FACTORIES: ClassVar[dict[str, str]] = {}
     ATTR_FACTORIES: ClassVar[dict[str, str]] = {}
+    START_KEYS: ClassVar[frozenset[str]] = frozenset()
+    """Path keys of the factory calls that start a run (``wandb.init``): a module with none
+    of them that still calls the tracker logs to a run another module starts."""
 
     def __init__(
         self,
@@ -95,11 +113,15 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
         unsafe: bool = False,
         disable: str | Sequence[str] | None = None,
         style: str = SUMMARYWRITER,
+        hold: str | None = None,
+        program: ProgramCalls | None = None,
     ) -> None:
         super().__init__(context)
         if style not in STYLES:
             raise ValueError(f"unknown style {style!r}; choose from {', '.join(STYLES)}")
         self.style = style
+        self.hold = hold
+        self.program = program
         targets = to or self.SOURCE
         if isinstance(targets, str):
             targets = targets.split(",")
@@ -110,6 +132,12 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
         self.disabled = resolve_rules(disable or ())
         self.entries: list[report.Entry] = []
         self.held = False
+        self.starts_run = False
+        self.uses_run = False
+        self.blocking_lines: list[int] = []
+        # (qualified callee, argument position or keyword, kind): tracker objects passed to
+        # functions imported from elsewhere, for the program decision to follow
+        self.program_calls: list[tuple[str, int | str, str]] = []
 
     @staticmethod
     def add_args(arg_parser: argparse.ArgumentParser) -> None:
@@ -128,6 +156,14 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
             default=SUMMARYWRITER,
             help="metrics with a step: SummaryWriter calls (default) or tracelet calls",
         )
+
+    def get_metadata(self, key, node, default=_NO_DEFAULT):
+        if key is QualifiedNameProvider:
+            scope = super().get_metadata(ScopeProvider, node, None)
+            return set() if scope is None else scope.get_qualified_names_for(node)
+        if default is _NO_DEFAULT:
+            return super().get_metadata(key, node)
+        return super().get_metadata(key, node, default)
 
     # ------------------------------------------------------------------ hooks
     def handle(self, usage: Usage) -> Decision | None:
@@ -172,6 +208,8 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
             usage.role in (Role.BIND, Role.WITH) and simple_binding_target(usage)
         ):
             return None
+        if usage.role == Role.RETURN and self.resolver.return_is_followed(usage):
+            return None
         return self.left("TL001", self.escape_reason(usage))
 
     def handle_rewrite(self, rule: str, usage: Usage, transform: Transform) -> Decision:
@@ -184,6 +222,7 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
             usage.role in (Role.TEST, Role.STATEMENT)
             or (usage.role == Role.BIND and simple_binding_target(usage))
             or (usage.role == Role.ARG and self.resolver.arg_is_followed(usage))
+            or (usage.role == Role.RETURN and self.resolver.return_is_followed(usage))
         ):
             return self.rewrite(rule, usage.node, transform)
         return self.left("TL001", self.escape_reason(usage))
@@ -225,6 +264,10 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
                 return self.silent()
             if usage.role == Role.ARG and self.resolver.arg_is_followed(usage):
                 return self.silent()
+            if usage.role == Role.RETURN and self.resolver.return_is_followed(usage):
+                return self.silent()
+            if usage.role == Role.ARG and path.is_object:
+                self._note_program_call(usage)
             return self.left("TL001", self.escape_reason(usage))
         if usage.role == Role.ANNOTATION:
             return self.silent()
@@ -233,6 +276,25 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
             f"{name}: the codemod does not know this call; docs/migrate.md lists what each "
             f"{self.TRACKER_NAME} call becomes",
         )
+
+    def _note_program_call(self, usage: Usage) -> None:
+        arg = usage.context
+        callee = self.resolver.imported_callee(arg) if isinstance(arg, cst.Arg) else None
+        call = self.resolver.parent(arg)
+        if callee is None or not isinstance(call, cst.Call) or any(a.star for a in call.args):
+            return
+        where = arg.keyword.value if arg.keyword is not None else call.args.index(arg)
+        self.program_calls.append((callee, where, usage.path.kind))
+
+    def quoted_for(self, node: cst.CSTNode, code: str) -> str:
+        """``code`` with its double quotes made single when ``node`` sits inside a
+        double-quoted f-string (Python before 3.12 rejects the same quote inside)."""
+        current = self.resolver.parent(node)
+        while current is not None:
+            if isinstance(current, cst.FormattedString):
+                return code.replace('"', "'") if '"' in current.start else code
+            current = self.resolver.parent(current)
+        return code
 
     def escape_reason(self, usage: Usage) -> str:
         what = self.code(usage.node)
@@ -306,8 +368,14 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
         self._targets: dict[int, cst.CSTNode] = {}
         self.entries = []
         self.held = False
+        self.program_calls = []
         self.resolver = Resolver(
-            tree, self.get_metadata, self.ROOTS, self.CALL_FACTORIES, self.ATTR_FACTORIES
+            tree,
+            self.get_metadata,
+            self.ROOTS,
+            self.CALL_FACTORIES,
+            self.ATTR_FACTORIES,
+            self.program,
         )
         self.writer_routes = WriterRoutes(self)
         for root, path in self.resolver.roots_in_order():
@@ -343,7 +411,27 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
 
     def _record(self, usage: Usage) -> None:
         decision = self.handle(usage) or self.default_decision(usage)
+        if decision.action == report.LEFT:
+            decision = self.inspected(usage) or decision
         self.add_site(usage, decision)
+
+    def inspected(self, usage: Usage) -> Decision | None:
+        """``hasattr(wandb, "__version__")``, ``isinstance(x, wandb.Table)``: a builtin that
+        only looks at the tracker module or one of its classes needs no run and means the
+        same after the migration (a tracker *object* does not: the run becomes an
+        experiment)."""
+        if usage.role != Role.ARG or usage.path.is_object or usage.factory:
+            return None
+        call = self.resolver.parent(usage.context)
+        if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Name)):
+            return None
+        name = call.func.value
+        if name not in INSPECTING_BUILTINS or not any(
+            q.name == f"builtins.{name}"
+            for q in self.get_metadata(QualifiedNameProvider, call.func)
+        ):
+            return None
+        return self.kept(f"{name}() only inspects {self.code(usage.node)}: needs no run")
 
     def add_site(self, usage: Usage, decision: Decision) -> None:
         if decision.action == SILENT:
@@ -363,15 +451,21 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
     def _decide(self) -> None:
         sites = sorted(self._sites, key=lambda s: (s.line, s.column))
         blockers = [s for s in sites if s.decision.action == report.LEFT]
-        self.held = bool(blockers)
-        lines = sorted({s.line for s in blockers})
-        blocked_by = (
-            f"line {lines[0]} is"
-            if len(lines) == 1
-            else "lines "
-            + ", ".join(map(str, lines[:5]))
-            + (", ..." if len(lines) > 5 else "")
-            + " are"
+        self.starts_run = any(
+            s.usage.factory and s.usage.path.key in self.START_KEYS for s in sites
+        )
+        self.uses_run = any(
+            not (s.usage.factory and s.usage.path.key in self.START_KEYS)
+            and (s.decision.action == report.REWRITTEN or s in blockers)
+            for s in sites
+        )
+        self.blocking_lines = sorted({s.line for s in blockers})
+        self.held = bool(blockers) or self.hold is not None
+        held_reason = (
+            f"held back: this file keeps its {self.TRACKER_NAME} calls until "
+            f"{_lines_are(self.blocking_lines)} resolved"
+            if blockers
+            else f"held back: {self.hold}"
         )
         uses_tracelet = False
         self._extra_imports = False
@@ -390,10 +484,7 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
             )
             if decision.action == report.REWRITTEN and self.held:
                 entry.action = report.HELD
-                entry.reason = (
-                    f"held back: this file keeps its {self.TRACKER_NAME} calls until "
-                    f"{blocked_by} resolved"
-                )
+                entry.reason = held_reason
             if decision.action == report.LEFT and decision.todo:
                 self._add_todo(site, decision)
             if decision.report:
@@ -498,7 +589,16 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
     def transform_module(self, tree: cst.Module) -> cst.Module:
         """Run the codemod, then fix the imports (see :mod:`tracelet.codemods.imports`)."""
         self._import_plan = None
-        tree = Codemod.transform_module(self, tree)
+        # libcst's Codemod.transform_module deep-copies the tree before resolving metadata;
+        # the tree is always freshly parsed here, so the copy only costs time.
+        wrapper = MetadataWrapper(tree, unsafe_skip_copy=True)
+        previous = self.context
+        self.context = replace(self.context, wrapper=wrapper)
+        try:
+            with self.resolve(wrapper):
+                tree = self.transform_module_impl(wrapper.module)
+        finally:
+            self.context = replace(self.context, wrapper=previous.wrapper)
         if self._import_plan is not None:
             fixed = fast_imports(tree, *self._import_plan)
             if fixed is not None:
@@ -578,6 +678,14 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
             body = [cst.SimpleStatementLine([cst.Pass()], leading_lines=carried)]
             carried = []
         return updated.with_changes(body=body, footer=[*carried, *updated.footer])
+
+
+def _lines_are(lines: list[int]) -> str:
+    """``line 4 is`` / ``lines 4, 9 are``: the call sites a held-back file waits for."""
+    if len(lines) == 1:
+        return f"line {lines[0]} is"
+    shown = ", ".join(map(str, lines[:5])) + (", ..." if len(lines) > 5 else "")
+    return f"lines {shown} are"
 
 
 def _with_todos(statement: cst.BaseStatement, todos: list[str]) -> cst.BaseStatement:

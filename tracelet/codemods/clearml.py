@@ -113,6 +113,9 @@ class ClearmlToTracelet(ClearmlVocabulary):
         "clearml:task.get_logger": LOGGER,
     }
     ATTR_FACTORIES: ClassVar[dict[str, str]] = {"clearml:task.logger": LOGGER}
+    START_KEYS: ClassVar[frozenset[str]] = frozenset(
+        {"clearml.Task.init", "clearml.task.Task.init"}
+    )
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         self._inits: list[tuple[Usage, Decision, BoundArgs]] = []

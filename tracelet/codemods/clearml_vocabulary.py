@@ -353,9 +353,9 @@ class ClearmlVocabulary(TrackerCodemod):
         if len(usage.path.attrs) != 1:
             return None
         if method == WEB_PAGE and usage.role == Role.CALL and not usage.call.args:
-            suffix = f'.urls["{self.tracker_key()}"]'
+            suffix = self.quoted_for(usage.node, f'.urls["{self.tracker_key()}"]')
         elif method in TASK_FIELDS and usage.role not in (Role.CALL, Role.STORE, Role.DELETE):
-            suffix = TASK_FIELDS[method].format(self.tracker_key())
+            suffix = self.quoted_for(usage.node, TASK_FIELDS[method].format(self.tracker_key()))
         else:
             return None
 

@@ -122,6 +122,7 @@ class MlflowToTracelet(MlflowVocabulary):
     TRACKER_NAME = "MLflow"
     ROOTS: ClassVar[dict[str, str]] = {"mlflow": "mlflow"}
     CALL_FACTORIES: ClassVar[dict[str, str]] = {"mlflow.start_run": RUN, "mlflow.active_run": RUN}
+    START_KEYS: ClassVar[frozenset[str]] = frozenset({"mlflow.start_run"})
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         self._experiments: list[tuple[Usage, Decision]] = []

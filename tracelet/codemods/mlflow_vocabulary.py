@@ -232,7 +232,7 @@ class MlflowVocabulary(TrackerCodemod):
         if len(attrs) == 2 and attrs[0] == "info" and attrs[1] in RUN_INFO:
             if usage.role in (Role.STORE, Role.DELETE):
                 return self.left("ML104", f"{self.describe(usage)} is set")
-            suffix = RUN_INFO[attrs[1]]
+            suffix = self.quoted_for(usage.node, RUN_INFO[attrs[1]])
             if attrs[1] == "run_id" and "mlflow" not in self.targets:
                 return self.left(
                     "ML104",
@@ -265,7 +265,9 @@ class MlflowVocabulary(TrackerCodemod):
             )
         experiment = self.experiment_code(usage.node)
         index = usage.call.args.index(bound.named["artifact_path"]) if bound.named else None
-        root = f'mlflow.get_run({experiment}.ids["mlflow"]).info.artifact_uri'
+        root = self.quoted_for(
+            usage.node, f'mlflow.get_run({experiment}.ids["mlflow"]).info.artifact_uri'
+        )
 
         def transform(updated: cst.CSTNode) -> cst.CSTNode:
             assert isinstance(updated, cst.Call)

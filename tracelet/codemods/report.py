@@ -61,6 +61,12 @@ class FileReport:
     refused: str | None = None
     written: bool = False
     named: bool = False  # given on the command line, not found in a folder
+    # what the program-level decision needs (see tracelet.codemods.program)
+    starts_run: bool = False
+    uses_run: bool = False
+    blocking_lines: list[int] = field(default_factory=list)
+    held_by: list[str] = field(default_factory=list)  # other modules that hold this one
+    program_calls: list[tuple[str, int | str, str]] = field(default_factory=list)
 
     @property
     def error_line(self) -> int:
@@ -118,6 +124,7 @@ class MigrationReport:
                     "changed": f.changed,
                     "written": f.written,
                     "held": f.held,
+                    "held_by": f.held_by,
                     "error": f.error,
                     "refused": f.refused,
                     "entries": [asdict(entry) for entry in f.entries],
@@ -197,6 +204,10 @@ class MigrationReport:
             for entry in f.entries:
                 if entry.action == LEFT:
                     lines.append(f"  {f.path}:{entry.line} {entry.rule} left: {entry.reason}")
+        for f in self.files:
+            reason = next((e.reason for e in f.entries if e.action == HELD), None)
+            if f.held_by and reason:
+                lines.append(f"  {f.path}: {reason}")
         lines.extend(self._warning_lines())
         if totals["sites_held"]:
             lines.append(

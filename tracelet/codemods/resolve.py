@@ -12,16 +12,19 @@ Names are resolved with libcst's qualified-name and scope metadata, and followed
 * ``x if cond else None`` and ``a or b``,
 * ``self.x = ...`` attributes, read back as ``self.x`` in the same class,
 * parameters of functions defined in the same file, when every call of the function in
-  the file passes the same kind of object (or nothing, falling back to its default).
+  the file passes the same kind of object (or nothing, falling back to its default),
+* return values of functions of the same file whose every call is followed,
+* calls between modules the program decision follows (:class:`ProgramCalls`).
 
-Anything else (a value passed to code the file does not define, stored in a container,
-returned) is an *escape*: the codemods cannot follow it and leave the call site.
+Anything else (a value passed to code the program does not define, stored in a
+container, returned to a caller that does not bind it) is an *escape*: the codemods
+cannot follow it and leave the call site.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 import libcst as cst
@@ -119,6 +122,8 @@ class _Collector(cst.CSTVisitor):
         self.all_names: set[str] = set()
         self.attributes: set[str] = set()
         self._classes: list[cst.ClassDef] = []
+        self._functions: list[cst.FunctionDef] = []
+        self.returns: dict[int, list[cst.Return]] = {}
         self._try_depth = 0
         self._attr_names: set[int] = set()
         self.parents: dict[int, cst.CSTNode] = {}
@@ -139,6 +144,17 @@ class _Collector(cst.CSTVisitor):
 
     def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
         self._classes.pop()
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._functions.append(node)
+        self.returns[id(node)] = []
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self._functions.pop()
+
+    def visit_Return(self, node: cst.Return) -> None:
+        if self._functions:
+            self.returns[id(self._functions[-1])].append(node)
 
     def visit_Try(self, node: cst.Try) -> bool:
         self._try_depth += 1
@@ -174,6 +190,11 @@ class _Collector(cst.CSTVisitor):
             self._bind(node.asname.name, node.item)
 
     def _bind(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
+        pairs = _unpacked(target, value)
+        if pairs:  # `self.wandb, self.run = wandb, wandb.run`
+            for element_target, element_value in pairs:
+                self._bind(element_target, element_value)
+            return
         if isinstance(target, cst.Name):
             self.values[id(target)] = value
         elif _is_self_attr(target) and self._classes:
@@ -206,6 +227,21 @@ class _Collector(cst.CSTVisitor):
                 self.aliases.add(bound.value)
 
 
+def _unpacked(
+    target: cst.BaseExpression, value: cst.BaseExpression
+) -> list[tuple[cst.BaseExpression, cst.BaseExpression]]:
+    """``a, b = x, y``: the (target, value) pairs, when both sides are tuples or lists of
+    the same length without ``*``; else empty."""
+    sequences = (cst.Tuple, cst.List)
+    if not (isinstance(target, sequences) and isinstance(value, sequences)):
+        return []
+    if len(target.elements) != len(value.elements) or any(
+        isinstance(e, cst.StarredElement) for e in (*target.elements, *value.elements)
+    ):
+        return []
+    return [(t.value, v.value) for t, v in zip(target.elements, value.elements, strict=True)]
+
+
 def _dotted(node: cst.BaseExpression) -> str:
     if isinstance(node, cst.Attribute):
         return f"{_dotted(node.value)}.{node.attr.value}"
@@ -229,6 +265,30 @@ def combine(a: str | None, b: str | None) -> str | None:
     return a if a == b else MIXED
 
 
+@dataclass(frozen=True)
+class Signature:
+    """A function of another module of the program, as a caller binds arguments to it:
+    its parameter names, how many take positional arguments, and the parameter that
+    receives a tracker object of ``kind`` (``default_none``: it may be left out)."""
+
+    names: tuple[str, ...]
+    positional: int
+    param: str
+    kind: str
+    default_none: bool
+
+
+@dataclass
+class ProgramCalls:
+    """What the program decision tells one module about calls between modules:
+    ``params`` (function name, parameter) -> kind for functions this module defines and
+    other modules call with a tracker object; ``callees`` qualified name -> signature for
+    functions of other modules this module calls with one."""
+
+    params: dict[tuple[str, str], str] = field(default_factory=dict)
+    callees: dict[str, Signature] = field(default_factory=dict)
+
+
 class Resolver:
     """Answers "what tracker thing is this expression?" for one module.
 
@@ -244,8 +304,10 @@ class Resolver:
         roots: dict[str, str],
         call_factories: dict[str, str],
         attr_factories: dict[str, str],
+        program: ProgramCalls | None = None,
     ):
         self.get = get
+        self.program = program or ProgramCalls()
         self.roots = roots
         self.call_factories = call_factories
         self.attr_factories = attr_factories
@@ -254,6 +316,7 @@ class Resolver:
         self._assignment_kinds: dict[int, str | None] = {}
         self._param_kinds: dict[int, str | None] = {}
         self._attr_kinds: dict[tuple[int, str], str | None] = {}
+        self._return_kinds: dict[int, str | None] = {}
         self._in_progress: set[int] = set()
         self._binding_names = self.collected.params | {
             name.value for name in self.collected.names if id(name) in self.collected.values
@@ -394,9 +457,12 @@ class Resolver:
         positional = [*params.posonly_params, *params.params]
         names = [p.name.value for p in (*positional, *params.kwonly_params)]
         calls = self.calls_of(func)
-        if not calls:
+        external = None
+        if isinstance(self.parent(func), cst.Module) and not func.decorators:
+            external = self.program.params.get((func.name.value, param.name.value))
+        if calls is None or (not calls and external is None):
             return None
-        kind: str | None = NONE
+        kind: str | None = NONE if external is None else external
         for call in calls:
             bound = bind_args(call, names, positional=len(positional))
             if bound is None:
@@ -452,11 +518,82 @@ class Resolver:
         return None
 
     def arg_is_followed(self, usage: Usage) -> bool:
-        """An object passed to a same-file function whose parameter is followed."""
+        """An object passed to a function whose parameter is followed: a function of this
+        file, or one of another module of the program (:class:`ProgramCalls`)."""
         if not isinstance(usage.context, cst.Arg):
             return False
         param = self.param_for_arg(usage.context)
-        return param is not None and self._param_kind(param) == usage.path.kind
+        if param is not None:
+            return self._param_kind(param) == usage.path.kind
+        return self._program_call_followed(usage)
+
+    def imported_callee(self, arg: cst.Arg) -> str | None:
+        """``helpers.log_epoch`` for ``log_epoch(run)`` after ``from helpers import
+        log_epoch`` (or ``helpers.log_epoch(run)`` after ``import helpers``)."""
+        call = self.parent(arg)
+        if not isinstance(call, cst.Call):
+            return None
+        names = [
+            q.name
+            for q in self.get(QualifiedNameProvider, call.func, set())
+            if q.source == QualifiedNameSource.IMPORT
+        ]
+        return names[0] if len(names) == 1 else None
+
+    def _program_call_followed(self, usage: Usage) -> bool:
+        """Every call of the imported function in this file passes this kind of object (or
+        ``None``) to the parameter the program decision follows in the other module."""
+        arg = usage.context
+        callee = self.imported_callee(arg)
+        signature = self.program.callees.get(callee) if callee else None
+        if signature is None or signature.kind != usage.path.kind:
+            return False
+        call = self.parent(arg)
+        calls = self._calls_of_imported(call.func, callee)
+        if calls is None:
+            return False
+        for other in calls:
+            bound = bind_args(other, signature.names, positional=signature.positional)
+            if bound is None:
+                return False
+            value = bound.value(signature.param)
+            kind = NONE if value is None and signature.default_none else None
+            if value is not None:
+                kind = self.kind_of(value)
+            if kind not in (NONE, signature.kind):
+                return False
+        return True
+
+    def _calls_of_imported(self, func: cst.BaseExpression, callee: str) -> list[cst.Call] | None:
+        """Every call in this file of what ``func`` names (an imported function), or
+        ``None`` if it is also used as a value."""
+        root = func
+        while isinstance(root, cst.Attribute):
+            root = root.value
+        if not isinstance(root, cst.Name):
+            return None
+        scope = self.get(ScopeProvider, root, None)
+        if scope is None:
+            return None
+        referents = next((a.referents for a in scope.accesses[root.value] if a.node is root), None)
+        if not referents:
+            return None
+        calls = []
+        for assignment in referents:
+            for access in assignment.references:
+                node = access.node
+                while (
+                    isinstance(self.parent(node), cst.Attribute) and self.parent(node).value is node
+                ):
+                    node = self.parent(node)
+                names = {q.name for q in self.get(QualifiedNameProvider, node, set())}
+                if callee not in names:
+                    continue  # another attribute of the same module
+                parent = self.parent(node)
+                if not (isinstance(parent, cst.Call) and parent.func is node):
+                    return None
+                calls.append(parent)
+        return calls or None
 
     # ---------------------------------------------------------------- expressions
     def kind_of(self, node: cst.BaseExpression) -> str | None:
@@ -488,7 +625,75 @@ class Resolver:
             base = self.eval_path(node.func)
             if base is not None and base.key in self.call_factories:
                 return Path(self.call_factories[base.key])
+            func = self.function_called(node)
+            kind = self._return_kind(func) if func is not None else None
+            if kind is not None and kind != NONE:
+                return Path(kind)
         return None
+
+    # ---------------------------------------------------------------- returns
+    def function_called(self, call: cst.Call) -> cst.FunctionDef | None:
+        """The plain function of this file (not a method) that ``call`` calls by name."""
+        if not isinstance(call.func, cst.Name):
+            return None
+        scope = self.get(ScopeProvider, call.func, None)
+        if scope is None:
+            return None
+        targets = [
+            a.node
+            for access in scope.accesses[call.func.value]
+            if access.node is call.func
+            for a in access.referents
+            if isinstance(a, Assignment)
+        ]
+        if len(targets) != 1 or not isinstance(targets[0], cst.FunctionDef):
+            return None
+        func = targets[0]
+        if func.decorators or isinstance(self.parent(self.parent(func) or func), cst.ClassDef):
+            return None  # a decorator may return something else
+        return func
+
+    def _return_kind(self, func: cst.FunctionDef) -> str | None:
+        """The kind of object every call of ``func`` returns (a function that ends without
+        ``return`` returns ``None``)."""
+        key = id(func)
+        if key in self._return_kinds:
+            return self._return_kinds[key]
+        self._return_kinds[key] = NONE
+        kind: str | None = NONE
+        for statement in self.collected.returns.get(key, []):
+            value = statement.value
+            kind = combine(kind, NONE if value is None else self.kind_of(value))
+        self._return_kinds[key] = kind
+        return kind
+
+    def return_is_followed(self, usage: Usage) -> bool:
+        """An object returned by a plain function of this file whose every call is followed:
+        its result bound to a plain name (or ``self.x``), tested, or dropped."""
+        current = self.parent(usage.node)
+        while current is not None and not isinstance(current, cst.FunctionDef):
+            if isinstance(current, cst.Lambda | cst.ClassDef):
+                return False
+            current = self.parent(current)
+        kind = self.kind_of(usage.node) if isinstance(usage.node, cst.BaseExpression) else None
+        if current is None or kind is None or self._return_kind(current) != kind:
+            return False
+        if current.decorators or isinstance(
+            self.parent(self.parent(current) or current), cst.ClassDef
+        ):
+            return False
+        calls = self.calls_of(current)
+        if not calls:
+            return False
+        for call in calls:
+            role, context = self.classify(call)
+            followed = role in (Role.STATEMENT, Role.TEST) or (
+                role == Role.BIND
+                and simple_binding_target(Usage(call, usage.path, role, context=context))
+            )
+            if not followed:
+                return False
+        return True
 
     # ---------------------------------------------------------------- chains
     def usages_from(self, root: cst.CSTNode, path: Path) -> list[Usage]:
@@ -550,6 +755,18 @@ class Resolver:
                 return Role.TEST, parent
             case cst.IfExp() | cst.BooleanOperation():
                 return self.classify(parent)
+            case cst.Element(value=value) if value is node:
+                sequence = self.parent(parent)
+                assign = self.parent(sequence) if sequence is not None else None
+                if isinstance(assign, cst.AssignTarget) and assign.target is sequence:
+                    return Role.STORE, self.parent(assign)
+                if (
+                    isinstance(assign, cst.Assign)
+                    and assign.value is sequence
+                    and len(assign.targets) == 1
+                    and _unpacked(assign.targets[0].target, assign.value)
+                ):
+                    return Role.BIND, assign
             case cst.UnaryOperation(operator=cst.Not()):
                 return Role.TEST, parent
             case cst.Comparison(left=left) if left is node and _none_checks(parent):
@@ -602,10 +819,12 @@ def simple_binding_target(usage: Usage) -> bool:
             context.asname is None or isinstance(context.asname.name, cst.Name)
         )
     if isinstance(context, cst.Assign):
-        return len(context.targets) == 1 and (
-            isinstance(context.targets[0].target, cst.Name)
-            or _is_self_attr(context.targets[0].target)
-        )
+        if len(context.targets) != 1:
+            return False
+        target = context.targets[0].target
+        pairs = _unpacked(target, context.value)
+        targets = [t for t, _ in pairs] if pairs else [target]
+        return all(isinstance(t, cst.Name) or _is_self_attr(t) for t in targets)
     if isinstance(context, cst.AnnAssign):
         return isinstance(context.target, cst.Name) or _is_self_attr(context.target)
     return False

@@ -8,6 +8,8 @@
   always parsed; the CLI treats one that is not Python as a usage error.
 * Files that mention the tracker are transformed in a process pool (``jobs`` processes,
   at most 61 as on Windows; in-process for a single file).
+* The decision is the program's: a module that shares a run with a held-back module
+  (:mod:`tracelet.codemods.program`) is transformed again, holding back.
 * ``write`` refuses a file with changes git does not hold (untracked in a git work tree,
   or changed since it was last staged or committed), so that ``git diff`` shows exactly
   the migration and ``git checkout`` undoes it, unless ``force`` is given. Staged files
@@ -29,8 +31,9 @@ from pathlib import Path
 import libcst as cst
 from libcst.codemod import CodemodContext
 
-from tracelet.codemods import load_codemod, report
+from tracelet.codemods import load_codemod, program, report
 from tracelet.codemods.discovery import discover, mentions
+from tracelet.codemods.resolve import ProgramCalls
 
 MAX_JOBS = 61
 
@@ -65,9 +68,15 @@ class Outcome:
 
 
 def transform_bytes(
-    data: bytes, path: str, options: Options
+    data: bytes,
+    path: str,
+    options: Options,
+    hold: str | None = None,
+    calls: ProgramCalls | None = None,
 ) -> tuple[bytes, report.FileReport, str]:
-    """Migrate one file's bytes: ``(new bytes, file report, encoding)``."""
+    """Migrate one file's bytes: ``(new bytes, file report, encoding)``. ``hold`` (why) keeps
+    every tracker call of the file, as another module of the program requires; ``calls``
+    are the calls between modules the program decision follows."""
     file_report = report.FileReport(path)
     try:
         module = parse(data, path)
@@ -79,6 +88,8 @@ def transform_bytes(
         unsafe=options.unsafe,
         disable=list(options.disable),
         style=options.style,
+        hold=hold,
+        program=calls,
     )
     try:
         new = codemod.transform_module(module).bytes
@@ -88,8 +99,22 @@ def transform_bytes(
             _failed(file_report, f"internal error: {type(exc).__name__}: {exc}", 1),
             (module.encoding),
         )
+    broken = _python_syntax_error(new, path) if new != data else None
+    if broken is not None:  # never hand out code that does not parse: keep the file whole
+        failed = _failed(
+            file_report,
+            f"internal error: the rewrite would not parse at line {broken[0]} ({broken[1]}); "
+            "the file is left as it was",
+            1,
+        )
+        failed.held = True
+        return data, failed, module.encoding
     file_report.entries = codemod.entries
     file_report.held = codemod.held
+    file_report.starts_run = codemod.starts_run
+    file_report.uses_run = codemod.uses_run
+    file_report.blocking_lines = codemod.blocking_lines
+    file_report.program_calls = codemod.program_calls
     file_report.changed = new != data
     return new, file_report, module.encoding
 
@@ -135,9 +160,9 @@ def _failed(file_report: report.FileReport, message: str, line: int) -> report.F
     return file_report
 
 
-def _work(item: tuple[str, bytes, Options]) -> tuple[report.FileReport, bytes | None, str]:
-    path, data, options = item
-    new, file_report, encoding = transform_bytes(data, path, options)
+def _work(item: tuple) -> tuple[report.FileReport, bytes | None, str]:
+    path, data, options, *decided = item
+    new, file_report, encoding = transform_bytes(data, path, options, *decided)
     return file_report, (new if file_report.changed else None), encoding
 
 
@@ -175,7 +200,8 @@ def migrate(
             continue
         work.append((str(path), data, options))
     originals = {item[0]: item[1] for item in work}
-    results = _run(work, jobs, progress)
+    decision = _ProgramDecision(paths, files, originals, options)
+    results = decision.hold_shared_runs(decision.follow_calls(_run(work, jobs, progress)))
     outcome = Outcome(migration)
     for file_report, new, encoding in sorted(results, key=lambda r: r[0].path):
         file_report.named = Path(file_report.path) in named
@@ -187,6 +213,94 @@ def migrate(
     migration.files.sort(key=lambda f: f.path)
     migration.seconds = time.perf_counter() - started
     return outcome
+
+
+Result = tuple[report.FileReport, bytes | None, str]
+
+
+class _ProgramDecision:
+    """The decisions over the whole program (see :mod:`tracelet.codemods.program`): follow
+    tracker objects passed between modules, then hold back the modules that share a run
+    with a held-back one. Each changes some modules' analysis, so those are migrated again."""
+
+    def __init__(
+        self, paths: list[Path], files: list[Path], originals: dict[str, bytes], options: Options
+    ):
+        self.paths, self.files, self.originals, self.options = paths, files, originals, options
+        self.codemod = load_codemod(options.source)
+        self.calls: dict[str, ProgramCalls] = {}
+        self._sources: dict[Path, bytes] | None = None
+
+    @property
+    def sources(self) -> dict[Path, bytes]:
+        """Every file found (the ones that do not mention the tracker relay imports)."""
+        if self._sources is None:
+            self._sources = {}
+            for path in self.files:
+                data = self.originals.get(str(path))
+                if data is None:
+                    try:
+                        data = path.read_bytes()
+                    except OSError:
+                        data = b""
+                self._sources[path] = data
+        return self._sources
+
+    def _again(self, path: str, hold: str | None = None) -> Result:
+        if path not in self.originals:  # a module that does not mention the tracker itself
+            self.originals[path] = self.sources[Path(path)]
+        item = (path, self.originals[path], self.options, hold, self.calls.get(path))
+        return _work(item)
+
+    def follow_calls(self, results: list[Result]) -> list[Result]:
+        """Migrate again the modules that pass a run to a function of another module, and
+        the module that defines it, when the program decision follows the call."""
+        calls = [(Path(r.path), call) for r, _, _ in results for call in r.program_calls]
+        if not calls or not self.codemod.START_KEYS:
+            return results
+        plan = program.follow_calls(calls, self.sources, self.paths)
+        if not plan:
+            return results
+        self.calls = {str(path): calls for path, calls in plan.items()}
+        out = [
+            self._again(r.path) if r.path in self.calls else (r, new, enc)
+            for r, new, enc in results
+        ]
+        done = {r.path for r, _, _ in results}
+        out.extend(self._again(path) for path in self.calls if path not in done)
+        return out
+
+    def hold_shared_runs(self, results: list[Result]) -> list[Result]:
+        """Migrate again, holding back, the modules that share a run with a held-back one."""
+        if not self.codemod.START_KEYS:  # Lightning: loggers belong to a Trainer
+            return results
+        # a module that could not be parsed keeps its tracker calls: count it as holding its run
+        facts = {
+            Path(r.path): program.ModuleFacts(
+                Path(r.path),
+                r.starts_run or r.error is not None,
+                r.uses_run or r.error is not None,
+                r.held or r.error is not None,
+                [r.error_line] if r.error is not None else r.blocking_lines,
+            )
+            for r, _, _ in results
+        }
+        if not any(f.logs_only for f in facts.values()) or not any(f.held for f in facts.values()):
+            return results
+        groups = program.shared_runs(facts, program.import_graph(self.sources, self.paths))
+        held = program.holds(facts, groups, self.codemod.TRACKER_NAME)
+        out = []
+        for result in results:
+            file_report = result[0]
+            found = held.get(Path(file_report.path))
+            if found is None or file_report.error is not None:
+                out.append(result)
+                continue
+            reason, holders = found
+            result = self._again(file_report.path, reason)
+            result[0].held_by = [str(p) for p in holders]
+            out.append(result)
+        return out
 
 
 def _run(

@@ -148,6 +148,7 @@ class WandbToTracelet(WandbVocabulary):
         **MEDIA_FACTORIES,
     }
     ATTR_FACTORIES: ClassVar[dict[str, str]] = {"wandb.run": RUN}
+    START_KEYS: ClassVar[frozenset[str]] = frozenset({"wandb.init"})
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         self.start_vocabulary()

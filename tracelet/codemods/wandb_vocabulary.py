@@ -331,7 +331,7 @@ class WandbVocabulary(TrackerCodemod):
         is_call = field_name == "get_url"
         if is_call != (usage.role == Role.CALL):
             return None
-        suffix = IDENTITY[field_name].format(self.tracker_key())
+        suffix = self.quoted_for(usage.node, IDENTITY[field_name].format(self.tracker_key()))
         notes = []
         if field_name in ("id", "url", "get_url") and "wandb" not in self.targets:
             notes.append(f"run.{field_name} now reads the {self.tracker_key()} run's")
