@@ -13,7 +13,7 @@ and tags, through ``tracelet.start_logging(backend=BACKEND)``, in a subprocess. 
 copy is then read back from the tracker and compared with the source; the verdict and
 exit code are those of ``tracelet validate`` (0 equal, 1 different, 2 error).
 
-* Artifacts are not copied (and not compared).
+* Artifacts and summary values are not copied (and not compared).
 * The tracker's own limits apply as for any tracelet run (MLflow's sqlite store keeps
   ``inf`` as max-float, ClearML stores NaN as 0.0): the comparison lists them as
   precision adjustments.
@@ -106,6 +106,8 @@ def _copy(args: argparse.Namespace, console) -> int:
         console.print(f"copied, but not verified: {exc}", markup=False, highlight=False)
         return exit_codes.EQUAL
     copy = read_store(location)
-    comparison = compare_runs(source, copy, rtol=args.rtol, atol=args.atol, skip=("artifacts",))
+    comparison = compare_runs(
+        source, copy, rtol=args.rtol, atol=args.atol, skip=("artifacts", "summary")
+    )
     extra = {"mode": "copy", "backend": backend, "copy": location}
     return show_comparison(comparison, source, copy, args, console, extra)

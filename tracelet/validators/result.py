@@ -68,7 +68,7 @@ class MetricDiff:
 
 @dataclass(frozen=True)
 class MappingDiff:
-    """Differences between two string mappings (params or tags)."""
+    """Differences between two string mappings (params, tags or summary)."""
 
     only_left: dict[str, str] = field(default_factory=dict)
     only_right: dict[str, str] = field(default_factory=dict)
@@ -144,6 +144,8 @@ class Comparison:
     atol: float = 0.0
     left_source: str = ""
     right_source: str = ""
+    #: the runs' summary values (``RunTables.summary``), compared as strings
+    summary: MappingDiff = field(default_factory=MappingDiff)
 
     @property
     def differing_keys(self) -> list[str]:
@@ -152,11 +154,13 @@ class Comparison:
 
     @property
     def equal(self) -> bool:
-        """True when metrics, params, tags and artifacts all match within tolerance."""
+        """True when metrics, params, tags, summary and artifacts all match (metrics
+        within tolerance)."""
         return (
             not self.differing_keys
             and self.params.equal
             and self.tags.equal
+            and self.summary.equal
             and self.artifacts.equal
         )
 
