@@ -56,6 +56,8 @@ class Experiment:
         run_id: tracelet's own id for the run (also the run folder's name).
         run_dir: the run folder holding the journal (None on a non-zero rank).
         report: the [`StopReport`][tracelet.StopReport], once the run is stopped.
+        summary: the run's summary values, a dict delivered to every tracker
+            ([`RunSummary`][tracelet.summaries.RunSummary]).
 
     Example:
         ```python
@@ -112,7 +114,6 @@ class Experiment:
         self._wandb_log = WandbStyleLog(self._emit)
         self._logs_dicts = False  # tracelet.log was called: watch() uses its step
         self._watcher = None
-        #: the run's summary values (a dict; see [`RunSummary`][tracelet.summaries.RunSummary])
         self.summary = RunSummary(lambda event: self._emit(event))
 
     # -- logging API -----------------------------------------------------------------
