@@ -130,7 +130,8 @@ def test_watch_stores_what_wandb_watch_stores(isolated: Path):
     from tests.waiting import wait_until
 
     direct = wait_until(lambda: by_key(read_media(str(direct_dir))), "wandb.watch's rows")
-    routed = by_key(read_media(delivered_store(experiment.run_dir, "wandb")))
+    root, _, run_id = delivered_store(experiment.run_dir, "wandb").rpartition("#")
+    routed = by_key(read_media(root, run_id))
     assert len(direct) == 16
     assert routed == direct
 
