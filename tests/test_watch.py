@@ -72,6 +72,9 @@ def test_hooks_follow_wandb_watch_names_and_log_freq():
         "bucket_limits": [2.0], "bucket_counts": [3.0],
     }  # fmt: skip
     assert tensor_histogram(torch.tensor([float("nan"), float("inf")])) is None
+    with_nan = torch.tensor([float("nan"), 1.0, float("-inf"), 3.0, 2.0])
+    assert tensor_histogram(with_nan) == tensor_histogram(torch.tensor([1.0, 3.0, 2.0]))
+    assert tensor_histogram(torch.tensor([1, 2], dtype=torch.int64))["num"] == 2
     with pytest.raises(ValueError):
         watcher.watch(model, log="weights")
     with pytest.raises(TypeError):

@@ -24,6 +24,7 @@ torch is imported only when ``watch`` is called.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -130,6 +131,16 @@ class _Every:
         return True
 
 
+def _stats(flat: Any) -> list[float] | None:
+    """min, max, sum and sum of squares of a 1-D float tensor, in one device sync."""
+    import torch
+
+    if flat.numel() == 0:
+        return None
+    low, high = torch.aminmax(flat)
+    return torch.stack([low, high, flat.sum(), torch.dot(flat, flat)]).tolist()
+
+
 def tensor_histogram(tensor: Any) -> dict[str, Any] | None:
     """A 64-bucket histogram of a tensor's finite values (None when it has none), with
     the buckets ``wandb.watch`` computes."""
@@ -141,14 +152,14 @@ def tensor_histogram(tensor: Any) -> dict[str, Any] | None:
     flat = flat.reshape(-1)
     if flat.dtype not in (torch.float32, torch.float64):
         flat = flat.float()
-    finite = torch.isfinite(flat)
-    if not bool(finite.all()):
-        flat = flat[finite]
-    if flat.numel() == 0:
+    stats = _stats(flat)
+    if stats is not None and not (math.isfinite(stats[0]) and math.isfinite(stats[1])):
+        # min and max are finite exactly when every value is (a NaN propagates to both)
+        flat = flat[torch.isfinite(flat)]
+        stats = _stats(flat)
+    if stats is None:
         return None
-    low, high, total, squares = torch.stack(
-        [flat.min(), flat.max(), flat.sum(), (flat * flat).sum()]
-    ).tolist()
+    low, high, total, squares = stats
     if low == high:
         counts, edges = [float(flat.numel())], [low, high]
     else:
