@@ -191,3 +191,21 @@ def test_summary_on_a_real_mlflow_server(isolated: Path, mlflow_server):
     assert dict(zip(tables.params["key"], tables.params["value"], strict=True)) == {
         "Args/lr": "0.1"
     }
+
+
+@pytest.mark.slow
+def test_copy_moves_the_summary_and_compares_it(isolated: Path, capsys):
+    from tracelet.cli import main
+
+    experiment = tracelet.start_logging(exp_name="sum", project="p", backend="mlflow")
+    log_summary_calls(experiment)
+    experiment.summary.update({"arch": "resnet", "layers": [2, 2], "nan": float("nan")})
+    assert tracelet.stop_logging().complete
+    source = delivered_store(experiment.run_dir, "mlflow")
+
+    code = main(["copy", source, "--to", "wandb", "--json", "c.json"])
+    assert code == 0, capsys.readouterr().out
+    report = json.loads((isolated / "c.json").read_text())
+    assert report["run_summary"]["equal"] and report["run_summary"]["matched"] == 8
+    expected = {**EXPECTED, "arch": "resnet", "layers": "[2, 2]", "nan": "nan"}
+    assert summary_of(read_store(report["copy"])) == expected

@@ -77,6 +77,26 @@ def summary_value(value: Any) -> str:
     return json.dumps(value, sort_keys=True, allow_nan=True, default=str)
 
 
+def value_from_table(text: str) -> Any:
+    """A value whose :func:`summary_value` is ``text``: what ``tracelet copy`` logs.
+
+    >>> value_from_table("0.93"), value_from_table("resnet"), value_from_table("[1, 2]")
+    (0.93, 'resnet', [1, 2])
+    """
+    try:
+        number = float(text)
+    except ValueError:
+        number = None
+    if number is not None and repr(number) == text:
+        return number
+    if text in ("true", "false", "null") or text[:1] in ("[", "{"):
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return text
+
+
 def flatten_summary(summary: Mapping[str, Any], sep: str = ".") -> dict[str, Any]:
     """Nested summary values flattened with ``.``, as W&B's run table shows them.
 
