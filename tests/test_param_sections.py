@@ -48,7 +48,8 @@ def test_sections_read_back_as_section_slash_key_from_mlflow(isolated: Path):
     assert report.complete, report.summary()
 
     store = delivered_store(experiment.run_dir, "mlflow")
-    data = MlflowClient("sqlite:///mlflow.db").get_run(store.rpartition("#")[2]).data
+    uri, _, run_id = store.rpartition("#")  # absolute: MLflow caches stores by URI
+    data = MlflowClient(uri).get_run(run_id).data
     assert data.params == PARAMS
     assert {k: v for k, v in data.tags.items() if k in TAGS} == TAGS
     tables = read_store(store)

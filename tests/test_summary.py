@@ -48,8 +48,8 @@ def test_summary_and_define_metric_reach_mlflow_as_summary_tags(isolated: Path):
     assert report.complete, report.summary()
 
     store = delivered_store(experiment.run_dir, "mlflow")
-    run_id = store.rpartition("#")[2]
-    tags = MlflowClient("sqlite:///mlflow.db").get_run(run_id).data.tags
+    uri, _, run_id = store.rpartition("#")  # absolute: MLflow caches stores by URI
+    tags = MlflowClient(uri).get_run(run_id).data.tags
     summary_tags = {k: v for k, v in tags.items() if k.startswith("summary.")}
     assert summary_tags == {
         "summary.acc.mean": "1.0",

@@ -155,8 +155,8 @@ def test_watch_histograms_reach_mlflow_and_clearml(isolated: Path):
     assert set(logged) == {k.replace("gradients", "parameters") for k in KEYS}
 
     store = delivered_store(experiment.run_dir, "mlflow")
-    client = MlflowClient("sqlite:///mlflow.db")
-    run_id = store.rpartition("#")[2]
+    uri, _, run_id = store.rpartition("#")  # absolute: MLflow caches stores by URI
+    client = MlflowClient(uri)
     for key, histogram in logged.items():
         path = client.download_artifacts(run_id, f"histograms/{key}/step_3.json", str(isolated))
         stored = json.loads(Path(path).read_text())
