@@ -26,6 +26,7 @@ def main() -> int:
         "readers_bench.py": ["--reps", "1"],
         "compare_bench.py": [],
         "migrate_bench.py": [],
+        "watch_bench.py": ["--reps", "1", "--steps", "100"],
     }
     if args.long:
         quick["mlflow_long_run.py"] = ["--points", "200000", "--window", "50000"]
