@@ -293,7 +293,8 @@ class Experiment:
         ``log_freq``-th backward (gradients, per parameter) or forward pass (parameters)
         logs one histogram per parameter, named ``gradients/<name>`` /
         ``parameters/<name>``, to every tracker. See [`tracelet.watch`][] for buckets and
-        steps. ``model`` may be a list of models.
+        steps. ``model`` may be a list of models. On a rank that does not deliver, watch
+        adds no hooks.
 
         Example:
             ```python
@@ -304,6 +305,8 @@ class Experiment:
         """
         from tracelet.watch import Watcher
 
+        if self._router is None:  # a non-zero rank: no hooks, no histograms to compute
+            return
         if self._watcher is None:
             self._watcher = Watcher(lambda event: self._emit(event), self._watch_step)
         self._watcher.watch(model, log=log, log_freq=log_freq)
