@@ -27,6 +27,7 @@ def main() -> int:
         "compare_bench.py": [],
         "migrate_bench.py": [],
         "corpus_bench.py": ["--no-cli"],
+        "watch_bench.py": ["--reps", "1", "--steps", "100"],
     }
     if args.long:
         quick["mlflow_long_run.py"] = ["--points", "200000", "--window", "50000"]

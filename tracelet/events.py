@@ -7,14 +7,22 @@ journal). The first item names the kind:
 kind   tuple                                                  meaning
 =====  =====================================================  ==========================
 ``m``  ``("m", key, value, step, wall_time)``                 one scalar point
-``p``  ``("p", {key: value})``                                parameters (flat, JSON-able)
+``p``  ``("p", {key: value}[, section])``                     parameters (flat, JSON-able)
 ``t``  ``("t", {key: str})``                                  tags
 ``a``  ``("a", name, absolute_path)``                         a file or folder artifact
 ``i``  ``("i", key, step, wall_time, media_path)``            a PNG image (path in run dir)
 ``h``  ``("h", key, step, wall_time, histogram)``             a histogram (see below)
 ``x``  ``("x", key, step, wall_time, text)``                  a text record
+``s``  ``("s", {key: value}, [removed keys])``                summary values set / deleted
+``d``  ``("d", name, step_metric, [summary ops] or None)``    ``define_metric``
 ``e``  ``("e", status)``                                      end of run: FINISHED/FAILED/KILLED
 =====  =====================================================  ==========================
+
+A ``p`` event may carry a third item, the parameter section (ClearML's ``Args``, or any
+name; absent or ``None`` is the default section). Trackers without sections receive the
+keys as ``section/key``. A ``s`` event's values are JSON values as the user set them
+(nested dicts allowed); a ``d`` event's ops come from
+:func:`tracelet.summaries.parse_summary_ops`.
 
 A histogram is ``{"bucket_limits": [...], "bucket_counts": [...], "min", "max", "num",
 "sum", "sum_squares"}``: ``bucket_limits`` holds the right edge of each bucket, as in
@@ -32,6 +40,8 @@ ARTIFACT: Final = "a"
 IMAGE: Final = "i"
 HISTOGRAM: Final = "h"
 TEXT: Final = "x"
+SUMMARY: Final = "s"
+DEFINE_METRIC: Final = "d"
 END: Final = "e"
 
 

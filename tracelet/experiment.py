@@ -25,10 +25,11 @@ from tracelet.agent.launch import AgentHandle
 from tracelet.agent.stop_report import StopReport, collect_report
 from tracelet.backends import ensure_installed, load_backend, normalize_backends
 from tracelet.distributed import process_rank, resolve_mode
-from tracelet.events import ARTIFACT, METRIC, PARAMS, TAGS, TEXT
+from tracelet.events import ARTIFACT, DEFINE_METRIC, METRIC, PARAMS, TAGS, TEXT
 from tracelet.gitstate import read_source
 from tracelet.log_steps import WandbStyleLog
 from tracelet.rundir import RunSpec, create_run_dir, write_spec
+from tracelet.summaries import RunSummary, check_metric_name, parse_summary_ops
 from tracelet.tables import flatten_params
 from tracelet.values import json_safe, to_float, to_step
 
@@ -55,6 +56,8 @@ class Experiment:
         run_id: tracelet's own id for the run (also the run folder's name).
         run_dir: the run folder holding the journal (None on a non-zero rank).
         report: the [`StopReport`][tracelet.StopReport], once the run is stopped.
+        summary: the run's summary values, a dict delivered to every tracker
+            ([`RunSummary`][tracelet.summaries.RunSummary]).
 
     Example:
         ```python
@@ -109,6 +112,9 @@ class Experiment:
             self._emit = self._router.emit
             self._agent = AgentHandle(self.run_dir, self._spec, delivery)
         self._wandb_log = WandbStyleLog(self._emit)
+        self._logs_dicts = False  # tracelet.log was called: watch() uses its step
+        self._watcher = None
+        self.summary = RunSummary(lambda event: self._emit(event))
 
     # -- logging API -----------------------------------------------------------------
     def log_metric(self, key: str, value: Any, step: Any = None) -> None:
@@ -146,25 +152,37 @@ class Experiment:
             experiment.log({"val/loss": 0.35}, step=10)     # the counter moves to 10
             ```
         """
+        self._logs_dicts = True
         self._wandb_log.log(data, step=step, commit=commit)
 
-    def log_params(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
+    def log_params(
+        self, params: Mapping[str, Any], section: str | None = None
+    ) -> Mapping[str, Any]:
         """Record parameters (nested dicts flattened with ``/``); returns ``params``.
 
         Accepts a dict, an ``argparse.Namespace`` or any object with ``__dict__``.
+        ``section`` names a parameter section: ClearML keeps it (``Args``, ``General``,
+        or any name, as ``Task.connect(params, name=section)``); the other trackers store
+        the keys as ``section/key``, which is also how every reader gives them back.
+        ``None`` and ``"General"`` are ClearML's default section: the keys stay as they are.
 
         Example:
             ```python
             experiment.log_params({"lr": 0.01, "model": {"hidden": 16}})
             # recorded as lr=0.01 and model/hidden=16
 
-            args = experiment.log_params(parser.parse_args())  # an argparse.Namespace
+            args = experiment.log_params(parser.parse_args(), section="Args")
+            # ClearML: section Args; MLflow, W&B, TensorBoard: Args/lr, Args/epochs, ...
             ```
         """
         mapping = _as_mapping(params)
         flat = {k: json_safe(v) for k, v in flatten_params(mapping).items()}
+        if section is not None and not isinstance(section, str):
+            raise TypeError(f"section must be a string, got {type(section).__name__}")
         if flat:
-            self._emit((PARAMS, flat))
+            self._emit(
+                (PARAMS, flat, section) if section and section != "General" else (PARAMS, flat)
+            )
         return params
 
     def log_param(self, key: str, value: Any) -> Any:
@@ -179,11 +197,16 @@ class Experiment:
         return value
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        """Set run tags; values are recorded as strings.
+        """Set run tags; any value (what ClearML's ``set_user_properties`` holds: numbers,
+        strings, bools, None) is recorded as its string (``str``; ``None`` is ``"None"``).
+
+        ClearML stores each tag as a user property (the native equivalent), MLflow as a
+        run tag, W&B as a ``key:value`` run tag.
 
         Example:
             ```python
             experiment.set_tags({"dataset": "mnist", "seed": 0})  # seed is tagged "0"
+            experiment.set_tags({"val_split": 0.1})                 # tagged "0.1"
             ```
         """
         clean = {str(k): str(json_safe(v)) for k, v in _as_mapping(tags).items()}
@@ -235,6 +258,73 @@ class Experiment:
         """
         self._emit((TEXT, str(key), to_step(step), time.time(), str(text)))
 
+    def define_metric(
+        self, name: str, step_metric: str | None = None, summary: str | None = None
+    ) -> None:
+        """Say how a metric is summarised and charted, with ``wandb.define_metric``'s meaning.
+
+        ``name`` is a key or a glob ending in ``*`` (``"val/*"``). ``summary`` is one of
+        ``"min"``, ``"max"``, ``"mean"``, ``"last"``, ``"first"``, ``"none"`` or several
+        comma-joined (``"min,max"``): the run's summary then holds ``<key>.min`` etc. for
+        every matching key. ``step_metric`` names the metric W&B charts it against.
+        W&B receives the call itself (``run.define_metric``); for the other trackers the
+        delivery agent computes the aggregates of the points it delivers and stores them
+        as summary values when the run ends (``step_metric`` has no equivalent there).
+
+        Raises:
+            ValueError: an unknown summary, or ``*`` elsewhere than at the end of ``name``.
+
+        Example:
+            ```python
+            experiment.define_metric("val/loss", summary="min")
+            experiment.define_metric("val/*", step_metric="epoch")
+            experiment.define_metric("acc", summary="max,mean")
+            ```
+        """
+        check_metric_name(name)
+        if step_metric is not None and not isinstance(step_metric, str):
+            raise TypeError(f"step_metric must be a string, got {type(step_metric).__name__}")
+        self._emit((DEFINE_METRIC, name, step_metric, parse_summary_ops(summary)))
+
+    def watch(self, model: Any, log: str | None = "gradients", log_freq: int = 1000) -> None:
+        """Log histograms of a torch model's gradients and/or parameters, as ``wandb.watch``.
+
+        ``log`` is ``"gradients"``, ``"parameters"``, ``"all"`` or None; every
+        ``log_freq``-th backward (gradients, per parameter) or forward pass (parameters)
+        logs one histogram per parameter, named ``gradients/<name>`` /
+        ``parameters/<name>``, to every tracker. See [`tracelet.watch`][] for buckets and
+        steps. ``model`` may be a list of models. On a rank that does not deliver, watch
+        adds no hooks.
+
+        Example:
+            ```python
+            experiment.watch(model, log="all", log_freq=100)
+            ...
+            experiment.unwatch(model)
+            ```
+        """
+        from tracelet.watch import Watcher
+
+        if self._router is None:  # a non-zero rank: no hooks, no histograms to compute
+            return
+        if self._watcher is None:
+            self._watcher = Watcher(lambda event: self._emit(event), self._watch_step)
+        self._watcher.watch(model, log=log, log_freq=log_freq)
+
+    def unwatch(self, model: Any = None) -> None:
+        """Remove the hooks ``watch`` put on ``model`` (default: on every watched model).
+
+        Example:
+            ```python
+            experiment.unwatch()
+            ```
+        """
+        if self._watcher is not None:
+            self._watcher.unwatch(model)
+
+    def _watch_step(self, hook_calls: int) -> int:
+        return self._wandb_log.step if self._logs_dicts else hook_calls
+
     # -- lifecycle -------------------------------------------------------------------
     def flush(self) -> None:
         """Write what is queued to the journal now (normally the flusher does this).
@@ -271,6 +361,7 @@ class Experiment:
             if self._stopped:
                 return self.report
             self._stopped = True
+            self.unwatch()
             if _active is self:
                 _active = None
                 _router.activate(None)

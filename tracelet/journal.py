@@ -31,8 +31,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tracelet.events import ARTIFACT, END, IMAGE, METRIC, PARAMS, TAGS
-from tracelet.tables import RunTables, artifacts_frame, metrics_frame, params_frame, tags_frame
+from tracelet.events import ARTIFACT, DEFINE_METRIC, END, IMAGE, METRIC, PARAMS, SUMMARY, TAGS
+from tracelet.tables import (
+    RunTables,
+    artifacts_frame,
+    metrics_frame,
+    params_frame,
+    summary_frame,
+    tags_frame,
+)
 
 FORMAT_VERSION = 1
 MIN_FREE_BYTES = 256 * 1024
@@ -170,9 +177,12 @@ def read_run(path: str | Path, run: str | None = None) -> RunTables:
     """Read a journal (or a run folder holding ``journal.tlj``) into the shared tables.
 
     Metrics keep every point in journal order. Params and tags are last-wins, as a
-    tracker would show them. Image events are listed as artifacts ``media/<key>/<step>``.
+    tracker would show them; params of a section read as ``section/key``. The summary is
+    what ``experiment.summary`` ended with, plus the ``define_metric`` aggregates of the
+    journal's points. Image events are listed as artifacts ``media/<key>/<step>``.
     """
     from tracelet.rundir import JOURNAL_FILE
+    from tracelet.summaries import MetricSummaries
     from tracelet.tables import file_sha256
 
     path = Path(path)
@@ -181,12 +191,24 @@ def read_run(path: str | Path, run: str | None = None) -> RunTables:
     params: dict[str, Any] = {}
     tags: dict[str, str] = {}
     artifacts: list[tuple] = []
+    summary: dict[str, Any] = {}
+    aggregates = MetricSummaries()
     for event in iter_events(journal):
         kind = event[0]
         if kind == METRIC:
             metrics.append((event[1], event[3], event[2], event[4]))
+            aggregates.add(event[1], event[2])
         elif kind == PARAMS:
-            params.update(event[1])
+            section = event[2] if len(event) > 2 else None
+            params.update(
+                {f"{section}/{k}": v for k, v in event[1].items()} if section else event[1]
+            )
+        elif kind == SUMMARY:
+            summary.update(event[1])
+            for key in event[2]:
+                summary.pop(key, None)
+        elif kind == DEFINE_METRIC:
+            aggregates.define(event[1], event[3])
         elif kind == TAGS:
             tags.update(event[1])
         elif kind == ARTIFACT:
@@ -203,6 +225,7 @@ def read_run(path: str | Path, run: str | None = None) -> RunTables:
         metrics=metrics_frame(metrics),
         params=params_frame(params),
         tags=tags_frame(tags),
+        summary=summary_frame({**summary, **aggregates.values()}),
         artifacts=artifacts_frame(artifacts),
         source=str(journal),
     )

@@ -9,7 +9,14 @@ metrics    ``key`` str, ``step`` int64, ``value`` float64, ``wall_time`` float64
 params     ``key`` str, ``value`` str
 tags       ``key`` str, ``value`` str
 artifacts  ``name`` str, ``path`` str, ``size`` int64, ``sha256`` str
+summary    ``key`` str, ``value`` str
 =========  ==========================================================================
+
+The summary holds the run's summary values (``experiment.summary``, W&B's run summary,
+ClearML's single values) and its ``define_metric`` aggregates, flattened with ``.``
+(``val/loss.min``), each value in the one string form of
+:func:`tracelet.summaries.summary_value` (numbers as float64 ``repr``). W&B's automatic
+last value of every logged key is not part of it.
 
 Besides these, a run read back carries its system metrics (``system``, metrics columns)
 and where its code came from (``origin``), which are not part of a comparison.
@@ -35,6 +42,7 @@ METRIC_COLUMNS = {"key": "object", "step": "int64", "value": "float64", "wall_ti
 PARAM_COLUMNS = {"key": "object", "value": "object"}
 TAG_COLUMNS = {"key": "object", "value": "object"}
 ARTIFACT_COLUMNS = {"name": "object", "path": "object", "size": "int64", "sha256": "object"}
+SUMMARY_COLUMNS = {"key": "object", "value": "object"}
 
 
 def _frame(rows: Iterable[tuple] | None, columns: dict[str, str]) -> pd.DataFrame:
@@ -75,6 +83,14 @@ def params_frame(params: Mapping[str, Any] | None = None) -> pd.DataFrame:
 def tags_frame(tags: Mapping[str, Any] | None = None) -> pd.DataFrame:
     rows = sorted((str(k), str(v)) for k, v in (tags or {}).items())
     return _frame(rows, TAG_COLUMNS)
+
+
+def summary_frame(summary: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Build a summary table from a (possibly nested) mapping of summary values."""
+    from tracelet.summaries import flatten_summary, summary_value
+
+    rows = sorted((k, summary_value(v)) for k, v in flatten_summary(summary or {}).items())
+    return _frame(rows, SUMMARY_COLUMNS)
 
 
 def artifacts_frame(rows: Iterable[tuple] | None = None) -> pd.DataFrame:
@@ -165,6 +181,7 @@ class RunTables:
     params: pd.DataFrame = field(default_factory=params_frame)
     tags: pd.DataFrame = field(default_factory=tags_frame)
     artifacts: pd.DataFrame = field(default_factory=artifacts_frame)
+    summary: pd.DataFrame = field(default_factory=summary_frame)
     source: str = ""
     notes: list[str] = field(default_factory=list)
     encodings: tuple[Encoding, ...] = ()

@@ -318,7 +318,9 @@ task.close()
     assert result.returncode == 0, result.stderr
     tables = read_run(str(_offline()))
     assert _triples(tables.metrics) == [("train/loss", 3, (0.25).hex()), ("acc", 4, (0.5).hex())]
-    assert 'single_value {"key": "best", "value": 0.75}' in tables.notes
+    assert dict(zip(tables.summary["key"], tables.summary["value"], strict=True)) == {
+        "best": "0.75"
+    }
     assert dict(zip(tables.params["key"], tables.params["value"], strict=True)) == {
         "lr": "0.1",
         "nested/depth": "3",

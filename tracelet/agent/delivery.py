@@ -28,17 +28,20 @@ from tracelet import journal
 from tracelet.backends import Backend, BackendUnavailable, RefusedError, RunInfo, load_backend
 from tracelet.events import (
     ARTIFACT,
+    DEFINE_METRIC,
     END,
     HISTOGRAM,
     IMAGE,
     METRIC,
     PARAMS,
+    SUMMARY,
     TAGS,
     TEXT,
     Point,
     SystemSample,
 )
 from tracelet.rundir import JOURNAL_FILE, RunSpec, delivery_file, read_json, write_json
+from tracelet.summaries import MetricSummaries
 
 log = logging.getLogger("tracelet.agent.delivery")
 
@@ -63,6 +66,8 @@ class DeliveryState:
     status: str | None = None
     location: str = ""  # set once the tracker run is open: the tracker has answered
     unavailable: str | None = None  # an error that cannot heal; delivery stopped
+    #: ``define_metric`` aggregates so far, for trackers that do not compute them
+    summaries: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def load(cls, run_dir: Path, backend: str) -> DeliveryState:
@@ -101,6 +106,7 @@ class BackendWorker:
         self.notify = notify
         self.writer_alive = writer_alive
         self.state = DeliveryState.load(self.run_dir, name)
+        self.summaries = MetricSummaries.from_state(self.state.summaries)
         self.backend = None
         self.deadline: float | None = None
         self._reported: set[str] = set()
@@ -247,6 +253,9 @@ class BackendWorker:
             if j > i:
                 points = [Point(*e[1:5]) for e in events[i:j]]
                 self._call("metrics", j - i, self.backend.log_metrics, points)
+                if self.summaries.definitions and not self.backend.computes_metric_summaries:
+                    self.summaries.add_points(points)
+                    self.state.summaries = self.summaries.state()
                 i = j
             else:
                 self._deliver_one(events[i])
@@ -257,7 +266,18 @@ class BackendWorker:
     def _deliver_one(self, event: list) -> None:
         kind, backend = event[0], self.backend
         if kind == PARAMS:
-            self._call("params", len(event[1]), backend.log_params, event[1])
+            section = event[2] if len(event) > 2 else None
+            if section and backend.keeps_param_sections:
+                self._call("params", len(event[1]), backend.log_params, event[1], section)
+            else:
+                params = {f"{section}/{k}": v for k, v in event[1].items()} if section else event[1]
+                self._call("params", len(params), backend.log_params, params)
+        elif kind == SUMMARY:
+            self._call("summary", len(event[1]) + len(event[2]), backend.set_summary, *event[1:3])
+        elif kind == DEFINE_METRIC:
+            self.summaries.define(event[1], event[3])
+            self.state.summaries = self.summaries.state()
+            self._call("definitions", 1, backend.define_metric, *event[1:4])
         elif kind == TAGS:
             self._call("tags", len(event[1]), backend.set_tags, event[1])
         elif kind == ARTIFACT:
@@ -290,6 +310,9 @@ class BackendWorker:
 
     def _finish(self, status: str) -> None:
         self._deliver_system()
+        aggregates = self.summaries.values()
+        if aggregates and not self.backend.computes_metric_summaries:
+            self._call("summary", len(aggregates), self.backend.set_summary, aggregates, [])
         self.backend.close(status)
         self.state.done, self.state.status = True, status
         self.state.save(self.run_dir)

@@ -119,6 +119,12 @@ class Backend(ABC):
     #: The tracker samples the training process itself (given its pid), so the agent's
     #: sampler does not call :meth:`log_system_metrics`.
     samples_system_itself: ClassVar[bool] = False
+    #: The tracker computes ``define_metric`` summaries from the history itself (W&B);
+    #: for the others the delivery engine computes them (:mod:`tracelet.summaries`).
+    computes_metric_summaries: ClassVar[bool] = False
+    #: The tracker keeps parameter sections (ClearML): :meth:`log_params` then takes
+    #: ``section``; the others receive keys as ``section/key``.
+    keeps_param_sections: ClassVar[bool] = False
 
     def __init__(self, run: RunInfo, options: Mapping[str, Any], state: dict[str, Any]):
         self.run = run
@@ -170,6 +176,16 @@ class Backend(ABC):
     @abstractmethod
     def log_artifact(self, name: str, path: str) -> None:
         """Store a file or a folder under ``name``."""
+
+    def set_summary(self, values: Mapping[str, Any], removed: Sequence[str]) -> None:
+        """Set summary values (JSON values, nested dicts possible) and delete ``removed``
+        keys; a tracker without a place for them keeps this refusal."""
+        raise RefusedError(f"the {self.name} backend does not store summary values")
+
+    def define_metric(  # noqa: B027 (optional)
+        self, name: str, step_metric: str | None, summary: Sequence[str] | None
+    ) -> None:
+        """``define_metric`` for a tracker that has it (W&B); the others need nothing."""
 
     def log_image(self, key: str, step: int, wall_time: float, png_path: str) -> None:
         """Store a PNG image; a tracker without images keeps this refusal."""

@@ -26,8 +26,15 @@ Writing (:class:`ClearmlBackend`)
   (its ``Logger.set_reporting_nan_value`` default; the server cannot store them), as it
   does for a script that calls ClearML directly. Every other float64 is kept exactly in
   the offline session (``metrics.jsonl`` holds its ``repr``).
-* Params: ``task.connect(params)`` into the ``General`` section; ClearML stores each
-  value as a string (``True``, ``0.001``, ``[1, "a"]``, ``None`` becomes ``""``).
+* Params: ``task.connect(params, name=section)``, into the ``General`` section unless
+  ``log_params(..., section=...)`` names another (``Args``, or any name but
+  ``properties``, where ClearML keeps user properties); ClearML stores each value as a
+  string (``True``, ``0.001``, ``[1, "a"]``, ``None`` becomes ``""``).
+* Summary: each numeric summary value (``experiment.summary``, ``define_metric``
+  aggregates, nested values flattened with ``.``) is
+  ``Logger.report_single_value(key, value)``, ClearML's "Summary" table. ClearML single
+  values are numbers that cannot be removed: a string, bool or list value, and a
+  deletion, are refused and reported.
 * Tags: each tag is a ClearML *user property* (exact key and value, a column in the
   experiments table) and a ClearML tag ``key:value`` (just ``key`` when the value is
   empty) to filter on.
@@ -51,8 +58,9 @@ folder reads the same, with a note.
 * metrics: every scalar event, in file order, duplicates included (ClearML, like
   TensorBoard, keeps both points when a step is reported twice); keys through
   :func:`tracelet.naming.key_from_clearml`; ``wall_time`` is ClearML's timestamp.
-  ``report_single_value`` rows (title ``Summary``, iteration -2**31) and resource
-  monitor rows (``:monitor:`` titles) are not metrics: they are ``RunTables.system``.
+  ``report_single_value`` rows (title ``Summary``, iteration -2**31) are the summary
+  (``RunTables.summary``, the last value of each name), resource monitor rows
+  (``:monitor:`` titles) are ``RunTables.system``.
 * params: the ``General`` section as ``name``, any other section as ``section/name``
   (user properties are tags, not params).
 * tags: user properties, plus any ClearML tag not written for one (value ``""``).
@@ -63,8 +71,7 @@ folder reads the same, with a note.
 * encodings: :data:`ZERO_ENCODING` (NaN and ±inf were stored as 0.0; left out when
   the session does hold non-finite values).
 * notes: ``precision:float64``; one ``media {...}``
-  JSON line per image / text / histogram key with its steps; single values; what was
-  skipped.
+  JSON line per image / text / histogram key with its steps; what was skipped.
 """
 
 from __future__ import annotations
@@ -93,6 +100,7 @@ from tracelet.backends.base import (
 from tracelet.backends.registry import DirectReplay, ImposedRule, SandboxLayout
 from tracelet.events import Point, SystemSample
 from tracelet.naming import clearml_title_series, key_from_clearml
+from tracelet.summaries import flatten_summary
 from tracelet.tables import (
     Encoding,
     RunTables,
@@ -100,9 +108,12 @@ from tracelet.tables import (
     metrics_frame,
     metrics_from_columns,
     params_frame,
+    summary_frame,
     tags_frame,
 )
 
+PROPERTIES_SECTION = "properties"
+"""The hyperparameter section ClearML keeps user properties in."""
 SINGLE_VALUE_ITERATION = -(2**31)
 """The iteration ``Logger.report_single_value`` reports at (under title ``Summary``)."""
 
@@ -154,6 +165,7 @@ class ClearmlBackend(Backend):
 
     name = "clearml"
     tracks_system_by_default = tracks_git_by_default = True
+    keeps_param_sections = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -228,8 +240,27 @@ class ClearmlBackend(Backend):
             report(pair[0], pair[1], value, step)
         self._flush()
 
-    def log_params(self, params: Mapping[str, Any]) -> None:
-        self._task.connect(dict(params), name="General")
+    def log_params(self, params: Mapping[str, Any], section: str | None = None) -> None:
+        if section == PROPERTIES_SECTION:
+            raise RefusedError(
+                f"ClearML keeps user properties in the {section!r} section: "
+                "use set_tags, or another section name"
+            )
+        self._task.connect(dict(params), name=section or "General")
+
+    def set_summary(self, values: Mapping[str, Any], removed: Sequence[str]) -> None:
+        refused = [f"{key!r} cannot be removed" for key in removed]
+        for key, value in flatten_summary(values).items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                self._logger.report_single_value(key, float(value))
+            else:
+                refused.append(f"{key!r} is not a number")
+        self._flush()
+        if refused:
+            raise RefusedError(
+                f"ClearML single values are numbers that stay: {', '.join(refused)}",
+                count=len(refused),
+            )
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         tags = {str(k): str(v) for k, v in tags.items()}
@@ -471,7 +502,7 @@ def _read_session(session: _Session) -> RunTables:
     notes = ["precision:float64"]
     if session.zip is None and not session.path.with_name(session.path.name + ".zip").exists():
         notes.append("incomplete: no .zip next to the session (the task was not closed)")
-    metrics, system, event_notes = _read_metrics(session.read("metrics.jsonl") or b"")
+    metrics, system, singles, event_notes = _read_metrics(session.read("metrics.jsonl") or b"")
     # All finite: ClearML replaced NaN and ±inf by 0.0 (a session holding them did not).
     encodings = (ZERO_ENCODING,) if metrics["value"].abs().lt(math.inf).all() else ()
     params, tags = _read_hyperparams(task)
@@ -480,6 +511,7 @@ def _read_session(session: _Session) -> RunTables:
         metrics=metrics,
         params=params_frame(params),
         tags=tags_frame(tags),
+        summary=summary_frame(singles),
         artifacts=artifacts_frame(artifacts),
         source=str(session.path),
         notes=notes + event_notes + artifact_notes,
@@ -499,8 +531,8 @@ def _script_origin(script: Mapping[str, Any]) -> dict[str, str]:
     return origin
 
 
-def _read_metrics(raw: bytes) -> tuple[Any, Any, list[str]]:
-    """(metrics, resource-monitor rows keyed ``<title>/<series>``, notes)."""
+def _read_metrics(raw: bytes) -> tuple[Any, Any, dict[str, float], list[str]]:
+    """(metrics, resource-monitor rows keyed ``<title>/<series>``, single values, notes)."""
 
     keys: list[str] = []
     steps: list[int] = []
@@ -554,12 +586,8 @@ def _read_metrics(raw: bytes) -> tuple[Any, Any, list[str]]:
                 skipped[f"{kind} events"] = skipped.get(f"{kind} events", 0) + 1
     frame = metrics_from_columns(keys, steps, values, times)
     notes = [_media_note(kind, key, s) for (kind, key), s in sorted(media.items())]
-    notes += [
-        "single_value " + json.dumps({"key": k, "value": v}, ensure_ascii=False)
-        for k, v in sorted(singles.items())
-    ]
     notes += [f"skipped {n} {what}" for what, n in sorted(skipped.items())]
-    return frame, metrics_frame(system), notes
+    return frame, metrics_frame(system), singles, notes
 
 
 def _media_kind(kind: str, event: Mapping[str, Any]) -> str:
@@ -587,7 +615,7 @@ def _read_hyperparams(task: Mapping[str, Any]) -> tuple[dict[str, str], dict[str
     for section, entries in (task.get("hyperparams") or {}).items():
         for name, entry in entries.items():
             value = str(entry.get("value", ""))
-            if section == "properties":
+            if section == PROPERTIES_SECTION:
                 properties[name] = value
             else:
                 params[name if section == "General" else f"{section}/{name}"] = value

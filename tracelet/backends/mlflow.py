@@ -18,6 +18,11 @@ Mapping (documented in ``docs/backends/mlflow.md``):
 * images become MLflow images (``log_image``, with key and step, shown in the UI's
   image view), histograms JSON files under ``histograms/<key>/``, text files under
   ``text/<key>/``, artifacts files or folders at the artifact root.
+* summary values (``experiment.summary``, ``define_metric`` aggregates) become run tags
+  ``summary.<key>`` (nested values flattened with ``.``: ``summary.val/loss.min``), each
+  value as JSON. A tag, not a metric: a summary value may be a string or a dict, may be
+  changed and deleted (``delete_tag``), and reads back exactly (a metric could only hold
+  a float, and one logged twice would be two points of history).
 * MLflow's own limits apply to what it stores: its sqlite/SQL stores turn ±inf into
   ±1.7976931348623157e308 and -0.0 into 0.0 (NaN is kept); a param longer than 6000
   characters is truncated by MLflow; a param may not change its value once set (a
@@ -54,6 +59,7 @@ from tracelet.backends.registry import DirectReplay, ImposedRule, SandboxLayout
 from tracelet.errors import first_line
 from tracelet.events import Point, SystemSample
 from tracelet.experiment import DEFAULT_PROJECT
+from tracelet.summaries import flatten_summary
 from tracelet.tables import (
     Encoding,
     RunTables,
@@ -62,6 +68,7 @@ from tracelet.tables import (
     metrics_frame,
     param_value,
     params_frame,
+    summary_frame,
     tags_frame,
 )
 
@@ -71,6 +78,7 @@ MAX_PARAMS_PER_BATCH = 100
 KEYMAP_TAG = "tracelet.renamed_keys"
 MAX_TAG_VALUE = 8000
 RUN_ID_TAG = "tracelet.run_id"
+SUMMARY_TAG_PREFIX = "summary."
 GIT_DIRTY_TAG = "tracelet.git.dirty"
 SOURCE_NAME_TAG = "mlflow.source.name"
 SYSTEM_PREFIX = "system/"  # MLflow's system metrics monitor's prefix
@@ -358,6 +366,18 @@ class MlflowBackend(Backend):
         for start in range(0, len(items), MAX_PARAMS_PER_BATCH):
             self._log_batch(tags=items[start : start + MAX_PARAMS_PER_BATCH])
 
+    def set_summary(self, values: Mapping[str, Any], removed: Sequence[str]) -> None:
+        flat = flatten_summary(values)
+        stored: list[str] = self.state.setdefault("summary_keys", [])
+        replaced = [*values, *removed]
+        for key in [k for k in stored if k not in flat and _under(k, replaced)]:
+            self.client.delete_tag(self.run_id, self._key(SUMMARY_TAG_PREFIX + key))
+            stored.remove(key)
+        self.set_tags(
+            {SUMMARY_TAG_PREFIX + k: json.dumps(v, allow_nan=True) for k, v in flat.items()}
+        )
+        stored.extend(k for k in flat if k not in stored)
+
     def _log_batch(self, metrics=(), params=(), tags=()) -> None:
         from mlflow.entities import Param, RunTag
         from mlflow.exceptions import MlflowException
@@ -422,6 +442,11 @@ class MlflowBackend(Backend):
 
     def close(self, status: str) -> None:
         self.client.set_terminated(self.run_id, status=status, end_time=int(time.time() * 1000))
+
+
+def _under(flat_key: str, keys: Sequence[str]) -> bool:
+    """Whether a flattened summary key belongs to one of the top-level ``keys``."""
+    return any(flat_key == k or flat_key.startswith(f"{k}.") for k in keys)
 
 
 def source_tags(run: RunInfo) -> dict[str, str]:
@@ -646,6 +671,11 @@ def read_run(location: str, run: str | None = None) -> RunTables:
         for k, v in tags.items()
         if not (k.startswith("mlflow.") or _is_keymap_tag(k) or k in (RUN_ID_TAG, GIT_DIRTY_TAG))
     }
+    summary = {
+        k[len(SUMMARY_TAG_PREFIX) :]: json.loads(user_tags.pop(k))
+        for k in list(user_tags)
+        if k.startswith(SUMMARY_TAG_PREFIX)
+    }
     if sqlite_path(uri) is not None:
         rows = _sqlite_metrics(uri, run_id)
     else:
@@ -666,6 +696,7 @@ def read_run(location: str, run: str | None = None) -> RunTables:
         origin={name: tags[tag] for tag, name in _ORIGIN_TAGS.items() if tag in tags},
         params=params_frame(params),
         tags=tags_frame(user_tags),
+        summary=summary_frame(summary),
         artifacts=artifacts_frame(_artifact_rows(client, run_id, run_info.info.artifact_uri)),
         source=f"{uri}#{run_id}",
         encodings=(SQLITE_ENCODING,) if not uri.startswith(("file:", "/")) else (),

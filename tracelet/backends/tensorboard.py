@@ -18,6 +18,10 @@ For users who log through ``experiment.log_metrics`` or Lightning and have no
   so it reads back exactly.
 * tags: TensorBoard has none. They are written as a JSON object in a text summary
   under the reserved tag ``tracelet/tags`` (visible in the TEXT tab).
+* summary: TensorBoard has none. The whole current summary (``experiment.summary`` and
+  the ``define_metric`` aggregates the agent computes) is written again after each
+  change, as a JSON object in a text summary under the reserved tag
+  ``tracelet/summary`` (TEXT tab), so a changed or deleted value reads back as it ended.
 * artifacts: copied to ``<log_dir>/tracelet-artifacts/<name>`` (a file is stored under
   the artifact's name, a folder's files under ``<name>/``).
 * status: TensorBoard has none; ``close()`` flushes and closes the file.
@@ -40,6 +44,7 @@ too. Point ``read_run`` at a writer's own folder to get bare tags.
 * params: HParams ``session_start_info`` values (numbers that are whole read back
   without ``.0``, as TensorBoard stores every number as a double).
 * tags: the last ``tracelet/tags`` text summary.
+* summary: the last ``tracelet/summary`` text summary.
 * artifacts: the files under ``tracelet-artifacts/``, named by their path there (as
   :func:`tracelet.tables.artifact_rows` names them).
 * notes: one ``media {...}`` JSON line per image / text / histogram / audio key with its
@@ -66,11 +71,14 @@ from tracelet.tables import (
     metrics_from_columns,
     param_value,
     params_frame,
+    summary_frame,
     tags_frame,
 )
 
 TAGS_TAG = "tracelet/tags"
 """The text summary tag the tags are written under (reserved)."""
+SUMMARY_TAG = "tracelet/summary"
+"""The text summary tag the run summary is written under (reserved)."""
 ARTIFACTS_DIR = "tracelet-artifacts"
 """The sub-directory of the logdir artifacts are copied into."""
 
@@ -99,6 +107,7 @@ class TensorboardBackend(Backend):
         self._pb: Any = None
         self._params: dict[str, str] = dict(self.state.get("params", {}))
         self._tags: dict[str, str] = dict(self.state.get("tags", {}))
+        self._summary: dict[str, Any] = dict(self.state.get("summary", {}))
 
     @property
     def log_dir(self) -> Path:
@@ -127,6 +136,14 @@ class TensorboardBackend(Backend):
         self.state["tags"] = dict(self._tags)
         text = json.dumps(self._tags, ensure_ascii=False, sort_keys=True)
         self._write(self.run.created, 0, self._pb.text(TAGS_TAG, text))
+
+    def set_summary(self, values: Mapping[str, Any], removed: Sequence[str]) -> None:
+        for key in removed:
+            self._summary.pop(key, None)
+        self._summary.update(values)
+        self.state["summary"] = dict(self._summary)
+        text = json.dumps(self._summary, ensure_ascii=False, sort_keys=True, allow_nan=True)
+        self._write(self.run.created, 0, self._pb.text(SUMMARY_TAG, text))
 
     def log_artifact(self, name: str, path: str) -> None:
         source = Path(path)
@@ -279,6 +296,7 @@ def read_run(path: str, run: str | None = None) -> RunTables:
         metrics=reader.metrics(),
         params=params_frame(reader.params),
         tags=tags_frame(reader.tags),
+        summary=summary_frame(reader.summary),
         artifacts=artifacts_frame(artifacts),
         source=str(root),
         notes=reader.notes(),
@@ -336,6 +354,7 @@ class _Reader:
         self.float64_keys: set[str] = set()
         self.params: dict[str, str] = {}
         self.tags: dict[str, str] = {}
+        self.summary: dict[str, Any] = {}
         self.media: dict[tuple[str, str], list[int]] = {}
         self.skipped: dict[str, int] = {}
 
@@ -400,6 +419,9 @@ class _Reader:
             return
         if plugin == "text" and value.tag == TAGS_TAG:
             self.tags.update(json.loads(value.tensor.string_val[0].decode("utf-8")))
+            return
+        if plugin == "text" and value.tag == SUMMARY_TAG:
+            self.summary = json.loads(value.tensor.string_val[0].decode("utf-8"))
             return
         media = _MEDIA_PLUGINS.get(plugin) if kind == "tensor" else _MEDIA_FIELDS.get(kind or "")
         if media:

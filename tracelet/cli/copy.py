@@ -8,12 +8,13 @@
 The run (anything :func:`tracelet.readers.read_store` reads) is logged for real, into
 the tracker as configured in your environment (``MLFLOW_TRACKING_URI``, ``WANDB_*``,
 ``clearml.conf``, or ``--url``), through the routed path of replay mode: one
-``SummaryWriter.add_scalar`` per point with its step and wall time, then its params
-and tags, through ``tracelet.start_logging(backend=BACKEND)``, in a subprocess. The
+``SummaryWriter.add_scalar`` per point with its step and wall time, then its params,
+tags and summary values, through ``tracelet.start_logging(backend=BACKEND)``, in a subprocess. The
 copy is then read back from the tracker and compared with the source; the verdict and
 exit code are those of ``tracelet validate`` (0 equal, 1 different, 2 error).
 
-* Artifacts are not copied (and not compared).
+* Artifacts are not copied (and not compared). Summary values are copied with
+  ``experiment.summary`` (flattened keys such as ``val/loss.min`` stay flat).
 * The tracker's own limits apply as for any tracelet run (MLflow's sqlite store keeps
   ``inf`` as max-float, ClearML stores NaN as 0.0): the comparison lists them as
   precision adjustments.
@@ -81,7 +82,7 @@ def _copy(args: argparse.Namespace, console) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="tracelet-copy-"))
     try:
         payload, result_file = scratch / "source.json", scratch / "result.json"
-        write_payload(source, payload)
+        write_payload(source, payload, summary=True)
         argv = [sys.executable, "-m", "tracelet.validators.replay", "routed", backend]
         argv += [str(payload), str(result_file), "--name", name, "--logdir", str(scratch / "tb")]
         if args.project:

@@ -1,4 +1,4 @@
-"""Diff two runs' tables: metrics point by point, then params, tags and artifacts.
+"""Diff two runs' tables: metrics point by point, then params, tags, summary and artifacts.
 
 >>> from tracelet.tables import RunTables, metrics_frame
 >>> left = RunTables(metrics_frame([("loss", 0, 0.5, 0.0), ("loss", 1, 0.25, 1.0)]))
@@ -71,7 +71,7 @@ if TYPE_CHECKING:
     from tracelet.tables import RunTables
 
 SIDES = ("left", "right")
-SECTIONS = ("params", "tags", "artifacts")
+SECTIONS = ("params", "tags", "summary", "artifacts")
 
 
 def _known_encodings() -> dict[str, Encoding]:
@@ -102,11 +102,13 @@ def compare_runs(
     ``precision`` declares lossy stores per side (``{"right": ["float32"]}``; names from
     :data:`ENCODINGS`); with ``store_encodings`` (the default) the readers' declared
     ``RunTables.encodings`` apply too. ``skip`` names sections left out of the verdict
-    (``"params"``, ``"tags"``, ``"artifacts"``). ``max_examples`` bounds the differing
-    points and one-sided steps kept per key (``Comparison.differences`` keeps them all).
-    ``store_rows`` also compares every column of the stores' own rows
-    (``RunTables.history``, when both keep them: ``Comparison.history``), as script mode
-    does: two runs of the same script must leave the same rows, bookkeeping included.
+    (``"params"``, ``"tags"``, ``"summary"``, ``"artifacts"``); summary values
+    (``RunTables.summary``) are compared as their strings, like params. ``max_examples``
+    bounds the differing points and one-sided steps kept per key
+    (``Comparison.differences`` keeps them all). ``store_rows`` also compares every
+    column of the stores' own rows (``RunTables.history``, when both keep them:
+    ``Comparison.history``), as script mode does: two runs of the same script must leave
+    the same rows, bookkeeping included.
     """
     if rtol < 0 or atol < 0:
         raise ValueError(f"tolerances must be >= 0, got rtol={rtol}, atol={atol}")
@@ -128,6 +130,9 @@ def compare_runs(
         tags=MappingDiff(skipped=True)
         if "tags" in skip
         else _compare_mapping(left.tags, right.tags),
+        summary=MappingDiff(skipped=True)
+        if "summary" in skip
+        else _compare_mapping(left.summary, right.summary),
         artifacts=ArtifactDiff(skipped=True)
         if "artifacts" in skip
         else _compare_artifacts(left.artifacts, right.artifacts),

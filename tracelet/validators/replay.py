@@ -427,8 +427,9 @@ def replay_json(report: ReplayReport) -> dict[str, Any]:
 
 
 # -- the payload handed to writer subprocesses -------------------------------------------------
-def write_payload(tables: RunTables, path: Path) -> None:
-    """Write a run's metrics, params and tags as JSON (``allow_nan``: floats stay exact).
+def write_payload(tables: RunTables, path: Path, *, summary: bool = False) -> None:
+    """Write a run's metrics, params and tags (and, with ``summary``, its summary values)
+    as JSON (``allow_nan``: floats stay exact).
 
     A missing ``wall_time`` becomes one millisecond per point from now.
     """
@@ -446,13 +447,16 @@ def write_payload(tables: RunTables, path: Path) -> None:
         "params": dict(zip(tables.params["key"], tables.params["value"], strict=True)),
         "tags": dict(zip(tables.tags["key"], tables.tags["value"], strict=True)),
     }
+    if summary:
+        payload["summary"] = dict(zip(tables.summary["key"], tables.summary["value"], strict=True))
     Path(path).write_text(json.dumps(payload, allow_nan=True), encoding="utf-8")
 
 
-def read_payload(path: Path) -> tuple[list[tuple[str, int, float, float]], dict, dict]:
+def read_payload(path: Path) -> tuple[list[tuple[str, int, float, float]], dict, dict, dict]:
+    """(rows, params, tags, summary); the summary is empty unless it was written."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     rows = list(zip(*data["metrics"], strict=True)) if data["metrics"][0] else []
-    return rows, data["params"], data["tags"]
+    return rows, data["params"], data["tags"], data.get("summary", {})
 
 
 # -- the writers (run in the subprocess) ----------------------------------------------------------
@@ -466,9 +470,14 @@ def write_routed(
     name: str,
     logdir: str,
     url: str | None = None,
+    summary: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The routed path: SummaryWriter + tracelet into ``backend``; returns the delivery."""
+    """The routed path: SummaryWriter + tracelet into ``backend``; returns the delivery.
+
+    ``summary`` holds summary-table values (``tracelet copy``), logged as the values
+    they are the string form of."""
     import tracelet
+    from tracelet.summaries import value_from_table
 
     experiment = tracelet.start_logging(
         exp_name=name, project=project, backend=backend, backend_url=url
@@ -484,6 +493,8 @@ def write_routed(
         experiment.log_params(params)
     if tags:
         experiment.set_tags(tags)
+    if summary:
+        experiment.summary.update({k: value_from_table(v) for k, v in summary.items()})
     report = tracelet.stop_logging()
     (delivery,) = report.backends
     return {
@@ -507,7 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--logdir", required=True)
     parser.add_argument("--url", default=None)
     args = parser.parse_args(argv)
-    rows, params, tags = read_payload(args.payload)
+    rows, params, tags, summary = read_payload(args.payload)
     if args.path == DIRECT:
         refused = _replay_of(args.backend).write(
             rows, params, tags, args.project or PROJECT, args.name
@@ -523,6 +534,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             name=args.name,
             logdir=args.logdir,
             url=args.url,
+            summary=summary,
         )
     args.result.write_text(json.dumps(result, allow_nan=True))
     return 0

@@ -44,6 +44,7 @@ new keys may be added, non-finite numbers are the strings ``"nan"``, ``"inf"``,
                   "renamed_steps": [{"left": str, "right": str}],
                   "examples": [{"row": int, "column": str, "left": str|null,
                                 "right": str|null}]},
+      "run_summary": same shape as "params" (the runs' summary values),
       "artifacts": {"equal": bool, "skipped": bool, "matched": int,
                     "only_left": [name], "only_right": [name],
                     "changed": [{"name": str, "left_size": int, "right_size": int,
@@ -142,7 +143,7 @@ def verdict(comparison: Comparison) -> str:
             f"{len(differing)} of {_plural(len(metrics), 'metric key')} differ: "
             f"{_name_list(differing)}"
         )
-    for section, diff in (("params", comparison.params), ("tags", comparison.tags)):
+    for section, diff in _mapping_sections(comparison):
         if not diff.equal:
             names = [*diff.changed, *diff.only_left, *diff.only_right]
             parts.append(f"{section} differ: {_name_list(sorted(names))}")
@@ -161,6 +162,14 @@ def verdict(comparison: Comparison) -> str:
         )
         parts.append(f"store rows differ{rows}: {_name_list(sorted(set(names)))}")
     return "DIFFERENT: " + "; ".join(parts)
+
+
+def _mapping_sections(comparison: Comparison) -> tuple[tuple[str, MappingDiff], ...]:
+    return (
+        ("params", comparison.params),
+        ("tags", comparison.tags),
+        ("summary", comparison.summary),
+    )
 
 
 def _display_order(metrics: list[MetricDiff]) -> list[MetricDiff]:
@@ -228,7 +237,7 @@ def render_terminal(comparison: Comparison, console: Console, *, max_equal_rows:
         console.print(table)
         _render_examples(comparison, console)
 
-    for section, diff in (("params", comparison.params), ("tags", comparison.tags)):
+    for section, diff in _mapping_sections(comparison):
         if not diff.equal:
             _render_mapping(section, diff, console)
     if not comparison.artifacts.equal:
@@ -427,6 +436,7 @@ def to_json(comparison: Comparison) -> dict[str, Any]:
         "params": _mapping_json(comparison.params),
         "tags": _mapping_json(comparison.tags),
         "history": _history_json(comparison.history),
+        "run_summary": _mapping_json(comparison.summary),
         "artifacts": {
             "equal": art.equal,
             "skipped": art.skipped,
@@ -740,6 +750,7 @@ def write_html(comparison: Comparison, left: RunTables, right: RunTables, path: 
         _table([*headers, "max abs", "max rel"], summary_rows) if summary_rows else "<p>none</p>",
         _mapping_html("params", comparison.params),
         _mapping_html("tags", comparison.tags),
+        _mapping_html("summary", comparison.summary),
         _artifacts_html(comparison.artifacts),
         '<h2>curves</h2><p class="legend"><span style="color:#1f77b4">━ left</span>'
         '<span style="color:#ff7f0e">╍ right</span>'

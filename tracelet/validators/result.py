@@ -68,7 +68,7 @@ class MetricDiff:
 
 @dataclass(frozen=True)
 class MappingDiff:
-    """Differences between two string mappings (params or tags)."""
+    """Differences between two string mappings (params, tags or summary)."""
 
     only_left: dict[str, str] = field(default_factory=dict)
     only_right: dict[str, str] = field(default_factory=dict)
@@ -178,6 +178,8 @@ class Comparison:
     left_source: str = ""
     right_source: str = ""
     history: HistoryDiff = field(default_factory=lambda: HistoryDiff(skipped=True))
+    #: the runs' summary values (``RunTables.summary``), compared as strings
+    summary: MappingDiff = field(default_factory=MappingDiff)
 
     @property
     def differing_keys(self) -> list[str]:
@@ -186,11 +188,13 @@ class Comparison:
 
     @property
     def equal(self) -> bool:
-        """True when metrics, params, tags, artifacts and the stores' own rows all match."""
+        """True when metrics, params, tags, summary, artifacts and the stores' own rows all
+        match (metrics within tolerance)."""
         return (
             not self.differing_keys
             and self.params.equal
             and self.tags.equal
+            and self.summary.equal
             and self.artifacts.equal
             and self.history.equal
         )

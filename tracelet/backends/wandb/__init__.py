@@ -29,6 +29,8 @@ Writing (:class:`WandbBackend`, used by the delivery agent):
   ``wandb.Histogram(np_histogram=...)`` (more than 512 buckets are merged into at
   most 512, W&B's limit); text is a ``wandb.Html`` panel holding the text in a
   ``<pre>`` block.
+* **Summary.** ``experiment.summary`` goes to ``run.summary`` (set, update, delete);
+  ``define_metric`` is ``run.define_metric`` (W&B computes its aggregates itself).
 * **Artifacts** are ``wandb.Artifact(type="tracelet")`` logged to the run. Names are
   reduced to W&B's ``[A-Za-z0-9_.-]``; the original name, whether it was one file and
   each file's sha256 are kept in the artifact metadata.
@@ -51,6 +53,7 @@ crash yields every complete record. See ``docs/backends/wandb.md``.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import html
 import json
@@ -58,11 +61,11 @@ import math
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tracelet import tables
+from tracelet import summaries, tables
 from tracelet.backends.base import (
     Backend,
     BackendUnavailable,
@@ -107,8 +110,13 @@ class WandbBackend(Backend):
     name = "wandb"
     tracks_system_by_default = tracks_git_by_default = True
     samples_system_itself = True  # wandb-core samples the pid it is given
+    computes_metric_summaries = True
     _run: Any = None
     _where = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._defined: set[str] = set()  # keys whose glob definitions are applied
 
     @classmethod
     def pin_options(cls, options: dict[str, Any], cwd: str) -> dict[str, Any]:
@@ -180,6 +188,37 @@ class WandbBackend(Backend):
         self.state["wandb_tags"] = merged
         self._apply_tags()
 
+    def set_summary(self, values: Mapping[str, Any], removed: Sequence[str]) -> None:
+        self._run.summary.update(dict(values))
+        for key in removed:
+            with contextlib.suppress(KeyError):  # never set, or deleted already
+                del self._run.summary[key]
+
+    def define_metric(
+        self, name: str, step_metric: str | None, summary: Sequence[str] | None
+    ) -> None:
+        """``run.define_metric``; a glob is defined again for each key it matches when
+        that key is first logged: wandb-core applies only the first glob that matches a
+        key, and tracelet's own ``*`` glob comes first."""
+        definition = [name, step_metric or STEP_KEY, ",".join(summary) if summary else None]
+        if name.endswith("*"):
+            self.state.setdefault("wandb_globs", []).append(definition)
+            self._defined.clear()
+        else:
+            self._run.define_metric(name, step_metric=definition[1], summary=definition[2])
+
+    def _define_glob_matches(self, keys: Iterable[str]) -> None:
+        globs = self.state.get("wandb_globs")
+        if not globs:
+            return
+        for key in keys:
+            if key in self._defined:
+                continue
+            self._defined.add(key)
+            found = next((g for g in globs if summaries.matches(g[0], key)), None)
+            if found is not None and key != STEP_KEY:
+                self._run.define_metric(key, step_metric=found[1], summary=found[2])
+
     def log_artifact(self, name: str, path: str) -> None:
         wandb = _wandb()
         source = existing_file(path, f"W&B artifact {name!r}:")
@@ -227,6 +266,7 @@ class WandbBackend(Backend):
         return self._where or self.name
 
     def _log(self, step: int, wall_time: float, values: dict[str, Any]) -> None:
+        self._define_glob_matches(values)
         row = {STEP_KEY: step, "_timestamp": wall_time, **values}
         counter = self.state["wandb_next_step"]
         self._run.log(row, step=counter, commit=True)
@@ -475,6 +515,22 @@ def _artifact_rows(decoded: Decoded, notes: list[str]) -> list[tuple[str, str, i
     return rows
 
 
+def _summary(decoded: Decoded) -> dict[str, Any]:
+    """What ``run.summary`` was given, plus the ``define_metric`` aggregates; not the
+    last value W&B keeps for every logged key."""
+    summarised = [
+        metric.name or metric.glob_name
+        for metric in decoded.metrics
+        if metric.summary.ListFields() and not metric.summary.none
+    ]
+    derived = {
+        key: value
+        for key, value in decoded.history_summary.items()
+        if isinstance(value, dict) and any(summaries.matches(m, key) for m in summarised)
+    }
+    return {**decoded.summary, **derived}
+
+
 def _tags(decoded: Decoded) -> dict[str, str]:
     exact = decoded.config.get(TAGS_CONFIG_KEY)
     if isinstance(exact, dict):
@@ -541,6 +597,7 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
     keys, steps, values, walls = [], [], [], []
     config: dict[str, Any] = {}
     tags: dict[str, str] = {}
+    summary: dict[str, Any] = {}
     artifacts = []
     system: list[tuple[float, dict[str, str]]] = []
     origin: dict[str, str] = {}
@@ -563,6 +620,7 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
         for target, column in zip((keys, steps, values, walls), columns, strict=True):
             target.extend(column)
         config.update(decoded.config)
+        summary.update(_summary(decoded))
         tags.update(_tags(decoded))
         artifacts.extend(_artifact_rows(decoded, notes))
     config.pop(TAGS_CONFIG_KEY, None)
@@ -573,6 +631,7 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
         metrics=metrics,
         params=tables.params_frame(tables.flatten_params(config)),
         tags=tables.tags_frame(tags),
+        summary=tables.summary_frame(summary),
         artifacts=tables.artifacts_frame(artifacts),
         source=str(path),
         notes=notes,

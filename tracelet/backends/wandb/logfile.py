@@ -30,7 +30,7 @@ _TYPE_SEED = {t: zlib.crc32(bytes([t])) for t in (_FULL, _FIRST, _MIDDLE, _LAST)
 
 @functools.cache
 def _skipped_record_tags() -> frozenset[int]:
-    """First bytes of records the reader never needs (summary, console, telemetry...).
+    """First bytes of records the reader never needs (console, telemetry...).
 
     A record serialises ``num`` (field 1) first and then its type; these types have
     field numbers below 16, so their tag is one byte.
@@ -38,7 +38,7 @@ def _skipped_record_tags() -> frozenset[int]:
     from wandb.proto import wandb_internal_pb2 as pb
 
     fields = pb.Record.DESCRIPTOR.fields_by_name
-    names = ("summary", "output", "output_raw", "telemetry", "files")
+    names = ("output", "output_raw", "telemetry", "files")
     return frozenset((fields[n].number << 3) | 2 for n in names if fields[n].number < 16)
 
 
@@ -131,6 +131,11 @@ class Decoded:
     notes: list[str] = field(default_factory=list)
     stats: list[tuple[float, dict[str, str]]] = field(default_factory=list)
     origin: dict[str, str] = field(default_factory=dict)
+    #: what ``run.summary`` was given (W&B writes those updates by ``key``)
+    summary: dict[str, Any] = field(default_factory=dict)
+    #: the summary W&B derives from the history (written by ``nested_key``): last
+    #: values, and the ``define_metric`` aggregates as ``{"min": ...}`` dicts
+    history_summary: dict[str, Any] = field(default_factory=dict)
 
 
 def decode(path: Path) -> Decoded:
@@ -160,12 +165,24 @@ def decode(path: Path) -> Decoded:
             out.metrics.append(_copy(pb.MetricRecord, record.metric))
         elif kind == "artifact":
             out.artifacts.append(_copy(pb.ArtifactRecord, record.artifact))
+        elif kind == "summary":
+            _apply_summary(out, record.summary)
         elif kind == "tbrecord":
             out.tensorboard = True
         elif kind == "exit":
             out.exit_code = record.exit.exit_code
     out.config.pop("_wandb", None)
     return out
+
+
+def _apply_summary(out: Decoded, record) -> None:
+    for item in record.update:
+        if item.key and not item.key.startswith("_"):
+            out.summary[item.key] = json.loads(item.value_json)
+        elif len(item.nested_key) == 1 and not item.nested_key[0].startswith("_"):
+            out.history_summary[item.nested_key[0]] = json.loads(item.value_json)
+    for item in record.remove:
+        out.summary.pop(item.key, None)
 
 
 def _read_git(origin: dict[str, str], git) -> None:
