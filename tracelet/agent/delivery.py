@@ -174,6 +174,12 @@ class BackendWorker:
         self.state.location = backend.describe()
         self.state.save(self.run_dir)
 
+    @property
+    def started_up(self) -> bool:
+        """Its tracker run is open, or it no longer tries (done, or the tracker cannot
+        be used): no start-up work is left."""
+        return self.backend is not None or self.state.done or bool(self.state.unavailable)
+
     def _tracking(self) -> dict[str, Any]:
         tracking = self.spec.tracking.get(self.name, {})
         return {
