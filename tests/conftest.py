@@ -39,6 +39,10 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
             monkeypatch.delenv(key, raising=False)
     for key, value in isolated_environ(tmp_path / "env").items():
         monkeypatch.setenv(key, value)
+    # Agents at normal priority: on a machine loaded by other work a low-priority agent
+    # waits out its whole cold window before it starts (tests/agent/test_agent_priority.py
+    # tests the window itself).
+    monkeypatch.setenv("TRACELET_AGENT_COLD_SECONDS", "0")
     monkeypatch.chdir(tmp_path)
     if "mlflow" in sys.modules:  # a tracking URI set by an earlier test (MLFlowLogger sets one)
         monkeypatch.setattr(

@@ -8,8 +8,10 @@ starts at the lowest priority. It gets normal priority back at the first of:
 
 * it has opened every tracker run (its start-up is over; what is left is delivery,
   which a low priority would only push into ``stop_logging``);
-* :data:`COLD_SECONDS` after it started (a start-up that takes longer than that on a
-  saturated machine is better done while training runs than all at the stop);
+* :func:`cold_seconds` after it started (a start-up that takes longer than that on a
+  saturated machine is better done while training runs than all at the stop). The
+  training process enforces this one with a timer: an agent starved by other
+  processes at normal priority may not get the CPU to notice it itself;
 * ``stop_logging`` begins (the training process restores it, as the agent may be too
   starved to notice the end marker quickly).
 
@@ -27,21 +29,37 @@ refuses leaves the agent at normal priority.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from contextlib import suppress
 from pathlib import Path
 
 LOW = 19
 NORMAL = 0
-COLD_SECONDS = float(os.environ.get("TRACELET_AGENT_COLD_SECONDS", "10"))
+COLD_SECONDS = 10.0
 
 
-def lower(agent_pid: int) -> None:
-    """Give a just-started agent (a session leader) the lowest priority; called by the
-    training process, so that the agent's own imports already run at it."""
+def cold_seconds() -> float:
+    """The cold window: :data:`COLD_SECONDS`, or ``$TRACELET_AGENT_COLD_SECONDS`` (0: the
+    agent is never lowered)."""
+    return float(os.environ.get("TRACELET_AGENT_COLD_SECONDS", COLD_SECONDS))
+
+
+def lower(agent_pid: int) -> threading.Timer | None:
+    """Give a just-started agent (a session leader) the lowest priority for at most
+    :func:`cold_seconds`; called by the training process, so that the agent's own
+    imports already run at it. Returns the timer that restores it (None when the
+    window is 0: the agent is not lowered)."""
+    window = cold_seconds()
+    if window <= 0:
+        return None
     _set_autogroup(agent_pid, LOW)
     if _can_renice():
         _set_process_group(agent_pid, LOW)
+    timer = threading.Timer(window, restore, (agent_pid,))
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def restore(agent_pid: int) -> None:
@@ -59,10 +77,10 @@ class AgentPriority:
     """Run by the agent: keeps itself and the processes it starts low while it starts
     up (see the module docstring), normal from then on."""
 
-    def __init__(self, cold_seconds: float = COLD_SECONDS) -> None:
+    def __init__(self, window: float | None = None) -> None:
         self.children: set[int] = set()
         self.restored = False
-        self._cold_until = time.monotonic() + cold_seconds
+        self._cold_until = time.monotonic() + (cold_seconds() if window is None else window)
 
     def watch(self, started_up: bool) -> None:
         """Called every few tens of milliseconds: lower the processes started since the
