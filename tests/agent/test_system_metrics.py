@@ -205,8 +205,8 @@ def test_defaults_follow_each_tracker(isolated: Path) -> None:
     tracelet.stop_logging()
     spec = read_spec(experiment.run_dir)
     assert spec.tracking == {
-        "mlflow": {"system": False, "git": True},
-        "clearml": {"system": True, "git": True},
+        "mlflow": {"system": False, "git": True, "console": False},
+        "clearml": {"system": True, "git": True, "console": True},
     }
     workers = {
         name: BackendWorker(experiment.run_dir, spec, name, print, bool) for name in spec.backends
