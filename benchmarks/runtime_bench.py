@@ -16,7 +16,8 @@ are printed, with the ratios the issues set targets for:
   a plain loop before the run and one after the agent has exited (on a shared machine the
   load drifts; bracketing halves that), and the ``stop_logging`` that follows; then the
   same run with training going on for ``--train-seconds`` (default 25) after
-  ``start_logging``, past the agent's cold window, and its ``stop_logging``;
+  ``start_logging``, past the agent's cold window (20 ms CPU-bound steps that log 10
+  scalars each), and its ``stop_logging``;
 * end to end: ``start_logging`` + loop + ``stop_logging`` for ``--points`` points, vs
   the same points through the tracker's own API called directly in its best way
   (MLflow ``log_batch`` of 1000, one ``wandb.log`` per step, ClearML ``report_scalar``
@@ -91,10 +92,13 @@ experiment = tracelet.start_logging(exp_name="bench", project="bench", backend={
 started = time.perf_counter()
 routed = loop(writer)  # while the agent starts, imports its tracker and opens the run
 step = N // 10
-while time.perf_counter() - started < {train_seconds}:  # training goes on past the window
-    for i in range(1000):
-        writer.add_scalar(KEYS[i % 10], i * 0.5, step + i // 10)
-    step += 100
+while time.perf_counter() - started < {train_seconds}:  # training goes on past the window:
+    busy = time.perf_counter() + 0.02  # a 20 ms training step that keeps the CPU busy,
+    while time.perf_counter() < busy:
+        pass
+    for key in KEYS:  # then 10 scalars (500 points/s)
+        writer.add_scalar(key, step * 0.5, step)
+    step += 1
 t = time.perf_counter()
 tracelet.stop_logging()
 stop = time.perf_counter() - t
