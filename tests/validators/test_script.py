@@ -269,3 +269,18 @@ def test_clearml_title_equal_to_series_reads_back_the_same(isolated: Path, capsy
     assert "lr/lr" not in metrics
     assert metrics["lr"]["status"] == "equal"
     assert metrics["lr"]["left_points"] == metrics["lr"]["right_points"] == 4
+
+
+def test_the_error_named_is_the_exception_not_the_stop_progress_printed_after_it(tmp_path):
+    from tracelet.validators.sandbox import _last_line
+
+    stderr = tmp_path / "stderr.txt"
+    stderr.write_text(
+        "Traceback (most recent call last):\n"
+        '  File "train.py", line 3, in <module>\n'
+        "RuntimeError: only the migrated copy fails\n"
+        "tracelet: delivering, 119 s left at most: wandb no answer yet\n"
+    )
+    assert _last_line(stderr) == "RuntimeError: only the migrated copy fails"
+    stderr.write_text("tracelet: wandb: cannot open the run\n")
+    assert _last_line(stderr) == "tracelet: wandb: cannot open the run"  # nothing else said

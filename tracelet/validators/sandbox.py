@@ -218,8 +218,11 @@ def _last_line(path: Path) -> str:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ""
+    # tracelet's own lines (the stop's progress, when the exit hook stopped the run after
+    # the traceback) come after the error
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else ""
+    said = [line for line in lines if not line.startswith("tracelet: ")]
+    return (said or lines or [""])[-1]
 
 
 def _layouts() -> list[SandboxLayout]:
