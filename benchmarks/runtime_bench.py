@@ -14,7 +14,10 @@ are printed, with the ratios the issues set targets for:
 * cold start: µs per ``add_scalar`` in the first 20,000 calls right after
   ``start_logging``, while the agent starts and imports its tracker, against the mean of
   a plain loop before the run and one after the agent has exited (on a shared machine the
-  load drifts; bracketing halves that), and the ``stop_logging`` that follows;
+  load drifts; bracketing halves that), and the ``stop_logging`` that follows; then the
+  same run with training going on for ``--train-seconds`` (default 25) after
+  ``start_logging``, past the agent's cold window (20 ms CPU-bound steps that log 10
+  scalars each), and its ``stop_logging``;
 * end to end: ``start_logging`` + loop + ``stop_logging`` for ``--points`` points, vs
   the same points through the tracker's own API called directly in its best way
   (MLflow ``log_batch`` of 1000, one ``wandb.log`` per step, ClearML ``report_scalar``
@@ -86,7 +89,16 @@ before = plain("before")
 writer = SummaryWriter("runs/routed")
 writer.add_scalar("warm", 0.0, 0)
 experiment = tracelet.start_logging(exp_name="bench", project="bench", backend={backend!r})
+started = time.perf_counter()
 routed = loop(writer)  # while the agent starts, imports its tracker and opens the run
+step = N // 10
+while time.perf_counter() - started < {train_seconds}:  # training goes on past the window:
+    busy = time.perf_counter() + 0.02  # a 20 ms training step that keeps the CPU busy,
+    while time.perf_counter() < busy:
+        pass
+    for key in KEYS:  # then 10 scalars (500 points/s)
+        writer.add_scalar(key, step * 0.5, step)
+    step += 1
 t = time.perf_counter()
 tracelet.stop_logging()
 stop = time.perf_counter() - t
@@ -210,6 +222,13 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=100_000)
     parser.add_argument("--backends", default="mlflow,wandb,clearml")
     parser.add_argument(
+        "--train-seconds",
+        type=float,
+        default=25.0,
+        help="training time of the second cold-start case (longer than the cold window)",
+    )
+    parser.add_argument("--only-cold", action="store_true", help="run the cold-start cases only")
+    parser.add_argument(
         "--cpu",
         default=None,
         help="run the cold-start cases on this CPU only (taskset -c): training and agent "
@@ -221,16 +240,36 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tracelet-bench-") as tmp:
         root = Path(tmp)
         for backend in backends:
+            cold = [
+                run_case(COLD_START.format(backend=backend, train_seconds=0), root, args.cpu)
+                for _ in range(args.reps)
+            ]
+            long_cold = [
+                run_case(
+                    COLD_START.format(backend=backend, train_seconds=args.train_seconds),
+                    root,
+                    args.cpu,
+                )
+                for _ in range(args.reps)
+            ]
+            cold_figures = {
+                "cold_plain_us": median([c["plain"] for c in cold]),
+                "cold_routed_us": median([c["routed"] for c in cold]),
+                "cold_ratio": median([c["routed"] / c["plain"] for c in cold]),
+                "cold_stop_s": median([c["stop"] for c in cold]),
+                "long_cold_ratio": median([c["routed"] / c["plain"] for c in long_cold]),
+                "long_stop_s": median([c["stop"] for c in long_cold]),
+            }
+            if args.only_cold:
+                results[backend] = cold_figures
+                print(backend, json.dumps({k: round(v, 3) for k, v in cold_figures.items()}))
+                continue
             hot = [
                 run_case(HOT_PATH.format(backend=backend, rep=r), root) for r in range(args.reps)
             ]
             plain = [h["plain"] for h in hot]
             routed = [h["routed"] for h in hot]
             ratios = [h["routed"] / h["plain"] for h in hot]
-            cold = [
-                run_case(COLD_START.format(backend=backend), root, args.cpu)
-                for _ in range(args.reps)
-            ]
             e2e = [
                 run_case(ROUTED_E2E.format(backend=backend, points=args.points), root)
                 for _ in range(args.reps)
@@ -248,10 +287,7 @@ def main() -> None:
                 "hot_plain_us": median(plain),
                 "hot_routed_us": median(routed),
                 "hot_ratio": median(ratios),
-                "cold_plain_us": median([c["plain"] for c in cold]),
-                "cold_routed_us": median([c["routed"] for c in cold]),
-                "cold_ratio": median([c["routed"] / c["plain"] for c in cold]),
-                "cold_stop_s": median([c["stop"] for c in cold]),
+                **cold_figures,
                 "e2e_loop_s": median([e["loop"] for e in e2e]),
                 "e2e_total_s": median([e["total"] for e in e2e]),
                 "direct_s": median(direct),
@@ -260,6 +296,21 @@ def main() -> None:
                 "stop_idle_s": median(stop),
             }
             print(backend, json.dumps({k: round(v, 3) for k, v in results[backend].items()}))
+    print()
+    print(f"cold start: the first 20,000 calls; long: training for {args.train_seconds:g} s")
+    print(
+        "| backend | cold start plain/routed µs | cold ratio | cold stop s "
+        "| long ratio | long stop s |"
+    )
+    print("|" + "---|" * 6)
+    for backend, r in results.items():
+        print(
+            f"| {backend} | {r['cold_plain_us']:.1f} / {r['cold_routed_us']:.1f} | "
+            f"{r['cold_ratio']:.2f} | {r['cold_stop_s']:.2f} | {r['long_cold_ratio']:.2f} | "
+            f"{r['long_stop_s']:.2f} |"
+        )
+    if args.only_cold:
+        return
     print()
     print(f"{args.points} points, 10 keys, medians of {args.reps} runs")
     header = (

@@ -8,7 +8,10 @@ and tracelet's own run folders go to ``TRACELET_DIR``.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import sqlite3
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -36,6 +39,10 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
             monkeypatch.delenv(key, raising=False)
     for key, value in isolated_environ(tmp_path / "env").items():
         monkeypatch.setenv(key, value)
+    # Agents at normal priority: on a machine loaded by other work a low-priority agent
+    # waits out its whole cold window before it starts (tests/agent/test_agent_priority.py
+    # tests the window itself).
+    monkeypatch.setenv("TRACELET_AGENT_COLD_SECONDS", "0")
     monkeypatch.chdir(tmp_path)
     if "mlflow" in sys.modules:  # a tracking URI set by an earlier test (MLFlowLogger sets one)
         monkeypatch.setattr(
@@ -50,6 +57,36 @@ def _teardown_wandb() -> None:
     teardown = getattr(sys.modules.get("wandb"), "teardown", None)
     if teardown is not None:
         teardown()
+
+
+@pytest.fixture(scope="session")
+def _mlflow_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One MLflow sqlite store, created by tracelet's own store creation (the agent's
+    child process runs the same function), for :func:`mlflow_db` to copy."""
+    from tracelet.backends.mlflow import _create_store
+
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    _create_store(str(path))
+    return path
+
+
+@pytest.fixture
+def mlflow_db(isolated: Path, _mlflow_store_template: Path) -> Path:
+    """MLflow's default store (``mlflow.db`` in the test's folder) with its tables
+    already created, as MLflow would create them there: the same file, with the default
+    experiment's artifact folder under this test's folder.
+
+    Creating a store costs about 3 s of CPU (a child process imports MLflow and runs its
+    fifty migrations), paid in every test otherwise; tests of store creation itself
+    (tests/backends/test_mlflow_store.py) do not use this."""
+    target = isolated / "mlflow.db"
+    shutil.copyfile(_mlflow_store_template, target)
+    with contextlib.closing(sqlite3.connect(target)) as connection, connection:
+        connection.execute(
+            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
+            (str(isolated / "mlruns" / "0"),),
+        )
+    return target
 
 
 # .ci/run starts a server before the session; `make test` alone starts one on demand.

@@ -15,6 +15,8 @@ from tracelet.backends.mlflow import read_run as read_mlflow
 from tracelet.backends.wandb import read_run as read_wandb
 from tracelet.gitstate import MAX_DIFF_BYTES, read_git_state, strip_credentials
 
+pytestmark = pytest.mark.usefixtures("mlflow_db")  # a ready MLflow store (conftest)
+
 REMOTE = "https://user:token@example.com/team/repo.git"
 CLEAN_REMOTE = "https://example.com/team/repo.git"
 
@@ -162,6 +164,7 @@ def test_track_git_in_config_is_a_switch_not_a_param(repo: Path, monkeypatch) ->
     assert tables.artifacts.empty
 
 
+@pytest.mark.slow  # fast: the same switch from config, above
 def test_environment_switches_git_off(repo: Path, monkeypatch) -> None:
     monkeypatch.setenv("TRACELET_TRACK_GIT", "off")
     uri = f"sqlite:///{repo.parent / 'mlflow.db'}"

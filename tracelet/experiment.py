@@ -24,11 +24,12 @@ from tracelet import tracking as tracking_switches
 from tracelet.agent.launch import AgentHandle
 from tracelet.agent.stop_report import StopReport, collect_report
 from tracelet.backends import ensure_installed, load_backend, normalize_backends
+from tracelet.console import ConsoleCapture
 from tracelet.distributed import process_rank, resolve_mode
 from tracelet.events import ARTIFACT, DEFINE_METRIC, METRIC, PARAMS, TAGS, TEXT
 from tracelet.gitstate import read_source
 from tracelet.log_steps import WandbStyleLog
-from tracelet.rundir import RunSpec, create_run_dir, write_spec
+from tracelet.rundir import CONSOLE_FILE, RunSpec, create_run_dir, write_spec
 from tracelet.summaries import RunSummary, check_metric_name, parse_summary_ops
 from tracelet.tables import flatten_params
 from tracelet.values import json_safe, to_float, to_step
@@ -109,6 +110,9 @@ class Experiment:
             self._spec.source = read_source(self._spec.cwd, track_git, self.run_dir)
             write_spec(self.run_dir, self._spec)
             self._router = _router.Router(self.run_dir, self.run_id, flush_interval)
+            if any(t.get("console") for t in self._spec.tracking.values()):
+                self._router.console = ConsoleCapture(self.run_dir / CONSOLE_FILE)
+                self._router.console.install()
             self._emit = self._router.emit
             self._agent = AgentHandle(self.run_dir, self._spec, delivery)
         self._wandb_log = WandbStyleLog(self._emit)
@@ -421,6 +425,7 @@ def start_logging(
     ranks: str | None = None,
     track_system: bool | None = None,
     track_git: bool | None = None,
+    track_console: bool | None = None,
     system_interval: float | None = None,
 ) -> Experiment:
     """Start a run: from now on every SummaryWriter call also reaches ``backend``.
@@ -453,7 +458,11 @@ def start_logging(
             in the delivery agent and record it under each tracker's own names.
         track_git: record the program, the user and the git state (commit, branch,
             remote without credentials, the uncommitted diff when dirty).
-            Both switches may also be given in ``config`` (then they are not params) or
+        track_console: record what this process prints to ``sys.stdout`` /
+            ``sys.stderr`` and deliver it when the run ends: W&B's Logs tab, ClearML's
+            console, MLflow's ``console.log`` artifact (default: on for W&B and
+            ClearML, whose clients capture the console, off for MLflow).
+            The switches may also be given in ``config`` (then they are not params) or
             as ``$TRACELET_TRACK_SYSTEM`` / ``$TRACELET_TRACK_GIT``; left unset, each
             backend does what its tracker does by default (see :mod:`tracelet.tracking`).
 
@@ -485,7 +494,7 @@ def start_logging(
             options[name].setdefault("url", backend_url)
         options[name] = load_backend(name).pin_options(options[name], os.getcwd())
     params, switches = tracking_switches.pop_switches(_as_mapping(config) if config else None)
-    tracking = _tracking(backends, track_system, track_git, switches)
+    tracking = _tracking(backends, track_system, track_git, track_console, switches)
     if stop_timeout is None:
         stop_timeout = float(os.environ.get("TRACELET_STOP_TIMEOUT", DEFAULT_STOP_TIMEOUT))
     rank = process_rank()
@@ -579,16 +588,19 @@ def _tracking(
     backends: list[str],
     track_system: bool | None,
     track_git: bool | None,
+    track_console: bool | None,
     from_config: Mapping[str, Any],
 ) -> dict[str, dict[str, bool]]:
     system = tracking_switches.resolve("track_system", track_system, from_config)
     git = tracking_switches.resolve("track_git", track_git, from_config)
+    console = tracking_switches.resolve("track_console", track_console, from_config)
     tracking = {}
     for name in backends:
         backend = load_backend(name)
         tracking[name] = {
             "system": backend.tracks_system_by_default if system is None else system,
             "git": backend.tracks_git_by_default if git is None else git,
+            "console": backend.tracks_console_by_default if console is None else console,
         }
     return tracking
 

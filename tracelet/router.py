@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tracelet.console import ConsoleCapture
 from tracelet.events import END, IMAGE, METRIC
 from tracelet.journal import JournalWriter
 from tracelet.rundir import JOURNAL_FILE, MEDIA_DIR
@@ -60,6 +61,8 @@ class Router:
         self.last_journal_error: str | None = None
         self.end_written = False
         self._warned: set[str] = set()
+        #: drained by the flusher with the queue (tracelet.console), when console is tracked
+        self.console: ConsoleCapture | None = None
         _routers.add(self)
         self._thread = threading.Thread(target=self._loop, name="tracelet-flusher", daemon=True)
         self._thread.start()
@@ -71,6 +74,8 @@ class Router:
             if not self._closed:
                 try:
                     self.flush()
+                    if self.console is not None:
+                        self.console.drain()
                 except OSError:  # disk full, say: the batch is back in the queue
                     with self._write_lock:
                         self._hold_at_most(MAX_HELD_EVENTS)
@@ -167,6 +172,10 @@ class Router:
             self._thread.join(timeout=5.0)
         with contextlib.suppress(OSError):
             self.flush()
+        if self.console is not None:
+            self.console.uninstall()
+            with contextlib.suppress(OSError):  # before the end marker: read whole at the end
+                self.console.drain()
         with self._write_lock:
             self._hold_at_most(0)
             if self.lost and status == "FINISHED":
@@ -180,6 +189,8 @@ class Router:
             self._journal = None
 
     def after_fork_in_child(self) -> None:
+        if self.console is not None:  # a child's prints are not the run's console
+            self.console.uninstall()
         self._closed = True
         self._journal = None
         self._queue = collections.deque()

@@ -6,6 +6,7 @@ Every run gets its own folder (documented in ``docs/runtime.md``)::
         run.json                 what the run is: names, backends and their options
         journal.tlj              append-only event journal (tracelet.journal)
         media/                   PNG files referenced by image events
+        console.jsonl            what the training process printed (track_console)
         delivery/<backend>.json  per backend: journal offset delivered, tracker state, errors
         agent.log                the delivery agent's log
 
@@ -27,6 +28,7 @@ from typing import Any
 RUN_FILE = "run.json"
 JOURNAL_FILE = "journal.tlj"
 MEDIA_DIR = "media"
+CONSOLE_FILE = "console.jsonl"
 DELIVERY_DIR = "delivery"
 AGENT_LOG = "agent.log"
 

@@ -1,10 +1,13 @@
-"""The ``track_system`` / ``track_git`` switches: which backend records what.
+"""The ``track_system`` / ``track_git`` / ``track_console`` switches: which backend
+records what.
 
 Each switch is taken, first found, from the ``start_logging`` argument, the same key
 in ``config`` (as the migration guide writes it; the key is then not a param), the
-environment (``$TRACELET_TRACK_SYSTEM``, ``$TRACELET_TRACK_GIT``: ``1/true/yes/on`` or
-``0/false/no/off``), else each backend's own default, which is what that tracker's users
-get without tracelet (``Backend.tracks_system_by_default`` / ``tracks_git_by_default``).
+environment (``$TRACELET_TRACK_SYSTEM``, ``$TRACELET_TRACK_GIT``,
+``$TRACELET_TRACK_CONSOLE``: ``1/true/yes/on`` or ``0/false/no/off``), else each
+backend's own default, which is what that tracker's users get without tracelet
+(``Backend.tracks_system_by_default`` / ``tracks_git_by_default`` /
+``tracks_console_by_default``).
 ``$TRACELET_SYSTEM_INTERVAL`` sets the sampling interval (seconds, default 10).
 """
 
@@ -14,7 +17,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-SWITCHES = ("track_system", "track_git")
+SWITCHES = ("track_system", "track_git", "track_console")
 DEFAULT_SYSTEM_INTERVAL = 10.0
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}

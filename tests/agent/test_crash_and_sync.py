@@ -18,6 +18,8 @@ from tracelet.backends.mlflow import read_run
 from tracelet.cli import main as cli_main
 from tracelet.journal import count_events, encode_record, iter_events
 
+pytestmark = pytest.mark.usefixtures("mlflow_db")  # a ready MLflow store (conftest)
+
 TRAIN_THEN_DIE = """
 import os, signal, time, tracelet
 from torch.utils.tensorboard import SummaryWriter
@@ -83,6 +85,7 @@ def test_sync_delivers_a_run_whose_agent_died_and_never_twice(isolated: Path, ca
     assert "mlflow: 5000 points in total, complete" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # fast: sync never twice above
 def test_sync_with_no_argument_finds_unfinished_runs(isolated: Path):
     result = run_python(TRAIN_THEN_DIE.format(kill_agent=True), isolated)
     assert result.returncode == -signal.SIGKILL
@@ -154,6 +157,7 @@ def test_sigterm_flushes_and_marks_killed(isolated: Path):
     assert _mlflow_status(isolated) == "KILLED"
 
 
+@pytest.mark.slow  # fast: sync never twice above
 def test_sync_gives_up_at_its_timeout_and_keeps_the_rest(isolated: Path):
     result = run_python(TRAIN_THEN_DIE.format(kill_agent=True), isolated)
     run_dir = Path(result.stdout.split()[0])

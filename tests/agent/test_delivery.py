@@ -24,6 +24,7 @@ from tracelet.agent.delivery import (
     DeliveryState,
     pending_events,
 )
+from tracelet.agent.priority import AgentPriority
 from tracelet.backends import Backend, RefusedError
 from tracelet.events import Point
 from tracelet.journal import JournalWriter, encode_record
@@ -363,3 +364,20 @@ def test_a_failing_tracker_does_not_hold_back_another(tmp_path, tracker):
     assert (good.done, good.status, good.delivered) == (True, "FINISHED", {"metrics": 3})
     assert not down.done and down.errors == ["OSError: unreachable"]
     assert pending_events(run_dir, down) == 3
+
+
+def test_the_agent_leaves_its_low_priority_once_every_tracker_run_is_open(tmp_path, tracker):
+    run_dir = _run_dir(tmp_path, _metrics("a", range(3)))  # no end marker: training goes on
+    seen: list[tuple[bool, int]] = []
+
+    class RecordingPriority(AgentPriority):
+        def watch(self, started_up: bool) -> None:  # records; this process keeps its own
+            seen.append((started_up, tracker.opened))
+            if started_up:
+                agent.stop()
+
+    spec = read_spec(run_dir)
+    agent = Agent(run_dir, spec, lambda _: None, lambda: True, priority=RecordingPriority())
+    agent.run()
+    assert seen[0] == (False, 0)  # before the worker opened its tracker
+    assert seen[-1] == (True, 1)

@@ -58,6 +58,7 @@ def test_unreachable_mlflow_stops_within_5_s_and_keeps_the_events(isolated: Path
     assert DeliveryState.load(experiment.run_dir, "mlflow").offset == 0
 
 
+@pytest.mark.slow  # fast: the same stop, after a failed try
 def test_unreachable_mlflow_right_after_start_stops_within_5_s(isolated: Path):
     url = f"http://127.0.0.1:{unused_loopback_port()}"
     experiment = tracelet.start_logging(exp_name="cold", project="p", backend_url=url)
@@ -122,6 +123,7 @@ def test_a_stop_right_after_start_with_no_key_waits_only_for_the_first_answer(
     assert report.backends[0].unavailable
 
 
+@pytest.mark.slow  # fast: the same give-up on stop_logging
 def test_sigterm_with_a_backlog_exits_bounded_and_says_how_to_deliver_the_rest(isolated: Path):
     import signal
     import subprocess

@@ -21,6 +21,8 @@ from tracelet.backends.wandb import read_run as read_wandb
 from tracelet.rundir import read_spec
 from tracelet.tables import RunTables
 
+pytestmark = pytest.mark.usefixtures("mlflow_db")  # a ready MLflow store (conftest)
+
 # what each tracker's own monitor calls CPU utilisation and memory
 NATIVE_CPU_AND_MEMORY = {
     "mlflow": ("system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"),
@@ -172,6 +174,7 @@ def test_two_samples_at_a_one_second_interval(backend: str, isolated: Path) -> N
     _assert_native(backend, _location(experiment.run_dir, backend))
 
 
+@pytest.mark.slow  # fast: the same backend code on sqlite ([mlflow] above)
 def test_mlflow_server_gets_system_metrics_as_mlflow_names_them(mlflow_server) -> None:
     project = f"sys-{time.time_ns()}"
     experiment = tracelet.start_logging(
@@ -202,8 +205,8 @@ def test_defaults_follow_each_tracker(isolated: Path) -> None:
     tracelet.stop_logging()
     spec = read_spec(experiment.run_dir)
     assert spec.tracking == {
-        "mlflow": {"system": False, "git": True},
-        "clearml": {"system": True, "git": True},
+        "mlflow": {"system": False, "git": True, "console": False},
+        "clearml": {"system": True, "git": True, "console": True},
     }
     workers = {
         name: BackendWorker(experiment.run_dir, spec, name, print, bool) for name in spec.backends
@@ -242,6 +245,7 @@ def test_validate_leaves_system_metrics_out_unless_asked() -> None:
     assert not compare_runs(run(10.0).with_system_metrics(), run(90.0).with_system_metrics()).equal
 
 
+@pytest.mark.slow  # fast: compare_runs above
 def test_validate_compares_system_metrics_only_with_the_system_flag(
     isolated: Path, capsys: pytest.CaptureFixture
 ) -> None:

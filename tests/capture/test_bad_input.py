@@ -6,12 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
 import tracelet
 from tracelet.backends.mlflow import read_run as read_mlflow
 from tracelet.backends.tensorboard import read_run as read_tensorboard
+
+pytestmark = pytest.mark.usefixtures("mlflow_db")  # a ready MLflow store (conftest)
 
 
 def test_fractional_steps_are_recorded_as_the_event_file_records_them(isolated: Path):

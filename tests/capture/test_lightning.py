@@ -18,6 +18,8 @@ from tests.agent.test_multi_backend import read_store
 from tracelet.backends.mlflow import read_run as read_mlflow
 from tracelet.backends.tensorboard import read_run as read_tensorboard
 
+pytestmark = pytest.mark.usefixtures("mlflow_db")  # a ready MLflow store (conftest)
+
 TRACKERS = ["mlflow", "wandb", "clearml"]
 EPOCHS, BATCHES, BATCH_SIZE = 2, 8, 4
 STEPS = EPOCHS * BATCHES
@@ -119,8 +121,12 @@ def assert_logged_once(tables, model, name: str) -> None:
 
 @pytest.mark.parametrize(
     "logger",
-    [True, False, own_mlflow_logger],
-    ids=["default-tensorboard-logger", "logger-false", "own-mlflow-logger"],
+    [
+        pytest.param(True, id="default-tensorboard-logger"),
+        # slow: the same capture point as the default logger's case
+        pytest.param(False, id="logger-false", marks=pytest.mark.slow),
+        pytest.param(own_mlflow_logger, id="own-mlflow-logger", marks=pytest.mark.slow),
+    ],
 )
 def test_self_log_reaches_every_tracker_exactly_once(isolated: Path, logger):
     tracelet.start_logging(exp_name="lightning", project="proj", backend=TRACKERS)

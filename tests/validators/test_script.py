@@ -294,3 +294,18 @@ def test_tensorboard_sync_differences_are_each_reported(isolated: Path, capsys):
     history = report["history"]
     assert history["only_left_columns"] == ["global_step"]
     assert (history["left_rows"], history["right_rows"]) == (10, 15)
+
+
+def test_the_error_named_is_the_exception_not_the_stop_progress_printed_after_it(tmp_path):
+    from tracelet.validators.sandbox import _last_line
+
+    stderr = tmp_path / "stderr.txt"
+    stderr.write_text(
+        "Traceback (most recent call last):\n"
+        '  File "train.py", line 3, in <module>\n'
+        "RuntimeError: only the migrated copy fails\n"
+        "tracelet: delivering, 119 s left at most: wandb no answer yet\n"
+    )
+    assert _last_line(stderr) == "RuntimeError: only the migrated copy fails"
+    stderr.write_text("tracelet: wandb: cannot open the run\n")
+    assert _last_line(stderr) == "tracelet: wandb: cannot open the run"  # nothing else said

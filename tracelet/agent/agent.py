@@ -17,8 +17,9 @@ which then stops logging itself. SIGTERM asks it to stop: ``stop_logging`` sends
 the only trackers left are ones that cannot be reached, and the agent then saves its
 cursors and exits.
 
-While training runs the agent has the lowest CPU priority, and normal priority from the
-moment it sees the end marker (:mod:`tracelet.agent.priority`).
+While it starts up (imports its trackers, opens their runs) the agent has the lowest CPU
+priority, for at most a few seconds, and normal priority from then on
+(:mod:`tracelet.agent.priority`).
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ class Agent:
     def _watch(self) -> None:
         """Set the workers' deadline from the end marker, or when the writer died."""
         if self.priority is not None:
-            self.priority.watch()
+            self.priority.watch(started_up=all(w.started_up for w in self.workers))
         if self.deadline is None and self.follow_run_deadline:
             path = self.run_dir / JOURNAL_FILE
             if path.exists():

@@ -26,6 +26,7 @@ from typing import Any
 
 from tracelet import journal
 from tracelet.backends import Backend, BackendUnavailable, RefusedError, RunInfo, load_backend
+from tracelet.console import read_console
 from tracelet.events import (
     ARTIFACT,
     DEFINE_METRIC,
@@ -40,7 +41,14 @@ from tracelet.events import (
     Point,
     SystemSample,
 )
-from tracelet.rundir import JOURNAL_FILE, RunSpec, delivery_file, read_json, write_json
+from tracelet.rundir import (
+    CONSOLE_FILE,
+    JOURNAL_FILE,
+    RunSpec,
+    delivery_file,
+    read_json,
+    write_json,
+)
 from tracelet.summaries import MetricSummaries
 
 log = logging.getLogger("tracelet.agent.delivery")
@@ -180,12 +188,19 @@ class BackendWorker:
         self.state.location = backend.describe()
         self.state.save(self.run_dir)
 
+    @property
+    def started_up(self) -> bool:
+        """Its tracker run is open, or it no longer tries (done, or the tracker cannot
+        be used): no start-up work is left."""
+        return self.backend is not None or self.state.done or bool(self.state.unavailable)
+
     def _tracking(self) -> dict[str, Any]:
         tracking = self.spec.tracking.get(self.name, {})
         return {
             "source": self.spec.source,
             "track_system": bool(tracking.get("system")),
             "track_git": bool(tracking.get("git")),
+            "track_console": bool(tracking.get("console")),
             "system_interval": self.spec.system_interval,
             "pid": self.spec.pid,
         }
@@ -313,9 +328,19 @@ class BackendWorker:
         aggregates = self.summaries.values()
         if aggregates and not self.backend.computes_metric_summaries:
             self._call("summary", len(aggregates), self.backend.set_summary, aggregates, [])
+        self._deliver_console()
         self.backend.close(status)
         self.state.done, self.state.status = True, status
         self.state.save(self.run_dir)
+
+    def _deliver_console(self) -> None:
+        """The run's console log, whole, once (also when a sync finishes the run)."""
+        if not self.backend.run.track_console or self.state.tracker.get("console_delivered"):
+            return
+        chunks = list(read_console(self.run_dir / CONSOLE_FILE))
+        if chunks:
+            self.backend.log_console(chunks)
+        self.state.tracker["console_delivered"] = True
 
     def _on_error(self, exc: BaseException) -> None:
         self._failing = True

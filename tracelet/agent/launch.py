@@ -4,7 +4,8 @@ The agent is normally a separate process, ``python -m tracelet.agent RUN_DIR`` i
 session (so Ctrl-C in the terminal reaches only the training process), with its output
 in the run's ``agent.log`` and a duplicate of the training process's stderr for the few
 lines meant for the user. It starts at the lowest CPU priority, so that training wins
-the CPU while the agent imports its tracker (:mod:`tracelet.agent.priority`).
+the CPU while the agent imports its tracker, for a few seconds at most
+(:mod:`tracelet.agent.priority`).
 ``delivery="thread"`` runs the same agent in a thread instead.
 """
 
@@ -54,8 +55,10 @@ class AgentHandle:
         self.process: subprocess.Popen | None = None
         self.thread: threading.Thread | None = None
         self.agent = None  # the Agent itself, in thread mode
+        self._cold_window: threading.Timer | None = None
         if mode == "process":
             self.process = _start_process(self.run_dir)
+            self._cold_window = priority.lower(self.process.pid)  # so its imports run low
         else:
             self.agent = _thread_agent(self.run_dir, spec)
             self.thread = threading.Thread(
@@ -73,6 +76,8 @@ class AgentHandle:
         its own), or when the agent is gone, or shortly after the deadline. A backend
         whose error cannot heal, or that has never answered, is not waited for: when
         only such backends are left, the agent is asked to stop."""
+        if self._cold_window is not None:
+            self._cold_window.cancel()
         if self.process is not None:
             priority.restore(self.process.pid)  # the run stops: full speed for delivery
         started = time.time()
@@ -147,7 +152,6 @@ def _start_process(run_dir: Path) -> subprocess.Popen:
                 start_new_session=True,
                 env=env,
             )
-        priority.lower(process.pid)  # it restores itself when the run stops
         return process
     finally:
         if notify_fd is not None:

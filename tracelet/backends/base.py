@@ -96,6 +96,7 @@ class RunInfo:
     source: Mapping[str, Any] = field(default_factory=dict)
     track_system: bool = False
     track_git: bool = False
+    track_console: bool = False
     system_interval: float = 10.0
     pid: int = 0  # the training process
 
@@ -116,6 +117,7 @@ class Backend(ABC):
     #: What the tracker's own users get by default (see :mod:`tracelet.tracking`).
     tracks_system_by_default: ClassVar[bool] = False
     tracks_git_by_default: ClassVar[bool] = False
+    tracks_console_by_default: ClassVar[bool] = False
     #: The tracker samples the training process itself (given its pid), so the agent's
     #: sampler does not call :meth:`log_system_metrics`.
     samples_system_itself: ClassVar[bool] = False
@@ -210,6 +212,11 @@ class Backend(ABC):
     def log_system_metrics(self, sample: SystemSample) -> None:  # noqa: B027 (optional)
         """Deliver one system-metrics sample under the tracker's own names (default:
         the tracker has no place for them, they are not recorded)."""
+
+    def log_console(self, chunks: Sequence[tuple[float, str, str]]) -> None:  # noqa: B027
+        """Deliver the training process's console, ``(wall_time, "stdout"|"stderr",
+        text)`` chunks in order, once, when the run ends (default: the tracker has no
+        console view, nothing is recorded)."""
 
     def describe(self) -> str:
         """A short human description of where the data went (shown at stop)."""

@@ -42,6 +42,9 @@ Writing (:class:`ClearmlBackend`)
   (as ClearML's TensorBoard binding does), histograms: ``report_histogram`` of the
   bucket counts over the bucket right edges. All keep every step (no rotation).
 * Artifacts: ``upload_artifact(name, Path(path))``; ClearML zips a folder.
+* Console (``track_console``, on by default as in ``Task.init``): what the training
+  process printed, delivered when the run ends as ``report_text`` reports, stdout at
+  level INFO and stderr at ERROR, as ClearML's own stream capture reports them.
 * Status: ``close()`` ends the task; FAILED and KILLED then mark it failed / stopped on
   the server (an offline session does not store a status).
 * Option ``url``: the ClearML API server (``Task.set_credentials(api_host=url)``);
@@ -78,7 +81,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
+import logging
 import math
 import os
 import re
@@ -164,7 +169,7 @@ class ClearmlBackend(Backend):
     """Deliver a tracelet run to a ClearML task (server, or offline session)."""
 
     name = "clearml"
-    tracks_system_by_default = tracks_git_by_default = True
+    tracks_system_by_default = tracks_git_by_default = tracks_console_by_default = True
     keeps_param_sections = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -313,6 +318,14 @@ class ClearmlBackend(Backend):
             file_extension=".txt",
             max_history=-1,
         )
+        self._flush()
+
+    def log_console(self, chunks: Sequence[tuple[float, str, str]]) -> None:
+        """The task's console log, as ClearML's own stream capture reports it: each run
+        of output of one stream is one report, stderr at level ERROR."""
+        for stream, text in _stream_runs(chunks):
+            level = logging.ERROR if stream == "stderr" else logging.INFO
+            self._logger.report_text(text, level=level, print_console=False)
         self._flush()
 
     def close(self, status: str) -> None:
@@ -786,3 +799,11 @@ def _write_direct(rows, params, tags, project: str, name: str) -> list[dict[str,
 
 
 REPLAY = DirectReplay(api="Logger.report_scalar", write=_write_direct, stored=_stored_values)
+
+
+def _stream_runs(chunks: Sequence[tuple[float, str, str]]) -> Iterator[tuple[str, str]]:
+    """Consecutive chunks of one stream, joined, without the last line break."""
+    for stream, group in itertools.groupby(chunks, key=lambda chunk: chunk[1]):
+        text = "".join(chunk[2] for chunk in group).removesuffix("\n")
+        if text:
+            yield stream, text

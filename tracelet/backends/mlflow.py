@@ -428,6 +428,11 @@ class MlflowBackend(Backend):
     def log_text(self, key: str, step: int, wall_time: float, text: str) -> None:
         self.client.log_text(self.run_id, text, f"text/{mlflow_key(key)}/step_{step}.txt")
 
+    def log_console(self, chunks: Sequence[tuple[float, str, str]]) -> None:
+        """The console as one text artifact, ``console.log`` (MLflow has no console view;
+        off by default, as MLflow's client does not capture the console)."""
+        self.client.log_text(self.run_id, "".join(c[2] for c in chunks), CONSOLE_ARTIFACT)
+
     def log_system_metrics(self, sample: SystemSample) -> None:
         """As MLflow's own system metrics monitor: ``system/<name>``, step = sample index."""
         from mlflow.entities import Metric
@@ -480,6 +485,8 @@ def _int64_steps(points: Sequence[Point]) -> tuple[list[Point], list[str]]:
             refused.append(f"{point[0]}@{point[2]}")
     return accepted, refused
 
+
+CONSOLE_ARTIFACT = "console.log"
 
 # A half-created store that has not changed for this long is nobody's work in progress.
 STORE_STILL_SECONDS = float(os.environ.get("TRACELET_MLFLOW_STORE_STILL", "10"))

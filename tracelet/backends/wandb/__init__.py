@@ -42,8 +42,15 @@ Writing (:class:`WandbBackend`, used by the delivery agent):
   ``group``, ``job_type``, ``notes``, ``id``, ``settings`` (a dict of
   ``wandb.Settings`` fields) and ``close_timeout`` (seconds, default 60). Anything not
   given is left to W&B, so ``WANDB_MODE``, ``WANDB_DIR`` and the other ``WANDB_*``
-  variables apply. Console capture is always off: the agent's console is not the
-  user's. The W&B run id defaults to tracelet's run id (cleaned), so a re-opened
+  variables apply. wandb's console capture is always off: the agent's console is not
+  the user's.
+* **Console** (``track_console``, on by default as in ``wandb.init``): what the training
+  process printed reaches the run as the records wandb's own console capture writes
+  (``output_raw``, stdout or stderr, with the time each chunk was printed), which
+  wandb-core turns into the run's ``output.log`` and its Logs tab. It is delivered
+  when the run ends. The run's start time (and so the runtime W&B shows) is when the
+  agent opened the run: ``wandb.init`` sets it itself and takes no earlier one.
+* The W&B run id defaults to tracelet's run id (cleaned), so a re-opened
   delivery lands in the same run.
 
 Reading (:func:`read_run`, :func:`read_media`): the ``.wandb`` transaction log is
@@ -108,7 +115,7 @@ class WandbBackend(Backend):
     """Deliver a tracelet run into one W&B run (see the module docstring)."""
 
     name = "wandb"
-    tracks_system_by_default = tracks_git_by_default = True
+    tracks_system_by_default = tracks_git_by_default = tracks_console_by_default = True
     samples_system_itself = True  # wandb-core samples the pid it is given
     computes_metric_summaries = True
     _run: Any = None
@@ -251,6 +258,22 @@ class WandbBackend(Backend):
 
     def log_text(self, key: str, step: int, wall_time: float, text: str) -> None:
         self._log_media(key, step, wall_time, lambda w: w.Html(_text_html(text), inject=False))
+
+    def log_console(self, chunks: Sequence[tuple[float, str, str]]) -> None:
+        if self._run.disabled:
+            return
+        from wandb.proto import wandb_internal_pb2 as pb
+
+        interface = self._run._interface  # where wandb's own console capture writes
+        for wall_time, stream, text in chunks:
+            record = pb.OutputRawRecord(
+                output_type=pb.OutputRawRecord.STDERR
+                if stream == "stderr"
+                else pb.OutputRawRecord.STDOUT,
+                line=text,
+            )
+            record.timestamp.FromMicroseconds(int(wall_time * 1e6))
+            interface._publish_output_raw(record, nowait=False)
 
     def close(self, status: str) -> None:
         if self._run is None:
