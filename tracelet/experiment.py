@@ -46,7 +46,7 @@ DEFAULT_PROJECT = "default"
 DEFAULT_STOP_TIMEOUT = 120.0
 ARTIFACTS_DIR = "artifacts"
 MODELS_DIR = "models"
-IDENTITY_TIMEOUT = 30.0
+IDENTITY_TIMEOUT = 30.0  # seconds; $TRACELET_IDENTITY_TIMEOUT overrides
 IDENTITY_POLL_SECONDS = 0.05
 RESUME_MODES = ("allow", "must")
 
@@ -316,8 +316,8 @@ class Experiment:
         "clearml": task id, ...}``.
 
         The delivery agent opens the tracker runs after ``start_logging`` returns;
-        this waits until every backend has answered, at most ``IDENTITY_TIMEOUT``
-        (30 s), and returns the ids known by then (a tracker that cannot be reached is
+        this waits until every backend has answered, at most 30 s
+        (``$TRACELET_IDENTITY_TIMEOUT``), and returns the ids known by then (a tracker that cannot be reached is
         left out). Empty on a non-zero rank.
 
         Example:
@@ -344,7 +344,8 @@ class Experiment:
     def _run_refs(self) -> dict[str, tuple[str, str]]:
         if self.run_dir is None:
             return {}
-        deadline = time.monotonic() + IDENTITY_TIMEOUT
+        timeout = float(os.environ.get("TRACELET_IDENTITY_TIMEOUT") or IDENTITY_TIMEOUT)
+        deadline = time.monotonic() + timeout
         while True:
             states = {name: DeliveryState.load(self.run_dir, name) for name in self.backends}
             opened = all(s.location or s.unavailable or s.done for s in states.values())
