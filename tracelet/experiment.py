@@ -35,6 +35,7 @@ from tracelet.objects import (
     object_suffix,
     save_mlflow_model,
     save_weights,
+    unsupported_object,
     write_object,
 )
 from tracelet.rundir import RunSpec, create_run_dir, write_spec
@@ -263,6 +264,8 @@ class Experiment:
             write_object(path_or_object, target)
             self._emit((ARTIFACT, name, str(target), *([info] if info else [])))
             return
+        if not isinstance(path_or_object, str | os.PathLike):
+            raise unsupported_object(path_or_object)
         source = Path(path_or_object)
         if not source.exists():
             raise FileNotFoundError(f"log_artifact: {source} does not exist")
@@ -317,8 +320,8 @@ class Experiment:
 
         The delivery agent opens the tracker runs after ``start_logging`` returns;
         this waits until every backend has answered, at most 30 s
-        (``$TRACELET_IDENTITY_TIMEOUT``), and returns the ids known by then (a tracker that cannot be reached is
-        left out). Empty on a non-zero rank.
+        (``$TRACELET_IDENTITY_TIMEOUT``), and returns the ids known by then (a tracker
+        that cannot be reached is left out). Empty on a non-zero rank.
 
         Example:
             ```python

@@ -74,10 +74,14 @@ def write_object(obj: Any, target: Path) -> None:
 
         np.save(target, obj, allow_pickle=False)
     else:
-        raise TypeError(
-            f"log_artifact takes a path, a dict, a list, a str, a pandas DataFrame or a "
-            f"numpy array, not {type(obj).__name__}"
-        )
+        raise unsupported_object(obj)
+
+
+def unsupported_object(obj: Any) -> TypeError:
+    return TypeError(
+        f"log_artifact takes a path, a dict, a list, a str, a pandas DataFrame or a "
+        f"numpy array, not {type(obj).__name__}"
+    )
 
 
 def model_flavor(model: Any) -> str:
