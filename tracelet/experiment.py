@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -347,14 +347,29 @@ class Experiment:
     def _run_refs(self) -> dict[str, tuple[str, str]]:
         if self.run_dir is None:
             return {}
+        refs = self._opened_refs()
+        if refs is None:
+            with self._agent.full_priority() as hurry:
+                refs = self._wait_for_refs(hurry)
+        return refs
+
+    def _opened_refs(self) -> dict[str, tuple[str, str]] | None:
+        """Each backend's (run id, url), or None while one has not answered yet."""
+        states = [DeliveryState.load(self.run_dir, name) for name in self.backends]
+        if all(s.location or s.unavailable or s.done for s in states) or self._agent_gone():
+            return {s.backend: (s.tracker_run_id, s.url) for s in states}
+        return None
+
+    def _wait_for_refs(self, hurry: Callable[[], None]) -> dict[str, tuple[str, str]]:
         timeout = float(os.environ.get("TRACELET_IDENTITY_TIMEOUT") or IDENTITY_TIMEOUT)
         deadline = time.monotonic() + timeout
-        while True:
-            states = {name: DeliveryState.load(self.run_dir, name) for name in self.backends}
-            opened = all(s.location or s.unavailable or s.done for s in states.values())
-            if opened or time.monotonic() >= deadline or self._agent_gone():
-                return {name: (s.tracker_run_id, s.url) for name, s in states.items()}
-            time.sleep(IDENTITY_POLL_SECONDS)  # polling a file the agent writes
+        while (refs := self._opened_refs()) is None:
+            if time.monotonic() >= deadline:
+                states = [DeliveryState.load(self.run_dir, name) for name in self.backends]
+                return {s.backend: (s.tracker_run_id, s.url) for s in states}
+            hurry()
+            time.sleep(IDENTITY_POLL_SECONDS)  # polling the files the agent writes
+        return refs
 
     def _agent_gone(self) -> bool:
         return self._agent is None or not self._agent.running()
