@@ -222,3 +222,20 @@ def test_artifact_type_metadata_and_aliases_reach_wandb_and_clearml(isolated: Pa
     assert {"labels.json", "predictions.csv", "weights.npy", "notes.txt", "order.json"} <= set(
         read_store(run.urls["clearml"]).artifacts["name"]
     )
+
+
+@pytest.mark.slow
+def test_the_same_model_logged_by_two_runs_compares_equal(store: str):
+    from tracelet.validators.compare import compare_runs
+
+    net = Net()
+    for name in ("original", "migrated"):
+        with tracelet.start_logging(exp_name=name, project="twice", backend="mlflow") as run:
+            run.log_model(net)
+        assert run.report.complete, run.report.summary()
+    original, migrated = read_mlflow(store, "original"), read_mlflow(store, "migrated")
+    diff = compare_runs(original, migrated).artifacts
+    assert diff.equal, diff
+    assert diff.matched == len(original.artifacts) == 7  # model.pt and 6 model files
+    mlmodel = artifact_row(original, "models:/model/MLmodel")
+    assert mlmodel["size"] < Path(mlmodel["path"]).stat().st_size  # the ids are left out

@@ -846,8 +846,24 @@ def _artifact_rows(client, run_id: str, artifact_uri: str, prefix: str = "") -> 
                 )
             else:
                 path = Path(client.download_artifacts(run_id, info.path, tempfile.mkdtemp()))
-            rows.append((prefix + info.path, str(path), path.stat().st_size, file_sha256(path)))
+            if prefix and info.path == "MLmodel":
+                size, digest = _mlmodel_identity(path)
+            else:
+                size, digest = path.stat().st_size, file_sha256(path)
+            rows.append((prefix + info.path, str(path), size, digest))
     return rows
+
+
+# What MLflow writes into a logged model's MLmodel file that differs from run to run.
+_MLMODEL_RUN_FIELDS = ("artifact_path:", "model_id:", "model_uuid:", "run_id:", "utc_time_created:")
+
+
+def _mlmodel_identity(path: Path) -> tuple[int, str]:
+    """Size and sha256 of an MLmodel file without its ids, store path and creation time,
+    so that the same model logged by two runs compares equal."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    kept = b"".join(line for line in lines if not line.decode().startswith(_MLMODEL_RUN_FIELDS))
+    return len(kept), hashlib.sha256(kept).hexdigest()
 
 
 def _logged_model_rows(client, run_info) -> list[tuple]:
