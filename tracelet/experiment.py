@@ -248,8 +248,8 @@ class Experiment:
                                     metadata={"rows": len(df)}, aliases=["latest"])
             ```
         """
-        info = {"type": type, "metadata": metadata and dict(metadata)}
-        info["aliases"] = list(aliases) if aliases is not None else None
+        info = {"type": type, "metadata": metadata and json_safe(dict(metadata))}
+        info["aliases"] = [str(a) for a in aliases] if aliases is not None else None
         info = {k: v for k, v in info.items() if v is not None}
         if _is_object(path_or_object, name):
             suffix = object_suffix(path_or_object)

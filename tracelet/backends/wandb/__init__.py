@@ -182,7 +182,9 @@ class WandbBackend(Backend):
 
     def run_ref(self) -> tuple[str, str]:
         run = self._run
-        if run.offline or run.disabled:
+        if run.disabled:
+            return run.id, ""
+        if run.offline:
             return run.id, str(Path(run.settings.sync_file).parent)
         return run.id, run.url or ""
 
