@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -347,29 +347,23 @@ class Experiment:
     def _run_refs(self) -> dict[str, tuple[str, str]]:
         if self.run_dir is None:
             return {}
-        refs = self._opened_refs()
-        if refs is None:
+        states = self._delivery_states()
+        if not self._all_answered(states):
+            timeout = float(os.environ.get("TRACELET_IDENTITY_TIMEOUT") or IDENTITY_TIMEOUT)
+            deadline = time.monotonic() + timeout
             with self._agent.full_priority() as hurry:
-                refs = self._wait_for_refs(hurry)
-        return refs
+                while not self._all_answered(states) and time.monotonic() < deadline:
+                    hurry()
+                    time.sleep(IDENTITY_POLL_SECONDS)  # polling the files the agent writes
+                    states = self._delivery_states()
+        return {s.backend: (s.tracker_run_id, s.url) for s in states}
 
-    def _opened_refs(self) -> dict[str, tuple[str, str]] | None:
-        """Each backend's (run id, url), or None while one has not answered yet."""
-        states = [DeliveryState.load(self.run_dir, name) for name in self.backends]
-        if all(s.location or s.unavailable or s.done for s in states) or self._agent_gone():
-            return {s.backend: (s.tracker_run_id, s.url) for s in states}
-        return None
+    def _delivery_states(self) -> list[DeliveryState]:
+        return [DeliveryState.load(self.run_dir, name) for name in self.backends]
 
-    def _wait_for_refs(self, hurry: Callable[[], None]) -> dict[str, tuple[str, str]]:
-        timeout = float(os.environ.get("TRACELET_IDENTITY_TIMEOUT") or IDENTITY_TIMEOUT)
-        deadline = time.monotonic() + timeout
-        while (refs := self._opened_refs()) is None:
-            if time.monotonic() >= deadline:
-                states = [DeliveryState.load(self.run_dir, name) for name in self.backends]
-                return {s.backend: (s.tracker_run_id, s.url) for s in states}
-            hurry()
-            time.sleep(IDENTITY_POLL_SECONDS)  # polling the files the agent writes
-        return refs
+    def _all_answered(self, states: list[DeliveryState]) -> bool:
+        """Every tracker run is open (or never will be), or no agent will open one."""
+        return all(s.location or s.unavailable or s.done for s in states) or self._agent_gone()
 
     def _agent_gone(self) -> bool:
         return self._agent is None or not self._agent.running()
