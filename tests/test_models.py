@@ -160,6 +160,7 @@ def assert_object_files(tables) -> None:
     assert Path(path("notes")).read_text() == OBJECTS["notes"][0]
 
 
+@pytest.mark.slow
 def test_objects_are_written_in_their_documented_formats(store: str):
     with tracelet.start_logging(exp_name="objects", project="a", backend="mlflow") as run:
         for name, (value, _) in OBJECTS.items():
@@ -187,7 +188,6 @@ def test_objects_need_a_name_and_a_known_kind(isolated: Path):
             run.log_model(object())
 
 
-@pytest.mark.slow
 def test_artifact_type_metadata_and_aliases_reach_wandb_and_clearml(isolated: Path):
     with tracelet.start_logging(exp_name="arts", project="a", backend=["wandb", "clearml"]) as run:
         for name, (value, _) in OBJECTS.items():

@@ -37,6 +37,7 @@ def points(tables) -> list[tuple[str, int, float]]:
 EXPECTED = [("loss", s, 1.0 / (s + 1)) for s in range(6)]
 
 
+@pytest.mark.slow
 def test_ids_and_urls_name_the_open_mlflow_run(isolated: Path):
     store = f"sqlite:///{isolated / 'mlflow.db'}"
     experiment = tracelet.start_logging(exp_name="who", project="ids", backend_url=store)
@@ -49,7 +50,6 @@ def test_ids_and_urls_name_the_open_mlflow_run(isolated: Path):
     assert points(read_store(experiment.urls["mlflow"])) == EXPECTED[:2]
 
 
-@pytest.mark.slow
 def test_ids_and_urls_of_wandb_and_clearml_offline_runs(isolated: Path):
     experiment = tracelet.start_logging(exp_name="who", project="ids", backend=["wandb", "clearml"])
     ids, urls = experiment.ids, experiment.urls
@@ -65,6 +65,7 @@ def test_ids_and_urls_of_wandb_and_clearml_offline_runs(isolated: Path):
         assert points(read_store(url)) == EXPECTED[:2]
 
 
+@pytest.mark.slow
 def test_mlflow_run_resumed_by_id_appends_after_its_points(isolated: Path):
     store = f"sqlite:///{isolated / 'mlflow.db'}"
     with tracelet.start_logging(exp_name="long", project="r", backend_url=store) as first:
@@ -111,7 +112,6 @@ def test_resume_names_its_backends():
         tracelet.start_logging(backend="mlflow", resume="abc", resume_mode="never")
 
 
-@pytest.mark.slow
 def test_wandb_offline_run_resumed_by_id_appends_after_its_rows(isolated: Path):
     with tracelet.start_logging(exp_name="long", project="r", backend="wandb") as first:
         log_steps(first, range(3))
