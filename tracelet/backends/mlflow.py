@@ -17,7 +17,11 @@ Mapping (documented in ``docs/backends/mlflow.md``):
   the original keys back.
 * images become MLflow images (``log_image``, with key and step, shown in the UI's
   image view), histograms JSON files under ``histograms/<key>/``, text files under
-  ``text/<key>/``, artifacts files or folders at the artifact root.
+  ``text/<key>/``, artifacts files or folders at the artifact root (their ``type`` /
+  ``metadata`` / ``aliases`` in the tag ``tracelet.artifact_info``).
+* ``log_model``: the state dict (or pickle) as an artifact, and the MLflow model folder
+  the training process wrote as a logged model of the run (see ``log_model`` below).
+* ``resume``: the run with that ``run_id`` is continued (``"must"``: it has to exist).
 * MLflow's own limits apply to what it stores: its sqlite/SQL stores turn ±inf into
   ±1.7976931348623157e308 and -0.0 into 0.0 (NaN is kept); a param longer than 6000
   characters is truncated by MLflow; a param may not change its value once set (a

@@ -31,7 +31,11 @@ Writing (:class:`WandbBackend`, used by the delivery agent):
   ``<pre>`` block.
 * **Artifacts** are ``wandb.Artifact(type="tracelet")`` logged to the run. Names are
   reduced to W&B's ``[A-Za-z0-9_.-]``; the original name, whether it was one file and
-  each file's sha256 are kept in the artifact metadata.
+  each file's sha256 are kept in the artifact metadata; a ``type``, ``metadata`` and
+  ``aliases`` given to ``log_artifact`` are the artifact's own. A model is an artifact
+  named after it, of type ``model``.
+* **Resume.** ``wandb.init(id=..., resume="must" | "allow")``; offline, where W&B
+  ignores ``resume``, tracelet checks the run's earlier offline folders itself.
 * **Finish.** ``close`` calls ``run.finish(exit_code=...)``: 0 for FINISHED, 1 for
   FAILED, 255 for KILLED (what W&B itself records for Ctrl-C). It then waits until
   the exit record is in the ``.wandb`` file, which wandb-core may flush a moment
