@@ -9,7 +9,8 @@ kind   tuple                                                  meaning
 ``m``  ``("m", key, value, step, wall_time)``                 one scalar point
 ``p``  ``("p", {key: value}[, section])``                     parameters (flat, JSON-able)
 ``t``  ``("t", {key: str})``                                  tags
-``a``  ``("a", name, absolute_path)``                         a file or folder artifact
+``a``  ``("a", name, absolute_path[, info])``                 a file or folder artifact
+``o``  ``("o", name, absolute_path, model_info)``             a model (see below)
 ``i``  ``("i", key, step, wall_time, media_path)``            a PNG image (path in run dir)
 ``h``  ``("h", key, step, wall_time, histogram)``             a histogram (see below)
 ``x``  ``("x", key, step, wall_time, text)``                  a text record
@@ -27,6 +28,12 @@ keys as ``section/key``. A ``s`` event's values are JSON values as the user set 
 A histogram is ``{"bucket_limits": [...], "bucket_counts": [...], "min", "max", "num",
 "sum", "sum_squares"}``: ``bucket_limits`` holds the right edge of each bucket, as in
 TensorBoard's ``HistogramProto``; ``min`` is the left edge of the first bucket.
+
+An artifact's optional ``info`` holds what ``log_artifact`` was given besides the file:
+``{"type": str, "metadata": dict, "aliases": [str]}`` (each key only when given).
+A model's ``absolute_path`` is its portable file (a torch state dict ``.pt``, a pickled
+scikit-learn estimator ``.pkl``); ``model_info`` is ``{"name": str, "flavor": "pytorch" |
+"sklearn", "mlflow_model": absolute path of an MLflow model folder, or None}``.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ METRIC: Final = "m"
 PARAMS: Final = "p"
 TAGS: Final = "t"
 ARTIFACT: Final = "a"
+MODEL: Final = "o"
 IMAGE: Final = "i"
 HISTOGRAM: Final = "h"
 TEXT: Final = "x"

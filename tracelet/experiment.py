@@ -21,14 +21,24 @@ from typing import Any
 from tracelet import lifecycle
 from tracelet import router as _router
 from tracelet import tracking as tracking_switches
+from tracelet.agent.delivery import DeliveryState
 from tracelet.agent.launch import AgentHandle
 from tracelet.agent.stop_report import StopReport, collect_report
 from tracelet.backends import ensure_installed, load_backend, normalize_backends
 from tracelet.console import ConsoleCapture
 from tracelet.distributed import process_rank, resolve_mode
-from tracelet.events import ARTIFACT, DEFINE_METRIC, METRIC, PARAMS, TAGS, TEXT
+from tracelet.events import ARTIFACT, DEFINE_METRIC, METRIC, MODEL, PARAMS, TAGS, TEXT
 from tracelet.gitstate import read_source
 from tracelet.log_steps import WandbStyleLog
+from tracelet.objects import (
+    file_name,
+    model_flavor,
+    object_suffix,
+    save_mlflow_model,
+    save_weights,
+    unsupported_object,
+    write_object,
+)
 from tracelet.rundir import CONSOLE_FILE, RunSpec, create_run_dir, write_spec
 from tracelet.summaries import RunSummary, check_metric_name, parse_summary_ops
 from tracelet.tables import flatten_params
@@ -38,6 +48,10 @@ DEFAULT_BACKEND = "mlflow"
 DEFAULT_PROJECT = "default"
 DEFAULT_STOP_TIMEOUT = 120.0
 ARTIFACTS_DIR = "artifacts"
+MODELS_DIR = "models"
+IDENTITY_TIMEOUT = 30.0  # seconds; $TRACELET_IDENTITY_TIMEOUT overrides
+IDENTITY_POLL_SECONDS = 0.05
+RESUME_MODES = ("allow", "must")
 
 _lock = threading.RLock()
 _active: Experiment | None = None
@@ -227,30 +241,159 @@ class Experiment:
         """
         self.set_tags({key: value})
 
-    def log_artifact(self, path: str | os.PathLike, name: str | None = None) -> None:
-        """Store a file or a folder with the run under ``name`` (default: its own name).
+    def log_artifact(
+        self,
+        path_or_object: str | os.PathLike | Any,
+        name: str | None = None,
+        *,
+        type: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        aliases: Iterable[str] | None = None,
+    ) -> None:
+        """Store a file, a folder or an object with the run under ``name``.
 
-        The file is captured now (copied into the run folder), so it may
-        be changed or deleted afterwards.
+        A path is captured now (copied into the run folder), so it may be changed or
+        deleted afterwards; ``name`` defaults to its own name. An object needs a
+        ``name`` and is written now: a dict or list as ``.json``, a pandas DataFrame as
+        ``.csv``, a numpy array as ``.npy``, a str as ``.txt`` (the suffix is added to
+        ``name`` unless it has it; formats in :mod:`tracelet.objects`). A str is a path
+        when that file or folder exists or no ``name`` is given, else text. ``type``,
+        ``metadata`` and ``aliases`` are W&B's artifact type, metadata and aliases;
+        the other trackers keep them as documented in the models page of these docs.
 
         Raises:
             FileNotFoundError: ``path`` does not exist.
+            TypeError: an object of another kind, or one without ``name``.
 
         Example:
             ```python
             torch.save(model.state_dict(), "model.pth")
             experiment.log_artifact("model.pth")
             experiment.log_artifact("outputs/plots", name="plots")  # a whole folder
+            experiment.log_artifact({"classes": ["cat", "dog"]}, name="labels")  # labels.json
+            experiment.log_artifact(df, name="predictions", type="dataset",
+                                    metadata={"rows": len(df)}, aliases=["latest"])
             ```
         """
-        source = Path(path)
+        info = {"type": type, "metadata": metadata and json_safe(dict(metadata))}
+        info["aliases"] = [str(a) for a in aliases] if aliases is not None else None
+        info = {k: v for k, v in info.items() if v is not None}
+        if _is_object(path_or_object, name):
+            suffix = object_suffix(path_or_object)
+            if not name:
+                kind = path_or_object.__class__.__name__
+                raise TypeError(f"log_artifact of a {kind} needs name=")
+            name = file_name(name, suffix)
+            if self._router is None:
+                return
+            target = self._new_folder(ARTIFACTS_DIR) / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_object(path_or_object, target)
+            self._emit((ARTIFACT, name, str(target), *([info] if info else [])))
+            return
+        if not isinstance(path_or_object, str | os.PathLike):
+            raise unsupported_object(path_or_object)
+        source = Path(path_or_object)
         if not source.exists():
             raise FileNotFoundError(f"log_artifact: {source} does not exist")
         name = name or source.resolve().name
         if self._router is None:
             return
-        snapshot = _snapshot(source, self.run_dir / ARTIFACTS_DIR / f"{time.time_ns()}")
-        self._emit((ARTIFACT, name, str(snapshot)))
+        snapshot = _snapshot(source, self._new_folder(ARTIFACTS_DIR))
+        self._emit((ARTIFACT, name, str(snapshot), *([info] if info else [])))
+
+    def log_model(self, model: Any, name: str = "model") -> None:
+        """Store a torch ``nn.Module`` or a scikit-learn estimator with the run.
+
+        Every tracker receives the model's portable file, ``<name>.pt`` (its
+        ``state_dict``, ``torch.save``) or ``<name>.pkl`` (the pickled estimator): W&B as an
+        artifact of type ``model``, ClearML as an artifact, TensorBoard's folder as a
+        file. Where MLflow is a backend, the model is also written as an MLflow model
+        (``mlflow.pytorch`` / ``mlflow.sklearn`` ``save_model``) here, in the training
+        process, because MLflow serialises the live object; the agent then logs it as
+        an MLflow logged model of the run, loadable with ``mlflow.pytorch.load_model``.
+        The files are written now (a later change to the model is not logged).
+
+        Raises:
+            TypeError: ``model`` is neither.
+
+        Example:
+            ```python
+            experiment.log_model(net)                     # model.pt (+ MLflow model "model")
+            experiment.log_model(classifier, name="rf")   # rf.pkl
+            ```
+        """
+        flavor = model_flavor(model)
+        if self._router is None:
+            return
+        folder = self._new_folder(MODELS_DIR)
+        weights = save_weights(model, flavor, folder, name)
+        mlflow_model = None
+        if "mlflow" in self.backends:
+            mlflow_model = folder / "mlflow-model"
+            save_mlflow_model(model, flavor, mlflow_model)
+        info = {"name": name, "flavor": flavor, "mlflow_model": mlflow_model and str(mlflow_model)}
+        self._emit((MODEL, name, str(weights), info))
+
+    def _new_folder(self, kind: str) -> Path:
+        folder = self.run_dir / kind / f"{time.time_ns()}"
+        folder.mkdir(parents=True)
+        return folder
+
+    @property
+    def ids(self) -> dict[str, str]:
+        """Each tracker's own id of the run: ``{"mlflow": run_id, "wandb": run id,
+        "clearml": task id, ...}``.
+
+        The delivery agent opens the tracker runs after ``start_logging`` returns;
+        this waits until every backend has answered, at most 30 s
+        (``$TRACELET_IDENTITY_TIMEOUT``), and returns the ids known by then (a tracker
+        that cannot be reached is left out). Empty on a non-zero rank.
+
+        Example:
+            ```python
+            experiment = tracelet.start_logging(exp_name="baseline", backend="mlflow")
+            run_id = experiment.ids["mlflow"]  # for tracelet.start_logging(resume=run_id)
+            ```
+        """
+        return {name: ref[0] for name, ref in self._run_refs().items() if ref[0]}
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """Where each tracker shows the run: its web page for a server, else the local
+        store location tracelet's readers accept (an MLflow ``URI#run_id``, a W&B offline
+        run folder, a ClearML offline session folder). Waits as [`ids`][tracelet.Experiment.ids].
+
+        Example:
+            ```python
+            print(experiment.urls["wandb"])  # https://wandb.ai/me/mnist/runs/abc123
+            ```
+        """
+        return {name: ref[1] for name, ref in self._run_refs().items() if ref[1]}
+
+    def _run_refs(self) -> dict[str, tuple[str, str]]:
+        if self.run_dir is None:
+            return {}
+        states = self._delivery_states()
+        if not self._all_answered(states):
+            timeout = float(os.environ.get("TRACELET_IDENTITY_TIMEOUT") or IDENTITY_TIMEOUT)
+            deadline = time.monotonic() + timeout
+            with self._agent.full_priority() as hurry:
+                while not self._all_answered(states) and time.monotonic() < deadline:
+                    hurry()
+                    time.sleep(IDENTITY_POLL_SECONDS)  # polling the files the agent writes
+                    states = self._delivery_states()
+        return {s.backend: (s.tracker_run_id, s.url) for s in states}
+
+    def _delivery_states(self) -> list[DeliveryState]:
+        return [DeliveryState.load(self.run_dir, name) for name in self.backends]
+
+    def _all_answered(self, states: list[DeliveryState]) -> bool:
+        """Every tracker run is open (or never will be), or no agent will open one."""
+        return all(s.location or s.unavailable or s.done for s in states) or self._agent_gone()
+
+    def _agent_gone(self) -> bool:
+        return self._agent is None or not self._agent.running()
 
     def log_text(self, key: str, text: str, step: Any = None) -> None:
         """Log a text record under ``key`` (``step=None`` is step 0).
@@ -427,6 +570,8 @@ def start_logging(
     track_git: bool | None = None,
     track_console: bool | None = None,
     system_interval: float | None = None,
+    resume: str | Mapping[str, str] | None = None,
+    resume_mode: str = "allow",
 ) -> Experiment:
     """Start a run: from now on every SummaryWriter call also reaches ``backend``.
 
@@ -465,6 +610,13 @@ def start_logging(
             The switches may also be given in ``config`` (then they are not params) or
             as ``$TRACELET_TRACK_SYSTEM`` / ``$TRACELET_TRACK_GIT``; left unset, each
             backend does what its tracker does by default (see :mod:`tracelet.tracking`).
+        resume: continue a tracker's run instead of starting one: its run id (a str,
+            with a single backend) or ``{backend: run id}`` (the ids
+            [`Experiment.ids`][tracelet.Experiment.ids] gives). New points are appended
+            to the run's own (see the models page of these docs for each tracker).
+        resume_mode: ``"allow"`` (default): a run that does not exist is started anew;
+            ``"must"``: a run that does not exist stops delivery to that tracker with an
+            error naming the id (W&B's meanings).
 
     Returns:
         The new active [`Experiment`][tracelet.Experiment] (an active run is stopped first).
@@ -493,6 +645,8 @@ def start_logging(
         if backend_url:
             options[name].setdefault("url", backend_url)
         options[name] = load_backend(name).pin_options(options[name], os.getcwd())
+    for name, run in _resume_ids(backends, resume, resume_mode).items():
+        options[name].update(resume=run, resume_mode=resume_mode)
     params, switches = tracking_switches.pop_switches(_as_mapping(config) if config else None)
     tracking = _tracking(backends, track_system, track_git, track_console, switches)
     if stop_timeout is None:
@@ -605,6 +759,26 @@ def _tracking(
     return tracking
 
 
+def _resume_ids(
+    backends: list[str], resume: str | Mapping[str, str] | None, mode: str
+) -> dict[str, str]:
+    if mode not in RESUME_MODES:
+        raise ValueError(f"resume_mode must be 'allow' or 'must', got {mode!r}")
+    if resume is None:
+        return {}
+    if isinstance(resume, str):
+        if len(backends) != 1:
+            raise ValueError(
+                f"resume={resume!r} names one run, but the run has {len(backends)} backends: "
+                "pass resume={backend: run_id, ...}"
+            )
+        return {backends[0]: resume}
+    unknown = set(resume) - set(backends)
+    if unknown:
+        raise ValueError(f"resume names backends the run does not have: {sorted(unknown)}")
+    return {name: str(run) for name, run in resume.items()}
+
+
 def _default_exp_name() -> str:
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
@@ -619,10 +793,16 @@ def _as_mapping(value: Any) -> Mapping[str, Any]:
     raise TypeError(f"expected a dict, got {type(value).__name__}")
 
 
+def _is_object(value: Any, name: str | None) -> bool:
+    """Whether ``log_artifact`` was given an object rather than a path."""
+    if isinstance(value, os.PathLike) or object_suffix(value) is None:
+        return False
+    return not isinstance(value, str) or (bool(name) and not Path(value).exists())
+
+
 def _snapshot(source: Path, target: Path) -> Path:
     # A copy, not a hard link: torch.save rewrites a checkpoint in place, which would
     # change a linked snapshot before the agent delivers it.
-    target.mkdir(parents=True)
     destination = target / source.resolve().name
     if source.is_dir():
         shutil.copytree(source, destination)

@@ -34,6 +34,7 @@ from tracelet.events import (
     HISTOGRAM,
     IMAGE,
     METRIC,
+    MODEL,
     PARAMS,
     SUMMARY,
     TAGS,
@@ -73,6 +74,8 @@ class DeliveryState:
     done: bool = False
     status: str | None = None
     location: str = ""  # set once the tracker run is open: the tracker has answered
+    tracker_run_id: str = ""  # the tracker's own id of the run, once it is open
+    url: str = ""  # the run's web page, or where a local store keeps it
     unavailable: str | None = None  # an error that cannot heal; delivery stopped
     #: ``define_metric`` aggregates so far, for trackers that do not compute them
     summaries: dict[str, Any] = field(default_factory=dict)
@@ -186,6 +189,7 @@ class BackendWorker:
         self._replay_delivered(backend)
         self.backend = backend
         self.state.location = backend.describe()
+        self.state.tracker_run_id, self.state.url = backend.run_ref()
         self.state.save(self.run_dir)
 
     @property
@@ -296,7 +300,9 @@ class BackendWorker:
         elif kind == TAGS:
             self._call("tags", len(event[1]), backend.set_tags, event[1])
         elif kind == ARTIFACT:
-            self._call("artifacts", 1, backend.log_artifact, event[1], event[2])
+            self._call("artifacts", 1, backend.log_artifact, *event[1:4])
+        elif kind == MODEL:
+            self._call("models", 1, backend.log_model, *event[1:4])
         elif kind == IMAGE:
             path = str(self.run_dir / event[4])
             self._call("images", 1, backend.log_image, event[1], event[2], event[3], path)

@@ -11,12 +11,14 @@ the CPU while the agent imports its tracker, for a few seconds at most
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +72,22 @@ class AgentHandle:
         if self.process is not None:
             return self.process.poll() is None
         return self.thread is not None and self.thread.is_alive()
+
+    @contextlib.contextmanager
+    def full_priority(self) -> Iterator[Callable[[], None]]:
+        """Normal CPU priority for the agent while the training process waits for it
+        (``Experiment.ids``): training is not running then, and a starved agent on a busy
+        machine takes minutes to open its trackers. Call what it yields on every poll: it
+        also restores the processes the agent started meanwhile (an MLflow store being
+        created, wandb-core), which the agent itself lowers."""
+        if self.process is None or not self.running():
+            yield lambda: None
+            return
+        pid = self.process.pid
+        try:
+            yield lambda: priority.restore(pid)
+        finally:
+            priority.lower_again(pid)
 
     def wait_for_delivery(self, deadline: float, points_logged: int = 0) -> None:
         """Return as soon as every backend has its end marker (the agent then exits on

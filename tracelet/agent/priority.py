@@ -73,6 +73,13 @@ def restore(agent_pid: int) -> None:
                 _set_process_group(os.getpgid(pid), NORMAL)
 
 
+def lower_again(agent_pid: int) -> None:
+    """Back to the lowest priority after a :func:`restore` while the run goes on (the
+    training process waited for the agent, see ``Experiment.ids``)."""
+    for pid in (agent_pid, *children_of(agent_pid)):
+        lower(pid)
+
+
 class AgentPriority:
     """Run by the agent: keeps itself and the processes it starts low while it starts
     up (see the module docstring), normal from then on."""

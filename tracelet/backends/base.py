@@ -176,8 +176,14 @@ class Backend(ABC):
     def set_tags(self, tags: Mapping[str, str]) -> None: ...
 
     @abstractmethod
-    def log_artifact(self, name: str, path: str) -> None:
-        """Store a file or a folder under ``name``."""
+    def log_artifact(self, name: str, path: str, info: Mapping[str, Any] | None = None) -> None:
+        """Store a file or a folder under ``name``; ``info`` holds the ``type``,
+        ``metadata`` and ``aliases`` given to ``log_artifact`` (see :mod:`tracelet.events`)."""
+
+    def log_model(self, name: str, path: str, info: Mapping[str, Any]) -> None:
+        """Store a model: by default its portable file, as an artifact of type ``model``
+        named like the file (``model.pt``)."""
+        self.log_artifact(Path(path).name, path, {"type": "model"})
 
     def set_summary(self, values: Mapping[str, Any], removed: Sequence[str]) -> None:
         """Set summary values (JSON values, nested dicts possible) and delete ``removed``
@@ -221,6 +227,11 @@ class Backend(ABC):
     def describe(self) -> str:
         """A short human description of where the data went (shown at stop)."""
         return self.name
+
+    def run_ref(self) -> tuple[str, str]:
+        """The open run's id in the tracker, and its URL (a local path or store location
+        for an offline store); read by ``Experiment.ids`` / ``Experiment.urls``."""
+        return "", ""
 
 
 def existing_file(path: str, what: str) -> Path:

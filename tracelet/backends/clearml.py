@@ -183,7 +183,7 @@ class ClearmlBackend(Backend):
 
     def open(self) -> None:
         task_cls = _clearml_task_class(self.options.get("url"))
-        task_id = self.state.get("task_id")
+        task_id = self.state.get("task_id") or self._resumed_task(task_cls)
         self._saved_environ = {name: os.environ.get(name) for name in _MASTER_ID_VARIABLES}
         with _process_hooks_kept(), _unavailable_without_config():
             task = task_cls.init(
@@ -205,6 +205,30 @@ class ClearmlBackend(Backend):
             for key, value in (task.get_parameters(backwards_compatibility=False) or {}).items()
             if key.startswith(prefix)
         }
+
+    def _resumed_task(self, task_cls: Any) -> str | None:
+        """The task ``start_logging(resume=...)`` names. It is continued as a ``tracelet
+        sync`` continues one (``continue_last_task=0``: the steps are kept). Offline, it
+        must be a session in ClearML's offline folder; online ClearML decides (an id it
+        does not know starts a new task)."""
+        task_id = self.options.get("resume")
+        if not task_id or not task_cls.is_offline():
+            return task_id
+        from clearml.config import get_offline_dir
+
+        if (get_offline_dir(task_id) / "task.json").is_file():
+            return task_id
+        if self.options.get("resume_mode") == "must":
+            raise BackendUnavailable(
+                f"ClearML has no offline session {task_id!r} to resume in {get_offline_dir()} "
+                '(resume_mode="must")'
+            )
+        return None
+
+    def run_ref(self) -> tuple[str, str]:
+        if "session" in self.state:
+            return self._task.id, self.state["session"]
+        return self._task.id, self._task.get_output_log_web_page()
 
     def _set_script(self, git: Mapping[str, Any]) -> None:
         """The task's "Execution" section, as ClearML's own repository detection fills it."""
@@ -276,9 +300,12 @@ class ClearmlBackend(Backend):
         labels += [t for t in (tag_label(k, v) for k, v in tags.items()) if t not in labels]
         self._task.set_tags(labels)
 
-    def log_artifact(self, name: str, path: str) -> None:
+    def log_artifact(self, name: str, path: str, info: Mapping[str, Any] | None = None) -> None:
         source = existing_file(path, "artifact")
-        if not self._task.upload_artifact(name, artifact_object=source, wait_on_upload=True):
+        metadata = _artifact_metadata(info or {})
+        if not self._task.upload_artifact(
+            name, artifact_object=source, metadata=metadata or None, wait_on_upload=True
+        ):
             raise RuntimeError(f"ClearML did not store artifact {name!r} from {source}")
 
     def log_image(self, key: str, step: int, wall_time: float, png_path: str) -> None:
@@ -363,6 +390,20 @@ class ClearmlBackend(Backend):
         if "session" in self.state:
             return f"clearml offline session {self.state['session']}"
         return f"clearml task {self.state.get('task_id', '?')}"
+
+
+def _artifact_metadata(info: Mapping[str, Any]) -> dict[str, str]:
+    """ClearML artifact metadata (string values) from ``log_artifact``'s ``metadata``,
+    ``type`` (key ``artifact_type``) and ``aliases`` (key ``aliases``, a JSON list)."""
+    metadata = {
+        str(k): v if isinstance(v, str) else json.dumps(v)
+        for k, v in (info.get("metadata") or {}).items()
+    }
+    if info.get("type"):
+        metadata["artifact_type"] = info["type"]
+    if info.get("aliases"):
+        metadata["aliases"] = json.dumps(list(info["aliases"]))
+    return metadata
 
 
 MONITOR_MACHINE, MONITOR_GPU = ":monitor:machine", ":monitor:gpu"

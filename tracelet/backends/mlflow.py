@@ -17,12 +17,16 @@ Mapping (documented in ``docs/backends/mlflow.md``):
   the original keys back.
 * images become MLflow images (``log_image``, with key and step, shown in the UI's
   image view), histograms JSON files under ``histograms/<key>/``, text files under
-  ``text/<key>/``, artifacts files or folders at the artifact root.
+  ``text/<key>/``, artifacts files or folders at the artifact root (their ``type`` /
+  ``metadata`` / ``aliases`` in the tag ``tracelet.artifact_info``).
 * summary values (``experiment.summary``, ``define_metric`` aggregates) become run tags
   ``summary.<key>`` (nested values flattened with ``.``: ``summary.val/loss.min``), each
   value as JSON. A tag, not a metric: a summary value may be a string or a dict, may be
   changed and deleted (``delete_tag``), and reads back exactly (a metric could only hold
   a float, and one logged twice would be two points of history).
+* ``log_model``: the state dict (or pickle) as an artifact, and the MLflow model folder
+  the training process wrote as a logged model of the run (see ``log_model`` below).
+* ``resume``: the run with that ``run_id`` is continued (``"must"``: it has to exist).
 * MLflow's own limits apply to what it stores: its sqlite/SQL stores turn ±inf into
   ±1.7976931348623157e308 and -0.0 into 0.0 (NaN is kept); a param longer than 6000
   characters is truncated by MLflow; a param may not change its value once set (a
@@ -79,6 +83,8 @@ KEYMAP_TAG = "tracelet.renamed_keys"
 MAX_TAG_VALUE = 8000
 RUN_ID_TAG = "tracelet.run_id"
 SUMMARY_TAG_PREFIX = "summary."
+ARTIFACT_INFO_TAG = "tracelet.artifact_info"  # {artifact name: {type, metadata, aliases}}
+LOGGED_MODEL_PREFIX = "models:/"  # artifact rows of the run's logged models
 GIT_DIRTY_TAG = "tracelet.git.dirty"
 SOURCE_NAME_TAG = "mlflow.source.name"
 SYSTEM_PREFIX = "system/"  # MLflow's system metrics monitor's prefix
@@ -255,9 +261,15 @@ class MlflowBackend(Backend):
             self._open_run()
 
     def _open_run(self) -> None:
-        run_id = self.state.get("run_id")
+        run_id = self.state.get("run_id") or self._resumed_run()
         if run_id:
             self.client.update_run(run_id, status="RUNNING")
+            self.state["run_id"] = run_id
+            info = self.client.get_run(run_id).info
+            self.state.setdefault("experiment_id", info.experiment_id)
+            self.state.setdefault(
+                "experiment_name", self.client.get_experiment(info.experiment_id).name
+            )
         else:
             experiment_id = self._experiment_id(self.run.project)
             run = self.client.create_run(
@@ -272,6 +284,26 @@ class MlflowBackend(Backend):
             git = self.run.git
             if git and git.get("diff"):
                 self.client.log_artifact(run.info.run_id, git["diff"])
+
+    def _resumed_run(self) -> str | None:
+        """The run ``start_logging(resume=...)`` names, if it exists (else None with
+        ``resume_mode="allow"``: a new run is created)."""
+        from mlflow.exceptions import MlflowException
+
+        run_id = self.options.get("resume")
+        if not run_id:
+            return None
+        try:
+            return self.client.get_run(run_id).info.run_id
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            if self.options.get("resume_mode") == "must":
+                raise BackendUnavailable(
+                    f"MLflow has no run {run_id!r} to resume in {self.state['tracking_uri']} "
+                    '(resume_mode="must")'
+                ) from exc
+            return None
 
     def _experiment_id(self, name: str) -> str:
         from mlflow.exceptions import MlflowException
@@ -292,6 +324,15 @@ class MlflowBackend(Backend):
     @property
     def run_id(self) -> str:
         return self.state["run_id"]
+
+    def run_ref(self) -> tuple[str, str]:
+        uri, run_id = self.state["tracking_uri"], self.run_id
+        if uri.startswith(("http://", "https://")):
+            return (
+                run_id,
+                f"{uri.rstrip('/')}/#/experiments/{self.state['experiment_id']}/runs/{run_id}",
+            )
+        return run_id, f"{uri}#{run_id}"
 
     def describe(self) -> str:
         uri, run_id = self.state.get("tracking_uri"), self.state.get("run_id")
@@ -395,7 +436,52 @@ class MlflowBackend(Backend):
             raise
 
     # -- media and artifacts -------------------------------------------------------------
-    def log_artifact(self, name: str, path: str) -> None:
+    def log_artifact(self, name: str, path: str, info: Mapping[str, Any] | None = None) -> None:
+        self._store_artifact(name, path)
+        if info:  # MLflow artifacts have no type or metadata: one tag holds them all
+            infos = {**self.state.get("artifact_info", {}), name: dict(info)}
+            self._log_batch(tags=[(ARTIFACT_INFO_TAG, json.dumps(infos, ensure_ascii=False))])
+            self.state["artifact_info"] = infos
+
+    def log_model(self, name: str, path: str, info: Mapping[str, Any]) -> None:
+        """The portable file as a run artifact, and the MLflow model folder the training
+        process wrote as a logged model of this run, as ``mlflow.<flavor>.log_model``
+        does: a LoggedModel (``source_run_id`` = this run) whose artifacts are the
+        folder, with the ``MLmodel`` file naming the model and the run, recorded as the
+        run's output and marked READY."""
+        self._store_artifact(Path(path).name, path)
+        if info.get("mlflow_model"):
+            self._log_logged_model(name, Path(info["mlflow_model"]), path)
+
+    def _log_logged_model(self, name: str, folder: Path, key: str) -> None:
+        from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+        from mlflow.models import Model
+
+        models = self.state.setdefault("logged_models", {})
+        model_id = models.get(key)  # a retried delivery finishes the same model
+        if model_id is None:
+            run = self.client.get_run(self.run_id)
+            model = self.client.create_logged_model(
+                run.info.experiment_id,
+                name=name,
+                source_run_id=self.run_id,
+                params=dict(run.data.params),
+            )
+            model_id = models[key] = model.model_id
+            self.client.log_outputs(self.run_id, [LoggedModelOutput(model_id, step=0)])
+        model = self.client.get_logged_model(model_id)
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp, "model")
+            shutil.copytree(folder, local)
+            mlmodel = Model.load(str(local))
+            mlmodel.artifact_path = model.artifact_location
+            mlmodel.model_uuid = mlmodel.model_id = model_id
+            mlmodel.run_id = self.run_id
+            mlmodel.save(str(local / "MLmodel"))
+            self.client.log_model_artifacts(model_id, str(local))
+        self.client.finalize_logged_model(model_id, LoggedModelStatus.READY)
+
+    def _store_artifact(self, name: str, path: str) -> None:
         source = Path(path)
         if source.is_dir():
             self.client.log_artifacts(self.run_id, str(source), artifact_path=name)
@@ -676,7 +762,7 @@ def read_run(location: str, run: str | None = None) -> RunTables:
     user_tags = {
         keymap.get(k, k): v
         for k, v in tags.items()
-        if not (k.startswith("mlflow.") or _is_keymap_tag(k) or k in (RUN_ID_TAG, GIT_DIRTY_TAG))
+        if not (k.startswith("mlflow.") or _is_keymap_tag(k) or k in _BOOKKEEPING_TAGS)
     }
     summary = {
         k[len(SUMMARY_TAG_PREFIX) :]: json.loads(user_tags.pop(k))
@@ -704,11 +790,16 @@ def read_run(location: str, run: str | None = None) -> RunTables:
         params=params_frame(params),
         tags=tags_frame(user_tags),
         summary=summary_frame(summary),
-        artifacts=artifacts_frame(_artifact_rows(client, run_id, run_info.info.artifact_uri)),
+        artifacts=artifacts_frame(
+            _artifact_rows(client, run_id, run_info.info.artifact_uri)
+            + _logged_model_rows(client, run_info)
+        ),
         source=f"{uri}#{run_id}",
         encodings=(SQLITE_ENCODING,) if not uri.startswith(("file:", "/")) else (),
     )
 
+
+_BOOKKEEPING_TAGS = (RUN_ID_TAG, GIT_DIRTY_TAG, ARTIFACT_INFO_TAG)
 
 _ORIGIN_TAGS = {
     SOURCE_NAME_TAG: "program",
@@ -770,21 +861,64 @@ def _sqlite_metrics(uri: str, run_id: str) -> list[tuple]:
         ]
 
 
-def _artifact_rows(client, run_id: str, artifact_uri: str) -> list[tuple]:
+def _artifact_rows(client, run_id: str, artifact_uri: str, prefix: str = "") -> list[tuple]:
+    """The files under ``artifact_uri``: a run's (``run_id``) or a logged model's (its
+    model id, with ``client.list_logged_model_artifacts``)."""
     local_root = _local_path(artifact_uri)
+    listing = client.list_logged_model_artifacts if prefix else client.list_artifacts
     rows = []
     pending = [None]
     while pending:
         folder = pending.pop()
-        for info in client.list_artifacts(run_id, folder):
+        for info in listing(run_id, folder):
             if info.is_dir:
                 pending.append(info.path)
                 continue
             if local_root is not None:
                 path = local_root / info.path
+            elif prefix:
+                from mlflow.artifacts import download_artifacts
+
+                path = Path(
+                    download_artifacts(
+                        artifact_uri=f"{artifact_uri.rstrip('/')}/{info.path}",
+                        dst_path=tempfile.mkdtemp(),
+                        tracking_uri=client.tracking_uri,
+                    )
+                )
             else:
                 path = Path(client.download_artifacts(run_id, info.path, tempfile.mkdtemp()))
-            rows.append((info.path, str(path), path.stat().st_size, file_sha256(path)))
+            if prefix and info.path == "MLmodel":
+                size, digest = _mlmodel_identity(path)
+            else:
+                size, digest = path.stat().st_size, file_sha256(path)
+            rows.append((prefix + info.path, str(path), size, digest))
+    return rows
+
+
+# What MLflow writes into a logged model's MLmodel file that differs from run to run.
+_MLMODEL_RUN_FIELDS = ("artifact_path:", "model_id:", "model_uuid:", "run_id:", "utc_time_created:")
+
+
+def _mlmodel_identity(path: Path) -> tuple[int, str]:
+    """Size and sha256 of an MLmodel file without its ids, store path and creation time,
+    so that the same model logged by two runs compares equal."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    kept = b"".join(line for line in lines if not line.decode().startswith(_MLMODEL_RUN_FIELDS))
+    return len(kept), hashlib.sha256(kept).hexdigest()
+
+
+def _logged_model_rows(client, run_info) -> list[tuple]:
+    """The files of the logged models this run produced, named
+    ``models:/<model name>/<path in the model>``."""
+    models = client.search_logged_models(
+        [run_info.info.experiment_id],
+        filter_string=f"source_run_id = '{run_info.info.run_id}'",
+    )
+    rows = []
+    for model in models:
+        prefix = f"{LOGGED_MODEL_PREFIX}{model.name}/"
+        rows += _artifact_rows(client, model.model_id, model.artifact_location, prefix)
     return rows
 
 

@@ -120,6 +120,10 @@ class TensorboardBackend(Backend):
         self._writer = EventFileWriter(str(self.log_dir), max_queue_size=1000)
         self.state["log_dir"] = str(self.log_dir)
 
+    def run_ref(self) -> tuple[str, str]:
+        """No run id; the URL is the log directory."""
+        return "", str(self.log_dir)
+
     def log_metrics(self, points: Sequence[Point]) -> None:
         pb, add = self._pb, self._writer.add_event
         for key, value, step, wall_time in points:
@@ -145,7 +149,9 @@ class TensorboardBackend(Backend):
         text = json.dumps(self._summary, ensure_ascii=False, sort_keys=True, allow_nan=True)
         self._write(self.run.created, 0, self._pb.text(SUMMARY_TAG, text))
 
-    def log_artifact(self, name: str, path: str) -> None:
+    def log_artifact(self, name: str, path: str, info: Mapping[str, Any] | None = None) -> None:
+        """A copy under ``<log_dir>/artifacts/<name>`` (TensorBoard has no artifacts, nor
+        a place for ``info``)."""
         source = Path(path)
         parts = Path(name).parts
         if not parts or Path(name).is_absolute() or ".." in parts:

@@ -33,7 +33,11 @@ Writing (:class:`WandbBackend`, used by the delivery agent):
   ``define_metric`` is ``run.define_metric`` (W&B computes its aggregates itself).
 * **Artifacts** are ``wandb.Artifact(type="tracelet")`` logged to the run. Names are
   reduced to W&B's ``[A-Za-z0-9_.-]``; the original name, whether it was one file and
-  each file's sha256 are kept in the artifact metadata.
+  each file's sha256 are kept in the artifact metadata; a ``type``, ``metadata`` and
+  ``aliases`` given to ``log_artifact`` are the artifact's own. A model is an artifact
+  named after it, of type ``model``.
+* **Resume.** ``wandb.init(id=..., resume="must" | "allow")``; offline, where W&B
+  ignores ``resume``, tracelet checks the run's earlier offline folders itself.
 * **Finish.** ``close`` calls ``run.finish(exit_code=...)``: 0 for FINISHED, 1 for
   FAILED, 255 for KILLED (what W&B itself records for Ctrl-C). It then waits until
   the exit record is in the ``.wandb`` file, which wandb-core may flush a moment
@@ -94,7 +98,8 @@ if TYPE_CHECKING:
 STEP_KEY = "tracelet/step"
 TB_SYNC_STEP_KEY = "global_step"  # the step key of runs written by W&B's own TensorBoard sync
 TAGS_CONFIG_KEY = "tracelet_tags"
-ARTIFACT_TYPE = "tracelet"
+ARTIFACT_TYPE = "tracelet"  # the type of an artifact logged without one
+MODEL_TYPE = "model"
 DIFF_FILE = "diff.patch"  # the run file wandb keeps the uncommitted diff in
 RESERVED_KEYS = frozenset({STEP_KEY, "_step", "_runtime", "_timestamp"})
 EXIT_CODES = {"FINISHED": 0, "FAILED": 1, "KILLED": 255}
@@ -137,13 +142,18 @@ class WandbBackend(Backend):
         settings = {**_tracking_settings(self.run), **(self.options.get("settings") or {})}
         settings["console"] = "off"
         kwargs = {k: self.options[k] for k in _OPTION_KEYS if self.options.get(k) is not None}
-        run_id = self.state.get("wandb_run_id") or self.options.get("id") or _run_id(self.run)
+        run_id = self.state.get("wandb_run_id")
+        resume = "allow"
+        if not run_id and self.options.get("resume"):
+            run_id, resume = self.options["resume"], self.options.get("resume_mode", "allow")
+            self._check_offline_resume(run_id, resume, settings)
+        run_id = run_id or self.options.get("id") or _run_id(self.run)
         try:
             self._run = wandb.init(
                 project=self.run.project or None,
                 name=self.run.exp_name or None,
                 id=run_id,
-                resume="allow",
+                resume=resume,
                 reinit="create_new",
                 settings=wandb.Settings(**settings),
                 **kwargs,
@@ -165,6 +175,38 @@ class WandbBackend(Backend):
             self._apply_tags()
         self._save_diff()
         self._where = _describe_run(self._run)
+
+    def _check_offline_resume(self, run_id: str, mode: str, settings: Mapping[str, Any]) -> None:
+        """Offline, ``wandb.init`` ignores ``resume`` (it asks no server) and starts the
+        run's ``_step`` at 0. tracelet looks for the run's earlier offline folders
+        itself: none and ``resume_mode="must"`` stops with an error; else the new rows
+        continue after the last ``_step`` they hold, so the resumed run reads (and
+        ``wandb sync`` uploads) as one run."""
+        mode_setting = (
+            settings.get("mode") or self.options.get("mode") or os.environ.get("WANDB_MODE")
+        )
+        if mode_setting not in ("offline", "dryrun"):
+            return
+        folder = self.options.get("dir") or os.environ.get("WANDB_DIR") or "."
+        root = Path(folder, "wandb").resolve()
+        earlier = sorted(root.glob(f"*run-*-{run_id}*/run-{run_id}.wandb"))
+        if not earlier and mode == "must":
+            raise BackendUnavailable(
+                f'W&B has no offline run {run_id!r} to resume under {root} (resume_mode="must")'
+            )
+        last = max(
+            (_integer(row["_step"]) for f in earlier for row in decode(f).rows if "_step" in row),
+            default=-1,
+        )
+        self.state["wandb_next_step"] = max(int(self.state.get("wandb_next_step", 0)), last + 1)
+
+    def run_ref(self) -> tuple[str, str]:
+        run = self._run
+        if run.disabled:
+            return run.id, ""
+        if run.offline:
+            return run.id, str(Path(run.settings.sync_file).parent)
+        return run.id, run.url or ""
 
     def _save_diff(self) -> None:
         """The uncommitted diff as the run file ``diff.patch``, where W&B keeps it."""
@@ -226,7 +268,30 @@ class WandbBackend(Backend):
             if found is not None and key != STEP_KEY:
                 self._run.define_metric(key, step_metric=found[1], summary=found[2])
 
-    def log_artifact(self, name: str, path: str) -> None:
+    def log_artifact(self, name: str, path: str, info: Mapping[str, Any] | None = None) -> None:
+        info = info or {}
+        self._log_files(
+            _artifact_name(name),
+            name,
+            path,
+            info.get("type") or ARTIFACT_TYPE,
+            info.get("metadata"),
+            info.get("aliases"),
+        )
+
+    def log_model(self, name: str, path: str, info: Mapping[str, Any]) -> None:
+        """An artifact named after the model, of type ``model``, holding its file."""
+        self._log_files(_artifact_name(name), Path(path).name, path, MODEL_TYPE, None, None)
+
+    def _log_files(
+        self,
+        artifact_name: str,
+        name: str,
+        path: str,
+        artifact_type: str,
+        metadata: Mapping[str, Any] | None,
+        aliases: Sequence[str] | None,
+    ) -> None:
         wandb = _wandb()
         source = existing_file(path, f"W&B artifact {name!r}:")
         is_file = source.is_file()
@@ -236,15 +301,20 @@ class WandbBackend(Backend):
             for f in files
         }
         artifact = wandb.Artifact(
-            _artifact_name(name),
-            type=ARTIFACT_TYPE,
-            metadata={"tracelet_name": name, "tracelet_file": is_file, "sha256": hashes},
+            artifact_name,
+            type=artifact_type,
+            metadata={
+                **(metadata or {}),
+                "tracelet_name": name,
+                "tracelet_file": is_file,
+                "sha256": hashes,
+            },
         )
         if is_file:
             artifact.add_file(str(source))
         else:
             artifact.add_dir(str(source))
-        self._run.log_artifact(artifact)
+        self._run.log_artifact(artifact, aliases=list(aliases) if aliases else None)
 
     def log_image(self, key: str, step: int, wall_time: float, png_path: str) -> None:
         self._log_media(key, step, wall_time, lambda w: w.Image(png_path))
@@ -524,7 +594,7 @@ def _artifact_rows(decoded: Decoded, notes: list[str]) -> list[tuple[str, str, i
         if artifact.type in _WANDB_INFRA_ARTIFACT_TYPES:
             continue
         metadata = json.loads(artifact.metadata) if artifact.metadata else {}
-        ours = artifact.type == ARTIFACT_TYPE and "tracelet_name" in metadata
+        ours = "tracelet_name" in metadata
         name = metadata["tracelet_name"] if ours else artifact.name
         hashes = (metadata.get("sha256") or {}) if ours else {}
         for entry in artifact.manifest.contents:

@@ -1,0 +1,241 @@
+"""``log_model`` and ``log_artifact`` of objects, read back from real stores with each
+tracker's own client (and loader) and with tracelet's readers."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from mlflow import MlflowClient
+
+import tracelet
+from tracelet.backends.mlflow import read_run as read_mlflow
+from tracelet.backends.wandb.logfile import decode
+from tracelet.readers import read_store
+
+
+@pytest.fixture
+def store(isolated: Path) -> str:
+    """This test's MLflow store, also for MLflow's own ``models:/`` loaders (MLflow
+    caches stores by URI: a relative one would reach an earlier test's folder)."""
+    uri = f"sqlite:///{isolated / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+def same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def logged_models(store: str, project: str) -> list:
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name(project)
+    return list(client.search_logged_models([experiment.experiment_id]))
+
+
+def artifact_row(tables, name: str) -> pd.Series:
+    return tables.artifacts.set_index("name").loc[name]
+
+
+def test_torch_model_is_a_loadable_mlflow_logged_model_and_a_state_dict(store: str):
+    torch.manual_seed(0)
+    net = Net()
+    with tracelet.start_logging(exp_name="train", project="models", backend="mlflow") as run:
+        run.log_model(net)
+    assert run.report.complete, run.report.summary()
+
+    [model] = logged_models(store, "models")
+    assert (model.name, str(model.status), model.source_run_id) == (
+        "model",
+        "READY",
+        run.ids["mlflow"],
+    )
+    loaded = mlflow.pytorch.load_model(f"models:/{model.model_id}")
+    assert isinstance(loaded, Net)
+    assert same_weights(loaded.state_dict(), net.state_dict())
+    run_outputs = MlflowClient(store).get_run(run.ids["mlflow"]).outputs.model_outputs
+    assert [o.model_id for o in run_outputs] == [model.model_id]
+
+    tables = read_mlflow(store, "train")
+    state_dict = torch.load(artifact_row(tables, "model.pt")["path"])
+    assert same_weights(state_dict, net.state_dict())
+    assert "models:/model/MLmodel" in set(tables.artifacts["name"])
+    assert "models:/model/data/model.pth" in set(tables.artifacts["name"])
+
+
+@pytest.mark.slow
+def test_sklearn_model_is_a_loadable_mlflow_logged_model_and_a_pickle(store: str):
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.array([[0.0, 1.0], [1.0, 0.0], [0.9, 0.1], [0.1, 0.8]])
+    y = np.array([0, 1, 1, 0])
+    classifier = LogisticRegression().fit(x, y)
+    with tracelet.start_logging(exp_name="sk", project="models", backend="mlflow") as run:
+        run.log_model(classifier, name="classifier")
+    assert run.report.complete, run.report.summary()
+
+    [model] = logged_models(store, "models")
+    loaded = mlflow.sklearn.load_model(f"models:/{model.model_id}")
+    assert loaded.predict(x).tolist() == classifier.predict(x).tolist()
+    assert loaded.coef_.tolist() == classifier.coef_.tolist()
+    with open(artifact_row(read_mlflow(store, "sk"), "classifier.pkl")["path"], "rb") as f:
+        assert pickle.load(f).coef_.tolist() == classifier.coef_.tolist()
+
+
+@pytest.mark.slow
+def test_torch_model_on_a_real_mlflow_server(isolated: Path, mlflow_server):
+    net = Net()
+    with tracelet.start_logging(
+        exp_name="served", project="models-srv", backend_url=mlflow_server.url
+    ) as run:
+        run.log_model(net, name="net")
+    assert run.report.complete, run.report.summary()
+    client = MlflowClient(mlflow_server.url)
+    [model] = client.search_logged_models(
+        [client.get_experiment_by_name("models-srv").experiment_id],
+        filter_string=f"source_run_id = '{run.ids['mlflow']}'",
+    )
+    mlflow.set_tracking_uri(mlflow_server.url)
+    loaded = mlflow.pytorch.load_model(f"models:/{model.model_id}")
+    assert same_weights(loaded.state_dict(), net.state_dict())
+    tables = read_mlflow(mlflow_server.url, run.ids["mlflow"])
+    assert same_weights(torch.load(artifact_row(tables, "net.pt")["path"]), net.state_dict())
+    assert "models:/net/MLmodel" in set(tables.artifacts["name"])
+
+
+@pytest.mark.slow
+def test_torch_model_reaches_wandb_and_clearml_offline_as_a_state_dict(isolated: Path):
+    net = Net()
+    with tracelet.start_logging(exp_name="both", project="m", backend=["wandb", "clearml"]) as run:
+        run.log_model(net)
+    assert run.report.complete, run.report.summary()
+    for backend in ("wandb", "clearml"):
+        tables = read_store(run.urls[backend])
+        row = artifact_row(tables, "model.pt")
+        path = row["path"]
+        if "!/" in path:  # inside ClearML's zipped session
+            archive, member = path.split("!/")
+            with zipfile.ZipFile(archive) as z:
+                path = z.extract(member, isolated / "extracted")
+        assert same_weights(torch.load(path), net.state_dict()), backend
+    [sync_file] = Path(run.urls["wandb"]).glob("*.wandb")
+    [artifact] = decode(sync_file).artifacts
+    assert (artifact.name, artifact.type) == ("model", "model")
+
+
+OBJECTS = {
+    "labels": ({"classes": ["cat", "dog"], "n": 2}, "labels.json"),
+    "order": ([3, 1, 2], "order.json"),
+    "predictions": (pd.DataFrame({"id": [1, 2], "label": ["cat", "dog"]}), "predictions.csv"),
+    "weights": (np.arange(6, dtype=np.float32).reshape(2, 3), "weights.npy"),
+    "notes": ("lr halved after epoch 3\n", "notes.txt"),
+}
+
+
+def assert_object_files(tables) -> None:
+    def path(name: str) -> str:
+        return artifact_row(tables, OBJECTS[name][1])["path"]
+
+    assert json.loads(Path(path("labels")).read_text()) == OBJECTS["labels"][0]
+    assert json.loads(Path(path("order")).read_text()) == OBJECTS["order"][0]
+    pd.testing.assert_frame_equal(pd.read_csv(path("predictions")), OBJECTS["predictions"][0])
+    weights = np.load(path("weights"))
+    assert weights.dtype == np.float32 and weights.tolist() == OBJECTS["weights"][0].tolist()
+    assert Path(path("notes")).read_text() == OBJECTS["notes"][0]
+
+
+@pytest.mark.slow
+def test_objects_are_written_in_their_documented_formats(store: str):
+    with tracelet.start_logging(exp_name="objects", project="a", backend="mlflow") as run:
+        for name, (value, _) in OBJECTS.items():
+            run.log_artifact(value, name=name)
+        run.log_artifact({"k": 1}, name="cfg", type="config", metadata={"rows": 2})
+    assert run.report.complete, run.report.summary()
+    tables = read_mlflow(store, "objects")
+    assert_object_files(tables)
+    assert tables.tags.empty  # the artifact info tag is tracelet's bookkeeping
+    tags = MlflowClient(store).get_run(run.ids["mlflow"]).data.tags
+    assert json.loads(tags["tracelet.artifact_info"]) == {
+        "cfg.json": {"type": "config", "metadata": {"rows": 2}}
+    }
+
+
+def test_objects_need_a_name_and_a_known_kind(isolated: Path):
+    with tracelet.start_logging(exp_name="bad", backend="tensorboard", delivery="thread") as run:
+        with pytest.raises(TypeError, match="needs name="):
+            run.log_artifact({"a": 1})
+        with pytest.raises(TypeError, match="not set"):
+            run.log_artifact({1, 2}, name="s")
+        with pytest.raises(FileNotFoundError):
+            run.log_artifact("missing.pth")
+        with pytest.raises(TypeError, match=r"nn\.Module or a scikit-learn"):
+            run.log_model(object())
+
+
+def test_artifact_type_metadata_and_aliases_reach_wandb_and_clearml(isolated: Path):
+    with tracelet.start_logging(exp_name="arts", project="a", backend=["wandb", "clearml"]) as run:
+        for name, (value, _) in OBJECTS.items():
+            run.log_artifact(value, name=name)
+        run.log_artifact(
+            OBJECTS["predictions"][0],
+            name="dataset",
+            type="dataset",
+            metadata={"rows": 2, "source": "val"},
+            aliases=["latest", "v1"],
+        )
+    assert run.report.complete, run.report.summary()
+
+    assert_object_files(read_store(run.urls["wandb"]))
+    [sync_file] = Path(run.urls["wandb"]).glob("*.wandb")
+    artifacts = {a.name: a for a in decode(sync_file).artifacts}
+    dataset = artifacts["dataset.csv"]
+    assert dataset.type == "dataset"
+    assert sorted(dataset.aliases) == ["latest", "v1"]  # W&B keeps them as a set
+    metadata = json.loads(dataset.metadata)
+    assert (metadata["rows"], metadata["source"]) == (2, "val")
+    assert artifacts["labels.json"].type == "tracelet"
+
+    session = json.loads((Path(run.urls["clearml"]) / "task.json").read_text())
+    [entry] = [a for a in session["execution"]["artifacts"] if a["key"] == "dataset.csv"]
+    assert dict(map(tuple, entry["display_data"])) == {
+        "rows": "2",
+        "source": "val",
+        "artifact_type": "dataset",
+        "aliases": '["latest", "v1"]',
+    }
+    assert {"labels.json", "predictions.csv", "weights.npy", "notes.txt", "order.json"} <= set(
+        read_store(run.urls["clearml"]).artifacts["name"]
+    )
+
+
+@pytest.mark.slow
+def test_the_same_model_logged_by_two_runs_compares_equal(store: str):
+    from tracelet.validators.compare import compare_runs
+
+    net = Net()
+    for name in ("original", "migrated"):
+        with tracelet.start_logging(exp_name=name, project="twice", backend="mlflow") as run:
+            run.log_model(net)
+        assert run.report.complete, run.report.summary()
+    original, migrated = read_mlflow(store, "original"), read_mlflow(store, "migrated")
+    diff = compare_runs(original, migrated).artifacts
+    assert diff.equal, diff
+    assert diff.matched == len(original.artifacts) == 7  # model.pt and 6 model files
+    mlmodel = artifact_row(original, "models:/model/MLmodel")
+    assert mlmodel["size"] < Path(mlmodel["path"]).stat().st_size  # the ids are left out

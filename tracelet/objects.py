@@ -1,0 +1,130 @@
+"""Objects given to ``log_artifact`` and ``log_model``, written to files in the run folder.
+
+This runs in the training process, at an explicit (and rare) call: the object is
+written now, so later changes to it are not logged. The formats (documented in
+``docs/models.md``):
+
+=====================  ===========  ==============================================
+object                 file         how
+=====================  ===========  ==============================================
+dict, list             ``.json``    ``json.dump(indent=2)`` (UTF-8)
+pandas DataFrame       ``.csv``     ``to_csv``; the index is written unless it is the
+                                    default ``0..n-1``
+numpy array            ``.npy``     ``numpy.save`` (``allow_pickle=False``)
+str                    ``.txt``     UTF-8 text
+torch ``nn.Module``    ``.pt``      ``torch.save(model.state_dict())``
+scikit-learn model     ``.pkl``     ``pickle.dump`` (protocol 5)
+=====================  ===========  ==============================================
+
+Libraries are looked up in ``sys.modules``, never imported: an object of a library
+the program has not imported cannot be an instance of it.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sys
+from pathlib import Path
+from typing import Any
+
+TORCH, SKLEARN = "pytorch", "sklearn"  # MLflow's flavour names
+
+
+def _instance(obj: Any, module: str, attribute: str) -> bool:
+    owner = sys.modules.get(module)
+    cls = getattr(owner, attribute, None) if owner is not None else None
+    return cls is not None and isinstance(obj, cls)
+
+
+def object_suffix(obj: Any) -> str | None:
+    """The file suffix ``obj`` is written with, or None when it is not a known object."""
+    if isinstance(obj, dict | list):
+        return ".json"
+    if isinstance(obj, str):
+        return ".txt"
+    if _instance(obj, "pandas", "DataFrame"):
+        return ".csv"
+    if _instance(obj, "numpy", "ndarray"):
+        return ".npy"
+    return None
+
+
+def file_name(name: str, suffix: str) -> str:
+    """``name`` with ``suffix`` appended unless it already ends with it."""
+    return name if name.endswith(suffix) else f"{name}{suffix}"
+
+
+def write_object(obj: Any, target: Path) -> None:
+    """Write ``obj`` (see :func:`object_suffix`) to ``target``."""
+    suffix = object_suffix(obj)
+    if suffix == ".json":
+        target.write_text(json.dumps(obj, indent=2, ensure_ascii=False), encoding="utf-8")
+    elif suffix == ".txt":
+        target.write_text(obj, encoding="utf-8")
+    elif suffix == ".csv":
+        import pandas as pd
+
+        default_index = isinstance(obj.index, pd.RangeIndex) and obj.index.equals(
+            pd.RangeIndex(len(obj))
+        )
+        obj.to_csv(target, index=not default_index)
+    elif suffix == ".npy":
+        import numpy as np
+
+        np.save(target, obj, allow_pickle=False)
+    else:
+        raise unsupported_object(obj)
+
+
+def unsupported_object(obj: Any) -> TypeError:
+    return TypeError(
+        f"log_artifact takes a path, a dict, a list, a str, a pandas DataFrame or a "
+        f"numpy array, not {type(obj).__name__}"
+    )
+
+
+def model_flavor(model: Any) -> str:
+    """``"pytorch"`` for a torch ``nn.Module``, ``"sklearn"`` for a scikit-learn estimator."""
+    if _instance(model, "torch.nn", "Module"):
+        return TORCH
+    if _instance(model, "sklearn.base", "BaseEstimator"):
+        return SKLEARN
+    raise TypeError(
+        f"log_model takes a torch nn.Module or a scikit-learn estimator, not {type(model).__name__}"
+    )
+
+
+def save_weights(model: Any, flavor: str, folder: Path, name: str) -> Path:
+    """The model's portable file: a torch state dict, or the pickled estimator."""
+    if flavor == TORCH:
+        import torch
+
+        path = folder / file_name(name, ".pt")
+        torch.save(model.state_dict(), path)
+    else:
+        path = folder / file_name(name, ".pkl")
+        with open(path, "wb") as handle:
+            pickle.dump(model, handle, protocol=5)
+    return path
+
+
+def save_mlflow_model(model: Any, flavor: str, target: Path) -> None:
+    """An MLflow model folder (``MLmodel`` and the flavour's files), written here in the
+    training process because MLflow's flavours serialise the live object. The pip
+    requirements are the flavour's defaults: inferring them would load the model again
+    in a subprocess. A torch model is saved in MLflow's ``pickle`` format: its default,
+    ``pt2``, needs an input example to trace the model with."""
+    options: dict[str, Any] = {}
+    if flavor == TORCH:
+        import mlflow.pytorch as mlflow_flavor
+
+        options["serialization_format"] = "pickle"
+    else:
+        import mlflow.sklearn as mlflow_flavor
+    mlflow_flavor.save_model(
+        model,
+        str(target),
+        pip_requirements=mlflow_flavor.get_default_pip_requirements(),
+        **options,
+    )
