@@ -112,9 +112,10 @@ def save_weights(model: Any, flavor: str, folder: Path, name: str) -> Path:
 def save_mlflow_model(model: Any, flavor: str, target: Path) -> None:
     """An MLflow model folder (``MLmodel`` and the flavour's files), written here in the
     training process because MLflow's flavours serialise the live object. The pip
-    requirements are the flavour's defaults: inferring them would load the model again
-    in a subprocess. A torch model is saved in MLflow's ``pickle`` format: its default,
-    ``pt2``, needs an input example to trace the model with."""
+    requirements are inferred as ``mlflow.<flavor>.log_model`` infers them (MLflow loads
+    the model again in a subprocess for that), so the folder holds what MLflow's own call
+    stores. A torch model is saved in MLflow's ``pickle`` format: its default, ``pt2``,
+    needs an input example to trace the model with."""
     options: dict[str, Any] = {}
     if flavor == TORCH:
         import mlflow.pytorch as mlflow_flavor
@@ -122,9 +123,4 @@ def save_mlflow_model(model: Any, flavor: str, target: Path) -> None:
         options["serialization_format"] = "pickle"
     else:
         import mlflow.sklearn as mlflow_flavor
-    mlflow_flavor.save_model(
-        model,
-        str(target),
-        pip_requirements=mlflow_flavor.get_default_pip_requirements(),
-        **options,
-    )
+    mlflow_flavor.save_model(model, str(target), **options)

@@ -91,7 +91,7 @@ def test_wandb_media_summary_watch_and_artifact(tmp_path: Path) -> None:
 def test_mlflow_sklearn_model_dict_and_run_id(tmp_path: Path) -> None:
     original, migrated, source = migrate_and_run(tmp_path, "mlflow_elasticnet_train.py")
     assert "log_model(lr" in source and 'ids["mlflow"]' in source
-    assert {"model", "evaluation.json"} <= {n.split("/")[0] for n in original.artifacts["name"]}
+    assert {"models:/model/MLmodel", "evaluation.json"} <= set(original.artifacts["name"])
     assert_same_tables(original, migrated)
 
 

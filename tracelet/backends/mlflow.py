@@ -45,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -444,14 +445,16 @@ class MlflowBackend(Backend):
             self.state["artifact_info"] = infos
 
     def log_model(self, name: str, path: str, info: Mapping[str, Any]) -> None:
-        """The portable file as a run artifact, and the MLflow model folder the training
-        process wrote as a logged model of this run, as ``mlflow.<flavor>.log_model``
-        does: a LoggedModel (``source_run_id`` = this run) whose artifacts are the
-        folder, with the ``MLmodel`` file naming the model and the run, recorded as the
-        run's output and marked READY."""
-        self._store_artifact(Path(path).name, path)
+        """The MLflow model folder the training process wrote, as a logged model of this
+        run, exactly as ``mlflow.<flavor>.log_model`` does: a LoggedModel
+        (``source_run_id`` = this run) whose artifacts are the folder, with the ``MLmodel``
+        file naming the model and the run, recorded as the run's output and marked READY.
+        Like MLflow's own call it adds no run artifact; without a folder (an older run
+        journal) the portable file is a run artifact instead."""
         if info.get("mlflow_model"):
             self._log_logged_model(name, Path(info["mlflow_model"]), path)
+        else:
+            self._store_artifact(Path(path).name, path)
 
     def _log_logged_model(self, name: str, folder: Path, key: str) -> None:
         from mlflow.entities import LoggedModelOutput, LoggedModelStatus
@@ -890,10 +893,37 @@ def _artifact_rows(client, run_id: str, artifact_uri: str, prefix: str = "") -> 
                 path = Path(client.download_artifacts(run_id, info.path, tempfile.mkdtemp()))
             if prefix and info.path == "MLmodel":
                 size, digest = _mlmodel_identity(path)
+            elif prefix and zipfile.is_zipfile(path):
+                size, digest = path.stat().st_size, _zip_members_sha256(path)
             else:
                 size, digest = path.stat().st_size, file_sha256(path)
             rows.append((prefix + info.path, str(path), size, digest))
     return rows
+
+
+def _zip_members_sha256(path: Path) -> str:
+    """sha256 of a zip's member names and contents, not of its bytes: a flavour that saves
+    a zip (sklearn's ``model.skops``) stamps each member with the time it was written, and
+    skops names objects by their ``id()`` in the process that saved them, so those ids are
+    numbered in order of appearance first."""
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    schema = members.get("schema.json", b"")
+    ids: dict[bytes, bytes] = {}
+    for found in re.finditer(rb'"__id__": (\d+)|"(\d+)\.npy"', schema):
+        ids.setdefault(found.group(1) or found.group(2), str(len(ids)).encode())
+    if ids:
+        number = re.compile(rb"\b(" + b"|".join(map(re.escape, ids)) + rb")\b")
+        members = {
+            number.sub(lambda m: ids[m.group(1)], name.encode()).decode(): (
+                number.sub(lambda m: ids[m.group(1)], data) if name == "schema.json" else data
+            )
+            for name, data in members.items()
+        }
+    digest = hashlib.sha256()
+    for name in sorted(members):
+        digest.update(name.encode() + b"\0" + members[name])
+    return digest.hexdigest()
 
 
 # What MLflow writes into a logged model's MLmodel file that differs from run to run.
