@@ -48,7 +48,7 @@ import posixpath
 from typing import ClassVar
 
 import libcst as cst
-from libcst.metadata import PositionProvider, ScopeProvider
+from libcst.metadata import FunctionScope, GlobalScope, PositionProvider, ScopeProvider
 
 from tracelet.codemods import report
 from tracelet.codemods.base import ACTIVE_EXPERIMENT, Decision, unmapped
@@ -106,6 +106,8 @@ NO_RUN = {
     "register_model", "utils", "environment_variables", "__version__", "last_active_run",
     "load_table", "genai", "tracing", "search_logged_models", "get_logged_model",
 }  # fmt: skip
+# the local a computed log_artifact path is bound to, to be evaluated once
+BOUND_PATH = "artifact_file"
 # kept calls that may read the experiment mlflow.set_experiment creates and selects
 EXPERIMENT_READERS = {
     "MlflowClient", "tracking", "client", "search_runs", "search_experiments",
@@ -482,10 +484,12 @@ class MlflowToTracelet(MlflowVocabulary):
         if path is not None and folder_text is not None:
             name = posixpath.join(folder_text, posixpath.basename(path.rstrip("/")))
             return self._artifact(usage, bound.named["local_path"], name)
-        if not pure(local_path) or not (is_dotted_name(folder) or folder_text is not None):
+        if not (is_dotted_name(folder) or folder_text is not None):
             return self.left(
-                "ML006", "log_artifact(<expression>, artifact_path=...): name the path first"
+                "ML006", "log_artifact(p, artifact_path=<expression>): name the folder first"
             )
+        if not pure(local_path):
+            return self._artifact_bound_path(usage, bound, folder)
         # MLflow stores the file as <artifact_path>/<file name>; the path is a plain name, a
         # string or an f-string of those, so evaluating it once more is harmless.
         folder_code = self.module.code_for_node(folder)
@@ -503,6 +507,39 @@ class MlflowToTracelet(MlflowVocabulary):
         if folder_text is not None:
             code = f"{quote_string(folder_text + '/')} + os.path.basename({local_code})"
         decision = self._artifact(usage, bound.named["local_path"], expr(code))
+        decision.imports.append("os")
+        return decision
+
+    def _artifact_bound_path(self, usage: Usage, bound, folder: cst.BaseExpression) -> Decision:
+        """``log_artifact(save(p), "dir")``: the path is evaluated once, bound by ``:=`` in
+        the first argument, which Python evaluates before ``name=``."""
+        scope = self.get_metadata(ScopeProvider, usage.node, None)
+        if (
+            usage.result_role != Role.STATEMENT
+            or not isinstance(scope, GlobalScope | FunctionScope)
+            or BOUND_PATH in scope
+        ):
+            return self.left(
+                "ML006", "log_artifact(<expression>, artifact_path=...): name the path first"
+            )
+        index = usage.call.args.index(bound.named["local_path"])
+        folder_code = self.module.code_for_node(folder)
+        folder_text = string_value(folder)
+        prefix = (
+            quote_string(folder_text + "/") if folder_text is not None else f"{folder_code} + '/'"
+        )
+        experiment = self.experiment_code(usage.node)
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            path = self.module.code_for_node(updated.args[index].value)
+            args: list = [
+                (None, expr(f"({BOUND_PATH} := {path})")),
+                ("name", expr(f"{prefix} + os.path.basename({BOUND_PATH})")),
+            ]
+            return call_with(updated, expr(f"{experiment}.log_artifact"), args)
+
+        decision = self.rewrite("ML006", usage.node, transform)
         decision.imports.append("os")
         return decision
 
