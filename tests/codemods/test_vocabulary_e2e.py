@@ -109,9 +109,10 @@ def test_mlflow_artifacts_with_fstring_paths_and_experiment_read_back(tmp_path: 
     original, migrated, source = migrate_and_run(tmp_path, "mlflow_shap_artifacts.py")
     assert "mlflow.set_experiment(EXPERIMENT_NAME)" in source
     assert "name=f'{artifact_root_path}/shap_values.npy'" in source
+    assert "(artifact_file := write_summary(temp_dir_path))" in source
     expected = {
         f"model_explanations_shap/{name}"
-        for name in ("shap_values.npy", "base_values.npy", "shap_bar_plot.png")
+        for name in ("shap_values.npy", "base_values.npy", "shap_bar_plot.png", "summary_0.txt")
     }
     assert set(original.artifacts["name"]) == expected
     assert_same_tables(original, migrated)
