@@ -7,8 +7,8 @@ run ids, parameter sections. One copy is migrated with ``--write``; both run int
 stores (see ``tests.codemods.test_examples_e2e``), are read back with tracelet's readers
 and compared with ``tracelet validate``'s comparison.
 
-They need the runtime of issue 11 (``tracelet.Image``, ``experiment.summary``,
-``log_model``, ...), which other branches build: until it is merged the migrated scripts
+Most need the runtime of issue 11 (``tracelet.Image``, ``experiment.summary``,
+``log_model``, ...), which other branches build: until it is merged those migrated scripts
 fail, hence ``xfail(strict=False)``; the lead removes the marker after the merge.
 """
 
@@ -101,4 +101,18 @@ def test_clearml_images_histograms_tables_single_values_and_objects(tmp_path: Pa
     original, migrated, source = migrate_and_run(tmp_path, "clearml_reporting_train.py")
     assert 'section="optimizer"' in source and "summary[" in source
     assert set(original.artifacts["name"]) >= {"Pandas", "dictionary", "Numpy Eye"}
+    assert_same_tables(original, migrated)
+
+
+@pytest.mark.slow
+def test_mlflow_artifacts_with_fstring_paths_and_experiment_read_back(tmp_path: Path) -> None:
+    original, migrated, source = migrate_and_run(tmp_path, "mlflow_shap_artifacts.py")
+    assert "mlflow.set_experiment(EXPERIMENT_NAME)" in source
+    assert "name=f'{artifact_root_path}/shap_values.npy'" in source
+    assert "(artifact_file := write_summary(temp_dir_path))" in source
+    expected = {
+        f"model_explanations_shap/{name}"
+        for name in ("shap_values.npy", "base_values.npy", "shap_bar_plot.png", "summary_0.txt")
+    }
+    assert set(original.artifacts["name"]) == expected
     assert_same_tables(original, migrated)

@@ -48,7 +48,7 @@ import posixpath
 from typing import ClassVar
 
 import libcst as cst
-from libcst.metadata import PositionProvider, ScopeProvider
+from libcst.metadata import FunctionScope, GlobalScope, PositionProvider, ScopeProvider
 
 from tracelet.codemods import report
 from tracelet.codemods.base import ACTIVE_EXPERIMENT, Decision, unmapped
@@ -106,6 +106,13 @@ NO_RUN = {
     "register_model", "utils", "environment_variables", "__version__", "last_active_run",
     "load_table", "genai", "tracing", "search_logged_models", "get_logged_model",
 }  # fmt: skip
+# the local a computed log_artifact path is bound to, to be evaluated once
+BOUND_PATH = "artifact_file"
+# kept calls that may read the experiment mlflow.set_experiment creates and selects
+EXPERIMENT_READERS = {
+    "MlflowClient", "tracking", "client", "search_runs", "search_experiments",
+    "get_experiment", "get_experiment_by_name", "last_active_run",
+}  # fmt: skip
 FLAVOR_NO_RUN = {
     "load_model",
     "save_model",
@@ -130,6 +137,8 @@ class MlflowToTracelet(MlflowVocabulary):
         self._loggers: list[Decision] = []
         self._project: str | None = None
         self._tracking_uri = False
+        self._experiment_reader: str | None = None
+        self._tracelet_projects = _tracelet_projects(tree)
         return super().transform_module_impl(tree)
 
     def handle(self, usage: Usage) -> Decision | None:
@@ -181,6 +190,8 @@ class MlflowToTracelet(MlflowVocabulary):
                 "mlflow.get_tracking_uri() as it is when the run starts"
             )
         if head in NO_RUN or (len(attrs) == 2 and attrs[1] in FLAVOR_NO_RUN):
+            if head in EXPERIMENT_READERS:
+                self._experiment_reader = self._experiment_reader or self.describe(usage)
             return self.kept(f"{self.describe(usage)} needs no MLflow run")
         return None
 
@@ -189,11 +200,12 @@ class MlflowToTracelet(MlflowVocabulary):
             for _, decision in self._experiments:
                 _turn_left(decision, "ML008", "set_experiment is called more than once")
         elif self._experiments and not self._starts:
-            _turn_left(
-                self._experiments[0][1],
-                "ML008",
-                "no start_run in this file to carry the experiment name to",
-            )
+            if not self._kept_for_reader():
+                _turn_left(
+                    self._experiments[0][1],
+                    "ML008",
+                    "no start_run in this file to carry the experiment name to",
+                )
         elif self._experiments:
             usage, decision = self._experiments[0]
             problem = self._carry_problem(usage)
@@ -201,6 +213,10 @@ class MlflowToTracelet(MlflowVocabulary):
                 _turn_left(decision, "ML008", problem)
             elif decision.action == report.REWRITTEN:
                 self._project = self._experiment_name_code(usage)
+                if self._experiment_reader is not None:
+                    # the kept client code may read the experiment set_experiment creates
+                    decision.remove = None
+                    decision.reason += f"; kept too, {self._experiment_reader} reads it"
         if self._loggers and not self._starts:
             self._loggers[0].notes.append(
                 "no mlflow.start_run in this file: the rewritten calls need a run started with "
@@ -301,6 +317,20 @@ class MlflowToTracelet(MlflowVocabulary):
         decision.reason = "carried into tracelet.start_logging(project=...)"
         self._experiments.append((usage, decision))
         return decision
+
+    def _kept_for_reader(self) -> bool:
+        """A set_experiment an earlier migration kept next to the start_logging its name
+        went to (``tracelet.start_logging(project=E)``): it stays, for the client code."""
+        usage, decision = self._experiments[0]
+        name = self._experiment_name_code(usage)
+        if self._experiment_reader is None or name not in self._tracelet_projects:
+            return False
+        decision.action, decision.rule, decision.remove = report.KEPT, "TL003", None
+        decision.reason = (
+            f"set_experiment kept: tracelet.start_logging(project={name}) logs to this "
+            f"experiment, {self._experiment_reader} reads it"
+        )
+        return True
 
     def _carry_problem(self, usage: Usage) -> str | None:
         """Why a computed experiment name cannot move to the start of the run, if so."""
@@ -454,21 +484,62 @@ class MlflowToTracelet(MlflowVocabulary):
         if path is not None and folder_text is not None:
             name = posixpath.join(folder_text, posixpath.basename(path.rstrip("/")))
             return self._artifact(usage, bound.named["local_path"], name)
-        if not (is_dotted_name(local_path) or path is not None) or not (
-            is_dotted_name(folder) or folder_text is not None
+        if not (is_dotted_name(folder) or folder_text is not None):
+            return self.left(
+                "ML006", "log_artifact(p, artifact_path=<expression>): name the folder first"
+            )
+        if not pure(local_path):
+            return self._artifact_bound_path(usage, bound, folder)
+        # MLflow stores the file as <artifact_path>/<file name>; the path is a plain name, a
+        # string or an f-string of those, so evaluating it once more is harmless.
+        folder_code = self.module.code_for_node(folder)
+        file_name = _static_file_name(local_path)
+        if file_name is not None:
+            if folder_text is not None:
+                return self._artifact(
+                    usage, bound.named["local_path"], posixpath.join(folder_text, file_name)
+                )
+            return self._artifact(
+                usage, bound.named["local_path"], expr(f"f'{{{folder_code}}}/{file_name}'")
+            )
+        local_code = self.module.code_for_node(local_path)
+        code = f"{folder_code} + '/' + os.path.basename({local_code})"
+        if folder_text is not None:
+            code = f"{quote_string(folder_text + '/')} + os.path.basename({local_code})"
+        decision = self._artifact(usage, bound.named["local_path"], expr(code))
+        decision.imports.append("os")
+        return decision
+
+    def _artifact_bound_path(self, usage: Usage, bound, folder: cst.BaseExpression) -> Decision:
+        """``log_artifact(save(p), "dir")``: the path is evaluated once, bound by ``:=`` in
+        the first argument, which Python evaluates before ``name=``."""
+        scope = self.get_metadata(ScopeProvider, usage.node, None)
+        if (
+            usage.result_role != Role.STATEMENT
+            or not isinstance(scope, GlobalScope | FunctionScope)
+            or BOUND_PATH in scope
         ):
             return self.left(
                 "ML006", "log_artifact(<expression>, artifact_path=...): name the path first"
             )
-        # MLflow stores the file as <artifact_path>/<file name>; the path is a plain name or
-        # a string, so evaluating it once more is harmless.
-        code = (
-            f"{self.module.code_for_node(folder)} + '/' + "
-            f"os.path.basename({self.module.code_for_node(local_path)})"
+        index = usage.call.args.index(bound.named["local_path"])
+        folder_code = self.module.code_for_node(folder)
+        folder_text = string_value(folder)
+        prefix = (
+            quote_string(folder_text + "/") if folder_text is not None else f"{folder_code} + '/'"
         )
-        if folder_text is not None and "{" not in folder_text and "'" not in folder_text:
-            code = f"f'{folder_text}/{{os.path.basename({self.module.code_for_node(local_path)})}}'"
-        decision = self._artifact(usage, bound.named["local_path"], expr(code))
+        experiment = self.experiment_code(usage.node)
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            path = self.module.code_for_node(updated.args[index].value)
+            args: list = [
+                (None, expr(f"({BOUND_PATH} := {path})")),
+                ("name", expr(f"{prefix} + os.path.basename({BOUND_PATH})")),
+            ]
+            return call_with(updated, expr(f"{experiment}.log_artifact"), args)
+
+        decision = self.rewrite("ML006", usage.node, transform)
         decision.imports.append("os")
         return decision
 
@@ -503,6 +574,38 @@ class MlflowToTracelet(MlflowVocabulary):
             return call_with(updated, expr(f"{experiment}.log_artifact"), args)
 
         return self.rewrite("ML006", usage.node, transform)
+
+
+def _tracelet_projects(tree: cst.Module) -> set[str]:
+    """The code of every ``project=`` given to ``tracelet.start_logging`` in the module."""
+    found: set[str] = set()
+
+    class Calls(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            if tree.code_for_node(node.func) != "tracelet.start_logging":
+                return
+            found.update(
+                tree.code_for_node(arg.value)
+                for arg in node.args
+                if arg.keyword is not None and arg.keyword.value == "project"
+            )
+
+    tree.visit(Calls())
+    return found
+
+
+def _static_file_name(node: cst.BaseExpression | None) -> str | None:
+    """The file name a path ends in when the source spells it (``f"{tmp}/values.npy"``)."""
+    text = string_value(node)
+    if text is None and isinstance(node, cst.FormattedString) and node.parts:
+        last = node.parts[-1]
+        tail = last.value.rstrip("/") if isinstance(last, cst.FormattedStringText) else ""
+        text = tail if "/" in tail else None
+    if text is None:
+        return None
+    name = text.rstrip("/").rpartition("/")[2]
+    plain = name and not any(ch in name for ch in "{}\\'\"")
+    return name if plain else None
 
 
 _AUTOLOG = (

@@ -363,7 +363,9 @@ class WandbToTracelet(WandbVocabulary):
         if stored and isinstance(assign, cst.Assign) and len(assign.targets) == 1:
             return self._config_store(usage, assign)
         return self.left(
-            "WB101", f"{self.describe(usage)} is read; with a sweep its values come from W&B"
+            "WB101",
+            f"{self.describe(usage)} is read; with a sweep its values come from W&B: read "
+            "them from what wandb.init(config=...) was given, or keep sweeps on W&B",
         )
 
     def _config_store(self, usage: Usage, assign: cst.Assign) -> Decision:

@@ -347,7 +347,7 @@ def add_scalar(writer: str, key: cst.BaseExpression, value, step) -> cst.Call:
 
 def pure(node: cst.BaseExpression | None) -> bool:
     """An expression that can be evaluated again with the same result and no side effect:
-    names, attributes, literals, subscripts and arithmetic of those."""
+    names, attributes, literals, subscripts, arithmetic and f-strings of those."""
     if isinstance(node, cst.Name | cst.Integer | cst.Float | cst.SimpleString):
         return True
     if isinstance(node, cst.Attribute):
@@ -360,4 +360,15 @@ def pure(node: cst.BaseExpression | None) -> bool:
         return pure(node.value) and all(
             isinstance(e.slice, cst.Index) and pure(e.slice.value) for e in node.slice
         )
+    if isinstance(node, cst.ConcatenatedString):
+        return pure(node.left) and pure(node.right)
+    if isinstance(node, cst.FormattedString):
+        return all(_pure_part(part) for part in node.parts)
     return False
+
+
+def _pure_part(part: cst.BaseFormattedStringContent) -> bool:
+    if isinstance(part, cst.FormattedStringText):
+        return True
+    assert isinstance(part, cst.FormattedStringExpression)
+    return pure(part.expression) and all(_pure_part(p) for p in part.format_spec or ())
