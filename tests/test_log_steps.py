@@ -43,7 +43,9 @@ def test_unit_semantics():
         for data, kwargs in CALLS:
             log.log(data, **kwargs)
     log.finish()
-    rows = sorted((e[1], e[3], e[2]) for e in emitted)
+    assert [e[0] for e in emitted] == ["r"] * 8  # one row per commit, as wandb.log writes them
+    assert [e[1] for e in emitted] == [0, 1, 2, 10, 11, 12, 20, 25]
+    rows = sorted((key, e[1], value) for e in emitted for key, value in e[3].items())
     assert rows == sorted(
         [
             ("a", 0, 1.0), ("a", 1, 2.0), ("a", 2, 3.0), ("b", 2, 10.0),

@@ -13,12 +13,18 @@ kind   tuple                                                  meaning
 ``i``  ``("i", key, step, wall_time, media_path)``            a PNG image (path in run dir)
 ``h``  ``("h", key, step, wall_time, histogram)``             a histogram (see below)
 ``x``  ``("x", key, step, wall_time, text)``                  a text record
+``r``  ``("r", step, wall_time, {key: value})``               one committed ``tracelet.log`` row
 ``e``  ``("e", status)``                                      end of run: FINISHED/FAILED/KILLED
 =====  =====================================================  ==========================
 
 A histogram is ``{"bucket_limits": [...], "bucket_counts": [...], "min", "max", "num",
 "sum", "sum_squares"}``: ``bucket_limits`` holds the right edge of each bucket, as in
 TensorBoard's ``HistogramProto``; ``min`` is the left edge of the first bucket.
+
+A row is what one ``wandb.log`` commit holds, kept whole so that a tracker with rows
+(W&B) stores it as ``wandb.log`` would; the others receive its values as points. Its
+values are floats, or media (see :mod:`tracelet.media`), which the flusher turns into
+JSON dicts with a ``"_type"``.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ ARTIFACT: Final = "a"
 IMAGE: Final = "i"
 HISTOGRAM: Final = "h"
 TEXT: Final = "x"
+ROW: Final = "r"
 END: Final = "e"
 
 

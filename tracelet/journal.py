@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tracelet.events import ARTIFACT, END, IMAGE, METRIC, PARAMS, TAGS
+from tracelet.events import ARTIFACT, END, IMAGE, METRIC, PARAMS, ROW, TAGS
 from tracelet.tables import RunTables, artifacts_frame, metrics_frame, params_frame, tags_frame
 
 FORMAT_VERSION = 1
@@ -169,7 +169,8 @@ def count_events(path: Path, offset: int = 0) -> int:
 def read_run(path: str | Path, run: str | None = None) -> RunTables:
     """Read a journal (or a run folder holding ``journal.tlj``) into the shared tables.
 
-    Metrics keep every point in journal order. Params and tags are last-wins, as a
+    Metrics keep every point in journal order (a ``tracelet.log`` row's values in
+    the row's order). Params and tags are last-wins, as a
     tracker would show them. Image events are listed as artifacts ``media/<key>/<step>``.
     """
     from tracelet.rundir import JOURNAL_FILE
@@ -185,6 +186,13 @@ def read_run(path: str | Path, run: str | None = None) -> RunTables:
         kind = event[0]
         if kind == METRIC:
             metrics.append((event[1], event[3], event[2], event[4]))
+        elif kind == ROW:
+            step, wall_time, values = event[1:4]
+            metrics.extend(
+                (key, step, float(value), wall_time)
+                for key, value in values.items()
+                if not isinstance(value, dict)
+            )
         elif kind == PARAMS:
             params.update(event[1])
         elif kind == TAGS:

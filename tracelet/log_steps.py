@@ -13,7 +13,8 @@ whose step is implicit (almost all of them) without guessing a step:
   run) and counts the dropped calls instead of staying silent.
 * nested dicts are flattened with ``.`` (W&B's own key form: ``{"a": {"b": 1}}`` is
   ``a.b``); values must be scalars (numbers, bools, numpy scalars, one-element
-  tensors). A value that is not (a ``wandb.Image``, a string) is not logged: tracelet
+  tensors), kept as ``int``, ``float`` or ``bool`` as ``wandb.log`` keeps them (other
+  trackers receive them as floats). A value that is not (a ``wandb.Image``, a string) is not logged: tracelet
   warns once per key and counts it.
 
 Example:
@@ -38,16 +39,17 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tracelet.events import METRIC
-from tracelet.values import to_float, to_step
+from tracelet.events import ROW
+from tracelet.values import to_scalar, to_step
 
 
 class WandbStyleLog:
     """Holds W&B's step counter and pending row for one run.
 
     Each run has one ([`Experiment.log`][tracelet.Experiment.log] and
-    [`tracelet.log`][tracelet.log] go through it); it passes each committed value to
-    ``emit`` as a metric event.
+    [`tracelet.log`][tracelet.log] go through it); it passes each committed row to
+    ``emit`` as one row event, ``("r", step, wall_time, {key: value})``, so that W&B
+    receives the row ``wandb.log`` would have written.
 
     Attributes:
         step: the step the pending row will be committed at.
@@ -61,8 +63,8 @@ class WandbStyleLog:
         steps.log({"loss": 0.5})
         steps.log({"loss": 0.4}, step=3)
         steps.finish()
-        [(key, value, step) for _, key, value, step, _ in events]
-        # [("loss", 0.5, 0), ("loss", 0.4, 3)]
+        [(step, row) for _, step, _, row in events]
+        # [(0, {"loss": 0.5}), (3, {"loss": 0.4})]
         ```
     """
 
@@ -119,7 +121,7 @@ class WandbStyleLog:
                 self._merge(value, f"{name}.")
                 continue
             try:
-                self._pending[name] = to_float(value)
+                self._pending[name] = to_scalar(value)
             except TypeError:
                 self.skipped_values += 1
                 if name not in self._warned_keys:
@@ -134,12 +136,9 @@ class WandbStyleLog:
     def _commit(self) -> None:
         if not self._pending:
             return
-        wall_time = time.time()
-        step = self.step
-        for key, value in self._pending.items():
-            self._emit((METRIC, key, value, step, wall_time))
+        self._emit((ROW, self.step, time.time(), self._pending))
         self._pending = {}
-        self.step = step + 1
+        self.step += 1
 
     def _drop(self, step: int) -> None:
         self.dropped_calls += 1

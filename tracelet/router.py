@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tracelet.events import END, IMAGE, METRIC
+from tracelet.events import END, IMAGE, METRIC, ROW
 from tracelet.journal import JournalWriter
 from tracelet.rundir import JOURNAL_FILE, MEDIA_DIR
 from tracelet.values import to_float
@@ -101,7 +101,7 @@ class Router:
                     self.journal_error = None
                     self._warned.discard("journal")
                     print("tracelet: the journal is writable again", file=sys.stderr)
-                self.points_written += sum(1 for event in prepared if event[0] == METRIC)
+                self.points_written += sum(map(_point_count, prepared))
                 written += len(batch)
             return written
 
@@ -184,6 +184,15 @@ class Router:
         self._journal = None
         self._queue = collections.deque()
         self.emit = discard
+
+
+def _point_count(event: tuple) -> int:
+    """Scalar points in a prepared event (what the stop progress counts)."""
+    if event[0] == METRIC:
+        return 1
+    if event[0] == ROW:
+        return sum(1 for value in event[3].values() if not isinstance(value, dict))
+    return 0
 
 
 def discard(event: tuple) -> None:

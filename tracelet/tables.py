@@ -12,7 +12,9 @@ artifacts  ``name`` str, ``path`` str, ``size`` int64, ``sha256`` str
 =========  ==========================================================================
 
 Besides these, a run read back carries its system metrics (``system``, metrics columns)
-and where its code came from (``origin``), which are not part of a comparison.
+and where its code came from (``origin``), which are not part of a comparison, and the
+columns a writer added to the store that are not metrics of the user's
+(``added_columns``, for example W&B's ``tracelet/step``), which are compared.
 
 pandas is imported lazily so that ``import tracelet`` stays light.
 """
@@ -175,6 +177,9 @@ class RunTables:
     #: where the code came from, as the tracker recorded it: ``program``, ``user``,
     #: ``git.commit``, ``git.branch``, ``git.remote``, ``git.dirty`` (those present)
     origin: dict[str, str] = field(default_factory=dict)
+    #: columns the store holds that a writer added itself and that are therefore not in
+    #: ``metrics`` (W&B's ``tracelet/step``): column -> who added it, what it holds
+    added_columns: dict[str, str] = field(default_factory=dict)
 
     def with_system_metrics(self) -> RunTables:
         """A copy whose metrics include the system metrics: pass two of these to

@@ -171,6 +171,14 @@ class Backend(ABC):
     def log_artifact(self, name: str, path: str) -> None:
         """Store a file or a folder under ``name``."""
 
+    def log_row(self, step: int, wall_time: float, values: Mapping[str, Any]) -> None:
+        """One committed ``tracelet.log`` row (``wandb.log``'s unit). By default its
+        scalars are one :meth:`log_metrics` call; a tracker with rows of its own (W&B)
+        stores the row as it is."""
+        points = row_points(step, wall_time, values)
+        if points:
+            self.log_metrics(points)
+
     def log_image(self, key: str, step: int, wall_time: float, png_path: str) -> None:
         """Store a PNG image; a tracker without images keeps this refusal."""
         self._refuse_media("image", key)
@@ -198,6 +206,13 @@ class Backend(ABC):
     def describe(self) -> str:
         """A short human description of where the data went (shown at stop)."""
         return self.name
+
+
+def row_points(step: int, wall_time: float, values: Mapping[str, Any]) -> list[Point]:
+    """The scalar values of a row as float points, in the row's order."""
+    return [
+        Point(k, float(v), step, wall_time) for k, v in values.items() if not isinstance(v, Mapping)
+    ]
 
 
 def existing_file(path: str, what: str) -> Path:

@@ -70,7 +70,7 @@ if TYPE_CHECKING:
     from tracelet.tables import RunTables
 
 SIDES = ("left", "right")
-SECTIONS = ("params", "tags", "artifacts")
+SECTIONS = ("params", "tags", "artifacts", "columns")
 
 
 def _known_encodings() -> dict[str, Encoding]:
@@ -100,7 +100,8 @@ def compare_runs(
     ``precision`` declares lossy stores per side (``{"right": ["float32"]}``; names from
     :data:`ENCODINGS`); with ``store_encodings`` (the default) the readers' declared
     ``RunTables.encodings`` apply too. ``skip`` names sections left out of the verdict
-    (``"params"``, ``"tags"``, ``"artifacts"``). ``max_examples`` bounds the differing
+    (``"params"``, ``"tags"``, ``"artifacts"``, ``"columns"``: the columns a writer added
+    to a store, ``RunTables.added_columns``). ``max_examples`` bounds the differing
     points and one-sided steps kept per key (``Comparison.differences`` keeps them all).
     """
     if rtol < 0 or atol < 0:
@@ -132,6 +133,9 @@ def compare_runs(
         atol=float(atol),
         left_source=left.source,
         right_source=right.source,
+        columns=MappingDiff(skipped=True)
+        if "columns" in skip
+        else _compare_columns(left.added_columns, right.added_columns),
     )
 
 
@@ -459,6 +463,16 @@ def _compare_mapping(left: pd.DataFrame, right: pd.DataFrame) -> MappingDiff:
         only_right={k: v for k, v in sorted(rmap.items()) if k not in lmap},
         changed={k: (v, rmap[k]) for k, v in sorted(lmap.items()) if k in rmap and rmap[k] != v},
         matched=sum(1 for k, v in lmap.items() if rmap.get(k) == v),
+    )
+
+
+def _compare_columns(left: Mapping[str, str], right: Mapping[str, str]) -> MappingDiff:
+    """Added columns match by name; their descriptions (with value counts) by text."""
+    return MappingDiff(
+        only_left={k: v for k, v in sorted(left.items()) if k not in right},
+        only_right={k: v for k, v in sorted(right.items()) if k not in left},
+        changed={k: (v, right[k]) for k, v in sorted(left.items()) if k in right and right[k] != v},
+        matched=sum(1 for k, v in left.items() if right.get(k) == v),
     )
 
 

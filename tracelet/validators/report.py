@@ -38,6 +38,7 @@ new keys may be added, non-finite numbers are the strings ``"nan"``, ``"inf"``,
                  "only_left": {key: value}, "only_right": {key: value},
                  "changed": {key: {"left": value, "right": value}}},
       "tags": same shape as "params",
+      "added_columns": same shape as "params" (column -> who added it, value count),
       "artifacts": {"equal": bool, "skipped": bool, "matched": int,
                     "only_left": [name], "only_right": [name],
                     "changed": [{"name": str, "left_size": int, "right_size": int,
@@ -127,6 +128,11 @@ def verdict(comparison: Comparison) -> str:
         if comparison.adjustments:
             names = ", ".join(a.encoding for a in comparison.adjustments)
             text += f" (after precision adjustments: {names})"
+        if comparison.columns.matched:
+            text += (
+                f"; both stores hold the same {_plural(comparison.columns.matched, 'column')}"
+                " a writer added"
+            )
         return text
     parts = []
     differing = comparison.differing_keys
@@ -135,7 +141,7 @@ def verdict(comparison: Comparison) -> str:
             f"{len(differing)} of {_plural(len(metrics), 'metric key')} differ: "
             f"{_name_list(differing)}"
         )
-    for section, diff in (("params", comparison.params), ("tags", comparison.tags)):
+    for section, diff in _mapping_sections(comparison):
         if not diff.equal:
             names = [*diff.changed, *diff.only_left, *diff.only_right]
             parts.append(f"{section} differ: {_name_list(sorted(names))}")
@@ -144,6 +150,14 @@ def verdict(comparison: Comparison) -> str:
         names = [c.name for c in art.changed] + list(art.only_left) + list(art.only_right)
         parts.append(f"artifacts differ: {_name_list(sorted(names))}")
     return "DIFFERENT: " + "; ".join(parts)
+
+
+def _mapping_sections(comparison: Comparison) -> tuple[tuple[str, MappingDiff], ...]:
+    return (
+        ("params", comparison.params),
+        ("tags", comparison.tags),
+        ("added columns", comparison.columns),
+    )
 
 
 def _display_order(metrics: list[MetricDiff]) -> list[MetricDiff]:
@@ -211,7 +225,7 @@ def render_terminal(comparison: Comparison, console: Console, *, max_equal_rows:
         console.print(table)
         _render_examples(comparison, console)
 
-    for section, diff in (("params", comparison.params), ("tags", comparison.tags)):
+    for section, diff in _mapping_sections(comparison):
         if not diff.equal:
             _render_mapping(section, diff, console)
     if not comparison.artifacts.equal:
@@ -351,6 +365,7 @@ def to_json(comparison: Comparison) -> dict[str, Any]:
         "metrics": [_metric_json(m) for m in comparison.metrics],
         "params": _mapping_json(comparison.params),
         "tags": _mapping_json(comparison.tags),
+        "added_columns": _mapping_json(comparison.columns),
         "artifacts": {
             "equal": art.equal,
             "skipped": art.skipped,
@@ -664,6 +679,7 @@ def write_html(comparison: Comparison, left: RunTables, right: RunTables, path: 
         _table([*headers, "max abs", "max rel"], summary_rows) if summary_rows else "<p>none</p>",
         _mapping_html("params", comparison.params),
         _mapping_html("tags", comparison.tags),
+        _mapping_html("added columns", comparison.columns),
         _artifacts_html(comparison.artifacts),
         '<h2>curves</h2><p class="legend"><span style="color:#1f77b4">━ left</span>'
         '<span style="color:#ff7f0e">╍ right</span>'

@@ -144,6 +144,9 @@ class Comparison:
     atol: float = 0.0
     left_source: str = ""
     right_source: str = ""
+    #: the columns each store holds that a writer added (``RunTables.added_columns``):
+    #: a store with a step column the other lacks does not hold the same history
+    columns: MappingDiff = field(default_factory=MappingDiff)
 
     @property
     def differing_keys(self) -> list[str]:
@@ -152,12 +155,13 @@ class Comparison:
 
     @property
     def equal(self) -> bool:
-        """True when metrics, params, tags and artifacts all match within tolerance."""
+        """True when metrics, params, tags, artifacts and added columns all match."""
         return (
             not self.differing_keys
             and self.params.equal
             and self.tags.equal
             and self.artifacts.equal
+            and self.columns.equal
         )
 
     @property

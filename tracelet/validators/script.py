@@ -203,7 +203,10 @@ def validate_script(
         target=target,
         workdir=workdir,
         keep_workdir=keep,
-        comparison=compare_runs(original, migrated, rtol=rtol, atol=atol),
+        # columns a writer added are compared between stores of one tracker only
+        comparison=compare_runs(
+            original, migrated, rtol=rtol, atol=atol, skip=() if tracker == target else ("columns",)
+        ),
         original=original,
         migrated=migrated,
         outcomes=outcomes,

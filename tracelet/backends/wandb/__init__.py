@@ -2,17 +2,26 @@
 
 Writing (:class:`WandbBackend`, used by the delivery agent):
 
-* **Steps.** W&B silently drops a ``wandb.log(..., step=s)`` whose step is lower than
-  its current one, and TensorBoard-style code logs out of order all the time. So the
-  TensorBoard step is never W&B's step: every row is
+* **Rows of ``tracelet.log``** are W&B's own rows: ``run.log(row, step=s)`` with the
+  step ``tracelet.log`` computed by ``wandb.log``'s rules, so the run's history is the
+  one ``wandb.log`` would have written (same columns, ``_step``, values) and no
+  ``define_metric`` record is added. A row's ``_timestamp`` is the time of its commit
+  in the training process.
+* **Points of a SummaryWriter** (and ``log_metric``, Lightning, images, histograms,
+  text) carry a step of their own. W&B silently drops a ``wandb.log(..., step=s)``
+  whose step is lower than its current one, and TensorBoard-style code logs out of
+  order all the time, so such a point is never logged at W&B's step: its row is
   ``{"tracelet/step": s, key: value, ...}`` and ``_step`` is a private row counter
-  that only grows. ``define_metric("*", step_metric="tracelet/step")`` makes every
-  chart use the TensorBoard step as its x axis, as W&B's own TensorBoard sync does
-  with its ``global_step`` (a name tracelet avoids: many scripts log a metric called
-  ``global_step`` themselves).
-  Out-of-order, repeated and backwards steps are therefore all kept, in the order
-  they were logged. The counter is kept in ``state["wandb_next_step"]`` so a resumed
-  delivery continues it (W&B would drop rows whose ``_step`` went backwards).
+  that only grows. When the first such point arrives, ``tracelet/step`` is defined
+  (hidden) and each key gets ``define_metric(key, step_metric="tracelet/step")`` when
+  it is first logged, so W&B charts use the TensorBoard step as x axis (W&B's own
+  TensorBoard sync does the same with ``global_step``, a name tracelet avoids: many
+  scripts log a metric called ``global_step`` themselves). Out-of-order, repeated and
+  backwards steps are all kept, in the order they were logged. The counter is kept in
+  ``state["wandb_next_step"]`` so a resumed delivery continues it.
+* **A run mixing both**: rows before the first SummaryWriter point are W&B's own; from
+  then on every row, ``tracelet.log`` rows included, carries ``tracelet/step`` (the
+  row's step) at the next ``_step``, and its keys get the ``define_metric`` above.
 * **One ``wandb.log`` per step.** Consecutive points of one step become one row. A
   key that repeats within a step starts a new row at the same ``tracelet/step``, so
   no point is lost; so does a step cut in two by the agent's batches. A row's
@@ -52,13 +61,14 @@ crash yields every complete record. See ``docs/backends/wandb.md``.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import html
 import json
 import math
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -137,8 +147,6 @@ class WandbBackend(Backend):
                 f"W&B refused the login ({first_line(exc)}): run `wandb login`, set "
                 "WANDB_API_KEY, or log offline with WANDB_MODE=offline"
             ) from exc
-        self._run.define_metric(STEP_KEY, hidden=True)
-        self._run.define_metric("*", step_metric=STEP_KEY)
         self.state["wandb_run_id"] = self._run.id
         # the wandb/ folder holding the run: read_run(root, run id) reads it back
         self.state["wandb_root"] = str(Path(self._run.settings.sync_file).parent.parent)
@@ -169,6 +177,18 @@ class WandbBackend(Backend):
                 f"W&B: {len(refused)} point(s) not logged: {', '.join(sorted(set(refused)))}",
                 count=len(refused),
             )
+
+    def log_row(self, step: int, wall_time: float, values: Mapping[str, Any]) -> None:
+        refused = [reason for key in values if (reason := _key_problem(key))]
+        row = {key: value for key, value in values.items() if not _key_problem(key)}
+        if row:
+            if self.state.get("wandb_step_column") or step < self.state["wandb_next_step"]:
+                self._log(step, wall_time, row)
+            else:
+                self._run.log({**row, "_timestamp": wall_time}, step=step)
+                self.state["wandb_next_step"] = step + 1
+        if refused:
+            raise RefusedError(f"W&B: {'; '.join(sorted(set(refused)))}", count=len(refused))
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         self._run.config.update(dict(params), allow_val_change=True)
@@ -226,10 +246,28 @@ class WandbBackend(Backend):
         return self._where or self.name
 
     def _log(self, step: int, wall_time: float, values: dict[str, Any]) -> None:
+        """A row at the next ``_step``, its own step in ``tracelet/step``."""
+        self._define_step_metric(values)
         row = {STEP_KEY: step, "_timestamp": wall_time, **values}
         counter = self.state["wandb_next_step"]
         self._run.log(row, step=counter, commit=True)
         self.state["wandb_next_step"] = counter + 1
+
+    def _define_step_metric(self, keys: Iterable[str]) -> None:
+        """``tracelet/step`` as the step metric of each key, defined when first logged."""
+        if not self.state.get("wandb_step_column"):
+            self._run.define_metric(STEP_KEY, hidden=True)
+            self.state["wandb_step_column"] = True
+        defined = self.state.setdefault("wandb_step_keys", [])
+        new = [key for key in keys if key not in self._step_keys]
+        for key in new:
+            self._run.define_metric(key, step_metric=STEP_KEY)
+            self._step_keys.add(key)
+            defined.append(key)
+
+    @functools.cached_property
+    def _step_keys(self) -> set[str]:
+        return set(self.state.get("wandb_step_keys", []))
 
     def _log_media(
         self, key: str, step: int, wall_time: float, build: Callable[[Any], Any]
@@ -357,6 +395,11 @@ def _html_text(document: str) -> str | None:
 # --- reading ------------------------------------------------------------------------
 
 _INTERNAL_KEYS = frozenset({"_step", "_runtime", "_timestamp"})
+_ADDED_COLUMNS = {
+    STEP_KEY: "added by tracelet: the SummaryWriter step of the points logged through a "
+    "SummaryWriter, log_metric or Lightning (W&B's _step counts rows there)"
+}
+_TB_SYNC_STEP = "added by W&B's TensorBoard sync: the TensorBoard step of the run's metrics"
 _WANDB_INFRA_ARTIFACT_TYPES = frozenset({"run_table", "wandb-history", "job"})
 
 
@@ -383,9 +426,10 @@ class _Steps:
             elif metric.glob_name and metric.step_metric:
                 self.globs.append((metric.glob_name, metric.step_metric))
         self.default = TB_SYNC_STEP_KEY if decoded.tensorboard else "_step"
-        self.hidden = {step for glob, step in self.globs if glob == "*"}
+        # step columns a writer added for other metrics, not metrics of their own
+        self.added = dict(_ADDED_COLUMNS)
         if decoded.tensorboard:
-            self.hidden.add(TB_SYNC_STEP_KEY)
+            self.added[TB_SYNC_STEP_KEY] = _TB_SYNC_STEP
         self._cache: dict[str, str] = {}
 
     def key_for(self, key: str) -> str:
@@ -415,7 +459,11 @@ def _integer(raw: str) -> int:
         return int(float(raw))
 
 
-def _metric_columns(decoded: Decoded, notes: list[str]) -> tuple[list, list, list, list]:
+def _metric_columns(
+    decoded: Decoded, notes: list[str], added: dict[str, int]
+) -> tuple[list, list, list, list]:
+    """The metrics of one file; the values of each added step column are counted in
+    ``added`` instead."""
     steps_for = _Steps(decoded)
     keys: list[str] = []
     steps: list[int] = []
@@ -423,11 +471,14 @@ def _metric_columns(decoded: Decoded, notes: list[str]) -> tuple[list, list, lis
     walls: list[float] = []
     skipped: dict[str, int] = {}
     fallback: set[str] = set()
-    hidden = steps_for.hidden
+    hidden = steps_for.added
     for row in decoded.rows:
         wall = float(row.get("_timestamp", "nan"))
         for key, raw in sorted(row.items()):  # W&B stores a row's keys in no set order
-            if type(raw) is not str or key in _INTERNAL_KEYS or key in hidden:
+            if type(raw) is not str or key in _INTERNAL_KEYS:
+                continue
+            if key in hidden:
+                added[key] = added.get(key, 0) + 1
                 continue
             step_key = steps_for.key_for(key)
             step_raw = row.get(step_key)
@@ -543,6 +594,7 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
     artifacts = []
     system: list[tuple[float, dict[str, str]]] = []
     origin: dict[str, str] = {}
+    added: dict[str, int] = {}
     for sync_file in files:
         decoded = decode(sync_file)
         system.extend(decoded.stats)
@@ -552,7 +604,7 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
             notes.append(f"{sync_file.name}: no exit record (the run crashed or is still running)")
         elif decoded.exit_code:
             notes.append(f"{sync_file.name}: exit code {decoded.exit_code}")
-        columns = _metric_columns(decoded, notes)
+        columns = _metric_columns(decoded, notes, added)
         for target, column in zip((keys, steps, values, walls), columns, strict=True):
             target.extend(column)
         config.update(decoded.config)
@@ -569,7 +621,12 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
         notes=notes,
         system=tables.metrics_frame(_system_rows(system)),
         origin=origin,
+        added_columns={key: f"{_column_origin(key)} ({n} values)" for key, n in added.items()},
     )
+
+
+def _column_origin(key: str) -> str:
+    return _ADDED_COLUMNS.get(key, _TB_SYNC_STEP)
 
 
 def read_media(path: str, run: str | None = None) -> pd.DataFrame:
