@@ -14,6 +14,7 @@ kind   tuple                                                  meaning
 ``h``  ``("h", key, step, wall_time, histogram)``             a histogram (see below)
 ``x``  ``("x", key, step, wall_time, text)``                  a text record
 ``r``  ``("r", step, wall_time, {key: value})``               one committed ``tracelet.log`` row
+``v``  ``("v", key, step, wall_time, media)``                 an ``experiment.log_image``... value
 ``e``  ``("e", status)``                                      end of run: FINISHED/FAILED/KILLED
 =====  =====================================================  ==========================
 
@@ -23,8 +24,8 @@ TensorBoard's ``HistogramProto``; ``min`` is the left edge of the first bucket.
 
 A row is what one ``wandb.log`` commit holds, kept whole so that a tracker with rows
 (W&B) stores it as ``wandb.log`` would; the others receive its values as points. Its
-values are floats, or media (see :mod:`tracelet.media`), which the flusher turns into
-JSON dicts with a ``"_type"``.
+values are numbers, or media (:mod:`tracelet.media`), which the flusher turns into JSON
+descriptors with a ``"_type"`` (as it does the media of a ``v`` event).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ IMAGE: Final = "i"
 HISTOGRAM: Final = "h"
 TEXT: Final = "x"
 ROW: Final = "r"
+MEDIA: Final = "v"
 END: Final = "e"
 
 

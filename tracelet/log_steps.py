@@ -14,7 +14,8 @@ whose step is implicit (almost all of them) without guessing a step:
 * nested dicts are flattened with ``.`` (W&B's own key form: ``{"a": {"b": 1}}`` is
   ``a.b``); values must be scalars (numbers, bools, numpy scalars, one-element
   tensors), kept as ``int``, ``float`` or ``bool`` as ``wandb.log`` keeps them (other
-  trackers receive them as floats). A value that is not (a ``wandb.Image``, a string) is not logged: tracelet
+  trackers receive them as floats), or media: ``tracelet.Image``, ``tracelet.Histogram``,
+  ``tracelet.Table`` (see :mod:`tracelet.media`), in the same row. A value that is not (a ``wandb.Image``, a string) is not logged: tracelet
   warns once per key and counts it.
 
 Example:
@@ -40,6 +41,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tracelet.events import ROW
+from tracelet.media import Media
 from tracelet.values import to_scalar, to_step
 
 
@@ -120,6 +122,9 @@ class WandbStyleLog:
             if isinstance(value, Mapping):
                 self._merge(value, f"{name}.")
                 continue
+            if isinstance(value, Media):  # encoded by the flusher, off this thread
+                self._pending[name] = value
+                continue
             try:
                 self._pending[name] = to_scalar(value)
             except TypeError:
@@ -128,8 +133,8 @@ class WandbStyleLog:
                     self._warned_keys.add(name)
                     warnings.warn(
                         f"tracelet.log: {name!r} is a {type(value).__name__}, not a scalar; "
-                        "it is not logged (use a SummaryWriter add_image/add_histogram/"
-                        "add_text call for media)",
+                        "it is not logged (media go in tracelet.Image / tracelet.Histogram "
+                        "/ tracelet.Table)",
                         stacklevel=4,
                     )
 

@@ -28,7 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tracelet.events import END, IMAGE, METRIC, ROW
+from tracelet.events import END, IMAGE, MEDIA, METRIC, ROW
+from tracelet.media import Media, prepare
 from tracelet.journal import JournalWriter
 from tracelet.rundir import JOURNAL_FILE, MEDIA_DIR
 from tracelet.values import to_float
@@ -137,19 +138,33 @@ class Router:
             print(f"tracelet: {message}", file=sys.stderr)
 
     def _prepare(self, event: tuple) -> Any:
-        """Events are JSON-ready except image bytes, which become a file in media/, and
-        metric values the hot path left as tensors (read here, off the training thread)."""
+        """Events are JSON-ready except image bytes and media values, which become files
+        in media/ (:mod:`tracelet.media`), and metric values the hot path left as tensors
+        (read here, off the training thread)."""
         kind = event[0]
         if kind == METRIC:
             if type(event[2]) is float:
                 return event
             return (kind, event[1], to_float(event[2]), event[3], event[4])
         if kind == IMAGE and isinstance(event[4], bytes | bytearray):
-            self._media_count += 1
-            rel = f"{MEDIA_DIR}/{self._media_count:06d}.png"
+            rel = f"{MEDIA_DIR}/{self._media_stem()}.png"
             (self.run_dir / rel).write_bytes(event[4])
             return (*event[:4], rel)
+        if kind == ROW and any(isinstance(v, Media) for v in event[3].values()):
+            values = {
+                key: prepare(value, self.run_dir, self._media_stem())
+                if isinstance(value, Media)
+                else value
+                for key, value in event[3].items()
+            }
+            return (kind, event[1], event[2], values)
+        if kind == MEDIA:
+            return (*event[:4], prepare(event[4], self.run_dir, self._media_stem()))
         return event
+
+    def _media_stem(self) -> str:
+        self._media_count += 1
+        return f"{self._media_count:06d}"
 
     def close(self, status: str, deadline: float | None) -> None:
         """Flush what is queued, append the end marker and stop the flusher.

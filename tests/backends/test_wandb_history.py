@@ -125,3 +125,67 @@ def test_rows_are_native_and_summarywriter_points_get_a_listed_step_column(tmp_p
     native.added_columns = {}
     comparison = compare_runs(native, tables)
     assert not comparison.equal and list(comparison.columns.only_right) == [STEP_KEY]
+
+
+MEDIA_CALLS = """
+import numpy as np
+rng = np.random.default_rng(0)
+for i in range(4):
+    pixels = rng.integers(0, 256, size=(32, 48, 3), dtype=np.uint8)
+    LOG({"loss": 1.0 / (i + 1), "sample": IMAGE(pixels, caption=f"step {i}")})
+LOG({"gray": IMAGE(rng.random((16, 16)), mode="L")}, commit=False)
+LOG({"weights": HISTOGRAM(rng.normal(size=500), num_bins=16)})
+LOG({"preds": TABLE(columns=["id", "label"], data=[[1, "cat"], [2, "dog"]])}, step=9)
+"""
+
+
+def _without_client_ids(rows: list[dict]) -> list[dict]:
+    """A table's ``artifact_path`` names a client-side artifact id W&B draws at random."""
+    return [{k: v for k, v in row.items() if not k.endswith("artifact_path")} for row in rows]
+
+
+def _media_script(module: str, start: str, stop: str) -> str:
+    calls = MEDIA_CALLS.replace("LOG(", f"{module}.log(")
+    for name in ("IMAGE", "HISTOGRAM", "TABLE"):
+        calls = calls.replace(f"{name}(", f"{module}.{name.title()}(")
+    return f"import {module}\n{start}\n{calls}{stop}\n"
+
+
+@pytest.mark.slow
+def test_tracelet_media_write_the_history_and_files_wandb_media_write(isolated: Path):
+    original = _run_script(
+        _media_script(
+            "wandb",
+            'wandb.init(project="p", name="n", settings=wandb.Settings(console="off"))',
+            "wandb.finish()",
+        ),
+        isolated / "original",
+    )
+    migrated = _run_script(
+        _media_script(
+            "tracelet",
+            'tracelet.start_logging(exp_name="n", project="p", backend="wandb",'
+            " track_system=False, track_git=False)",
+            "tracelet.stop_logging()",
+        ),
+        isolated / "migrated",
+    )
+
+    rows = _without_client_ids(history(sync_file(original)))
+    assert len(rows) == 6 and {"loss", "sample.sha256", "sample.caption"} <= set(rows[0])
+    # paths and sha256 of every file included
+    assert _without_client_ids(history(sync_file(migrated))) == rows
+    first = rows[0]
+    assert (first["sample._type"], first["sample.width"], first["sample.height"]) == (
+        "image-file",
+        48,
+        32,
+    )
+    assert rows[4]["weights._type"] == "histogram" and sum(rows[4]["weights.values"]) == 500
+    assert rows[5]["_step"] == 9 and rows[5]["preds._type"] == "table-file"
+    files = [value for row in rows for key, value in row.items() if key.endswith(".path")]
+    assert len(files) == 6
+    for relative in files:
+        stored = (migrated / "files" / relative).read_bytes()
+        assert (original / "files" / relative).read_bytes() == stored
+    assert metric_definitions(sync_file(migrated)) == metric_definitions(sync_file(original))

@@ -106,8 +106,11 @@ def test_wandb_explains_lower_step_and_same_step(isolated: Path):
         "wandb-refused-name": ("direct", 0, ("note",)),
         "wandb-lower-step": ("direct", 1, ("train loss",)),
         "wandb-same-step": ("direct", 1, ("train loss",)),
+        "added-column": ("routed", 0, ()),
     }
     by_rule = {i.rule: i for i in item.imposed}
+    assert "'tracelet/step' added by tracelet" in by_rule["added-column"].description
+    assert list(item.comparison.columns.only_right) == ["tracelet/step"]
     assert by_rule["wandb-lower-step"].examples == (("train loss", 2),)
     assert by_rule["wandb-same-step"].examples == (("train loss", 3),)
     assert "lower than the run's current step" in by_rule["wandb-lower-step"].description
@@ -168,7 +171,10 @@ def test_100k_points_awkward_keys_huge_steps_are_equal_in_every_tracker(isolated
     assert report.points == 100_000
     assert report.exit_code == 0
     verdicts = {item.backend: item.verdict for item in report.backends}
-    assert verdicts == {"mlflow": EQUAL, "wandb": EQUAL, "clearml": EQUAL}
+    # W&B's routed store holds the SummaryWriter steps in a column of its own
+    assert verdicts == {"mlflow": EQUAL, "wandb": EXPLAINED, "clearml": EQUAL}
+    wandb_item = next(item for item in report.backends if item.backend == "wandb")
+    assert [i.rule for i in wandb_item.imposed] == ["added-column"]
     encodings = {
         "mlflow": mlflow_sqlite,
         "wandb": lambda v: v,

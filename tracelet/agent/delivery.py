@@ -32,6 +32,7 @@ from tracelet.events import (
     END,
     HISTOGRAM,
     IMAGE,
+    MEDIA,
     METRIC,
     PARAMS,
     ROW,
@@ -275,6 +276,9 @@ class BackendWorker:
             self._call("texts", 1, backend.log_text, *event[1:5])
         elif kind == ROW:
             self._deliver_row(*event[1:4])
+        elif kind == MEDIA:
+            media = self._media_paths(event[4])
+            self._call(f"{media['_type']}s", 1, backend.log_media, *event[1:4], media)
         elif kind == END:
             self._finish(event[1])
         else:

@@ -178,6 +178,31 @@ class Backend(ABC):
         points = row_points(step, wall_time, values)
         if points:
             self.log_metrics(points)
+        for key, value in values.items():
+            if isinstance(value, Mapping):
+                self.log_media(key, step, wall_time, value)
+
+    def log_media(self, key: str, step: int, wall_time: float, media: Mapping[str, Any]) -> None:
+        """A media value (a :mod:`tracelet.media` descriptor, files as absolute paths).
+        By default an image goes to :meth:`log_image` as a PNG, a histogram to
+        :meth:`log_histogram` and a table to :meth:`log_table`."""
+        from tracelet import media as kinds
+
+        kind = media["_type"]
+        if kind == kinds.IMAGE:
+            self.log_image(key, step, wall_time, kinds.png_file(dict(media)))
+        elif kind == kinds.HISTOGRAM:
+            self.log_histogram(key, step, wall_time, kinds.histogram_dict(dict(media)))
+        elif kind == kinds.TABLE:
+            self.log_table(key, step, wall_time, list(media["columns"]), list(media["data"]))
+        else:
+            raise RefusedError(f"unknown media type {kind!r} ({key!r})")
+
+    def log_table(
+        self, key: str, step: int, wall_time: float, columns: list[str], data: list[list[Any]]
+    ) -> None:
+        """Store a table (cells are JSON values)."""
+        self._refuse_media("table", key)
 
     def log_image(self, key: str, step: int, wall_time: float, png_path: str) -> None:
         """Store a PNG image; a tracker without images keeps this refusal."""

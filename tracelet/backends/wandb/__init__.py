@@ -180,12 +180,19 @@ class WandbBackend(Backend):
 
     def log_row(self, step: int, wall_time: float, values: Mapping[str, Any]) -> None:
         refused = [reason for key in values if (reason := _key_problem(key))]
-        row = {key: value for key, value in values.items() if not _key_problem(key)}
+        row = {
+            key: _wandb_media(key, step, value) if isinstance(value, Mapping) else value
+            for key, value in values.items()
+            if not _key_problem(key)
+        }
         if row:
             if self.state.get("wandb_step_column") or step < self.state["wandb_next_step"]:
                 self._log(step, wall_time, row)
             else:
-                self._run.log({**row, "_timestamp": wall_time}, step=step)
+                # at W&B's own next step, log as wandb.log(row) does: W&B names media
+                # files after the step it binds them to, which differs with step=
+                at = {} if step == self._run.step else {"step": step}
+                self._run.log({**row, "_timestamp": wall_time}, **at)
                 self.state["wandb_next_step"] = step + 1
         if refused:
             raise RefusedError(f"W&B: {'; '.join(sorted(set(refused)))}", count=len(refused))
@@ -228,6 +235,9 @@ class WandbBackend(Backend):
         self._log_media(
             key, step, wall_time, lambda w: w.Histogram(np_histogram=_np_histogram(histogram))
         )
+
+    def log_media(self, key: str, step: int, wall_time: float, media: Mapping[str, Any]) -> None:
+        self._log_media(key, step, wall_time, lambda w: _wandb_media(key, step, media))
 
     def log_text(self, key: str, step: int, wall_time: float, text: str) -> None:
         self._log_media(key, step, wall_time, lambda w: w.Html(_text_html(text), inject=False))
@@ -285,6 +295,31 @@ class WandbBackend(Backend):
         tags = self.state["wandb_tags"]
         self._run.tags = [_tag_label(k, v) for k, v in tags.items() if k or v]
         self._run.config.update({TAGS_CONFIG_KEY: dict(tags)}, allow_val_change=True)
+
+
+def _wandb_media(key: str, step: int, media: Mapping[str, Any]) -> Any:
+    """The W&B media type for a :mod:`tracelet.media` descriptor, built from the same
+    arguments the user gave (so W&B encodes it exactly as ``wandb.log`` would)."""
+    from tracelet import media as kinds
+
+    wandb = _wandb()
+    kind = media["_type"]
+    try:
+        if kind == kinds.IMAGE:
+            pixels = kinds.load_pixels(dict(media))
+            return wandb.Image(pixels, mode=media.get("mode"), caption=media.get("caption"))
+        if kind == kinds.HISTOGRAM:
+            if media.get("np_histogram") is not None:
+                return wandb.Histogram(np_histogram=tuple(media["np_histogram"]))
+            import numpy as np
+
+            values = np.load(media["path"], allow_pickle=False)
+            return wandb.Histogram(values, num_bins=int(media["num_bins"]))
+        if kind == kinds.TABLE:
+            return wandb.Table(columns=list(media["columns"]), data=list(media["data"]))
+    except (OSError, ValueError, TypeError) as error:
+        raise RefusedError(f"W&B refused {key!r} at step {step}: {error}") from error
+    raise RefusedError(f"W&B: unknown media type {kind!r} ({key!r})")
 
 
 def _tracking_settings(run: RunInfo) -> dict[str, Any]:
@@ -400,6 +435,7 @@ _ADDED_COLUMNS = {
     "SummaryWriter, log_metric or Lightning (W&B's _step counts rows there)"
 }
 _TB_SYNC_STEP = "added by W&B's TensorBoard sync: the TensorBoard step of the run's metrics"
+_GLOB_STEP = 'the step metric of every key (define_metric("*", step_metric=...))'
 _WANDB_INFRA_ARTIFACT_TYPES = frozenset({"run_table", "wandb-history", "job"})
 
 
@@ -430,6 +466,9 @@ class _Steps:
         self.added = dict(_ADDED_COLUMNS)
         if decoded.tensorboard:
             self.added[TB_SYNC_STEP_KEY] = _TB_SYNC_STEP
+        for glob, step in self.globs:  # Lightning's WandbLogger: trainer/global_step
+            if glob == "*" and step not in self.added:
+                self.added[step] = _GLOB_STEP
         self._cache: dict[str, str] = {}
 
     def key_for(self, key: str) -> str:
@@ -626,7 +665,9 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
 
 
 def _column_origin(key: str) -> str:
-    return _ADDED_COLUMNS.get(key, _TB_SYNC_STEP)
+    if key in _ADDED_COLUMNS:
+        return _ADDED_COLUMNS[key]
+    return _TB_SYNC_STEP if key == TB_SYNC_STEP_KEY else _GLOB_STEP
 
 
 def read_media(path: str, run: str | None = None) -> pd.DataFrame:
