@@ -272,6 +272,16 @@ class ClearmlBackend(Backend):
         )
         self._flush()
 
+    def log_table(
+        self, key: str, step: int, wall_time: float, columns: list[str], data: list[list[Any]]
+    ) -> None:
+        import pandas as pd
+
+        title, series = clearml_title_series(key)
+        frame = pd.DataFrame(data, columns=columns)
+        self._logger.report_table(title, series, iteration=step, table_plot=frame)
+        self._flush()
+
     def log_text(self, key: str, step: int, wall_time: float, text: str) -> None:
         title, series = clearml_title_series(key)
         self._logger.report_media(

@@ -402,8 +402,19 @@ class MlflowBackend(Backend):
         self, key: str, step: int, wall_time: float, histogram: Mapping[str, Any]
     ) -> None:
         record = {"key": key, "step": step, "wall_time": wall_time, **histogram}
-        path = f"histograms/{mlflow_key(key)}/step_{step}.json"
-        self.client.log_dict(self.run_id, record, path)
+        path = f"histograms/{mlflow_key(key)}/step_{step}"
+        self.client.log_dict(self.run_id, record, f"{path}.json")
+        # MLflow has no histogram view: a bar plot next to the data shows one
+        self.client.log_image(self.run_id, histogram_plot(key, step, histogram), f"{path}.png")
+
+    def log_table(
+        self, key: str, step: int, wall_time: float, columns: list[str], data: list[list[Any]]
+    ) -> None:
+        import pandas as pd
+
+        frame = pd.DataFrame(data, columns=columns)
+        path = f"tables/{mlflow_key(key)}/step_{step}.json"
+        self.client.log_table(self.run_id, frame, path)
 
     def log_text(self, key: str, step: int, wall_time: float, text: str) -> None:
         self.client.log_text(self.run_id, text, f"text/{mlflow_key(key)}/step_{step}.txt")
@@ -422,6 +433,28 @@ class MlflowBackend(Backend):
 
     def close(self, status: str) -> None:
         self.client.set_terminated(self.run_id, status=status, end_time=int(time.time() * 1000))
+
+
+def histogram_plot(key: str, step: int, histogram: Mapping[str, Any]) -> Any:
+    """A bar plot of a histogram's buckets, as a PIL image (matplotlib, no display)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    edges = [histogram["min"], *histogram["bucket_limits"]]
+    figure = Figure(figsize=(6, 3.5), dpi=100)
+    axes = figure.subplots()
+    widths = [right - left for left, right in zip(edges[:-1], edges[1:], strict=True)]
+    axes.bar(edges[:-1], histogram["bucket_counts"], width=widths, align="edge")
+    axes.set_title(f"{key} (step {step})")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    buffer.seek(0)
+    return Image.open(buffer)
 
 
 def source_tags(run: RunInfo) -> dict[str, str]:

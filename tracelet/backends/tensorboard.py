@@ -155,6 +155,15 @@ class TensorboardBackend(Backend):
     def log_text(self, key: str, step: int, wall_time: float, text: str) -> None:
         self._write(wall_time, step, self._pb.text(key, text))
 
+    def log_table(
+        self, key: str, step: int, wall_time: float, columns: list[str], data: list[list[Any]]
+    ) -> None:
+        """TensorBoard has no tables: a Markdown table in the text plugin, as TensorBoard
+        renders ``add_text`` Markdown."""
+        lines = [" | ".join(columns), " | ".join("---" for _ in columns)]
+        lines += [" | ".join(str(cell) for cell in row) for row in data]
+        self.log_text(key, step, wall_time, "\n".join(lines))
+
     def close(self, status: str) -> None:
         if self._writer is not None:
             self._writer.close()
