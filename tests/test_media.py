@@ -15,7 +15,10 @@ from tracelet.backends.mlflow import read_run as read_mlflow
 
 
 def test_import_tracelet_does_not_import_numpy_or_pil():
-    code = "import sys, tracelet; tracelet.Image; print(sorted({'numpy', 'PIL', 'torch'} & set(sys.modules)))"
+    code = (
+        "import sys, tracelet; tracelet.Image; "
+        "print(sorted({'numpy', 'PIL', 'torch'} & set(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

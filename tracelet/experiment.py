@@ -26,9 +26,9 @@ from tracelet.agent.stop_report import StopReport, collect_report
 from tracelet.backends import ensure_installed, load_backend, normalize_backends
 from tracelet.distributed import process_rank, resolve_mode
 from tracelet.events import ARTIFACT, MEDIA, METRIC, PARAMS, TAGS, TEXT
-from tracelet.media import Histogram, Image, Media, Table
 from tracelet.gitstate import read_source
 from tracelet.log_steps import WandbStyleLog
+from tracelet.media import Histogram, Image, Media, Table
 from tracelet.rundir import RunSpec, create_run_dir, write_spec
 from tracelet.tables import flatten_params
 from tracelet.values import json_safe, to_float, to_step

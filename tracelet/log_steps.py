@@ -15,8 +15,8 @@ whose step is implicit (almost all of them) without guessing a step:
   ``a.b``); values must be scalars (numbers, bools, numpy scalars, one-element
   tensors), kept as ``int``, ``float`` or ``bool`` as ``wandb.log`` keeps them (other
   trackers receive them as floats), or media: ``tracelet.Image``, ``tracelet.Histogram``,
-  ``tracelet.Table`` (see :mod:`tracelet.media`), in the same row. A value that is not (a ``wandb.Image``, a string) is not logged: tracelet
-  warns once per key and counts it.
+  ``tracelet.Table`` (see :mod:`tracelet.media`), in the same row. Any other value (a
+  ``wandb.Image``, a string) is not logged: tracelet warns once per key and counts it.
 
 Example:
     ```python

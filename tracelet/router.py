@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from tracelet.events import END, IMAGE, MEDIA, METRIC, ROW
-from tracelet.media import Media, prepare
 from tracelet.journal import JournalWriter
+from tracelet.media import Media, prepare
 from tracelet.rundir import JOURNAL_FILE, MEDIA_DIR
 from tracelet.values import to_float
 

@@ -112,7 +112,8 @@ def test_rows_are_native_and_summarywriter_points_get_a_listed_step_column(tmp_p
     assert len(defined) == 3 and all(STEP_KEY in d for d in defined)
 
     tables = read_store(str(run_dir))
-    points = sorted(zip(tables.metrics["key"], tables.metrics["step"], tables.metrics["value"]))
+    metrics = tables.metrics
+    points = sorted(zip(metrics["key"], metrics["step"], metrics["value"], strict=True))
     assert points == [
         ("loss", 0, 0.5), ("loss", 4, 0.25), ("loss", 5, 0.125), ("n", 0, 3.0),
         ("tb/loss", 7, 0.2), ("tb/loss", 100, 0.1),

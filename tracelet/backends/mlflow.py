@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -448,7 +449,7 @@ def histogram_plot(key: str, step: int, histogram: Mapping[str, Any]) -> Any:
     edges = [histogram["min"], *histogram["bucket_limits"]]
     figure = Figure(figsize=(6, 3.5), dpi=100)
     axes = figure.subplots()
-    widths = [right - left for left, right in zip(edges[:-1], edges[1:], strict=True)]
+    widths = [right - left for left, right in itertools.pairwise(edges)]
     axes.bar(edges[:-1], histogram["bucket_counts"], width=widths, align="edge")
     axes.set_title(f"{key} (step {step})")
     buffer = io.BytesIO()
