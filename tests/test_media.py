@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import tracelet
 from tracelet.backends.mlflow import read_run as read_mlflow
@@ -53,3 +55,51 @@ def test_media_reach_mlflow_as_images_tables_and_histogram_plots(isolated: Path)
 
 def _path(run, name: str) -> str:
     return run.artifacts.set_index("name").loc[name, "path"]
+
+
+@pytest.mark.slow
+def test_media_reach_tensorboard_clearml_and_wandb_and_read_back_alike(isolated: Path):
+    from tracelet.readers import delivered_store, read_store
+    from tracelet.tables import image_content
+
+    pixels = np.random.default_rng(2).integers(0, 256, size=(32, 48, 3), dtype=np.uint8)
+    backends = ["tensorboard", "clearml", "wandb"]
+    with tracelet.start_logging(exp_name="media", project="p", backend=backends) as experiment:
+        experiment.log_image("sample", pixels, step=3)
+        experiment.log_histogram("weights", np.arange(100.0), step=3, num_bins=10)
+        experiment.log_table("preds", [[1, "cat"]], columns=["id", "label"], step=4)
+    assert experiment.report.complete, experiment.report.summary()
+
+    png = isolated / "expected.png"
+    from PIL import Image
+
+    Image.fromarray(pixels).save(png)
+    expected_image = image_content(png)
+    stores = {b: read_store(delivered_store(experiment.run_dir, b)) for b in backends}
+    for backend in ("tensorboard", "wandb"):
+        media = stores[backend].media
+        by_kind = {kind: rows for kind, rows in media.groupby("kind")}
+        image = by_kind["image"].iloc[0]
+        assert (image.key, image.step, image.content) == ("sample", 3, expected_image), backend
+        histogram = json.loads(by_kind["histogram"].iloc[0].content)
+        assert histogram["counts"] == [10.0] * 10 and histogram["edges"][0] == 0.0, backend
+    table = stores["wandb"].media.query("kind == 'table'").iloc[0]
+    assert json.loads(table.content) == {"columns": ["id", "label"], "data": [[1, "cat"]]}
+    assert (
+        "id | label\n--- | ---\n1 | cat"
+        == stores["tensorboard"].media.query("kind == 'text'").iloc[0].content
+    )
+    from tracelet.validators.compare import compare_runs
+
+    wandb_images = stores["wandb"].media.query("kind != 'table'")
+    tb_images = stores["tensorboard"].media.query("kind != 'text'")
+    left = dataclasses.replace(stores["wandb"], media=wandb_images, added_columns={})
+    right = dataclasses.replace(stores["tensorboard"], media=tb_images)
+    assert compare_runs(left, right, skip=("params", "tags")).media.equal
+
+    clearml = [json.loads(n[len("media ") :]) for n in stores["clearml"].notes if "media " in n]
+    assert {"kind": "image", "key": "sample", "steps": [3]} in clearml
+    assert {"kind": "histogram", "key": "weights", "steps": [3]} in clearml
+    session = Path(delivered_store(experiment.run_dir, "clearml").split("#")[0])
+    (stored,) = session.glob("data/*/*/metrics/sample/*/*.png")
+    assert image_content(stored) == expected_image

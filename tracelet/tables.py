@@ -9,7 +9,22 @@ metrics    ``key`` str, ``step`` int64, ``value`` float64, ``wall_time`` float64
 params     ``key`` str, ``value`` str
 tags       ``key`` str, ``value`` str
 artifacts  ``name`` str, ``path`` str, ``size`` int64, ``sha256`` str
+media      ``key`` str, ``step`` int64, ``kind`` str, ``size`` int64, ``sha256`` str,
+           ``content`` str
 =========  ==========================================================================
+
+A media row is one logged image, histogram, table or text at a step. ``size`` and
+``sha256`` describe the file the store holds (``-1`` / ``""`` when the store keeps no
+file, as for a W&B histogram); ``content`` is what was logged, in a form that does not
+depend on the tracker's encoding, so two trackers' media compare:
+
+* image: ``"<width>x<height> <mode> <sha256 of the decoded pixels>"``;
+* histogram: JSON ``{"counts": [...], "edges": [...]}``;
+* table: JSON ``{"columns": [...], "data": [[...], ...]}``;
+* text: the text.
+
+A reader that does not read media leaves ``RunTables.media`` as ``None`` and a
+comparison leaves media out.
 
 Besides these, a run read back carries its system metrics (``system``, metrics columns)
 and where its code came from (``origin``), which are not part of a comparison, and the
@@ -37,6 +52,14 @@ METRIC_COLUMNS = {"key": "object", "step": "int64", "value": "float64", "wall_ti
 PARAM_COLUMNS = {"key": "object", "value": "object"}
 TAG_COLUMNS = {"key": "object", "value": "object"}
 ARTIFACT_COLUMNS = {"name": "object", "path": "object", "size": "int64", "sha256": "object"}
+MEDIA_COLUMNS = {
+    "key": "object",
+    "step": "int64",
+    "kind": "object",
+    "size": "int64",
+    "sha256": "object",
+    "content": "object",
+}
 
 
 def _frame(rows: Iterable[tuple] | None, columns: dict[str, str]) -> pd.DataFrame:
@@ -82,6 +105,39 @@ def tags_frame(tags: Mapping[str, Any] | None = None) -> pd.DataFrame:
 def artifacts_frame(rows: Iterable[tuple] | None = None) -> pd.DataFrame:
     """Build an artifacts table from ``(name, path, size, sha256)`` rows."""
     return _frame(sorted(rows or []), ARTIFACT_COLUMNS)
+
+
+def media_frame(rows: Iterable[tuple] | None = None) -> pd.DataFrame:
+    """Build a media table from ``(key, step, kind, size, sha256, content)`` rows, kept
+    in the order logged."""
+    return _frame(rows, MEDIA_COLUMNS)
+
+
+def image_content(path_or_bytes: str | Path | bytes) -> str:
+    """An image's ``content``: size, mode and a digest of its decoded pixels."""
+    import io
+
+    from PIL import Image
+
+    source = io.BytesIO(path_or_bytes) if isinstance(path_or_bytes, bytes) else path_or_bytes
+    with Image.open(source) as image:
+        image.load()
+        pixels = hashlib.sha256(image.tobytes()).hexdigest()
+        return f"{image.width}x{image.height} {image.mode} {pixels}"
+
+
+def histogram_content(counts: Sequence[float], edges: Sequence[float]) -> str:
+    return json.dumps({"counts": [float(c) for c in counts], "edges": [float(e) for e in edges]})
+
+
+def table_content(columns: Sequence[Any], data: Sequence[Sequence[Any]]) -> str:
+    return json.dumps({"columns": [str(c) for c in columns], "data": [list(r) for r in data]})
+
+
+def media_file_row(key: str, step: int, kind: str, path: str | Path, content: str) -> tuple:
+    """A media row for a file the store holds."""
+    path = Path(path)
+    return (key, int(step), kind, path.stat().st_size, file_sha256(path), content)
 
 
 def param_value(value: Any) -> str:
@@ -180,6 +236,9 @@ class RunTables:
     #: columns the store holds that a writer added itself and that are therefore not in
     #: ``metrics`` (W&B's ``tracelet/step``): column -> who added it, what it holds
     added_columns: dict[str, str] = field(default_factory=dict)
+    #: images, histograms, tables and texts (see the module docstring), or None when the
+    #: store's reader does not read media
+    media: pd.DataFrame | None = None
 
     def with_system_metrics(self) -> RunTables:
         """A copy whose metrics include the system metrics: pass two of these to

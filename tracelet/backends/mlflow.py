@@ -60,9 +60,14 @@ from tracelet.tables import (
     RunTables,
     artifacts_frame,
     file_sha256,
+    histogram_content,
+    image_content,
+    media_file_row,
+    media_frame,
     metrics_frame,
     param_value,
     params_frame,
+    table_content,
     tags_frame,
 )
 
@@ -691,6 +696,7 @@ def read_run(location: str, run: str | None = None) -> RunTables:
     if keymap:
         rows = [(keymap.get(r[0], r[0]), *r[1:]) for r in rows]
     params = {keymap.get(k, k): v for k, v in run_info.data.params.items()}
+    artifacts = _artifact_rows(client, run_id, run_info.info.artifact_uri)
     system = [r for r in rows if r[0].startswith(SYSTEM_PREFIX)]
     if system:
         rows = [r for r in rows if not r[0].startswith(SYSTEM_PREFIX)]
@@ -700,7 +706,8 @@ def read_run(location: str, run: str | None = None) -> RunTables:
         origin={name: tags[tag] for tag, name in _ORIGIN_TAGS.items() if tag in tags},
         params=params_frame(params),
         tags=tags_frame(user_tags),
-        artifacts=artifacts_frame(_artifact_rows(client, run_id, run_info.info.artifact_uri)),
+        artifacts=artifacts_frame(artifacts),
+        media=media_frame(_media_rows(artifacts, keymap)),
         source=f"{uri}#{run_id}",
         encodings=(SQLITE_ENCODING,) if not uri.startswith(("file:", "/")) else (),
     )
@@ -747,6 +754,41 @@ def _find_run(client, run: str | None, uri: str):
         raise LookupError(f"no MLflow run {run or ''} in {uri}".replace("  ", " "))
     names = ", ".join(f"{r.info.run_id} ({r.info.run_name})" for r in runs[:10])
     raise LookupError(f"{uri} holds {len(runs)} runs; name one with #RUN_ID: {names}")
+
+
+_IMAGE_NAME = re.compile(r"images/(?P<key>.+?)[+%]step[+%](?P<step>-?\d+)[+%]timestamp[+%]")
+_STEP_FILE = re.compile(r"(?P<folder>histograms|tables|text)/(?P<key>.+)/step_(?P<step>-?\d+)\.")
+
+
+def _media_rows(artifacts: list[tuple], keymap: Mapping[str, str]) -> list[tuple]:
+    """Media rows from the artifacts tracelet's writer (and ``mlflow.log_image``) leave:
+    ``images/<key>+step+<n>+...png`` (not the ``+compressed`` preview),
+    ``histograms/<key>/step_<n>.json`` (its ``.png`` plot is not a media item of its
+    own), ``tables/<key>/step_<n>.json`` and ``text/<key>/step_<n>.txt``."""
+    rows = []
+    for name, path, _, _ in artifacts:
+        image = _IMAGE_NAME.match(name)
+        if image and name.endswith(".png") and "compressed" not in name:
+            key = keymap.get(image["key"].replace("~", "/"), image["key"].replace("~", "/"))
+            rows.append(media_file_row(key, int(image["step"]), "image", path, image_content(path)))
+            continue
+        found = _STEP_FILE.match(name)
+        if found is None or name.endswith(".png"):
+            continue
+        key, step = keymap.get(found["key"], found["key"]), int(found["step"])
+        if found["folder"] == "text":
+            rows.append(media_file_row(key, step, "text", path, Path(path).read_text("utf-8")))
+            continue
+        stored = json.loads(Path(path).read_text(encoding="utf-8"))
+        if found["folder"] == "histograms":
+            key = stored.get("key", key)
+            edges = [stored["min"], *stored["bucket_limits"]]
+            content = histogram_content(stored["bucket_counts"], edges)
+            rows.append(media_file_row(key, step, "histogram", path, content))
+        else:
+            content = table_content(stored["columns"], stored["data"])
+            rows.append(media_file_row(key, step, "table", path, content))
+    return sorted(rows, key=lambda row: row[1])
 
 
 def _sqlite_metrics(uri: str, run_id: str) -> list[tuple]:

@@ -107,9 +107,9 @@ def _copy(args: argparse.Namespace, console) -> int:
         return exit_codes.EQUAL
     copy = read_store(location)
     # a column the tracker's writer adds (W&B's tracelet/step) is shown, not compared:
-    # the source is not a store of that tracker
+    # the source is not a store of that tracker; a copy moves metrics, params and tags
     comparison = compare_runs(
-        source, copy, rtol=args.rtol, atol=args.atol, skip=("artifacts", "columns")
+        source, copy, rtol=args.rtol, atol=args.atol, skip=("artifacts", "columns", "media")
     )
     for name, description in sorted(copy.added_columns.items()):
         console.print(f"the copy holds column {name!r}: {description}", markup=False)

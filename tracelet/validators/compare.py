@@ -60,6 +60,8 @@ from tracelet.validators.result import (
     ArtifactDiff,
     Comparison,
     MappingDiff,
+    MediaChange,
+    MediaDiff,
     MetricDiff,
     PointDiff,
 )
@@ -70,7 +72,7 @@ if TYPE_CHECKING:
     from tracelet.tables import RunTables
 
 SIDES = ("left", "right")
-SECTIONS = ("params", "tags", "artifacts", "columns")
+SECTIONS = ("params", "tags", "artifacts", "columns", "media")
 
 
 def _known_encodings() -> dict[str, Encoding]:
@@ -101,7 +103,8 @@ def compare_runs(
     :data:`ENCODINGS`); with ``store_encodings`` (the default) the readers' declared
     ``RunTables.encodings`` apply too. ``skip`` names sections left out of the verdict
     (``"params"``, ``"tags"``, ``"artifacts"``, ``"columns"``: the columns a writer added
-    to a store, ``RunTables.added_columns``). ``max_examples`` bounds the differing
+    to a store, ``RunTables.added_columns``; ``"media"``, compared only when both readers
+    read media). ``max_examples`` bounds the differing
     points and one-sided steps kept per key (``Comparison.differences`` keeps them all).
     """
     if rtol < 0 or atol < 0:
@@ -136,6 +139,9 @@ def compare_runs(
         columns=MappingDiff(skipped=True)
         if "columns" in skip
         else _compare_columns(left.added_columns, right.added_columns),
+        media=MediaDiff(skipped=True)
+        if "media" in skip or left.media is None or right.media is None
+        else _compare_media(left.media, right.media),
     )
 
 
@@ -473,6 +479,35 @@ def _compare_columns(left: Mapping[str, str], right: Mapping[str, str]) -> Mappi
         only_right={k: v for k, v in sorted(right.items()) if k not in left},
         changed={k: (v, right[k]) for k, v in sorted(left.items()) if k in right and right[k] != v},
         matched=sum(1 for k, v in left.items() if right.get(k) == v),
+    )
+
+
+def _compare_media(left: pd.DataFrame, right: pd.DataFrame) -> MediaDiff:
+    """Pair the n-th item of a kind under a key at a step on each side; compare content."""
+
+    def items(frame: pd.DataFrame) -> dict[tuple[str, int, str, int], str]:
+        seen: dict[tuple[str, int, str], int] = {}
+        out = {}
+        for key, step, kind, content in zip(
+            frame["key"], frame["step"], frame["kind"], frame["content"], strict=True
+        ):
+            slot = (str(key), int(step), str(kind))
+            occurrence = seen.get(slot, 0)
+            seen[slot] = occurrence + 1
+            out[(*slot, occurrence)] = str(content)
+        return out
+
+    lmap, rmap = items(left), items(right)
+    changed = [
+        MediaChange(*slot, lmap[slot], rmap[slot])
+        for slot in sorted(lmap.keys() & rmap.keys())
+        if lmap[slot] != rmap[slot]
+    ]
+    return MediaDiff(
+        only_left=tuple(MediaChange(*s, lmap[s], None) for s in sorted(lmap.keys() - rmap.keys())),
+        only_right=tuple(MediaChange(*s, None, rmap[s]) for s in sorted(rmap.keys() - lmap.keys())),
+        changed=tuple(changed),
+        matched=len(lmap.keys() & rmap.keys()) - len(changed),
     )
 
 

@@ -73,7 +73,7 @@ EXPLAINED = "explained"
 DIFFERENT = "different"
 DEFAULT_TIMEOUT = 900.0
 PROJECT = "tracelet-replay"
-_SKIP = ("artifacts",)
+_SKIP = ("artifacts", "media")  # a replay writes metrics, params and tags only
 
 
 class ReplayError(RuntimeError):

@@ -39,6 +39,9 @@ new keys may be added, non-finite numbers are the strings ``"nan"``, ``"inf"``,
                  "changed": {key: {"left": value, "right": value}}},
       "tags": same shape as "params",
       "added_columns": same shape as "params" (column -> who added it, value count),
+      "media": {"equal": bool, "skipped": bool, "matched": int,
+                "only_left" | "only_right" | "changed": [{"key": str, "step": int,
+                    "kind": str, "occurrence": int, "left": str|null, "right": str|null}]},
       "artifacts": {"equal": bool, "skipped": bool, "matched": int,
                     "only_left": [name], "only_right": [name],
                     "changed": [{"name": str, "left_size": int, "right_size": int,
@@ -72,6 +75,8 @@ from tracelet.validators.result import (
     ArtifactDiff,
     Comparison,
     MappingDiff,
+    MediaChange,
+    MediaDiff,
     MetricDiff,
 )
 
@@ -149,7 +154,14 @@ def verdict(comparison: Comparison) -> str:
         art = comparison.artifacts
         names = [c.name for c in art.changed] + list(art.only_left) + list(art.only_right)
         parts.append(f"artifacts differ: {_name_list(sorted(names))}")
+    if not comparison.media.equal:
+        names = sorted({f"{c.key}@{c.step}" for c in _media_changes(comparison.media)})
+        parts.append(f"media differ: {_name_list(names)}")
     return "DIFFERENT: " + "; ".join(parts)
+
+
+def _media_changes(diff: MediaDiff) -> list[MediaChange]:
+    return [*diff.changed, *diff.only_left, *diff.only_right]
 
 
 def _mapping_sections(comparison: Comparison) -> tuple[tuple[str, MappingDiff], ...]:
@@ -230,6 +242,8 @@ def render_terminal(comparison: Comparison, console: Console, *, max_equal_rows:
             _render_mapping(section, diff, console)
     if not comparison.artifacts.equal:
         _render_artifacts(comparison.artifacts, console)
+    if not comparison.media.equal:
+        _render_media(comparison.media, console)
     style = "bold green" if comparison.equal else "bold red"
     console.print(Text(verdict(comparison), style), soft_wrap=True)
 
@@ -299,6 +313,42 @@ def _render_artifacts(diff: ArtifactDiff, console: Console) -> None:
     console.print(table)
 
 
+def _render_media(diff: MediaDiff, console: Console) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="media differences", title_justify="left")
+    for name in ("key", "step", "kind", "#", "left", "right"):
+        table.add_column(name, overflow="fold")
+    for change in _media_changes(diff):
+        table.add_row(
+            Text(change.key),
+            str(change.step),
+            change.kind,
+            str(change.occurrence),
+            Text(_short(change.left) if change.left is not None else "(missing)"),
+            Text(_short(change.right) if change.right is not None else "(missing)"),
+        )
+    console.print(table)
+
+
+def _short(content: str, limit: int = 120) -> str:
+    return content if len(content) <= limit else content[: limit - 1] + "…"
+
+
+def _media_json(diff: MediaDiff) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {
+        "equal": diff.equal,
+        "skipped": diff.skipped,
+        "matched": diff.matched,
+        "only_left": [asdict(c) for c in diff.only_left],
+        "only_right": [asdict(c) for c in diff.only_right],
+        "changed": [asdict(c) for c in diff.changed],
+    }
+
+
 def _mapping_json(diff: MappingDiff) -> dict[str, Any]:
     return {
         "equal": diff.equal,
@@ -366,6 +416,7 @@ def to_json(comparison: Comparison) -> dict[str, Any]:
         "params": _mapping_json(comparison.params),
         "tags": _mapping_json(comparison.tags),
         "added_columns": _mapping_json(comparison.columns),
+        "media": _media_json(comparison.media),
         "artifacts": {
             "equal": art.equal,
             "skipped": art.skipped,
@@ -571,6 +622,24 @@ def _mapping_html(section: str, diff: MappingDiff) -> str:
     return f"<h2>{section}</h2>" + _table(["key", "left", "right"], rows)
 
 
+def _media_html(diff: MediaDiff) -> str:
+    if diff.skipped:
+        return "<h2>media</h2><p>not compared</p>"
+    if diff.equal:
+        return f"<h2>media</h2><p>identical ({diff.matched} items)</p>"
+    rows = [
+        [
+            _cell(c.key),
+            _cell(c.step, numeric=True),
+            _cell(c.kind),
+            _cell(_short(c.left) if c.left is not None else "(missing)"),
+            _cell(_short(c.right) if c.right is not None else "(missing)"),
+        ]
+        for c in _media_changes(diff)
+    ]
+    return "<h2>media</h2>" + _table(["key", "step", "kind", "left", "right"], rows)
+
+
 def _artifacts_html(diff: ArtifactDiff) -> str:
     if diff.skipped:
         return "<h2>artifacts</h2><p>not compared</p>"
@@ -680,6 +749,7 @@ def write_html(comparison: Comparison, left: RunTables, right: RunTables, path: 
         _mapping_html("params", comparison.params),
         _mapping_html("tags", comparison.tags),
         _mapping_html("added columns", comparison.columns),
+        _media_html(comparison.media),
         _artifacts_html(comparison.artifacts),
         '<h2>curves</h2><p class="legend"><span style="color:#1f77b4">━ left</span>'
         '<span style="color:#ff7f0e">╍ right</span>'

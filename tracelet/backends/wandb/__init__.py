@@ -634,6 +634,7 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
     system: list[tuple[float, dict[str, str]]] = []
     origin: dict[str, str] = {}
     added: dict[str, int] = {}
+    media: list[tuple] = []
     for sync_file in files:
         decoded = decode(sync_file)
         system.extend(decoded.stats)
@@ -644,6 +645,7 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
         elif decoded.exit_code:
             notes.append(f"{sync_file.name}: exit code {decoded.exit_code}")
         columns = _metric_columns(decoded, notes, added)
+        media.extend(_media_rows(decoded, sync_file.parent / "files", notes))
         for target, column in zip((keys, steps, values, walls), columns, strict=True):
             target.extend(column)
         config.update(decoded.config)
@@ -661,6 +663,7 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
         system=tables.metrics_frame(_system_rows(system)),
         origin=origin,
         added_columns={key: f"{_column_origin(key)} ({n} values)" for key, n in added.items()},
+        media=tables.media_frame(media),
     )
 
 
@@ -697,6 +700,43 @@ def read_media(path: str, run: str | None = None) -> pd.DataFrame:
     return pd.DataFrame.from_records(
         records, columns=["key", "step", "kind", "wall_time", "value"]
     ).astype({"step": "int64", "wall_time": "float64"})
+
+
+def _media_rows(decoded: Decoded, media_root: Path, notes: list[str]) -> list[tuple]:
+    """The media table rows of one file (see :mod:`tracelet.tables`)."""
+    steps_for = _Steps(decoded)
+    rows = []
+    for row in decoded.rows:
+        for key, sub in sorted(row.items()):
+            if not isinstance(sub, dict) or "_type" not in sub:
+                continue
+            info = {k: json.loads(v) for k, v in sub.items()}
+            step = _integer(row.get(steps_for.key_for(key)) or row.get("_step", "0"))
+            kind = str(info["_type"]).removesuffix("-file")
+            if kind == "histogram":
+                content = tables.histogram_content(info.get("values", []), info.get("bins", []))
+                rows.append((key, step, kind, -1, "", content))
+                continue
+            path = media_root / info["path"] if info.get("path") else None
+            if path is None or not path.is_file():
+                notes.append(f"{key!r} at step {step}: no local copy of its {kind} file")
+                rows.append((key, step, kind, int(info.get("size", -1)), "", ""))
+                continue
+            rows.append(tables.media_file_row(key, step, *_media_content(kind, path)))
+    return rows
+
+
+def _media_content(kind: str, path: Path) -> tuple[str, Path, str]:
+    if kind == "image":
+        return kind, path, tables.image_content(path)
+    if kind == "table":
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        return kind, path, tables.table_content(stored["columns"], stored["data"])
+    if kind == "html":
+        text = _html_text(path.read_text(encoding="utf-8"))
+        if text is not None:
+            return "text", path, text
+    return kind, path, ""
 
 
 def _media_value(info: dict[str, Any], media_root: Path) -> tuple[str, Any]:
