@@ -86,8 +86,8 @@ def test_media_reach_tensorboard_clearml_and_wandb_and_read_back_alike(isolated:
     table = stores["wandb"].media.query("kind == 'table'").iloc[0]
     assert json.loads(table.content) == {"columns": ["id", "label"], "data": [[1, "cat"]]}
     assert (
-        "id | label\n--- | ---\n1 | cat"
-        == stores["tensorboard"].media.query("kind == 'text'").iloc[0].content
+        stores["tensorboard"].media.query("kind == 'text'").iloc[0].content
+        == "id | label\n--- | ---\n1 | cat"
     )
     from tracelet.validators.compare import compare_runs
 
