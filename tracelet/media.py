@@ -39,7 +39,9 @@ Example:
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -216,23 +218,30 @@ def png_file(descriptor: dict[str, Any]) -> str:
         return str(path)
     target = path.with_suffix(".png")
     if not target.exists():
-        import numpy as np
-        from PIL import Image as PILImage
-
-        if descriptor["source"] == "file":
-            with PILImage.open(path) as opened:
-                opened.save(target, format="PNG")
-            return str(target)
-        array = np.load(path, allow_pickle=False)
-        if descriptor["source"] == "torch" and array.ndim == 3:
-            array = np.transpose(array, (1, 2, 0))
-        if array.ndim == 3 and array.shape[-1] == 1:
-            array = array[..., 0]
-        if array.dtype.kind == "f" and array.size and float(np.nanmax(array)) <= 1.0:
-            array = array * 255.0
-        pixels = np.clip(array, 0, 255).astype(np.uint8)
-        PILImage.fromarray(pixels, mode=descriptor.get("mode")).save(target, format="PNG")
+        # backends deliver in parallel threads: each writes its own file, then renames
+        partial = target.with_name(f"{target.stem}.{threading.get_ident()}.partial.png")
+        _encode_png(descriptor, path, partial)
+        os.replace(partial, target)
     return str(target)
+
+
+def _encode_png(descriptor: dict[str, Any], path: Path, target: Path) -> None:
+    import numpy as np
+    from PIL import Image as PILImage
+
+    if descriptor["source"] == "file":
+        with PILImage.open(path) as opened:
+            opened.save(target, format="PNG")
+        return
+    array = np.load(path, allow_pickle=False)
+    if descriptor["source"] == "torch" and array.ndim == 3:
+        array = np.transpose(array, (1, 2, 0))
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.dtype.kind == "f" and array.size and float(np.nanmax(array)) <= 1.0:
+        array = array * 255.0
+    pixels = np.clip(array, 0, 255).astype(np.uint8)
+    PILImage.fromarray(pixels, mode=descriptor.get("mode")).save(target, format="PNG")
 
 
 def histogram_counts(descriptor: dict[str, Any]) -> tuple[list[float], list[float]]:
