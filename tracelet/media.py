@@ -68,6 +68,13 @@ class Image(Media):
 
     ``data_or_path``: a numpy array (HW, HWC; values 0-255, or floats W&B scales), a
     torch tensor (CHW, as ``wandb.Image`` reads it), a PIL image or an image file path.
+
+    Example:
+        ```python
+        tracelet.log({"sample": tracelet.Image(batch[0], caption=f"epoch {epoch}")})
+        tracelet.log({"mask": tracelet.Image(mask, mode="L")})
+        tracelet.log({"plot": tracelet.Image("outputs/confusion.png")})
+        ```
     """
 
     kind = IMAGE
@@ -105,7 +112,14 @@ class Image(Media):
 class Histogram(Media):
     """A histogram, as ``wandb.Histogram(sequence=None, np_histogram=None, num_bins=64)``
     takes it: raw values (binned into ``num_bins`` by the tracker, as W&B bins them) or
-    a ``(counts, edges)`` pair from ``numpy.histogram``."""
+    a ``(counts, edges)`` pair from ``numpy.histogram``.
+
+    Example:
+        ```python
+        tracelet.log({"weights": tracelet.Histogram(model.fc.weight.detach(), num_bins=32)})
+        tracelet.log({"lengths": tracelet.Histogram(np_histogram=np.histogram(lengths))})
+        ```
+    """
 
     kind = HISTOGRAM
 
@@ -132,7 +146,14 @@ class Histogram(Media):
 class Table(Media):
     """A table, as ``wandb.Table(columns=None, data=None, rows=None, dataframe=None)``
     takes it: ``data`` (or its older name ``rows``) is a list of rows; a pandas
-    ``dataframe`` gives both columns and rows. Cells are kept as JSON values."""
+    ``dataframe`` gives both columns and rows. Cells are kept as JSON values.
+
+    Example:
+        ```python
+        tracelet.log({"preds": tracelet.Table(columns=["id", "label"], data=[[1, "cat"]])})
+        tracelet.log({"by_class": tracelet.Table(dataframe=frame)})
+        ```
+    """
 
     kind = TABLE
 
