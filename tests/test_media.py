@@ -53,6 +53,12 @@ def test_media_reach_mlflow_as_images_tables_and_histogram_plots(isolated: Path)
             assert np.array_equal(np.asarray(image), pixels)
 
 
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def _path(run, name: str) -> str:
     return run.artifacts.set_index("name").loc[name, "path"]
 
@@ -82,7 +88,7 @@ def test_media_reach_tensorboard_clearml_and_wandb_and_read_back_alike(isolated:
         image = by_kind["image"].iloc[0]
         assert (image.key, image.step, image.content) == ("sample", 3, expected_image), backend
         histogram = json.loads(by_kind["histogram"].iloc[0].content)
-        assert histogram["counts"] == [10.0] * 10 and histogram["edges"][0] == 0.0, backend
+        assert histogram["counts"] == [10.0] * 10 and histogram["limits"][0] == 9.9, backend
     table = stores["wandb"].media.query("kind == 'table'").iloc[0]
     assert json.loads(table.content) == {"columns": ["id", "label"], "data": [[1, "cat"]]}
     assert (
@@ -91,15 +97,21 @@ def test_media_reach_tensorboard_clearml_and_wandb_and_read_back_alike(isolated:
     )
     from tracelet.validators.compare import compare_runs
 
-    wandb_images = stores["wandb"].media.query("kind != 'table'")
-    tb_images = stores["tensorboard"].media.query("kind != 'text'")
-    left = dataclasses.replace(stores["wandb"], media=wandb_images, added_columns={})
-    right = dataclasses.replace(stores["tensorboard"], media=tb_images)
-    assert compare_runs(left, right, skip=("params", "tags")).media.equal
-
-    clearml = [json.loads(n[len("media ") :]) for n in stores["clearml"].notes if "media " in n]
-    assert {"kind": "image", "key": "sample", "steps": [3]} in clearml
-    assert {"kind": "histogram", "key": "weights", "steps": [3]} in clearml
+    clearml_table = stores["clearml"].media.query("kind == 'table'").iloc[0]
+    assert clearml_table.content == table.content
+    # images and histograms read back alike from all three stores
+    alike = {
+        backend: dataclasses.replace(
+            stores[backend],
+            media=stores[backend].media.query("kind in ('image', 'histogram')"),
+            added_columns={},
+        )
+        for backend in backends
+    }
+    assert len(alike["clearml"].media) == 2
+    for backend in ("tensorboard", "clearml"):
+        comparison = compare_runs(alike["wandb"], alike[backend], skip=("params", "tags"))
+        assert comparison.media.equal and comparison.media.matched == 2, backend
     session = Path(delivered_store(experiment.run_dir, "clearml").split("#")[0])
     (stored,) = session.glob("data/*/*/metrics/sample/*/*.png")
-    assert image_content(stored) == expected_image
+    assert stores["clearml"].media.query("kind == 'image'").iloc[0].sha256 == _sha256(stored)

@@ -19,7 +19,7 @@ file, as for a W&B histogram); ``content`` is what was logged, in a form that do
 depend on the tracker's encoding, so two trackers' media compare:
 
 * image: ``"<width>x<height> <mode> <sha256 of the decoded pixels>"``;
-* histogram: JSON ``{"counts": [...], "edges": [...]}``;
+* histogram: JSON ``{"counts": [...], "limits": [...]}`` (right bucket edges);
 * table: JSON ``{"columns": [...], "data": [[...], ...]}``;
 * text: the text.
 
@@ -126,8 +126,10 @@ def image_content(path_or_bytes: str | Path | bytes) -> str:
         return f"{image.width}x{image.height} {image.mode} {pixels}"
 
 
-def histogram_content(counts: Sequence[float], edges: Sequence[float]) -> str:
-    return json.dumps({"counts": [float(c) for c in counts], "edges": [float(e) for e in edges]})
+def histogram_content(counts: Sequence[float], limits: Sequence[float]) -> str:
+    """A histogram's ``content``: its counts and the right edge of each bucket (what
+    every tracker keeps; ClearML drops the left edge of the first)."""
+    return json.dumps({"counts": [float(c) for c in counts], "limits": [float(x) for x in limits]})
 
 
 def table_content(columns: Sequence[Any], data: Sequence[Sequence[Any]]) -> str:

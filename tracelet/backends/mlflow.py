@@ -782,8 +782,7 @@ def _media_rows(artifacts: list[tuple], keymap: Mapping[str, str]) -> list[tuple
         stored = json.loads(Path(path).read_text(encoding="utf-8"))
         if found["folder"] == "histograms":
             key = stored.get("key", key)
-            edges = [stored["min"], *stored["bucket_limits"]]
-            content = histogram_content(stored["bucket_counts"], edges)
+            content = histogram_content(stored["bucket_counts"], stored["bucket_limits"])
             rows.append(media_file_row(key, step, "histogram", path, content))
         else:
             content = table_content(stored["columns"], stored["data"])

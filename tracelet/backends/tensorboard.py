@@ -455,7 +455,7 @@ def _media_row(key: str, step: int, kind: str, value: Any) -> tuple:
         data = value.tensor.string_val[2]
     elif value.HasField("histo"):
         histo = value.histo
-        content = histogram_content(list(histo.bucket), [histo.min, *histo.bucket_limit])
+        content = histogram_content(list(histo.bucket), list(histo.bucket_limit))
     elif kind == "text" and value.tensor.string_val:
         content = value.tensor.string_val[0].decode("utf-8")
     if data is None:

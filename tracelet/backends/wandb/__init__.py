@@ -714,7 +714,7 @@ def _media_rows(decoded: Decoded, media_root: Path, notes: list[str]) -> list[tu
             step = _integer(row.get(steps_for.key_for(key)) or row.get("_step", "0"))
             kind = str(info["_type"]).removesuffix("-file")
             if kind == "histogram":
-                content = tables.histogram_content(info.get("values", []), info.get("bins", []))
+                content = tables.histogram_content(info.get("values", []), info.get("bins", [])[1:])
                 rows.append((key, step, kind, -1, "", content))
                 continue
             path = media_root / info["path"] if info.get("path") else None
