@@ -115,3 +115,24 @@ def test_media_reach_tensorboard_clearml_and_wandb_and_read_back_alike(isolated:
     session = Path(delivered_store(experiment.run_dir, "clearml").split("#")[0])
     (stored,) = session.glob("data/*/*/metrics/sample/*/*.png")
     assert stores["clearml"].media.query("kind == 'image'").iloc[0].sha256 == _sha256(stored)
+
+
+@pytest.mark.slow
+def test_validate_compares_the_journal_media_with_the_store(isolated: Path, capsys):
+    from tracelet.cli import main
+    from tracelet.readers import delivered_store
+
+    pixels = np.random.default_rng(3).integers(0, 256, size=(8, 8), dtype=np.uint8)
+    with tracelet.start_logging(exp_name="j", project="p", backend="tensorboard") as experiment:
+        experiment.log_image("gray", pixels, step=1)
+        tracelet.log({"h": tracelet.Histogram(np_histogram=([1, 2], [0.0, 1.0, 2.0]))})
+    store = delivered_store(experiment.run_dir, "tensorboard")
+
+    assert main(["validate", str(experiment.run_dir), store, "--json", "v.json"]) == 0
+    report = json.loads(Path("v.json").read_text())
+    assert report["media"]["matched"] == 2 and report["media"]["equal"]
+
+    np.save(experiment.run_dir / "media" / "000001.npy", pixels[::-1])  # the journal's copy
+    capsys.readouterr()
+    assert main(["validate", str(experiment.run_dir), store]) == 1
+    assert "media differ: gray@1" in " ".join(capsys.readouterr().out.split())

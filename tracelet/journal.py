@@ -31,8 +31,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tracelet.events import ARTIFACT, END, IMAGE, METRIC, PARAMS, ROW, TAGS
-from tracelet.tables import RunTables, artifacts_frame, metrics_frame, params_frame, tags_frame
+from tracelet.events import (
+    ARTIFACT,
+    END,
+    HISTOGRAM,
+    IMAGE,
+    MEDIA,
+    METRIC,
+    PARAMS,
+    ROW,
+    TAGS,
+    TEXT,
+)
+from tracelet.tables import (
+    RunTables,
+    artifacts_frame,
+    media_frame,
+    metrics_frame,
+    params_frame,
+    tags_frame,
+)
 
 FORMAT_VERSION = 1
 MIN_FREE_BYTES = 256 * 1024
@@ -172,9 +190,12 @@ def read_run(path: str | Path, run: str | None = None) -> RunTables:
     Metrics keep every point in journal order (a ``tracelet.log`` row's values in
     the row's order). Params and tags are last-wins, as a
     tracker would show them. Image events are listed as artifacts ``media/<key>/<step>``.
+    Images, histograms, texts and ``tracelet.log`` / ``experiment.log_*`` media are the
+    media table.
     """
+    from tracelet.media import media_row
     from tracelet.rundir import JOURNAL_FILE
-    from tracelet.tables import file_sha256
+    from tracelet.tables import file_sha256, histogram_content, image_content
 
     path = Path(path)
     journal = path / JOURNAL_FILE if path.is_dir() else path
@@ -182,6 +203,14 @@ def read_run(path: str | Path, run: str | None = None) -> RunTables:
     params: dict[str, Any] = {}
     tags: dict[str, str] = {}
     artifacts: list[tuple] = []
+    media_rows: list[tuple] = []
+    run_dir = journal.parent
+
+    def absolute(descriptor: dict[str, Any]) -> dict[str, Any]:
+        if "path" not in descriptor:
+            return descriptor
+        return {**descriptor, "path": str(run_dir / descriptor["path"])}
+
     for event in iter_events(journal):
         kind = event[0]
         if kind == METRIC:
@@ -193,6 +222,20 @@ def read_run(path: str | Path, run: str | None = None) -> RunTables:
                 for key, value in values.items()
                 if not isinstance(value, dict)
             )
+            media_rows.extend(
+                media_row(key, step, absolute(value))
+                for key, value in values.items()
+                if isinstance(value, dict)
+            )
+        elif kind == MEDIA:
+            media_rows.append(media_row(event[1], event[2], absolute(event[4])))
+        elif kind == HISTOGRAM:
+            counts, limits = event[4]["bucket_counts"], event[4]["bucket_limits"]
+            media_rows.append(
+                (event[1], event[2], "histogram", -1, "", histogram_content(counts, limits))
+            )
+        elif kind == TEXT:
+            media_rows.append((event[1], event[2], "text", -1, "", event[4]))
         elif kind == PARAMS:
             params.update(event[1])
         elif kind == TAGS:
@@ -207,10 +250,13 @@ def read_run(path: str | Path, run: str | None = None) -> RunTables:
             if media.exists():
                 name = f"media/{event[1]}/{event[2]}.png"
                 artifacts.append((name, str(media), media.stat().st_size, file_sha256(media)))
+                row = (event[1], event[2], "image", media.stat().st_size, file_sha256(media))
+                media_rows.append((*row, image_content(media)))
     return RunTables(
         metrics=metrics_frame(metrics),
         params=params_frame(params),
         tags=tags_frame(tags),
         artifacts=artifacts_frame(artifacts),
         source=str(journal),
+        media=media_frame(media_rows),
     )

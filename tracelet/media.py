@@ -247,13 +247,20 @@ def png_file(descriptor: dict[str, Any]) -> str:
 
 
 def _encode_png(descriptor: dict[str, Any], path: Path, target: Path) -> None:
+    with pil_image(descriptor) as image:
+        image.save(target, format="PNG")
+
+
+def pil_image(descriptor: dict[str, Any]) -> Any:
+    """The image as a PIL image, pixels as :func:`png_file` writes them."""
     import numpy as np
     from PIL import Image as PILImage
 
-    if descriptor["source"] == "file":
+    path = Path(descriptor["path"])
+    if descriptor["source"] in ("file", "pil"):
         with PILImage.open(path) as opened:
-            opened.save(target, format="PNG")
-        return
+            opened.load()
+            return opened.copy()
     array = np.load(path, allow_pickle=False)
     if descriptor["source"] == "torch" and array.ndim == 3:
         array = np.transpose(array, (1, 2, 0))
@@ -262,7 +269,7 @@ def _encode_png(descriptor: dict[str, Any], path: Path, target: Path) -> None:
     if array.dtype.kind == "f" and array.size and float(np.nanmax(array)) <= 1.0:
         array = array * 255.0
     pixels = np.clip(array, 0, 255).astype(np.uint8)
-    PILImage.fromarray(pixels, mode=descriptor.get("mode")).save(target, format="PNG")
+    return PILImage.fromarray(pixels, mode=descriptor.get("mode"))
 
 
 def histogram_counts(descriptor: dict[str, Any]) -> tuple[list[float], list[float]]:
@@ -301,3 +308,22 @@ def histogram_dict(descriptor: dict[str, Any]) -> dict[str, Any]:
         "bucket_limits": edges[1:],
         "bucket_counts": counts,
     }
+
+
+def media_row(key: str, step: int, descriptor: dict[str, Any]) -> tuple:
+    """A media table row (see :mod:`tracelet.tables`) for a descriptor whose files are
+    absolute paths; size and sha256 are those of tracelet's own file."""
+    from tracelet import tables
+
+    kind = descriptor["_type"]
+    if kind == IMAGE:
+        with pil_image(descriptor) as image:
+            content = tables.image_content(image)
+    elif kind == HISTOGRAM:
+        counts, edges = histogram_counts(descriptor)
+        content = tables.histogram_content(counts, edges[1:])
+    else:
+        content = tables.table_content(descriptor["columns"], descriptor["data"])
+    if descriptor.get("path"):
+        return tables.media_file_row(key, step, kind, descriptor["path"], content)
+    return (key, int(step), kind, -1, "", content)

@@ -113,17 +113,20 @@ def media_frame(rows: Iterable[tuple] | None = None) -> pd.DataFrame:
     return _frame(rows, MEDIA_COLUMNS)
 
 
-def image_content(path_or_bytes: str | Path | bytes) -> str:
-    """An image's ``content``: size, mode and a digest of its decoded pixels."""
+def image_content(image: str | Path | bytes | Any) -> str:
+    """An image's ``content`` (a file, its bytes or a PIL image): size, mode and a digest
+    of its decoded pixels."""
     import io
 
     from PIL import Image
 
-    source = io.BytesIO(path_or_bytes) if isinstance(path_or_bytes, bytes) else path_or_bytes
-    with Image.open(source) as image:
-        image.load()
-        pixels = hashlib.sha256(image.tobytes()).hexdigest()
-        return f"{image.width}x{image.height} {image.mode} {pixels}"
+    if isinstance(image, str | Path | bytes):
+        source = io.BytesIO(image) if isinstance(image, bytes) else image
+        with Image.open(source) as opened:
+            opened.load()
+            return image_content(opened)
+    pixels = hashlib.sha256(image.tobytes()).hexdigest()
+    return f"{image.width}x{image.height} {image.mode} {pixels}"
 
 
 def histogram_content(counts: Sequence[float], limits: Sequence[float]) -> str:
