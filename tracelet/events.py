@@ -13,7 +13,7 @@ kind   tuple                                                  meaning
 ``i``  ``("i", key, step, wall_time, media_path)``            a PNG image (path in run dir)
 ``h``  ``("h", key, step, wall_time, histogram)``             a histogram (see below)
 ``x``  ``("x", key, step, wall_time, text)``                  a text record
-``r``  ``("r", step, wall_time, {key: value})``               one committed ``tracelet.log`` row
+``r``  ``("r", step, wall_time, {key: value}[, early])``      one committed ``tracelet.log`` row
 ``v``  ``("v", key, step, wall_time, media)``                 an ``experiment.log_image``... value
 ``e``  ``("e", status)``                                      end of run: FINISHED/FAILED/KILLED
 =====  =====================================================  ==========================
@@ -23,9 +23,11 @@ A histogram is ``{"bucket_limits": [...], "bucket_counts": [...], "min", "max", 
 TensorBoard's ``HistogramProto``; ``min`` is the left edge of the first bucket.
 
 A row is what one ``wandb.log`` commit holds, kept whole so that a tracker with rows
-(W&B) stores it as ``wandb.log`` would; the others receive its values as points. Its
-values are numbers, or media (:mod:`tracelet.media`), which the flusher turns into JSON
-descriptors with a ``"_type"`` (as it does the media of a ``v`` event).
+(W&B) stores it as ``wandb.log`` would; the others receive its values as points.
+``early`` lists the media keys W&B binds to the step before the row's (see
+:class:`tracelet.log_steps.WandbStyleLog`). Its values are numbers, or media
+(:mod:`tracelet.media`), which the flusher turns into JSON descriptors with a
+``"_type"`` (as it does the media of a ``v`` event).
 """
 
 from __future__ import annotations

@@ -51,7 +51,9 @@ class WandbStyleLog:
     Each run has one ([`Experiment.log`][tracelet.Experiment.log] and
     [`tracelet.log`][tracelet.log] go through it); it passes each committed row to
     ``emit`` as one row event, ``("r", step, wall_time, {key: value})``, so that W&B
-    receives the row ``wandb.log`` would have written.
+    receives the row ``wandb.log`` would have written. A fifth item, when present, lists
+    the media keys of the call that moved the step (``log(d, step=s)`` above the current
+    step): W&B names their files after the step before it.
 
     Attributes:
         step: the step the pending row will be committed at.
@@ -73,7 +75,8 @@ class WandbStyleLog:
     def __init__(self, emit: Callable[[tuple], None]):
         self._emit = emit
         self.step = 0
-        self._pending: dict[str, float] = {}
+        self._pending: dict[str, Any] = {}
+        self._early: set[str] = set()  # media of the call that moved the step
         self.dropped_calls = 0
         self.skipped_values = 0
         self._warned_keys: set[str] = set()
@@ -93,6 +96,7 @@ class WandbStyleLog:
         """
         if not isinstance(data, Mapping):
             raise TypeError(f"log() takes a dict of metrics, got {type(data).__name__}")
+        before = self.step
         if step is not None:
             step = to_step(step)
             if step < self.step:
@@ -101,7 +105,7 @@ class WandbStyleLog:
             if step > self.step:
                 self._commit()
                 self.step = step
-        self._merge(data)
+        self._merge(data, jumped=before != self.step)
         if commit or (commit is None and step is None):
             self._commit()
 
@@ -116,14 +120,17 @@ class WandbStyleLog:
         """
         self._commit()
 
-    def _merge(self, data: Mapping[str, Any], prefix: str = "") -> None:
+    def _merge(self, data: Mapping[str, Any], prefix: str = "", jumped: bool = False) -> None:
         for key, value in data.items():
             name = f"{prefix}{key}"
             if isinstance(value, Mapping):
-                self._merge(value, f"{name}.")
+                self._merge(value, f"{name}.", jumped)
                 continue
+            self._early.discard(name)
             if isinstance(value, Media):  # encoded by the flusher, off this thread
                 self._pending[name] = value
+                if jumped:  # W&B names its file after the step before the jump
+                    self._early.add(name)
                 continue
             try:
                 self._pending[name] = to_scalar(value)
@@ -141,8 +148,10 @@ class WandbStyleLog:
     def _commit(self) -> None:
         if not self._pending:
             return
-        self._emit((ROW, self.step, time.time(), self._pending))
+        row = (ROW, self.step, time.time(), self._pending)
+        self._emit((*row, sorted(self._early)) if self._early else row)
         self._pending = {}
+        self._early = set()
         self.step += 1
 
     def _drop(self, step: int) -> None:

@@ -157,7 +157,7 @@ class Router:
                 else value
                 for key, value in event[3].items()
             }
-            return (kind, event[1], event[2], values)
+            return (kind, event[1], event[2], values, *event[4:])
         if kind == MEDIA:
             return (*event[:4], prepare(event[4], self.run_dir, self._media_stem()))
         return event

@@ -137,6 +137,12 @@ for i in range(4):
 LOG({"gray": IMAGE(rng.random((16, 16)), mode="L")}, commit=False)
 LOG({"weights": HISTOGRAM(rng.normal(size=500), num_bins=16)})
 LOG({"preds": TABLE(columns=["id", "label"], data=[[1, "cat"], [2, "dog"]])}, step=9)
+import torch
+from PIL import Image as PILImage
+torch.manual_seed(0)
+LOG({"tensor": IMAGE(torch.rand(3, 8, 12))})
+PILImage.fromarray(pixels).save("pic.png")
+LOG({"pil": IMAGE(PILImage.fromarray(pixels)), "file": IMAGE("pic.png", caption="file")})
 """
 
 
@@ -173,7 +179,7 @@ def test_tracelet_media_write_the_history_and_files_wandb_media_write(isolated: 
     )
 
     rows = _without_client_ids(history(sync_file(original)))
-    assert len(rows) == 6 and {"loss", "sample.sha256", "sample.caption"} <= set(rows[0])
+    assert len(rows) == 7 and {"loss", "sample.sha256", "sample.caption"} <= set(rows[0])
     # paths and sha256 of every file included
     assert _without_client_ids(history(sync_file(migrated))) == rows
     first = rows[0]
@@ -184,8 +190,9 @@ def test_tracelet_media_write_the_history_and_files_wandb_media_write(isolated: 
     )
     assert rows[4]["weights._type"] == "histogram" and sum(rows[4]["weights.values"]) == 500
     assert rows[5]["_step"] == 9 and rows[5]["preds._type"] == "table-file"
+    assert rows[5]["tensor._type"] == "image-file" and rows[6]["file.caption"] == "file"
     files = [value for row in rows for key, value in row.items() if key.endswith(".path")]
-    assert len(files) == 6
+    assert len(files) == 9
     for relative in files:
         stored = (migrated / "files" / relative).read_bytes()
         assert (original / "files" / relative).read_bytes() == stored

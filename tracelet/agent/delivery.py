@@ -275,7 +275,7 @@ class BackendWorker:
         elif kind == TEXT:
             self._call("texts", 1, backend.log_text, *event[1:5])
         elif kind == ROW:
-            self._deliver_row(*event[1:4])
+            self._deliver_row(*event[1:])
         elif kind == MEDIA:
             media = self._media_paths(event[4])
             self._call(f"{media['_type']}s", 1, backend.log_media, *event[1:4], media)
@@ -284,7 +284,9 @@ class BackendWorker:
         else:
             self._refuse("unknown", 1, f"unknown event kind {kind!r}")
 
-    def _deliver_row(self, step: int, wall_time: float, values: dict[str, Any]) -> None:
+    def _deliver_row(
+        self, step: int, wall_time: float, values: dict[str, Any], early: list[str] = ()
+    ) -> None:
         """A ``tracelet.log`` row; its scalars count as metrics, its media by kind."""
         values = {key: self._media_paths(value) for key, value in values.items()}
         counts: dict[str, int] = {}
@@ -292,7 +294,7 @@ class BackendWorker:
             kind = f"{value['_type']}s" if isinstance(value, dict) else "metrics"
             counts[kind] = counts.get(kind, 0) + 1
         try:
-            self.backend.log_row(step, wall_time, values)
+            self.backend.log_row(step, wall_time, values, early)
         except RefusedError as exc:
             refused = sum(counts.values()) if exc.count is None else exc.count
             self._refuse("row values", refused, str(exc))

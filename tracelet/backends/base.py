@@ -171,10 +171,17 @@ class Backend(ABC):
     def log_artifact(self, name: str, path: str) -> None:
         """Store a file or a folder under ``name``."""
 
-    def log_row(self, step: int, wall_time: float, values: Mapping[str, Any]) -> None:
+    def log_row(
+        self,
+        step: int,
+        wall_time: float,
+        values: Mapping[str, Any],
+        early: Sequence[str] = (),
+    ) -> None:
         """One committed ``tracelet.log`` row (``wandb.log``'s unit). By default its
-        scalars are one :meth:`log_metrics` call; a tracker with rows of its own (W&B)
-        stores the row as it is."""
+        scalars are one :meth:`log_metrics` call and its media go to :meth:`log_media`;
+        a tracker with rows of its own (W&B) stores the row as it is (``early``: see
+        :mod:`tracelet.events`)."""
         points = row_points(step, wall_time, values)
         if points:
             self.log_metrics(points)

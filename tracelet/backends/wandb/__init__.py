@@ -178,7 +178,13 @@ class WandbBackend(Backend):
                 count=len(refused),
             )
 
-    def log_row(self, step: int, wall_time: float, values: Mapping[str, Any]) -> None:
+    def log_row(
+        self,
+        step: int,
+        wall_time: float,
+        values: Mapping[str, Any],
+        early: Sequence[str] = (),
+    ) -> None:
         refused = [reason for key in values if (reason := _key_problem(key))]
         row = {
             key: _wandb_media(key, step, value) if isinstance(value, Mapping) else value
@@ -189,11 +195,7 @@ class WandbBackend(Backend):
             if self.state.get("wandb_step_column") or step < self.state["wandb_next_step"]:
                 self._log(step, wall_time, row)
             else:
-                # at W&B's own next step, log as wandb.log(row) does: W&B names media
-                # files after the step it binds them to, which differs with step=
-                at = {} if step == self._run.step else {"step": step}
-                self._run.log({**row, "_timestamp": wall_time}, **at)
-                self.state["wandb_next_step"] = step + 1
+                self._log_native(step, wall_time, row, early)
         if refused:
             raise RefusedError(f"W&B: {'; '.join(sorted(set(refused)))}", count=len(refused))
 
@@ -254,6 +256,23 @@ class WandbBackend(Backend):
 
     def describe(self) -> str:
         return self._where or self.name
+
+    def _log_native(
+        self, step: int, wall_time: float, row: dict[str, Any], early: Sequence[str]
+    ) -> None:
+        """The row as ``wandb.log`` calls build it. W&B names a media file after its step
+        at the call that logs it: media of the call that moved the step (``early``) go
+        in a call with ``step=``, the rest in a call at the new step."""
+        first = {key: row[key] for key in early if key in row}
+        rest = {key: value for key, value in row.items() if key not in first}
+        if step == self._run.step:
+            self._run.log({**row, "_timestamp": wall_time})
+        elif not rest:
+            self._run.log({**first, "_timestamp": wall_time}, step=step, commit=True)
+        else:
+            self._run.log({**first, "_timestamp": wall_time}, step=step, commit=False)
+            self._run.log(rest, commit=True)
+        self.state["wandb_next_step"] = step + 1
 
     def _log(self, step: int, wall_time: float, values: dict[str, Any]) -> None:
         """A row at the next ``_step``, its own step in ``tracelet/step``."""
