@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 
 import tracelet
 from tracelet.backends.mlflow import read_run as read_mlflow
@@ -32,6 +33,10 @@ def test_media_reach_mlflow_as_images_tables_and_histogram_plots(isolated: Path)
         experiment.log_histogram("weights", np.arange(100.0), step=3, num_bins=10)
         experiment.log_table("preds", [[1, "cat"], [2, "dog"]], columns=["id", "label"], step=3)
         tracelet.log({"loss": 0.5, "grid": tracelet.Image(pixels)})
+        experiment.log_images("pair", [pixels, pixels[::-1]], step=5, captions=["a", "b"])
+        figure = Figure(figsize=(2, 1), dpi=50)
+        figure.subplots().plot([0, 1], [1, 0])
+        experiment.log_figure("curve", figure, step=6)
     assert experiment.report.complete
 
     run = read_mlflow("sqlite:///mlflow.db", "media")
@@ -45,12 +50,16 @@ def test_media_reach_mlflow_as_images_tables_and_histogram_plots(isolated: Path)
     assert histogram["bucket_counts"] == [10.0] * 10 and histogram["min"] == 0.0
     from PIL import Image
 
-    images = [n for n in names if n.startswith("images/") and n.endswith(".png")]
-    assert len(images) == 2  # MLflow's step view: one per key and step
-    for name in images:
-        with Image.open(_path(run, name)) as image:
+    images = {
+        (row.key, row.step): row.content for row in run.media.itertuples() if row.kind == "image"
+    }
+    assert set(images) == {("sample", 3), ("grid", 0), ("pair/0", 5), ("pair/1", 5), ("curve", 6)}
+    for name in (n for n in names if n.startswith("images/sample+") and n.endswith(".png")):
+        with Image.open(_path(run, name)) as image:  # MLflow's step view: key and step
             assert image.size == (48, 32)
             assert np.array_equal(np.asarray(image), pixels)
+    assert images["curve", 6].startswith("100x50 ")
+    assert images["pair/1", 5] != images["pair/0", 5] == images["sample", 3]
 
 
 def _sha256(path: Path) -> str:
