@@ -34,7 +34,7 @@ Tracker-imposed differences
     verdict per tracker is ``equal`` (the two paths store the same), ``explained``
     (they differ, but the direct path stored exactly what the rules predict and the
     routed path stored every point the tracker can keep; a column the routed path's
-    writer added, such as W&B's ``tracelet/step``, is listed as a rule of its own), or
+    writer added (a step column of the tracker's store) is listed as a rule of its own), or
     ``different``.
     ``explained`` exits 0 unless ``strict`` is set.
 """
@@ -275,8 +275,8 @@ def _compare_backend(
 
 
 def _added_columns(backend: str, direct: RunTables, routed: RunTables) -> list[Imposed]:
-    """Columns the routed path's writer added that the direct store does not hold (W&B's
-    ``tracelet/step`` for SummaryWriter points)."""
+    """Columns the routed path's writer added that the direct store does not hold (a step
+    column for SummaryWriter points, in a tracker whose rows have a step of their own)."""
     return [
         Imposed(backend, ROUTED, "added-column", f"column {name!r} {description}")
         for name, description in sorted(routed.added_columns.items())
