@@ -1,6 +1,6 @@
 """Media on the hot path: a 256x256 RGB image every step, training-thread cost per call.
 
-    .venv/bin/python benchmarks/media_bench.py [--reps 5] [--steps 300]
+    .venv/bin/python benchmarks/media_bench.py [--reps 5] [--steps 300] [--image noise|gradient]
 
 Cases, each rep in a fresh subprocess with sandboxed stores (MLflow sqlite), in
 alternating order:
@@ -11,7 +11,9 @@ alternating order:
   tracelet run (the flusher thread writes the pixels; the agent encodes);
 * ``log_image``: ``experiment.log_image("img", img, step)``.
 
-Each case logs a new array per step (a copy, as a training loop makes a new tensor);
+``--image noise`` (random pixels, the PNG encoder's worst case) or ``gradient`` (smooth,
+cheap to compress). Each case logs a new array per step (a copy, as a training loop
+makes a new tensor);
 printed: the median µs per call over the reps and each case's ratio to plain add_image.
 """
 
@@ -31,7 +33,11 @@ import json, time
 import numpy as np
 STEPS = {steps}
 rng = np.random.default_rng(0)
-frames = [rng.integers(0, 256, size=(256, 256, 3), dtype=np.uint8) for _ in range(16)]
+if {image!r} == "noise":
+    frames = [rng.integers(0, 256, size=(256, 256, 3), dtype=np.uint8) for _ in range(16)]
+else:
+    ramp = np.add.outer(np.arange(256), np.arange(256)) // 2
+    frames = [np.stack([(ramp + i) % 256] * 3, axis=-1).astype(np.uint8) for i in range(16)]
 def timed(call):
     t = time.perf_counter()
     for step in range(STEPS):
@@ -64,13 +70,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--image", choices=("noise", "gradient"), default="noise")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="tracelet-media-bench-"))
     results: dict[str, list[float]] = {case: [] for case in CASES}
     for rep in range(args.reps):
         order = CASES if rep % 2 == 0 else CASES[::-1]
         for case in order:
-            results[case].append(run_case(CASE.format(steps=args.steps, case=case), root)["us"])
+            results[case].append(
+                run_case(CASE.format(steps=args.steps, case=case, image=args.image), root)["us"]
+            )
     plain = statistics.median(results["plain add_image"])
     for case in CASES:
         value = statistics.median(results[case])
