@@ -26,6 +26,7 @@ def test_import_tracelet_does_not_import_numpy_or_pil():
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_media_reach_mlflow_as_images_tables_and_histogram_plots(isolated: Path):
     pixels = np.random.default_rng(1).integers(0, 256, size=(32, 48, 3), dtype=np.uint8)
     with tracelet.start_logging(exp_name="media", project="p", backend="mlflow") as experiment:
@@ -145,3 +146,41 @@ def test_validate_compares_the_journal_media_with_the_store(isolated: Path, caps
     capsys.readouterr()
     assert main(["validate", str(experiment.run_dir), store]) == 1
     assert "media differ: gray@1" in " ".join(capsys.readouterr().out.split())
+
+
+def test_the_flusher_writes_media_files_and_a_backend_reads_them_natively(tmp_path: Path):
+    """Fast: the router's preparation of a row and a backend's default media delivery,
+    without an agent (TensorBoard, read back with tracelet's reader)."""
+    from tracelet.backends.base import RunInfo
+    from tracelet.backends.tensorboard import TensorboardBackend, read_run
+    from tracelet.media import with_absolute_paths
+    from tracelet.router import Router
+    from tracelet.tables import image_content
+
+    run_dir = tmp_path / "run"
+    (run_dir / "media").mkdir(parents=True)
+    pixels = np.arange(12 * 8 * 3, dtype=np.uint8).reshape(8, 12, 3)
+    image, histogram = tracelet.Image(pixels), tracelet.Histogram(np.arange(10.0), num_bins=5)
+    router = Router(run_dir, "r")
+    prepared = router._prepare(("r", 2, 1.7e9, {"loss": 1, "img": image, "h": histogram}))
+    router.close("FINISHED", None)
+    _, step, wall, values = prepared
+    assert values["loss"] == 1 and values["img"]["path"] == "media/000001.npy"
+    assert np.array_equal(np.load(run_dir / values["img"]["path"]), pixels)
+
+    info = RunInfo("r", "r", "p", str(run_dir), 1.7e9)
+    backend = TensorboardBackend(info, {"log_dir": str(tmp_path / "tb")}, {})
+    backend.open()
+    backend.log_row(step, wall, {k: with_absolute_paths(v, run_dir) for k, v in values.items()})
+    backend.close("FINISHED")
+
+    tables = read_run(str(tmp_path / "tb"))
+    assert tables.metrics[["key", "step", "value"]].values.tolist() == [["loss", 2, 1.0]]
+    media = {row.kind: row for row in tables.media.itertuples()}
+    png = tmp_path / "expected.png"
+    from PIL import Image
+
+    Image.fromarray(pixels).save(png)
+    assert (media["image"].key, media["image"].step) == ("img", 2)
+    assert media["image"].content == image_content(png)
+    assert json.loads(media["histogram"].content)["counts"] == [2.0] * 5

@@ -193,7 +193,7 @@ def read_run(path: str | Path, run: str | None = None) -> RunTables:
     Images, histograms, texts and ``tracelet.log`` / ``experiment.log_*`` media are the
     media table.
     """
-    from tracelet.media import media_row
+    from tracelet.media import media_row, with_absolute_paths
     from tracelet.rundir import JOURNAL_FILE
     from tracelet.tables import file_sha256, histogram_content, image_content
 
@@ -205,11 +205,6 @@ def read_run(path: str | Path, run: str | None = None) -> RunTables:
     artifacts: list[tuple] = []
     media_rows: list[tuple] = []
     run_dir = journal.parent
-
-    def absolute(descriptor: dict[str, Any]) -> dict[str, Any]:
-        if "path" not in descriptor:
-            return descriptor
-        return {**descriptor, "path": str(run_dir / descriptor["path"])}
 
     for event in iter_events(journal):
         kind = event[0]
@@ -223,12 +218,12 @@ def read_run(path: str | Path, run: str | None = None) -> RunTables:
                 if not isinstance(value, dict)
             )
             media_rows.extend(
-                media_row(key, step, absolute(value))
+                media_row(key, step, with_absolute_paths(value, run_dir))
                 for key, value in values.items()
                 if isinstance(value, dict)
             )
         elif kind == MEDIA:
-            media_rows.append(media_row(event[1], event[2], absolute(event[4])))
+            media_rows.append(media_row(event[1], event[2], with_absolute_paths(event[4], run_dir)))
         elif kind == HISTOGRAM:
             counts, limits = event[4]["bucket_counts"], event[4]["bucket_limits"]
             media_rows.append(

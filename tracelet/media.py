@@ -184,6 +184,14 @@ def table_cells(dataframe: Any, columns: Any, data: Any) -> tuple[list[str], lis
     return [str(c) for c in columns], rows
 
 
+def with_absolute_paths(value: Any, run_dir: Path) -> Any:
+    """A media descriptor whose file path (relative to the run folder in the journal) is
+    absolute; any other value as it is."""
+    if isinstance(value, dict) and "path" in value:
+        return {**value, "path": str(Path(run_dir) / value["path"])}
+    return value
+
+
 def prepare(value: Media, run_dir: Path, stem: str) -> dict[str, Any]:
     """The journal descriptor of ``value``; its files go to ``run_dir/media/``."""
     from tracelet.rundir import MEDIA_DIR

@@ -41,6 +41,7 @@ from tracelet.events import (
     Point,
     SystemSample,
 )
+from tracelet.media import with_absolute_paths
 from tracelet.rundir import JOURNAL_FILE, RunSpec, delivery_file, read_json, write_json
 
 log = logging.getLogger("tracelet.agent.delivery")
@@ -277,7 +278,7 @@ class BackendWorker:
         elif kind == ROW:
             self._deliver_row(*event[1:])
         elif kind == MEDIA:
-            media = self._media_paths(event[4])
+            media = with_absolute_paths(event[4], self.run_dir)
             self._call(f"{media['_type']}s", 1, backend.log_media, *event[1:4], media)
         elif kind == END:
             self._finish(event[1])
@@ -288,7 +289,7 @@ class BackendWorker:
         self, step: int, wall_time: float, values: dict[str, Any], early: list[str] = ()
     ) -> None:
         """A ``tracelet.log`` row; its scalars count as metrics, its media by kind."""
-        values = {key: self._media_paths(value) for key, value in values.items()}
+        values = {key: with_absolute_paths(value, self.run_dir) for key, value in values.items()}
         counts: dict[str, int] = {}
         for value in values.values():
             kind = f"{value['_type']}s" if isinstance(value, dict) else "metrics"
@@ -305,12 +306,6 @@ class BackendWorker:
         for kind, count in counts.items():
             if count:
                 self.state.count(self.state.delivered, kind, count)
-
-    def _media_paths(self, value: Any) -> Any:
-        """A media value's files, relative to the run folder in the journal, made absolute."""
-        if isinstance(value, dict) and "path" in value:
-            return {**value, "path": str(self.run_dir / value["path"])}
-        return value
 
     def _call(self, kind: str, count: int, method: Callable, *args: Any) -> None:
         try:
