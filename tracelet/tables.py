@@ -115,16 +115,19 @@ def media_frame(rows: Iterable[tuple] | None = None) -> pd.DataFrame:
 
 def image_content(image: str | Path | bytes | Any) -> str:
     """An image's ``content`` (a file, its bytes or a PIL image): size, mode and a digest
-    of its decoded pixels."""
+    of its decoded pixels; ``""`` for a file that is not an image PIL can read."""
     import io
 
     from PIL import Image
 
     if isinstance(image, str | Path | bytes):
         source = io.BytesIO(image) if isinstance(image, bytes) else image
-        with Image.open(source) as opened:
-            opened.load()
-            return image_content(opened)
+        try:
+            with Image.open(source) as opened:
+                opened.load()
+                return image_content(opened)
+        except OSError:  # not an image (PIL.UnidentifiedImageError), or a truncated one
+            return ""
     pixels = hashlib.sha256(image.tobytes()).hexdigest()
     return f"{image.width}x{image.height} {image.mode} {pixels}"
 
