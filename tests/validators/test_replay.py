@@ -173,8 +173,6 @@ def test_100k_points_awkward_keys_huge_steps_are_equal_in_every_tracker(isolated
     verdicts = {item.backend: item.verdict for item in report.backends}
     # W&B's routed store holds the SummaryWriter steps in a column of its own
     assert verdicts == {"mlflow": EQUAL, "wandb": EXPLAINED, "clearml": EQUAL}
-    wandb_item = next(item for item in report.backends if item.backend == "wandb")
-    assert [i.rule for i in wandb_item.imposed] == ["added-column"]
     encodings = {
         "mlflow": mlflow_sqlite,
         "wandb": lambda v: v,
@@ -187,7 +185,7 @@ def test_100k_points_awkward_keys_huge_steps_are_equal_in_every_tracker(isolated
     non_finite = int((~np.isfinite(source.metrics["value"])).sum())
     assert {b.backend: [(i.rule, i.points) for i in b.imposed] for b in report.backends} == {
         "mlflow": [("mlflow-inf", infinite)],
-        "wandb": [],
+        "wandb": [("added-column", 0)],
         "clearml": [("clearml-nonfinite", non_finite)],
     }
 
