@@ -207,13 +207,20 @@ def test_cli_replay_explained_exits_0_strict_exits_1_and_writes_json(isolated: P
     assert report["schema"] == "tracelet.validate/replay-1"
     (backend,) = report["backends"]
     assert backend["verdict"] == "explained"
-    assert [i["rule"] for i in backend["imposed"]] == ["wandb-lower-step", "wandb-same-step"]
+    rules = ["wandb-lower-step", "wandb-same-step", "added-column"]
+    assert [i["rule"] for i in backend["imposed"]] == rules
+    assert "column 'tracelet/step' added by tracelet" in text
+    assert backend["comparison"]["added_columns"]["only_right"] == {
+        "tracelet/step": backend["imposed"][2]["description"].removeprefix(
+            "column 'tracelet/step' "
+        )
+    }
     assert backend["comparison"]["summary"]["differing_keys"] == ["train loss"]
     assert (isolated / "r.html").read_text().startswith("<!DOCTYPE html>")
 
     code, out, _ = validate(capsys, "--replay", table, "--backend", "wandb", "--strict")
     assert code == 1
-    assert "--strict: exit 1" in out
+    assert "--strict: exit 1" in " ".join(out.split())  # the verdict line may wrap
 
 
 def test_cli_replay_errors_exit_2_with_one_line(isolated: Path, capsys):
