@@ -28,6 +28,8 @@ def public_methods(cls: type) -> list[str]:
 def documented_objects() -> dict[str, object]:
     objects = {f"tracelet.{name}": getattr(tracelet, name) for name in PUBLIC_FUNCTIONS}
     objects["tracelet.Experiment"] = tracelet.Experiment
+    for name in ("Image", "Histogram", "Table"):
+        objects[f"tracelet.{name}"] = getattr(tracelet, name)
     for name in public_methods(tracelet.Experiment):
         objects[f"tracelet.Experiment.{name}"] = getattr(tracelet.Experiment, name)
     objects["tracelet.log_steps"] = log_steps

@@ -43,7 +43,9 @@ def test_unit_semantics():
         for data, kwargs in CALLS:
             log.log(data, **kwargs)
     log.finish()
-    rows = sorted((e[1], e[3], e[2]) for e in emitted)
+    assert [e[0] for e in emitted] == ["r"] * 8  # one row per commit, as wandb.log writes them
+    assert [e[1] for e in emitted] == [0, 1, 2, 10, 11, 12, 20, 25]
+    rows = sorted((key, e[1], value) for e in emitted for key, value in e[3].items())
     assert rows == sorted(
         [
             ("a", 0, 1.0), ("a", 1, 2.0), ("a", 2, 3.0), ("b", 2, 10.0),
@@ -94,3 +96,18 @@ def test_non_scalar_value_is_warned_not_lost_silently(isolated: Path):
 def test_log_without_active_run_raises():
     with pytest.raises(RuntimeError, match="start_logging"):
         tracelet.log({"a": 1.0})
+
+
+def test_media_of_the_call_that_moves_the_step_are_listed_as_early():
+    emitted = []
+    log = WandbStyleLog(emitted.append)
+    first, second = tracelet.Image("a.png"), tracelet.Image("b.png")
+    log.log({"a": first, "x": 1.0}, step=3)  # W&B binds a to step 0, its step then
+    log.log({"b": second})  # bound to step 3
+    log.log({"c": first}, step=4)
+    log.log({"c": second})  # the later call wins: c is bound to step 4
+    log.finish()
+    assert [(e[1], e[3], e[4:]) for e in emitted] == [
+        (3, {"a": first, "x": 1.0, "b": second}, (["a"],)),
+        (4, {"c": second}, ()),
+    ]

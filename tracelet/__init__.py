@@ -23,12 +23,16 @@ from tracelet.experiment import (
     start_logging,
     stop_logging,
 )
+from tracelet.media import Histogram, Image, Table
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Experiment",
+    "Histogram",
+    "Image",
     "StopReport",
+    "Table",
     "__version__",
     "get_active_experiment",
     "log",

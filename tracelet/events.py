@@ -16,6 +16,8 @@ kind   tuple                                                  meaning
 ``x``  ``("x", key, step, wall_time, text)``                  a text record
 ``s``  ``("s", {key: value}, [removed keys])``                summary values set / deleted
 ``d``  ``("d", name, step_metric, [summary ops] or None)``    ``define_metric``
+``r``  ``("r", step, wall_time, {key: value}[, early])``      one committed ``tracelet.log`` row
+``v``  ``("v", key, step, wall_time, media)``                 an ``experiment.log_image``... value
 ``e``  ``("e", status)``                                      end of run: FINISHED/FAILED/KILLED
 =====  =====================================================  ==========================
 
@@ -34,6 +36,13 @@ An artifact's optional ``info`` holds what ``log_artifact`` was given besides th
 A model's ``absolute_path`` is its portable file (a torch state dict ``.pt``, a pickled
 scikit-learn estimator ``.pkl``); ``model_info`` is ``{"name": str, "flavor": "pytorch" |
 "sklearn", "mlflow_model": absolute path of an MLflow model folder, or None}``.
+
+A row is what one ``wandb.log`` commit holds, kept whole so that a tracker with rows
+(W&B) stores it as ``wandb.log`` would; the others receive its values as points.
+``early`` lists the media keys W&B binds to the step before the row's (see
+:class:`tracelet.log_steps.WandbStyleLog`). Its values are numbers, or media
+(:mod:`tracelet.media`), which the flusher turns into JSON descriptors with a
+``"_type"`` (as it does the media of a ``v`` event).
 """
 
 from __future__ import annotations
@@ -50,6 +59,8 @@ HISTOGRAM: Final = "h"
 TEXT: Final = "x"
 SUMMARY: Final = "s"
 DEFINE_METRIC: Final = "d"
+ROW: Final = "r"
+MEDIA: Final = "v"
 END: Final = "e"
 
 

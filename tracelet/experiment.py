@@ -27,9 +27,10 @@ from tracelet.agent.stop_report import StopReport, collect_report
 from tracelet.backends import ensure_installed, load_backend, normalize_backends
 from tracelet.console import ConsoleCapture
 from tracelet.distributed import process_rank, resolve_mode
-from tracelet.events import ARTIFACT, DEFINE_METRIC, METRIC, MODEL, PARAMS, TAGS, TEXT
+from tracelet.events import ARTIFACT, DEFINE_METRIC, MEDIA, METRIC, MODEL, PARAMS, TAGS, TEXT
 from tracelet.gitstate import read_source
 from tracelet.log_steps import WandbStyleLog
+from tracelet.media import Histogram, Image, Media, Table
 from tracelet.objects import (
     file_name,
     model_flavor,
@@ -471,6 +472,99 @@ class Experiment:
 
     def _watch_step(self, hook_calls: int) -> int:
         return self._wandb_log.step if self._logs_dicts else hook_calls
+
+    def log_image(self, key: str, image: Any, step: Any = None, caption: str | None = None) -> None:
+        """Log an image under ``key`` (``step=None`` is step 0): a numpy array (HW, HWC),
+        a torch tensor (CHW), a PIL image, a file path or a [`tracelet.Image`][tracelet.Image].
+
+        Only a reference is taken here; the pixels are encoded by the flusher thread,
+        so do not change the array in place before the next flush.
+
+        Example:
+            ```python
+            experiment.log_image("samples/real", batch[0], step=epoch, caption="real")
+            ```
+        """
+        if not isinstance(image, Image):
+            image = Image(image, caption=caption)
+        elif caption is not None:
+            image = Image(image.data_or_path, mode=image.mode, caption=caption)
+        self._emit_media(key, image, step)
+
+    def log_images(
+        self, key: str, images: Iterable[Any], step: Any = None, captions: Iterable | None = None
+    ) -> None:
+        """Log several images at one step, as ``key/0``, ``key/1``, ...
+
+        Example:
+            ```python
+            experiment.log_images("samples", [img_a, img_b], step=3, captions=["a", "b"])
+            ```
+        """
+        images = list(images)
+        captions = list(captions) if captions is not None else [None] * len(images)
+        for index, (image, caption) in enumerate(zip(images, captions, strict=True)):
+            self.log_image(f"{key}/{index}", image, step=step, caption=caption)
+
+    def log_figure(self, key: str, figure: Any, step: Any = None) -> None:
+        """Log a matplotlib figure as a PNG image. The figure is drawn now (the caller
+        may close it right after), the file is written by the flusher.
+
+        Example:
+            ```python
+            fig, ax = plt.subplots()
+            ax.plot(losses)
+            experiment.log_figure("curves/loss", fig, step=epoch)
+            plt.close(fig)
+            ```
+        """
+        import io
+
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+        self._emit_media(key, Image(buffer.getvalue()), step)
+
+    def log_histogram(
+        self, key: str, values_or_np_histogram: Any, step: Any = None, num_bins: int = 64
+    ) -> None:
+        """Log a histogram: raw values (binned into ``num_bins``) or a
+        ``numpy.histogram`` result ``(counts, edges)``.
+
+        Example:
+            ```python
+            experiment.log_histogram("weights/fc1", model.fc1.weight, step=epoch)
+            experiment.log_histogram("lengths", np.histogram(lengths, bins=10), step=0)
+            ```
+        """
+        value = values_or_np_histogram
+        if not isinstance(value, Histogram):
+            if isinstance(value, tuple) and len(value) == 2:
+                value = Histogram(np_histogram=value, num_bins=num_bins)
+            else:
+                value = Histogram(value, num_bins=num_bins)
+        self._emit_media(key, value, step)
+
+    def log_table(
+        self, key: str, dataframe_or_rows: Any, columns: list[str] | None = None, step: Any = None
+    ) -> None:
+        """Log a table: a pandas DataFrame, or a list of rows with ``columns``.
+
+        Example:
+            ```python
+            experiment.log_table("predictions", [[1, "cat", 0.9]], columns=["id", "label", "p"])
+            experiment.log_table("metrics_by_class", frame, step=epoch)
+            ```
+        """
+        value = dataframe_or_rows
+        if not isinstance(value, Table):
+            if hasattr(value, "columns") and hasattr(value, "to_numpy"):
+                value = Table(dataframe=value)
+            else:
+                value = Table(columns=columns, data=value)
+        self._emit_media(key, value, step)
+
+    def _emit_media(self, key: str, value: Media, step: Any) -> None:
+        self._emit((MEDIA, str(key), to_step(step), time.time(), value))
 
     # -- lifecycle -------------------------------------------------------------------
     def flush(self) -> None:

@@ -31,10 +31,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tracelet.events import ARTIFACT, DEFINE_METRIC, END, IMAGE, METRIC, PARAMS, SUMMARY, TAGS
+from tracelet.events import (
+    ARTIFACT,
+    DEFINE_METRIC,
+    END,
+    HISTOGRAM,
+    IMAGE,
+    MEDIA,
+    METRIC,
+    PARAMS,
+    ROW,
+    SUMMARY,
+    TAGS,
+    TEXT,
+)
 from tracelet.tables import (
     RunTables,
     artifacts_frame,
+    media_frame,
     metrics_frame,
     params_frame,
     summary_frame,
@@ -176,14 +190,17 @@ def count_events(path: Path, offset: int = 0) -> int:
 def read_run(path: str | Path, run: str | None = None) -> RunTables:
     """Read a journal (or a run folder holding ``journal.tlj``) into the shared tables.
 
-    Metrics keep every point in journal order. Params and tags are last-wins, as a
-    tracker would show them; params of a section read as ``section/key``. The summary is
-    what ``experiment.summary`` ended with, plus the ``define_metric`` aggregates of the
-    journal's points. Image events are listed as artifacts ``media/<key>/<step>``.
+    Metrics keep every point in journal order (a ``tracelet.log`` row's values in
+    the row's order). Params and tags are last-wins, as a tracker would show them; params
+    of a section read as ``section/key``. The summary is what ``experiment.summary`` ended
+    with, plus the ``define_metric`` aggregates of the journal's points. Image events are
+    listed as artifacts ``media/<key>/<step>``. Images, histograms, texts and
+    ``tracelet.log`` / ``experiment.log_*`` media are the media table.
     """
+    from tracelet.media import media_row, with_absolute_paths
     from tracelet.rundir import JOURNAL_FILE
     from tracelet.summaries import MetricSummaries
-    from tracelet.tables import file_sha256
+    from tracelet.tables import file_sha256, histogram_content, image_content
 
     path = Path(path)
     journal = path / JOURNAL_FILE if path.is_dir() else path
@@ -193,11 +210,34 @@ def read_run(path: str | Path, run: str | None = None) -> RunTables:
     artifacts: list[tuple] = []
     summary: dict[str, Any] = {}
     aggregates = MetricSummaries()
+    media_rows: list[tuple] = []
+    run_dir = journal.parent
+
     for event in iter_events(journal):
         kind = event[0]
         if kind == METRIC:
             metrics.append((event[1], event[3], event[2], event[4]))
             aggregates.add(event[1], event[2])
+        elif kind == ROW:
+            step, wall_time, values = event[1:4]
+            for key, value in values.items():
+                if not isinstance(value, dict):
+                    metrics.append((key, step, float(value), wall_time))
+                    aggregates.add(key, float(value))
+            media_rows.extend(
+                media_row(key, step, with_absolute_paths(value, run_dir))
+                for key, value in values.items()
+                if isinstance(value, dict)
+            )
+        elif kind == MEDIA:
+            media_rows.append(media_row(event[1], event[2], with_absolute_paths(event[4], run_dir)))
+        elif kind == HISTOGRAM:
+            counts, limits = event[4]["bucket_counts"], event[4]["bucket_limits"]
+            media_rows.append(
+                (event[1], event[2], "histogram", -1, "", histogram_content(counts, limits))
+            )
+        elif kind == TEXT:
+            media_rows.append((event[1], event[2], "text", -1, "", event[4]))
         elif kind == PARAMS:
             section = event[2] if len(event) > 2 else None
             params.update(
@@ -221,6 +261,8 @@ def read_run(path: str | Path, run: str | None = None) -> RunTables:
             if media.exists():
                 name = f"media/{event[1]}/{event[2]}.png"
                 artifacts.append((name, str(media), media.stat().st_size, file_sha256(media)))
+                row = (event[1], event[2], "image", media.stat().st_size, file_sha256(media))
+                media_rows.append((*row, image_content(media)))
     return RunTables(
         metrics=metrics_frame(metrics),
         params=params_frame(params),
@@ -228,4 +270,5 @@ def read_run(path: str | Path, run: str | None = None) -> RunTables:
         summary=summary_frame({**summary, **aggregates.values()}),
         artifacts=artifacts_frame(artifacts),
         source=str(journal),
+        media=media_frame(media_rows),
     )

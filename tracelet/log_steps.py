@@ -13,8 +13,10 @@ whose step is implicit (almost all of them) without guessing a step:
   run) and counts the dropped calls instead of staying silent.
 * nested dicts are flattened with ``.`` (W&B's own key form: ``{"a": {"b": 1}}`` is
   ``a.b``); values must be scalars (numbers, bools, numpy scalars, one-element
-  tensors). A value that is not (a ``wandb.Image``, a string) is not logged: tracelet
-  warns once per key and counts it.
+  tensors), kept as ``int``, ``float`` or ``bool`` as ``wandb.log`` keeps them (other
+  trackers receive them as floats), or media: ``tracelet.Image``, ``tracelet.Histogram``,
+  ``tracelet.Table`` (see :mod:`tracelet.media`), in the same row. Any other value (a
+  ``wandb.Image``, a string) is not logged: tracelet warns once per key and counts it.
 
 Example:
     ```python
@@ -38,16 +40,20 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tracelet.events import METRIC
-from tracelet.values import to_float, to_step
+from tracelet.events import ROW
+from tracelet.media import Media
+from tracelet.values import to_scalar, to_step
 
 
 class WandbStyleLog:
     """Holds W&B's step counter and pending row for one run.
 
     Each run has one ([`Experiment.log`][tracelet.Experiment.log] and
-    [`tracelet.log`][tracelet.log] go through it); it passes each committed value to
-    ``emit`` as a metric event.
+    [`tracelet.log`][tracelet.log] go through it); it passes each committed row to
+    ``emit`` as one row event, ``("r", step, wall_time, {key: value})``, so that W&B
+    receives the row ``wandb.log`` would have written. A fifth item, when present, lists
+    the media keys of the call that moved the step (``log(d, step=s)`` above the current
+    step): W&B names their files after the step before it.
 
     Attributes:
         step: the step the pending row will be committed at.
@@ -61,15 +67,16 @@ class WandbStyleLog:
         steps.log({"loss": 0.5})
         steps.log({"loss": 0.4}, step=3)
         steps.finish()
-        [(key, value, step) for _, key, value, step, _ in events]
-        # [("loss", 0.5, 0), ("loss", 0.4, 3)]
+        [(step, row) for _, step, _, row in events]
+        # [(0, {"loss": 0.5}), (3, {"loss": 0.4})]
         ```
     """
 
     def __init__(self, emit: Callable[[tuple], None]):
         self._emit = emit
         self.step = 0
-        self._pending: dict[str, float] = {}
+        self._pending: dict[str, Any] = {}
+        self._early: set[str] = set()  # media of the call that moved the step
         self.dropped_calls = 0
         self.skipped_values = 0
         self._warned_keys: set[str] = set()
@@ -89,6 +96,7 @@ class WandbStyleLog:
         """
         if not isinstance(data, Mapping):
             raise TypeError(f"log() takes a dict of metrics, got {type(data).__name__}")
+        before = self.step
         if step is not None:
             step = to_step(step)
             if step < self.step:
@@ -97,7 +105,7 @@ class WandbStyleLog:
             if step > self.step:
                 self._commit()
                 self.step = step
-        self._merge(data)
+        self._merge(data, jumped=before != self.step)
         if commit or (commit is None and step is None):
             self._commit()
 
@@ -112,34 +120,39 @@ class WandbStyleLog:
         """
         self._commit()
 
-    def _merge(self, data: Mapping[str, Any], prefix: str = "") -> None:
+    def _merge(self, data: Mapping[str, Any], prefix: str = "", jumped: bool = False) -> None:
         for key, value in data.items():
             name = f"{prefix}{key}"
             if isinstance(value, Mapping):
-                self._merge(value, f"{name}.")
+                self._merge(value, f"{name}.", jumped)
+                continue
+            self._early.discard(name)
+            if isinstance(value, Media):  # encoded by the flusher, off this thread
+                self._pending[name] = value
+                if jumped:  # W&B names its file after the step before the jump
+                    self._early.add(name)
                 continue
             try:
-                self._pending[name] = to_float(value)
+                self._pending[name] = to_scalar(value)
             except TypeError:
                 self.skipped_values += 1
                 if name not in self._warned_keys:
                     self._warned_keys.add(name)
                     warnings.warn(
                         f"tracelet.log: {name!r} is a {type(value).__name__}, not a scalar; "
-                        "it is not logged (use a SummaryWriter add_image/add_histogram/"
-                        "add_text call for media)",
+                        "it is not logged (media go in tracelet.Image / tracelet.Histogram "
+                        "/ tracelet.Table)",
                         stacklevel=4,
                     )
 
     def _commit(self) -> None:
         if not self._pending:
             return
-        wall_time = time.time()
-        step = self.step
-        for key, value in self._pending.items():
-            self._emit((METRIC, key, value, step, wall_time))
+        row = (ROW, self.step, time.time(), self._pending)
+        self._emit((*row, sorted(self._early)) if self._early else row)
         self._pending = {}
-        self.step = step + 1
+        self._early = set()
+        self.step += 1
 
     def _drop(self, step: int) -> None:
         self.dropped_calls += 1

@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from tracelet.console import ConsoleCapture
-from tracelet.events import END, IMAGE, METRIC
+from tracelet.events import END, IMAGE, MEDIA, METRIC, ROW
 from tracelet.journal import JournalWriter
+from tracelet.media import Media, prepare
 from tracelet.rundir import JOURNAL_FILE, MEDIA_DIR
 from tracelet.values import to_float
 
@@ -106,7 +107,7 @@ class Router:
                     self.journal_error = None
                     self._warned.discard("journal")
                     print("tracelet: the journal is writable again", file=sys.stderr)
-                self.points_written += sum(1 for event in prepared if event[0] == METRIC)
+                self.points_written += sum(map(_point_count, prepared))
                 written += len(batch)
             return written
 
@@ -142,19 +143,33 @@ class Router:
             print(f"tracelet: {message}", file=sys.stderr)
 
     def _prepare(self, event: tuple) -> Any:
-        """Events are JSON-ready except image bytes, which become a file in media/, and
-        metric values the hot path left as tensors (read here, off the training thread)."""
+        """Events are JSON-ready except image bytes and media values, which become files
+        in media/ (:mod:`tracelet.media`), and metric values the hot path left as tensors
+        (read here, off the training thread)."""
         kind = event[0]
         if kind == METRIC:
             if type(event[2]) is float:
                 return event
             return (kind, event[1], to_float(event[2]), event[3], event[4])
         if kind == IMAGE and isinstance(event[4], bytes | bytearray):
-            self._media_count += 1
-            rel = f"{MEDIA_DIR}/{self._media_count:06d}.png"
+            rel = f"{MEDIA_DIR}/{self._media_stem()}.png"
             (self.run_dir / rel).write_bytes(event[4])
             return (*event[:4], rel)
+        if kind == ROW and any(isinstance(v, Media) for v in event[3].values()):
+            values = {
+                key: prepare(value, self.run_dir, self._media_stem())
+                if isinstance(value, Media)
+                else value
+                for key, value in event[3].items()
+            }
+            return (kind, event[1], event[2], values, *event[4:])
+        if kind == MEDIA:
+            return (*event[:4], prepare(event[4], self.run_dir, self._media_stem()))
         return event
+
+    def _media_stem(self) -> str:
+        self._media_count += 1
+        return f"{self._media_count:06d}"
 
     def close(self, status: str, deadline: float | None) -> None:
         """Flush what is queued, append the end marker and stop the flusher.
@@ -195,6 +210,15 @@ class Router:
         self._journal = None
         self._queue = collections.deque()
         self.emit = discard
+
+
+def _point_count(event: tuple) -> int:
+    """Scalar points in a prepared event (what the stop progress counts)."""
+    if event[0] == METRIC:
+        return 1
+    if event[0] == ROW:
+        return sum(1 for value in event[3].values() if not isinstance(value, dict))
+    return 0
 
 
 def discard(event: tuple) -> None:

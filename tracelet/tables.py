@@ -1,4 +1,4 @@
-"""The shared data model: four tidy tables that every store reads back into.
+"""The shared data model: the tidy tables that every store reads back into.
 
 Events written by the runtime and tables read by the validators are the same facts:
 
@@ -10,6 +10,8 @@ params     ``key`` str, ``value`` str
 tags       ``key`` str, ``value`` str
 artifacts  ``name`` str, ``path`` str, ``size`` int64, ``sha256`` str
 summary    ``key`` str, ``value`` str
+media      ``key`` str, ``step`` int64, ``kind`` str, ``size`` int64, ``sha256`` str,
+           ``content`` str
 =========  ==========================================================================
 
 The summary holds the run's summary values (``experiment.summary``, W&B's run summary,
@@ -18,8 +20,23 @@ ClearML's single values) and its ``define_metric`` aggregates, flattened with ``
 :func:`tracelet.summaries.summary_value` (numbers as float64 ``repr``). W&B's automatic
 last value of every logged key is not part of it.
 
+A media row is one logged image, histogram, table or text at a step. ``size`` and
+``sha256`` describe the file the store holds (``-1`` / ``""`` when the store keeps no
+file, as for a W&B histogram); ``content`` is what was logged, in a form that does not
+depend on the tracker's encoding, so two trackers' media compare:
+
+* image: ``"<width>x<height> <mode> <sha256 of the decoded pixels>"``;
+* histogram: JSON ``{"counts": [...], "limits": [...]}`` (right bucket edges);
+* table: JSON ``{"columns": [...], "data": [[...], ...]}``;
+* text: the text.
+
+A reader that does not read media leaves ``RunTables.media`` as ``None`` and a
+comparison leaves media out.
+
 Besides these, a run read back carries its system metrics (``system``, metrics columns)
-and where its code came from (``origin``), which are not part of a comparison.
+and where its code came from (``origin``), which are not part of a comparison, and the
+columns a writer added to the store that are not metrics of the user's
+(``added_columns``, for example W&B's ``tracelet/step``), which are compared.
 
 pandas is imported lazily so that ``import tracelet`` stays light.
 """
@@ -43,6 +60,14 @@ PARAM_COLUMNS = {"key": "object", "value": "object"}
 TAG_COLUMNS = {"key": "object", "value": "object"}
 ARTIFACT_COLUMNS = {"name": "object", "path": "object", "size": "int64", "sha256": "object"}
 SUMMARY_COLUMNS = {"key": "object", "value": "object"}
+MEDIA_COLUMNS = {
+    "key": "object",
+    "step": "int64",
+    "kind": "object",
+    "size": "int64",
+    "sha256": "object",
+    "content": "object",
+}
 
 
 def _frame(rows: Iterable[tuple] | None, columns: dict[str, str]) -> pd.DataFrame:
@@ -96,6 +121,47 @@ def summary_frame(summary: Mapping[str, Any] | None = None) -> pd.DataFrame:
 def artifacts_frame(rows: Iterable[tuple] | None = None) -> pd.DataFrame:
     """Build an artifacts table from ``(name, path, size, sha256)`` rows."""
     return _frame(sorted(rows or []), ARTIFACT_COLUMNS)
+
+
+def media_frame(rows: Iterable[tuple] | None = None) -> pd.DataFrame:
+    """Build a media table from ``(key, step, kind, size, sha256, content)`` rows, kept
+    in the order logged."""
+    return _frame(rows, MEDIA_COLUMNS)
+
+
+def image_content(image: str | Path | bytes | Any) -> str:
+    """An image's ``content`` (a file, its bytes or a PIL image): size, mode and a digest
+    of its decoded pixels; ``""`` for a file that is not an image PIL can read."""
+    import io
+
+    from PIL import Image
+
+    if isinstance(image, str | Path | bytes):
+        source = io.BytesIO(image) if isinstance(image, bytes) else image
+        try:
+            with Image.open(source) as opened:
+                opened.load()
+                return image_content(opened)
+        except OSError:  # not an image (PIL.UnidentifiedImageError), or a truncated one
+            return ""
+    pixels = hashlib.sha256(image.tobytes()).hexdigest()
+    return f"{image.width}x{image.height} {image.mode} {pixels}"
+
+
+def histogram_content(counts: Sequence[float], limits: Sequence[float]) -> str:
+    """A histogram's ``content``: its counts and the right edge of each bucket (what
+    every tracker keeps; ClearML drops the left edge of the first)."""
+    return json.dumps({"counts": [float(c) for c in counts], "limits": [float(x) for x in limits]})
+
+
+def table_content(columns: Sequence[Any], data: Sequence[Sequence[Any]]) -> str:
+    return json.dumps({"columns": [str(c) for c in columns], "data": [list(r) for r in data]})
+
+
+def media_file_row(key: str, step: int, kind: str, path: str | Path, content: str) -> tuple:
+    """A media row for a file the store holds."""
+    path = Path(path)
+    return (key, int(step), kind, path.stat().st_size, file_sha256(path), content)
 
 
 def param_value(value: Any) -> str:
@@ -197,6 +263,12 @@ class RunTables:
     #: where the code came from, as the tracker recorded it: ``program``, ``user``,
     #: ``git.commit``, ``git.branch``, ``git.remote``, ``git.dirty`` (those present)
     origin: dict[str, str] = field(default_factory=dict)
+    #: columns the store holds that a writer added itself and that are therefore not in
+    #: ``metrics`` (W&B's ``tracelet/step``): column -> who added it, what it holds
+    added_columns: dict[str, str] = field(default_factory=dict)
+    #: images, histograms, tables and texts (see the module docstring), or None when the
+    #: store's reader does not read media
+    media: pd.DataFrame | None = None
 
     def with_system_metrics(self) -> RunTables:
         """A copy whose metrics include the system metrics: pass two of these to

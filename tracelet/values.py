@@ -46,6 +46,28 @@ def to_float(value: Any) -> float:
     )
 
 
+def to_scalar(value: Any) -> float | int | bool:
+    """The value ``tracelet.log`` records for a scalar: a Python ``float``, ``int`` or
+    ``bool`` as given (W&B stores ``1``, ``1.0`` and ``true`` differently), numpy
+    scalars and one-element tensors through ``.item()``; ``TypeError`` otherwise."""
+    kind = type(value)
+    if kind is float or kind is int or kind is bool:
+        return value
+    item = getattr(value, "item", None)
+    if item is not None and callable(item):
+        try:
+            scalar = item()
+        except (ValueError, RuntimeError) as exc:
+            raise TypeError(f"expected a scalar, got {_describe(value)}") from exc
+        if isinstance(scalar, _NUMBER_TYPES):
+            return scalar
+    elif isinstance(value, _NUMBER_TYPES):
+        return float(value)
+    raise TypeError(
+        f"expected a number (int, float, bool, numpy scalar or tensor), got {_describe(value)}"
+    )
+
+
 def to_float_as_tensorboard(value: Any) -> float:
     """The value a SummaryWriter recorded for ``value``: it has already accepted it, and
     accepts a little more than :func:`to_float` (torch: numeric strings, tensorboardX:

@@ -13,6 +13,7 @@ from tracelet.backends.tensorboard import FLOAT32_ENCODING
 from tracelet.tables import RunTables, artifacts_frame, metrics_frame, params_frame, tags_frame
 from tracelet.validators import exit_codes
 from tracelet.validators.compare import compare_runs
+from tracelet.validators.report import verdict
 
 MAX = 1.7976931348623157e308
 INF = float("inf")
@@ -331,3 +332,46 @@ def test_empty_tables():
 def test_bad_arguments_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         compare_runs(run(CURVE), run(CURVE), **kwargs)
+
+
+def test_media_are_paired_by_key_step_kind_and_compared_by_content():
+    from tracelet.tables import media_frame
+
+    image = ("img", 3, "image", 10, "aa", "2x2 RGB 00")
+    left = RunTables(
+        metrics_frame(), media=media_frame([image, ("h", 1, "histogram", -1, "", "x")])
+    )
+    right = RunTables(
+        metrics_frame(),
+        media=media_frame([(*image[:5], "2x2 RGB 11"), ("t", 0, "table", 5, "bb", "{}")]),
+    )
+
+    result = compare_runs(left, right)
+
+    assert not result.equal and result.exit_code == 1
+    assert [(c.key, c.step, c.left, c.right) for c in result.media.changed] == [
+        ("img", 3, "2x2 RGB 00", "2x2 RGB 11")
+    ]
+    assert [c.key for c in result.media.only_left] == ["h"]
+    assert [c.key for c in result.media.only_right] == ["t"]
+    assert "media differ: h@1, img@3, t@0" in verdict(result)
+    assert compare_runs(left, left).media.matched == 2
+    # a reader that does not read media (None) leaves them out
+    assert compare_runs(left, RunTables(metrics_frame())).media.skipped
+
+
+def test_added_columns_are_compared_and_named():
+    left = RunTables(metrics_frame())
+    right = RunTables(
+        metrics_frame(), added_columns={"tracelet/step": "added by tracelet (3 values)"}
+    )
+
+    result = compare_runs(left, right)
+
+    assert not result.equal
+    assert result.columns.only_right == {"tracelet/step": "added by tracelet (3 values)"}
+    assert "added columns differ: tracelet/step" in verdict(result)
+    assert compare_runs(left, right, skip=("columns",)).equal
+    assert "both stores hold the same 1 column a writer added" in verdict(
+        compare_runs(right, right)
+    )

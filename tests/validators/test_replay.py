@@ -106,8 +106,11 @@ def test_wandb_explains_lower_step_and_same_step(isolated: Path):
         "wandb-refused-name": ("direct", 0, ("note",)),
         "wandb-lower-step": ("direct", 1, ("train loss",)),
         "wandb-same-step": ("direct", 1, ("train loss",)),
+        "added-column": ("routed", 0, ()),
     }
     by_rule = {i.rule: i for i in item.imposed}
+    assert "'tracelet/step' added by tracelet" in by_rule["added-column"].description
+    assert list(item.comparison.columns.only_right) == ["tracelet/step"]
     assert by_rule["wandb-lower-step"].examples == (("train loss", 2),)
     assert by_rule["wandb-same-step"].examples == (("train loss", 3),)
     assert "lower than the run's current step" in by_rule["wandb-lower-step"].description
@@ -168,7 +171,8 @@ def test_100k_points_awkward_keys_huge_steps_are_equal_in_every_tracker(isolated
     assert report.points == 100_000
     assert report.exit_code == 0
     verdicts = {item.backend: item.verdict for item in report.backends}
-    assert verdicts == {"mlflow": EQUAL, "wandb": EQUAL, "clearml": EQUAL}
+    # W&B's routed store holds the SummaryWriter steps in a column of its own
+    assert verdicts == {"mlflow": EQUAL, "wandb": EXPLAINED, "clearml": EQUAL}
     encodings = {
         "mlflow": mlflow_sqlite,
         "wandb": lambda v: v,
@@ -181,7 +185,7 @@ def test_100k_points_awkward_keys_huge_steps_are_equal_in_every_tracker(isolated
     non_finite = int((~np.isfinite(source.metrics["value"])).sum())
     assert {b.backend: [(i.rule, i.points) for i in b.imposed] for b in report.backends} == {
         "mlflow": [("mlflow-inf", infinite)],
-        "wandb": [],
+        "wandb": [("added-column", 0)],
         "clearml": [("clearml-nonfinite", non_finite)],
     }
 
@@ -203,13 +207,20 @@ def test_cli_replay_explained_exits_0_strict_exits_1_and_writes_json(isolated: P
     assert report["schema"] == "tracelet.validate/replay-1"
     (backend,) = report["backends"]
     assert backend["verdict"] == "explained"
-    assert [i["rule"] for i in backend["imposed"]] == ["wandb-lower-step", "wandb-same-step"]
+    rules = ["wandb-lower-step", "wandb-same-step", "added-column"]
+    assert [i["rule"] for i in backend["imposed"]] == rules
+    assert "column 'tracelet/step' added by tracelet" in text
+    assert backend["comparison"]["added_columns"]["only_right"] == {
+        "tracelet/step": backend["imposed"][2]["description"].removeprefix(
+            "column 'tracelet/step' "
+        )
+    }
     assert backend["comparison"]["summary"]["differing_keys"] == ["train loss"]
     assert (isolated / "r.html").read_text().startswith("<!DOCTYPE html>")
 
     code, out, _ = validate(capsys, "--replay", table, "--backend", "wandb", "--strict")
     assert code == 1
-    assert "--strict: exit 1" in out
+    assert "--strict: exit 1" in " ".join(out.split())  # the verdict line may wrap
 
 
 def test_cli_replay_errors_exit_2_with_one_line(isolated: Path, capsys):

@@ -26,6 +26,7 @@ from typing import Any
 
 from tracelet import journal
 from tracelet.backends import Backend, BackendUnavailable, RefusedError, RunInfo, load_backend
+from tracelet.backends.base import row_points
 from tracelet.console import read_console
 from tracelet.events import (
     ARTIFACT,
@@ -33,15 +34,18 @@ from tracelet.events import (
     END,
     HISTOGRAM,
     IMAGE,
+    MEDIA,
     METRIC,
     MODEL,
     PARAMS,
+    ROW,
     SUMMARY,
     TAGS,
     TEXT,
     Point,
     SystemSample,
 )
+from tracelet.media import with_absolute_paths
 from tracelet.rundir import (
     CONSOLE_FILE,
     JOURNAL_FILE,
@@ -234,6 +238,8 @@ class BackendWorker:
                     j = _metric_run_end(events, i)
                     if j > i:
                         backend.replay([Point(*e[1:5]) for e in events[i:j]])
+                    elif events[i][0] == ROW and (points := row_points(*events[i][1:4])):
+                        backend.replay(points)
                     i = max(j, i + 1)
             if at_cursor:
                 return
@@ -310,10 +316,37 @@ class BackendWorker:
             self._call("histograms", 1, backend.log_histogram, *event[1:5])
         elif kind == TEXT:
             self._call("texts", 1, backend.log_text, *event[1:5])
+        elif kind == ROW:
+            self._deliver_row(*event[1:])
+        elif kind == MEDIA:
+            media = with_absolute_paths(event[4], self.run_dir)
+            self._call(f"{media['_type']}s", 1, backend.log_media, *event[1:4], media)
         elif kind == END:
             self._finish(event[1])
         else:
             self._refuse("unknown", 1, f"unknown event kind {kind!r}")
+
+    def _deliver_row(
+        self, step: int, wall_time: float, values: dict[str, Any], early: list[str] = ()
+    ) -> None:
+        """A ``tracelet.log`` row; its scalars count as metrics, its media by kind."""
+        values = {key: with_absolute_paths(value, self.run_dir) for key, value in values.items()}
+        counts: dict[str, int] = {}
+        for value in values.values():
+            kind = f"{value['_type']}s" if isinstance(value, dict) else "metrics"
+            counts[kind] = counts.get(kind, 0) + 1
+        try:
+            self.backend.log_row(step, wall_time, values, early)
+        except RefusedError as exc:
+            refused = sum(counts.values()) if exc.count is None else exc.count
+            self._refuse("row values", refused, str(exc))
+            for kind in sorted(counts, key=lambda k: k != "metrics"):
+                taken = min(refused, counts[kind])
+                counts[kind] -= taken
+                refused -= taken
+        for kind, count in counts.items():
+            if count:
+                self.state.count(self.state.delivered, kind, count)
 
     def _call(self, kind: str, count: int, method: Callable, *args: Any) -> None:
         try:

@@ -195,6 +195,46 @@ class Backend(ABC):
     ) -> None:
         """``define_metric`` for a tracker that has it (W&B); the others need nothing."""
 
+    def log_row(
+        self,
+        step: int,
+        wall_time: float,
+        values: Mapping[str, Any],
+        early: Sequence[str] = (),
+    ) -> None:
+        """One committed ``tracelet.log`` row (``wandb.log``'s unit). By default its
+        scalars are one :meth:`log_metrics` call and its media go to :meth:`log_media`;
+        a tracker with rows of its own (W&B) stores the row as it is (``early``: see
+        :mod:`tracelet.events`)."""
+        points = row_points(step, wall_time, values)
+        if points:
+            self.log_metrics(points)
+        for key, value in values.items():
+            if isinstance(value, Mapping):
+                self.log_media(key, step, wall_time, value)
+
+    def log_media(self, key: str, step: int, wall_time: float, media: Mapping[str, Any]) -> None:
+        """A media value (a :mod:`tracelet.media` descriptor, files as absolute paths).
+        By default an image goes to :meth:`log_image` as a PNG, a histogram to
+        :meth:`log_histogram` and a table to :meth:`log_table`."""
+        from tracelet import media as kinds
+
+        kind = media["_type"]
+        if kind == kinds.IMAGE:
+            self.log_image(key, step, wall_time, kinds.png_file(dict(media)))
+        elif kind == kinds.HISTOGRAM:
+            self.log_histogram(key, step, wall_time, kinds.histogram_dict(dict(media)))
+        elif kind == kinds.TABLE:
+            self.log_table(key, step, wall_time, list(media["columns"]), list(media["data"]))
+        else:
+            raise RefusedError(f"unknown media type {kind!r} ({key!r})")
+
+    def log_table(
+        self, key: str, step: int, wall_time: float, columns: list[str], data: list[list[Any]]
+    ) -> None:
+        """Store a table (cells are JSON values)."""
+        self._refuse_media("table", key)
+
     def log_image(self, key: str, step: int, wall_time: float, png_path: str) -> None:
         """Store a PNG image; a tracker without images keeps this refusal."""
         self._refuse_media("image", key)
@@ -232,6 +272,13 @@ class Backend(ABC):
         """The open run's id in the tracker, and its URL (a local path or store location
         for an offline store); read by ``Experiment.ids`` / ``Experiment.urls``."""
         return "", ""
+
+
+def row_points(step: int, wall_time: float, values: Mapping[str, Any]) -> list[Point]:
+    """The scalar values of a row as float points, in the row's order."""
+    return [
+        Point(k, float(v), step, wall_time) for k, v in values.items() if not isinstance(v, Mapping)
+    ]
 
 
 def existing_file(path: str, what: str) -> Path:

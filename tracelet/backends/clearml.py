@@ -110,10 +110,14 @@ from tracelet.tables import (
     Encoding,
     RunTables,
     artifacts_frame,
+    histogram_content,
+    image_content,
+    media_frame,
     metrics_frame,
     metrics_from_columns,
     params_frame,
     summary_frame,
+    table_content,
     tags_frame,
 )
 
@@ -333,6 +337,16 @@ class ClearmlBackend(Backend):
             xaxis="bucket right edge",
             yaxis="count",
         )
+        self._flush()
+
+    def log_table(
+        self, key: str, step: int, wall_time: float, columns: list[str], data: list[list[Any]]
+    ) -> None:
+        import pandas as pd
+
+        title, series = clearml_title_series(key)
+        frame = pd.DataFrame(data, columns=columns)
+        self._logger.report_table(title, series, iteration=step, table_plot=frame)
         self._flush()
 
     def log_text(self, key: str, step: int, wall_time: float, text: str) -> None:
@@ -556,7 +570,9 @@ def _read_session(session: _Session) -> RunTables:
     notes = ["precision:float64"]
     if session.zip is None and not session.path.with_name(session.path.name + ".zip").exists():
         notes.append("incomplete: no .zip next to the session (the task was not closed)")
-    metrics, system, singles, event_notes = _read_metrics(session.read("metrics.jsonl") or b"")
+    metrics, system, singles, media_events, event_notes = _read_metrics(
+        session.read("metrics.jsonl") or b""
+    )
     # All finite: ClearML replaced NaN and ±inf by 0.0 (a session holding them did not).
     encodings = (ZERO_ENCODING,) if metrics["value"].abs().lt(math.inf).all() else ()
     params, tags = _read_hyperparams(task)
@@ -572,6 +588,7 @@ def _read_session(session: _Session) -> RunTables:
         encodings=encodings,
         system=system,
         origin=_script_origin(task.get("script") or {}),
+        media=media_frame(_media_row(session, *item) for item in media_events),
     )
 
 
@@ -585,8 +602,9 @@ def _script_origin(script: Mapping[str, Any]) -> dict[str, str]:
     return origin
 
 
-def _read_metrics(raw: bytes) -> tuple[Any, Any, dict[str, float], list[str]]:
-    """(metrics, resource-monitor rows keyed ``<title>/<series>``, single values, notes)."""
+def _read_metrics(raw: bytes) -> tuple[Any, Any, dict[str, float], list[tuple], list[str]]:
+    """(metrics, resource-monitor rows keyed ``<title>/<series>``, single values, media
+    events as ``(key, step, kind, event)``, notes)."""
 
     keys: list[str] = []
     steps: list[int] = []
@@ -597,6 +615,7 @@ def _read_metrics(raw: bytes) -> tuple[Any, Any, dict[str, float], list[str]]:
     singles: dict[str, float] = {}
     skipped: dict[str, int] = {}
     system: list[tuple] = []
+    media_events: list[tuple] = []
     lines = raw.splitlines()
     for number, line in enumerate(lines):
         try:
@@ -633,28 +652,56 @@ def _read_metrics(raw: bytes) -> tuple[Any, Any, dict[str, float], list[str]]:
                 times.append(event.get("timestamp", 0) / 1000.0)
             elif kind in ("training_debug_image", "plot"):
                 media_kind = _media_kind(kind, event)
-                media.setdefault((media_kind, key_from_clearml(*pair)), []).append(
-                    event.get("iter", 0)
-                )
+                media_key = key_from_clearml(*pair)
+                media.setdefault((media_kind, media_key), []).append(event.get("iter", 0))
+                media_events.append((media_key, event.get("iter", 0), media_kind, event))
             else:
                 skipped[f"{kind} events"] = skipped.get(f"{kind} events", 0) + 1
     frame = metrics_from_columns(keys, steps, values, times)
     notes = [_media_note(kind, key, s) for (kind, key), s in sorted(media.items())]
     notes += [f"skipped {n} {what}" for what, n in sorted(skipped.items())]
-    return frame, metrics_frame(system), singles, notes
+    return frame, metrics_frame(system), singles, media_events, notes
 
 
 def _media_kind(kind: str, event: Mapping[str, Any]) -> str:
     if kind == "plot":
-        try:
-            data = json.loads(event.get("plot_str") or "{}").get("data") or [{}]
-        except ValueError:
-            return "plot"
-        return "histogram" if data[0].get("type") == "bar" else "plot"
+        kind = _plot_data(event).get("type")
+        return {"bar": "histogram", "table": "table"}.get(kind, "plot")
     url = str(event.get("url") or event.get("key") or "").lower()
     if url.endswith(".txt"):
         return "text"
     return "image" if url.endswith(_IMAGE_SUFFIXES) else "media"
+
+
+def _plot_data(event: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        return (json.loads(event.get("plot_str") or "{}").get("data") or [{}])[0]
+    except ValueError:
+        return {}
+
+
+def _media_row(session: _Session, key: str, step: int, kind: str, event: Mapping) -> tuple:
+    """A media table row: a debug image or text file of the session, or a plot's data
+    (a histogram's bars, a table's header and cells)."""
+    if kind in ("histogram", "table"):
+        data = _plot_data(event)
+        if kind == "histogram":
+            content = histogram_content(data.get("y", []), data.get("x", []))
+        else:
+            columns = [
+                str(v[0]) if isinstance(v, list) else str(v) for v in data["header"]["values"]
+            ]
+            rows = [list(row) for row in zip(*data["cells"]["values"], strict=True)]
+            content = table_content(columns, rows)
+        return (key, step, kind, -1, "", content)
+    stored = session.read(f"data/{event.get('key', '')}") if event.get("key") else None
+    if stored is None:
+        return (key, step, kind, -1, "", "")
+    if kind == "image":
+        content = image_content(stored)
+    else:
+        content = stored.decode("utf-8", "replace") if kind == "text" else ""
+    return (key, step, kind, len(stored), _sha256(stored), content)
 
 
 def _media_note(kind: str, key: str, steps: list[int]) -> str:

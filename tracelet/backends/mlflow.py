@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -70,10 +71,15 @@ from tracelet.tables import (
     RunTables,
     artifacts_frame,
     file_sha256,
+    histogram_content,
+    image_content,
+    media_file_row,
+    media_frame,
     metrics_frame,
     param_value,
     params_frame,
     summary_frame,
+    table_content,
     tags_frame,
 )
 
@@ -511,8 +517,19 @@ class MlflowBackend(Backend):
         self, key: str, step: int, wall_time: float, histogram: Mapping[str, Any]
     ) -> None:
         record = {"key": key, "step": step, "wall_time": wall_time, **histogram}
-        path = f"histograms/{mlflow_key(key)}/step_{step}.json"
-        self.client.log_dict(self.run_id, record, path)
+        path = f"histograms/{mlflow_key(key)}/step_{step}"
+        self.client.log_dict(self.run_id, record, f"{path}.json")
+        # MLflow has no histogram view: a bar plot next to the data shows one
+        self.client.log_image(self.run_id, histogram_plot(key, step, histogram), f"{path}.png")
+
+    def log_table(
+        self, key: str, step: int, wall_time: float, columns: list[str], data: list[list[Any]]
+    ) -> None:
+        import pandas as pd
+
+        frame = pd.DataFrame(data, columns=columns)
+        path = f"tables/{mlflow_key(key)}/step_{step}.json"
+        self.client.log_table(self.run_id, frame, path)
 
     def log_text(self, key: str, step: int, wall_time: float, text: str) -> None:
         self.client.log_text(self.run_id, text, f"text/{mlflow_key(key)}/step_{step}.txt")
@@ -541,6 +558,28 @@ class MlflowBackend(Backend):
 def _under(flat_key: str, keys: Sequence[str]) -> bool:
     """Whether a flattened summary key belongs to one of the top-level ``keys``."""
     return any(flat_key == k or flat_key.startswith(f"{k}.") for k in keys)
+
+
+def histogram_plot(key: str, step: int, histogram: Mapping[str, Any]) -> Any:
+    """A bar plot of a histogram's buckets, as a PIL image (matplotlib, no display)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    edges = [histogram["min"], *histogram["bucket_limits"]]
+    figure = Figure(figsize=(6, 3.5), dpi=100)
+    axes = figure.subplots()
+    widths = [right - left for left, right in itertools.pairwise(edges)]
+    axes.bar(edges[:-1], histogram["bucket_counts"], width=widths, align="edge")
+    axes.set_title(f"{key} (step {step})")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    buffer.seek(0)
+    return Image.open(buffer)
 
 
 def source_tags(run: RunInfo) -> dict[str, str]:
@@ -783,6 +822,7 @@ def read_run(location: str, run: str | None = None) -> RunTables:
     if keymap:
         rows = [(keymap.get(r[0], r[0]), *r[1:]) for r in rows]
     params = {keymap.get(k, k): v for k, v in run_info.data.params.items()}
+    artifacts = _artifact_rows(client, run_id, run_info.info.artifact_uri)
     system = [r for r in rows if r[0].startswith(SYSTEM_PREFIX)]
     if system:
         rows = [r for r in rows if not r[0].startswith(SYSTEM_PREFIX)]
@@ -793,10 +833,8 @@ def read_run(location: str, run: str | None = None) -> RunTables:
         params=params_frame(params),
         tags=tags_frame(user_tags),
         summary=summary_frame(summary),
-        artifacts=artifacts_frame(
-            _artifact_rows(client, run_id, run_info.info.artifact_uri)
-            + _logged_model_rows(client, run_info)
-        ),
+        artifacts=artifacts_frame(artifacts + _logged_model_rows(client, run_info)),
+        media=media_frame(_media_rows(artifacts, keymap)),
         source=f"{uri}#{run_id}",
         encodings=(SQLITE_ENCODING,) if not uri.startswith(("file:", "/")) else (),
     )
@@ -845,6 +883,40 @@ def _find_run(client, run: str | None, uri: str):
         raise LookupError(f"no MLflow run {run or ''} in {uri}".replace("  ", " "))
     names = ", ".join(f"{r.info.run_id} ({r.info.run_name})" for r in runs[:10])
     raise LookupError(f"{uri} holds {len(runs)} runs; name one with #RUN_ID: {names}")
+
+
+_IMAGE_NAME = re.compile(r"images/(?P<key>.+?)[+%]step[+%](?P<step>-?\d+)[+%]timestamp[+%]")
+_STEP_FILE = re.compile(r"(?P<folder>histograms|tables|text)/(?P<key>.+)/step_(?P<step>-?\d+)\.")
+
+
+def _media_rows(artifacts: list[tuple], keymap: Mapping[str, str]) -> list[tuple]:
+    """Media rows from the artifacts tracelet's writer (and ``mlflow.log_image``) leave:
+    ``images/<key>+step+<n>+...png`` (not the ``+compressed`` preview),
+    ``histograms/<key>/step_<n>.json`` (its ``.png`` plot is not a media item of its
+    own), ``tables/<key>/step_<n>.json`` and ``text/<key>/step_<n>.txt``."""
+    rows = []
+    for name, path, _, _ in artifacts:
+        image = _IMAGE_NAME.match(name)
+        if image and name.endswith(".png") and "compressed" not in name:
+            key = keymap.get(image["key"].replace("~", "/"), image["key"].replace("~", "/"))
+            rows.append(media_file_row(key, int(image["step"]), "image", path, image_content(path)))
+            continue
+        found = _STEP_FILE.match(name)
+        if found is None or name.endswith(".png"):
+            continue
+        key, step = keymap.get(found["key"], found["key"]), int(found["step"])
+        if found["folder"] == "text":
+            rows.append(media_file_row(key, step, "text", path, Path(path).read_text("utf-8")))
+            continue
+        stored = json.loads(Path(path).read_text(encoding="utf-8"))
+        if found["folder"] == "histograms":
+            key = stored.get("key", key)
+            content = histogram_content(stored["bucket_counts"], stored["bucket_limits"])
+            rows.append(media_file_row(key, step, "histogram", path, content))
+        else:
+            content = table_content(stored["columns"], stored["data"])
+            rows.append(media_file_row(key, step, "table", path, content))
+    return sorted(rows, key=lambda row: row[1])
 
 
 def _sqlite_metrics(uri: str, run_id: str) -> list[tuple]:

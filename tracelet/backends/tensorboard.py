@@ -68,6 +68,9 @@ from tracelet.tables import (
     RunTables,
     artifact_rows,
     artifacts_frame,
+    histogram_content,
+    image_content,
+    media_frame,
     metrics_from_columns,
     param_value,
     params_frame,
@@ -178,6 +181,15 @@ class TensorboardBackend(Backend):
 
     def log_text(self, key: str, step: int, wall_time: float, text: str) -> None:
         self._write(wall_time, step, self._pb.text(key, text))
+
+    def log_table(
+        self, key: str, step: int, wall_time: float, columns: list[str], data: list[list[Any]]
+    ) -> None:
+        """TensorBoard has no tables: a Markdown table in the text plugin, as TensorBoard
+        renders ``add_text`` Markdown."""
+        lines = [" | ".join(columns), " | ".join("---" for _ in columns)]
+        lines += [" | ".join(str(cell) for cell in row) for row in data]
+        self.log_text(key, step, wall_time, "\n".join(lines))
 
     def close(self, status: str) -> None:
         if self._writer is not None:
@@ -307,6 +319,7 @@ def read_run(path: str, run: str | None = None) -> RunTables:
         source=str(root),
         notes=reader.notes(),
         encodings=(FLOAT32_ENCODING,) if reader.float32_keys else (),
+        media=media_frame(reader.media_rows),
     )
 
 
@@ -362,6 +375,7 @@ class _Reader:
         self.tags: dict[str, str] = {}
         self.summary: dict[str, Any] = {}
         self.media: dict[tuple[str, str], list[int]] = {}
+        self.media_rows: list[tuple] = []
         self.skipped: dict[str, int] = {}
 
     def read_file(self, file: Path, prefix: str) -> None:
@@ -432,6 +446,7 @@ class _Reader:
         media = _MEDIA_PLUGINS.get(plugin) if kind == "tensor" else _MEDIA_FIELDS.get(kind or "")
         if media:
             self.media.setdefault((media, key), []).append(step)
+            self.media_rows.append(_media_row(key, step, media, value))
         else:
             self._skip(f"{plugin or kind} values")
 
@@ -455,6 +470,26 @@ class _Reader:
         ]
         notes += [f"skipped {n} {what}" for what, n in sorted(self.skipped.items())]
         return notes
+
+
+def _media_row(key: str, step: int, kind: str, value: Any) -> tuple:
+    """A media table row (see :mod:`tracelet.tables`); the event file holds the bytes."""
+    import hashlib
+
+    data: bytes | None = None
+    content = ""
+    if value.HasField("image"):
+        data = value.image.encoded_image_string
+    elif kind == "image" and len(value.tensor.string_val) >= 3:  # TF2: width, height, PNG
+        data = value.tensor.string_val[2]
+    elif value.HasField("histo"):
+        histo = value.histo
+        content = histogram_content(list(histo.bucket), list(histo.bucket_limit))
+    elif kind == "text" and value.tensor.string_val:
+        content = value.tensor.string_val[0].decode("utf-8")
+    if data is None:
+        return (key, step, kind, -1, "", content)
+    return (key, step, kind, len(data), hashlib.sha256(data).hexdigest(), image_content(data))
 
 
 def _hparam_string(value: Any) -> str:

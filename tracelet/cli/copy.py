@@ -107,6 +107,12 @@ def _copy(args: argparse.Namespace, console) -> int:
         console.print(f"copied, but not verified: {exc}", markup=False, highlight=False)
         return exit_codes.EQUAL
     copy = read_store(location)
-    comparison = compare_runs(source, copy, rtol=args.rtol, atol=args.atol, skip=("artifacts",))
+    # a column the tracker's writer adds (W&B's tracelet/step) is shown, not compared:
+    # the source is not a store of that tracker; a copy moves metrics, params and tags
+    comparison = compare_runs(
+        source, copy, rtol=args.rtol, atol=args.atol, skip=("artifacts", "columns", "media")
+    )
+    for name, description in sorted(copy.added_columns.items()):
+        console.print(f"the copy holds column {name!r}: {description}", markup=False)
     extra = {"mode": "copy", "backend": backend, "copy": location}
     return show_comparison(comparison, source, copy, args, console, extra)

@@ -61,6 +61,8 @@ from tracelet.validators.result import (
     Comparison,
     HistoryDiff,
     MappingDiff,
+    MediaChange,
+    MediaDiff,
     MetricDiff,
     PointDiff,
 )
@@ -71,7 +73,7 @@ if TYPE_CHECKING:
     from tracelet.tables import RunTables
 
 SIDES = ("left", "right")
-SECTIONS = ("params", "tags", "summary", "artifacts")
+SECTIONS = ("params", "tags", "summary", "artifacts", "columns", "media")
 
 
 def _known_encodings() -> dict[str, Encoding]:
@@ -102,11 +104,12 @@ def compare_runs(
     ``precision`` declares lossy stores per side (``{"right": ["float32"]}``; names from
     :data:`ENCODINGS`); with ``store_encodings`` (the default) the readers' declared
     ``RunTables.encodings`` apply too. ``skip`` names sections left out of the verdict
-    (``"params"``, ``"tags"``, ``"summary"``, ``"artifacts"``); summary values
-    (``RunTables.summary``) are compared as their strings, like params. ``max_examples``
-    bounds the differing points and one-sided steps kept per key
-    (``Comparison.differences`` keeps them all). ``store_rows`` also compares every
-    column of the stores' own rows (``RunTables.history``, when both keep them:
+    (``"params"``, ``"tags"``, ``"summary"``, ``"artifacts"``, ``"columns"``: the columns a
+    writer added to a store, ``RunTables.added_columns``; ``"media"``, compared only when
+    both readers read media); summary values (``RunTables.summary``) are compared as their
+    strings, like params. ``max_examples`` bounds the differing points and one-sided steps
+    kept per key (``Comparison.differences`` keeps them all). ``store_rows`` also compares
+    every column of the stores' own rows (``RunTables.history``, when both keep them:
     ``Comparison.history``), as script mode does: two runs of the same script must leave
     the same rows, bookkeeping included.
     """
@@ -145,6 +148,12 @@ def compare_runs(
         history=_compare_history(left, right, declared, max_examples)
         if store_rows
         else HistoryDiff(skipped=True),
+        columns=MappingDiff(skipped=True)
+        if "columns" in skip
+        else _compare_columns(left.added_columns, right.added_columns),
+        media=MediaDiff(skipped=True)
+        if "media" in skip or left.media is None or right.media is None
+        else _compare_media(left.media, right.media),
     )
 
 
@@ -543,6 +552,45 @@ def _compare_mapping(left: pd.DataFrame, right: pd.DataFrame) -> MappingDiff:
         only_right={k: v for k, v in sorted(rmap.items()) if k not in lmap},
         changed={k: (v, rmap[k]) for k, v in sorted(lmap.items()) if k in rmap and rmap[k] != v},
         matched=sum(1 for k, v in lmap.items() if rmap.get(k) == v),
+    )
+
+
+def _compare_columns(left: Mapping[str, str], right: Mapping[str, str]) -> MappingDiff:
+    """Added columns match by name; their descriptions (with value counts) by text."""
+    return MappingDiff(
+        only_left={k: v for k, v in sorted(left.items()) if k not in right},
+        only_right={k: v for k, v in sorted(right.items()) if k not in left},
+        changed={k: (v, right[k]) for k, v in sorted(left.items()) if k in right and right[k] != v},
+        matched=sum(1 for k, v in left.items() if right.get(k) == v),
+    )
+
+
+def _compare_media(left: pd.DataFrame, right: pd.DataFrame) -> MediaDiff:
+    """Pair the n-th item of a kind under a key at a step on each side; compare content."""
+
+    def items(frame: pd.DataFrame) -> dict[tuple[str, int, str, int], str]:
+        seen: dict[tuple[str, int, str], int] = {}
+        out = {}
+        for key, step, kind, content in zip(
+            frame["key"], frame["step"], frame["kind"], frame["content"], strict=True
+        ):
+            slot = (str(key), int(step), str(kind))
+            occurrence = seen.get(slot, 0)
+            seen[slot] = occurrence + 1
+            out[(*slot, occurrence)] = str(content)
+        return out
+
+    lmap, rmap = items(left), items(right)
+    changed = [
+        MediaChange(*slot, lmap[slot], rmap[slot])
+        for slot in sorted(lmap.keys() & rmap.keys())
+        if lmap[slot] != rmap[slot]
+    ]
+    return MediaDiff(
+        only_left=tuple(MediaChange(*s, lmap[s], None) for s in sorted(lmap.keys() - rmap.keys())),
+        only_right=tuple(MediaChange(*s, None, rmap[s]) for s in sorted(rmap.keys() - lmap.keys())),
+        changed=tuple(changed),
+        matched=len(lmap.keys() & rmap.keys()) - len(changed),
     )
 
 

@@ -33,7 +33,9 @@ Tracker-imposed differences
     Each rule that applies is listed with its point count, keys and first steps. The
     verdict per tracker is ``equal`` (the two paths store the same), ``explained``
     (they differ, but the direct path stored exactly what the rules predict and the
-    routed path stored every point the tracker can keep), or ``different``.
+    routed path stored every point the tracker can keep; a column the routed path's
+    writer added (a step column of the tracker's store) is listed as a rule of its own), or
+    ``different``.
     ``explained`` exits 0 unless ``strict`` is set.
 """
 
@@ -71,7 +73,7 @@ EXPLAINED = "explained"
 DIFFERENT = "different"
 DEFAULT_TIMEOUT = 900.0
 PROJECT = "tracelet-replay"
-_SKIP = ("artifacts",)
+_SKIP = ("artifacts", "media")  # a replay writes metrics, params and tags only
 
 
 class ReplayError(RuntimeError):
@@ -256,6 +258,7 @@ def _compare_backend(
     )
     imposed += direct_rules
     imposed += _routed_refusals(backend, routed_result)
+    imposed += _added_columns(backend, direct, routed)
     options = {"rtol": rtol, "atol": atol, "skip": _SKIP}
     return BackendReplay(
         backend=backend,
@@ -264,10 +267,21 @@ def _compare_backend(
         routed=routed,
         imposed=imposed,
         direct_check=compare_runs(expected_direct, direct, **options),
-        routed_check=compare_runs(stored, routed, **options),
+        # the recorded run has no columns a writer added; _added_columns names them
+        routed_check=compare_runs(stored, routed, **{**options, "skip": (*_SKIP, "columns")}),
         sandboxes={path: results[(backend, path)]["sandbox"].root for path in PATHS},
         strict=strict,
     )
+
+
+def _added_columns(backend: str, direct: RunTables, routed: RunTables) -> list[Imposed]:
+    """Columns the routed path's writer added that the direct store does not hold (a step
+    column for SummaryWriter points, in a tracker whose rows have a step of their own)."""
+    return [
+        Imposed(backend, ROUTED, "added-column", f"column {name!r} {description}")
+        for name, description in sorted(routed.added_columns.items())
+        if name not in direct.added_columns
+    ]
 
 
 def _routed_refusals(backend: str, result: dict[str, Any]) -> list[Imposed]:

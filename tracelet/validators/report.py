@@ -45,6 +45,10 @@ new keys may be added, non-finite numbers are the strings ``"nan"``, ``"inf"``,
                   "examples": [{"row": int, "column": str, "left": str|null,
                                 "right": str|null}]},
       "run_summary": same shape as "params" (the runs' summary values),
+      "added_columns": same shape as "params" (column -> who added it, value count),
+      "media": {"equal": bool, "skipped": bool, "matched": int,
+                "only_left" | "only_right" | "changed": [{"key": str, "step": int,
+                    "kind": str, "occurrence": int, "left": str|null, "right": str|null}]},
       "artifacts": {"equal": bool, "skipped": bool, "matched": int,
                     "only_left": [name], "only_right": [name],
                     "changed": [{"name": str, "left_size": int, "right_size": int,
@@ -79,6 +83,8 @@ from tracelet.validators.result import (
     Comparison,
     HistoryDiff,
     MappingDiff,
+    MediaChange,
+    MediaDiff,
     MetricDiff,
 )
 
@@ -135,6 +141,11 @@ def verdict(comparison: Comparison) -> str:
         if comparison.adjustments:
             names = ", ".join(a.encoding for a in comparison.adjustments)
             text += f" (after precision adjustments: {names})"
+        if comparison.columns.matched:
+            text += (
+                f"; both stores hold the same {_plural(comparison.columns.matched, 'column')}"
+                " a writer added"
+            )
         return text
     parts = []
     differing = comparison.differing_keys
@@ -161,7 +172,14 @@ def verdict(comparison: Comparison) -> str:
             else (f" ({history.left_rows:,} rows left, {history.right_rows:,} right)")
         )
         parts.append(f"store rows differ{rows}: {_name_list(sorted(set(names)))}")
+    if not comparison.media.equal:
+        names = sorted({f"{c.key}@{c.step}" for c in _media_changes(comparison.media)})
+        parts.append(f"media differ: {_name_list(names)}")
     return "DIFFERENT: " + "; ".join(parts)
+
+
+def _media_changes(diff: MediaDiff) -> list[MediaChange]:
+    return [*diff.changed, *diff.only_left, *diff.only_right]
 
 
 def _mapping_sections(comparison: Comparison) -> tuple[tuple[str, MappingDiff], ...]:
@@ -169,6 +187,7 @@ def _mapping_sections(comparison: Comparison) -> tuple[tuple[str, MappingDiff], 
         ("params", comparison.params),
         ("tags", comparison.tags),
         ("summary", comparison.summary),
+        ("added columns", comparison.columns),
     )
 
 
@@ -252,6 +271,8 @@ def render_terminal(comparison: Comparison, console: Console, *, max_equal_rows:
         )
     if not comparison.history.equal:
         _render_history(comparison.history, console)
+    if not comparison.media.equal:
+        _render_media(comparison.media, console)
     style = "bold green" if comparison.equal else "bold red"
     console.print(Text(verdict(comparison), style), soft_wrap=True)
 
@@ -369,6 +390,42 @@ def _history_json(diff: HistoryDiff) -> dict[str, Any]:
     }
 
 
+def _render_media(diff: MediaDiff, console: Console) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="media differences", title_justify="left")
+    for name in ("key", "step", "kind", "#", "left", "right"):
+        table.add_column(name, overflow="fold")
+    for change in _media_changes(diff):
+        table.add_row(
+            Text(change.key),
+            str(change.step),
+            change.kind,
+            str(change.occurrence),
+            Text(_short(change.left) if change.left is not None else "(missing)"),
+            Text(_short(change.right) if change.right is not None else "(missing)"),
+        )
+    console.print(table)
+
+
+def _short(content: str, limit: int = 120) -> str:
+    return content if len(content) <= limit else content[: limit - 1] + "…"
+
+
+def _media_json(diff: MediaDiff) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {
+        "equal": diff.equal,
+        "skipped": diff.skipped,
+        "matched": diff.matched,
+        "only_left": [asdict(c) for c in diff.only_left],
+        "only_right": [asdict(c) for c in diff.only_right],
+        "changed": [asdict(c) for c in diff.changed],
+    }
+
+
 def _mapping_json(diff: MappingDiff) -> dict[str, Any]:
     return {
         "equal": diff.equal,
@@ -437,6 +494,8 @@ def to_json(comparison: Comparison) -> dict[str, Any]:
         "tags": _mapping_json(comparison.tags),
         "history": _history_json(comparison.history),
         "run_summary": _mapping_json(comparison.summary),
+        "added_columns": _mapping_json(comparison.columns),
+        "media": _media_json(comparison.media),
         "artifacts": {
             "equal": art.equal,
             "skipped": art.skipped,
@@ -642,6 +701,24 @@ def _mapping_html(section: str, diff: MappingDiff) -> str:
     return f"<h2>{section}</h2>" + _table(["key", "left", "right"], rows)
 
 
+def _media_html(diff: MediaDiff) -> str:
+    if diff.skipped:
+        return "<h2>media</h2><p>not compared</p>"
+    if diff.equal:
+        return f"<h2>media</h2><p>identical ({diff.matched} items)</p>"
+    rows = [
+        [
+            _cell(c.key),
+            _cell(c.step, numeric=True),
+            _cell(c.kind),
+            _cell(_short(c.left) if c.left is not None else "(missing)"),
+            _cell(_short(c.right) if c.right is not None else "(missing)"),
+        ]
+        for c in _media_changes(diff)
+    ]
+    return "<h2>media</h2>" + _table(["key", "step", "kind", "left", "right"], rows)
+
+
 def _artifacts_html(diff: ArtifactDiff) -> str:
     if diff.skipped:
         return "<h2>artifacts</h2><p>not compared</p>"
@@ -751,6 +828,8 @@ def write_html(comparison: Comparison, left: RunTables, right: RunTables, path: 
         _mapping_html("params", comparison.params),
         _mapping_html("tags", comparison.tags),
         _mapping_html("summary", comparison.summary),
+        _mapping_html("added columns", comparison.columns),
+        _media_html(comparison.media),
         _artifacts_html(comparison.artifacts),
         '<h2>curves</h2><p class="legend"><span style="color:#1f77b4">━ left</span>'
         '<span style="color:#ff7f0e">╍ right</span>'

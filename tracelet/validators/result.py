@@ -141,6 +141,35 @@ class HistoryDiff:
 
 
 @dataclass(frozen=True)
+class MediaChange:
+    """One media item (the ``occurrence``-th of ``kind`` under ``key`` at ``step``) on
+    one or both sides; a side without it has ``None``."""
+
+    key: str
+    step: int
+    kind: str
+    occurrence: int
+    left: str | None
+    right: str | None
+
+
+@dataclass(frozen=True)
+class MediaDiff:
+    """Differences between two media tables, matched by key, step, kind and occurrence
+    and compared by ``content`` (see :mod:`tracelet.tables`)."""
+
+    only_left: tuple[MediaChange, ...] = ()
+    only_right: tuple[MediaChange, ...] = ()
+    changed: tuple[MediaChange, ...] = ()
+    matched: int = 0
+    skipped: bool = False
+
+    @property
+    def equal(self) -> bool:
+        return self.skipped or not (self.only_left or self.only_right or self.changed)
+
+
+@dataclass(frozen=True)
 class Adjustment:
     """A store's lossy encoding, applied to both runs' values before comparing.
 
@@ -180,6 +209,11 @@ class Comparison:
     history: HistoryDiff = field(default_factory=lambda: HistoryDiff(skipped=True))
     #: the runs' summary values (``RunTables.summary``), compared as strings
     summary: MappingDiff = field(default_factory=MappingDiff)
+    #: the columns each store holds that a writer added (``RunTables.added_columns``):
+    #: a store with a step column the other lacks does not hold the same history
+    columns: MappingDiff = field(default_factory=MappingDiff)
+    #: media, compared when both stores' readers read them
+    media: MediaDiff = field(default_factory=lambda: MediaDiff(skipped=True))
 
     @property
     def differing_keys(self) -> list[str]:
@@ -188,8 +222,8 @@ class Comparison:
 
     @property
     def equal(self) -> bool:
-        """True when metrics, params, tags, summary, artifacts and the stores' own rows all
-        match (metrics within tolerance)."""
+        """True when metrics, params, tags, summary, artifacts, added columns, media and the
+        stores' own rows all match (metrics within tolerance)."""
         return (
             not self.differing_keys
             and self.params.equal
@@ -197,6 +231,8 @@ class Comparison:
             and self.summary.equal
             and self.artifacts.equal
             and self.history.equal
+            and self.columns.equal
+            and self.media.equal
         )
 
     @property

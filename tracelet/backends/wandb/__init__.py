@@ -2,17 +2,26 @@
 
 Writing (:class:`WandbBackend`, used by the delivery agent):
 
-* **Steps.** W&B silently drops a ``wandb.log(..., step=s)`` whose step is lower than
-  its current one, and TensorBoard-style code logs out of order all the time. So the
-  TensorBoard step is never W&B's step: every row is
+* **Rows of ``tracelet.log``** are W&B's own rows: ``run.log(row, step=s)`` with the
+  step ``tracelet.log`` computed by ``wandb.log``'s rules, so the run's history is the
+  one ``wandb.log`` would have written (same columns, ``_step``, values) and no
+  ``define_metric`` record is added. A row's ``_timestamp`` is the time of its commit
+  in the training process.
+* **Points of a SummaryWriter** (and ``log_metric``, Lightning, images, histograms,
+  text) carry a step of their own. W&B silently drops a ``wandb.log(..., step=s)``
+  whose step is lower than its current one, and TensorBoard-style code logs out of
+  order all the time, so such a point is never logged at W&B's step: its row is
   ``{"tracelet/step": s, key: value, ...}`` and ``_step`` is a private row counter
-  that only grows. ``define_metric("*", step_metric="tracelet/step")`` makes every
-  chart use the TensorBoard step as its x axis, as W&B's own TensorBoard sync does
-  with its ``global_step`` (a name tracelet avoids: many scripts log a metric called
-  ``global_step`` themselves).
-  Out-of-order, repeated and backwards steps are therefore all kept, in the order
-  they were logged. The counter is kept in ``state["wandb_next_step"]`` so a resumed
-  delivery continues it (W&B would drop rows whose ``_step`` went backwards).
+  that only grows. When the first such point arrives, ``tracelet/step`` is defined
+  (hidden) and each key gets ``define_metric(key, step_metric="tracelet/step")`` when
+  it is first logged, so W&B charts use the TensorBoard step as x axis (W&B's own
+  TensorBoard sync does the same with ``global_step``, a name tracelet avoids: many
+  scripts log a metric called ``global_step`` themselves). Out-of-order, repeated and
+  backwards steps are all kept, in the order they were logged. The counter is kept in
+  ``state["wandb_next_step"]`` so a resumed delivery continues it.
+* **A run mixing both**: rows before the first SummaryWriter point are W&B's own; from
+  then on every row, ``tracelet.log`` rows included, carries ``tracelet/step`` (the
+  row's step) at the next ``_step``, and its keys get the ``define_metric`` above.
 * **One ``wandb.log`` per step.** Consecutive points of one step become one row. A
   key that repeats within a step starts a new row at the same ``tracelet/step``, so
   no point is lost; so does a step cut in two by the agent's batches. A row's
@@ -66,6 +75,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import functools
 import html
 import json
 import math
@@ -163,8 +173,6 @@ class WandbBackend(Backend):
                 f"W&B refused the login ({first_line(exc)}): run `wandb login`, set "
                 "WANDB_API_KEY, or log offline with WANDB_MODE=offline"
             ) from exc
-        self._run.define_metric(STEP_KEY, hidden=True)
-        self._run.define_metric("*", step_metric=STEP_KEY)
         self.state["wandb_run_id"] = self._run.id
         # the wandb/ folder holding the run: read_run(root, run id) reads it back
         self.state["wandb_root"] = str(Path(self._run.settings.sync_file).parent.parent)
@@ -228,6 +236,27 @@ class WandbBackend(Backend):
                 count=len(refused),
             )
 
+    def log_row(
+        self,
+        step: int,
+        wall_time: float,
+        values: Mapping[str, Any],
+        early: Sequence[str] = (),
+    ) -> None:
+        refused = [reason for key in values if (reason := _key_problem(key))]
+        row = {
+            key: _wandb_media(key, step, value) if isinstance(value, Mapping) else value
+            for key, value in values.items()
+            if not _key_problem(key)
+        }
+        if row:
+            if self.state.get("wandb_step_column") or step < self.state["wandb_next_step"]:
+                self._log(step, wall_time, row)
+            else:
+                self._log_native(step, wall_time, row, early)
+        if refused:
+            raise RefusedError(f"W&B: {'; '.join(sorted(set(refused)))}", count=len(refused))
+
     def log_params(self, params: Mapping[str, Any]) -> None:
         self._run.config.update(dict(params), allow_val_change=True)
 
@@ -249,12 +278,21 @@ class WandbBackend(Backend):
         """``run.define_metric``; a glob is defined again for each key it matches when
         that key is first logged: wandb-core applies only the first glob that matches a
         key, and tracelet's own ``*`` glob comes first."""
-        definition = [name, step_metric or STEP_KEY, ",".join(summary) if summary else None]
+        definition = [name, step_metric, ",".join(summary) if summary else None]
         if name.endswith("*"):
             self.state.setdefault("wandb_globs", []).append(definition)
             self._defined.clear()
         else:
-            self._run.define_metric(name, step_metric=definition[1], summary=definition[2])
+            self._run.define_metric(
+                name, step_metric=self._step_metric(step_metric), summary=definition[2]
+            )
+
+    def _step_metric(self, step_metric: str | None) -> str | None:
+        """A metric without its own step metric is charted against the run's step column:
+        ``tracelet/step`` once SummaryWriter-style points made one, else W&B's ``_step``."""
+        if step_metric is None and self.state.get("wandb_step_column"):
+            return STEP_KEY
+        return step_metric
 
     def _define_glob_matches(self, keys: Iterable[str]) -> None:
         globs = self.state.get("wandb_globs")
@@ -266,7 +304,9 @@ class WandbBackend(Backend):
             self._defined.add(key)
             found = next((g for g in globs if summaries.matches(g[0], key)), None)
             if found is not None and key != STEP_KEY:
-                self._run.define_metric(key, step_metric=found[1], summary=found[2])
+                self._run.define_metric(
+                    key, step_metric=self._step_metric(found[1]), summary=found[2]
+                )
 
     def log_artifact(self, name: str, path: str, info: Mapping[str, Any] | None = None) -> None:
         info = info or {}
@@ -326,6 +366,9 @@ class WandbBackend(Backend):
             key, step, wall_time, lambda w: w.Histogram(np_histogram=_np_histogram(histogram))
         )
 
+    def log_media(self, key: str, step: int, wall_time: float, media: Mapping[str, Any]) -> None:
+        self._log_media(key, step, wall_time, lambda w: _wandb_media(key, step, media))
+
     def log_text(self, key: str, step: int, wall_time: float, text: str) -> None:
         self._log_media(key, step, wall_time, lambda w: w.Html(_text_html(text), inject=False))
 
@@ -358,12 +401,48 @@ class WandbBackend(Backend):
     def describe(self) -> str:
         return self._where or self.name
 
+    def _log_native(
+        self, step: int, wall_time: float, row: dict[str, Any], early: Sequence[str]
+    ) -> None:
+        """The row as ``wandb.log`` calls build it. W&B names a media file after its step
+        at the call that logs it: media of the call that moved the step (``early``) go
+        in a call with ``step=``, the rest in a call at the new step."""
+        self._define_glob_matches(row)
+        first = {key: row[key] for key in early if key in row}
+        rest = {key: value for key, value in row.items() if key not in first}
+        if step == self._run.step:
+            self._run.log({**row, "_timestamp": wall_time})
+        elif not rest:
+            self._run.log({**first, "_timestamp": wall_time}, step=step, commit=True)
+        else:
+            self._run.log({**first, "_timestamp": wall_time}, step=step, commit=False)
+            self._run.log(rest, commit=True)
+        self.state["wandb_next_step"] = step + 1
+
     def _log(self, step: int, wall_time: float, values: dict[str, Any]) -> None:
+        """A row at the next ``_step``, its own step in ``tracelet/step``."""
+        self._define_step_metric(values)
         self._define_glob_matches(values)
         row = {STEP_KEY: step, "_timestamp": wall_time, **values}
         counter = self.state["wandb_next_step"]
         self._run.log(row, step=counter, commit=True)
         self.state["wandb_next_step"] = counter + 1
+
+    def _define_step_metric(self, keys: Iterable[str]) -> None:
+        """``tracelet/step`` as the step metric of each key, defined when first logged."""
+        if not self.state.get("wandb_step_column"):
+            self._run.define_metric(STEP_KEY, hidden=True)
+            self.state["wandb_step_column"] = True
+        defined = self.state.setdefault("wandb_step_keys", [])
+        new = [key for key in keys if key not in self._step_keys]
+        for key in new:
+            self._run.define_metric(key, step_metric=STEP_KEY)
+            self._step_keys.add(key)
+            defined.append(key)
+
+    @functools.cached_property
+    def _step_keys(self) -> set[str]:
+        return set(self.state.get("wandb_step_keys", []))
 
     def _log_media(
         self, key: str, step: int, wall_time: float, build: Callable[[Any], Any]
@@ -381,6 +460,31 @@ class WandbBackend(Backend):
         tags = self.state["wandb_tags"]
         self._run.tags = [_tag_label(k, v) for k, v in tags.items() if k or v]
         self._run.config.update({TAGS_CONFIG_KEY: dict(tags)}, allow_val_change=True)
+
+
+def _wandb_media(key: str, step: int, media: Mapping[str, Any]) -> Any:
+    """The W&B media type for a :mod:`tracelet.media` descriptor, built from the same
+    arguments the user gave (so W&B encodes it exactly as ``wandb.log`` would)."""
+    from tracelet import media as kinds
+
+    wandb = _wandb()
+    kind = media["_type"]
+    try:
+        if kind == kinds.IMAGE:
+            pixels = kinds.load_pixels(dict(media))
+            return wandb.Image(pixels, mode=media.get("mode"), caption=media.get("caption"))
+        if kind == kinds.HISTOGRAM:
+            if media.get("np_histogram") is not None:
+                return wandb.Histogram(np_histogram=tuple(media["np_histogram"]))
+            import numpy as np
+
+            values = np.load(media["path"], allow_pickle=False)
+            return wandb.Histogram(values, num_bins=int(media["num_bins"]))
+        if kind == kinds.TABLE:
+            return wandb.Table(columns=list(media["columns"]), data=list(media["data"]))
+    except (OSError, ValueError, TypeError) as error:
+        raise RefusedError(f"W&B refused {key!r} at step {step}: {error}") from error
+    raise RefusedError(f"W&B: unknown media type {kind!r} ({key!r})")
 
 
 def _tracking_settings(run: RunInfo) -> dict[str, Any]:
@@ -491,6 +595,12 @@ def _html_text(document: str) -> str | None:
 # --- reading ------------------------------------------------------------------------
 
 _INTERNAL_KEYS = frozenset({"_step", "_runtime", "_timestamp"})
+_ADDED_COLUMNS = {
+    STEP_KEY: "added by tracelet: the SummaryWriter step of the points logged through a "
+    "SummaryWriter, log_metric or Lightning (W&B's _step counts rows there)"
+}
+_TB_SYNC_STEP = "added by W&B's TensorBoard sync: the TensorBoard step of the run's metrics"
+_GLOB_STEP = 'the step metric of every key (define_metric("*", step_metric=...))'
 _WANDB_INFRA_ARTIFACT_TYPES = frozenset({"run_table", "wandb-history", "job"})
 
 
@@ -517,9 +627,13 @@ class _Steps:
             elif metric.glob_name and metric.step_metric:
                 self.globs.append((metric.glob_name, metric.step_metric))
         self.default = TB_SYNC_STEP_KEY if decoded.tensorboard else "_step"
-        self.hidden = {step for glob, step in self.globs if glob == "*"}
+        # step columns a writer added for other metrics, not metrics of their own
+        self.added = dict(_ADDED_COLUMNS)
         if decoded.tensorboard:
-            self.hidden.add(TB_SYNC_STEP_KEY)
+            self.added[TB_SYNC_STEP_KEY] = _TB_SYNC_STEP
+        for glob, step in self.globs:  # Lightning's WandbLogger: trainer/global_step
+            if glob == "*" and step not in self.added:
+                self.added[step] = _GLOB_STEP
         self._cache: dict[str, str] = {}
 
     def key_for(self, key: str) -> str:
@@ -549,7 +663,11 @@ def _integer(raw: str) -> int:
         return int(float(raw))
 
 
-def _metric_columns(decoded: Decoded, notes: list[str]) -> tuple[list, list, list, list]:
+def _metric_columns(
+    decoded: Decoded, notes: list[str], added: dict[str, int]
+) -> tuple[list, list, list, list]:
+    """The metrics of one file; the values of each added step column are counted in
+    ``added`` instead."""
     steps_for = _Steps(decoded)
     keys: list[str] = []
     steps: list[int] = []
@@ -557,11 +675,14 @@ def _metric_columns(decoded: Decoded, notes: list[str]) -> tuple[list, list, lis
     walls: list[float] = []
     skipped: dict[str, int] = {}
     fallback: set[str] = set()
-    hidden = steps_for.hidden
+    hidden = steps_for.added
     for row in decoded.rows:
         wall = float(row.get("_timestamp", "nan"))
         for key, raw in sorted(row.items()):  # W&B stores a row's keys in no set order
-            if type(raw) is not str or key in _INTERNAL_KEYS or key in hidden:
+            if type(raw) is not str or key in _INTERNAL_KEYS:
+                continue
+            if key in hidden:
+                added[key] = added.get(key, 0) + 1
                 continue
             step_key = steps_for.key_for(key)
             step_raw = row.get(step_key)
@@ -697,6 +818,8 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
     history: list[dict[str, str]] = []
     step_columns: set[str] = set()
     synced = False
+    added: dict[str, int] = {}
+    media: list[tuple] = []
     for sync_file in files:
         decoded = decode(sync_file)
         history.extend(_history_cells(row) for row in decoded.rows)
@@ -709,7 +832,8 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
             notes.append(f"{sync_file.name}: no exit record (the run crashed or is still running)")
         elif decoded.exit_code:
             notes.append(f"{sync_file.name}: exit code {decoded.exit_code}")
-        columns = _metric_columns(decoded, notes)
+        columns = _metric_columns(decoded, notes, added)
+        media.extend(_media_rows(decoded, sync_file.parent / "files", notes))
         for target, column in zip((keys, steps, values, walls), columns, strict=True):
             target.extend(column)
         config.update(decoded.config)
@@ -732,7 +856,15 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
         origin=origin,
         history=_history_frame(history, step_columns),
         encodings=(FLOAT32_ENCODING,) if synced else (),
+        added_columns={key: f"{_column_origin(key)} ({n} values)" for key, n in added.items()},
+        media=tables.media_frame(media),
     )
+
+
+def _column_origin(key: str) -> str:
+    if key in _ADDED_COLUMNS:
+        return _ADDED_COLUMNS[key]
+    return _TB_SYNC_STEP if key == TB_SYNC_STEP_KEY else _GLOB_STEP
 
 
 _CLOCK_KEYS = frozenset({"_runtime", "_timestamp"})
@@ -792,6 +924,43 @@ def read_media(path: str, run: str | None = None) -> pd.DataFrame:
     return pd.DataFrame.from_records(
         records, columns=["key", "step", "kind", "wall_time", "value"]
     ).astype({"step": "int64", "wall_time": "float64"})
+
+
+def _media_rows(decoded: Decoded, media_root: Path, notes: list[str]) -> list[tuple]:
+    """The media table rows of one file (see :mod:`tracelet.tables`)."""
+    steps_for = _Steps(decoded)
+    rows = []
+    for row in decoded.rows:
+        for key, sub in sorted(row.items()):
+            if not isinstance(sub, dict) or "_type" not in sub:
+                continue
+            info = {k: json.loads(v) for k, v in sub.items()}
+            step = _integer(row.get(steps_for.key_for(key)) or row.get("_step", "0"))
+            kind = str(info["_type"]).removesuffix("-file")
+            if kind == "histogram":
+                content = tables.histogram_content(info.get("values", []), info.get("bins", [])[1:])
+                rows.append((key, step, kind, -1, "", content))
+                continue
+            path = media_root / info["path"] if info.get("path") else None
+            if path is None or not path.is_file():
+                notes.append(f"{key!r} at step {step}: no local copy of its {kind} file")
+                rows.append((key, step, kind, int(info.get("size", -1)), "", ""))
+                continue
+            rows.append(tables.media_file_row(key, step, *_media_content(kind, path)))
+    return rows
+
+
+def _media_content(kind: str, path: Path) -> tuple[str, Path, str]:
+    if kind == "image":
+        return kind, path, tables.image_content(path)
+    if kind == "table":
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        return kind, path, tables.table_content(stored["columns"], stored["data"])
+    if kind == "html":
+        text = _html_text(path.read_text(encoding="utf-8"))
+        if text is not None:
+            return "text", path, text
+    return kind, path, ""
 
 
 def _media_value(info: dict[str, Any], media_root: Path) -> tuple[str, Any]:

@@ -1,0 +1,337 @@
+"""Media values: ``tracelet.Image``, ``tracelet.Histogram``, ``tracelet.Table``.
+
+They take the arguments real code passes to ``wandb.Image`` / ``wandb.Histogram`` /
+``wandb.Table`` and are accepted as values of ``tracelet.log({...})`` (W&B's step
+rules, in the same row as the scalars) and by ``experiment.log_image`` and friends.
+
+Constructing one only keeps a reference to what it was given: no copy, no encoding,
+no numpy or PIL import, so it costs the training thread almost nothing. The router's
+flusher thread turns it into a file in the run folder's ``media/`` (:func:`prepare`)
+and the journal carries a small JSON descriptor with a ``"_type"``:
+
+=============  ===========================================================================
+``image``      ``path`` of the pixels as given (``.npy`` for an array or tensor, ``.png``
+               for a PIL image, the file itself for a path), ``source`` (``numpy``,
+               ``torch``, ``pil``, ``file``), ``mode``, ``caption``
+``histogram``  ``path`` of the ``.npy`` sequence and ``num_bins``, or ``np_histogram``
+               as ``[counts, edges]`` lists
+``table``      ``columns`` and ``data`` (lists of JSON values)
+=============  ===========================================================================
+
+Each backend rebuilds the tracker's own media type from that (W&B: ``wandb.Image``
+from the same array, mode and caption, so the stored PNG is byte for byte what
+``wandb.Image`` on the original data stores).
+
+Example:
+    ```python
+    import numpy as np
+    import tracelet
+
+    tracelet.start_logging(exp_name="gan", backend="wandb")
+    tracelet.log({"loss": 0.3, "sample": tracelet.Image(np.zeros((64, 64, 3), np.uint8),
+                                                       caption="epoch 1")})
+    tracelet.log({"weights": tracelet.Histogram(np.random.randn(1000), num_bins=32)})
+    tracelet.log({"preds": tracelet.Table(columns=["id", "label"], data=[[1, "cat"]])})
+    tracelet.stop_logging()
+    ```
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+from tracelet.values import json_safe
+
+IMAGE = "image"
+HISTOGRAM = "histogram"
+TABLE = "table"
+
+
+class Media:
+    """A media value handed to tracelet; subclasses say what it holds."""
+
+    kind: str = ""
+
+    def descriptor(self, media_dir: Path, stem: str) -> dict[str, Any]:
+        """Write the files this value needs under ``media_dir`` (names start with
+        ``stem``) and return its JSON descriptor, paths relative to the run folder."""
+        raise NotImplementedError
+
+
+class Image(Media):
+    """An image, as ``wandb.Image(data_or_path, mode=None, caption=None)`` takes it.
+
+    ``data_or_path``: a numpy array (HW, HWC; values 0-255, or floats W&B scales), a
+    torch tensor (CHW, as ``wandb.Image`` reads it), a PIL image or an image file path.
+
+    Example:
+        ```python
+        tracelet.log({"sample": tracelet.Image(batch[0], caption=f"epoch {epoch}")})
+        tracelet.log({"mask": tracelet.Image(mask, mode="L")})
+        tracelet.log({"plot": tracelet.Image("outputs/confusion.png")})
+        ```
+    """
+
+    kind = IMAGE
+
+    def __init__(self, data_or_path: Any, mode: str | None = None, caption: str | None = None):
+        self.data_or_path = data_or_path
+        self.mode = mode
+        self.caption = caption
+
+    def descriptor(self, media_dir: Path, stem: str) -> dict[str, Any]:
+        data = self.data_or_path
+        base = {"_type": IMAGE, "mode": self.mode, "caption": self.caption}
+        if isinstance(data, bytes):  # a PNG drawn by experiment.log_figure
+            target = media_dir / f"{stem}.png"
+            target.write_bytes(data)
+            return {**base, "source": "file", "path": _relative(target)}
+        if isinstance(data, str | Path):
+            source = Path(data)
+            target = media_dir / f"{stem}{source.suffix.lower() or '.png'}"
+            shutil.copyfile(source, target)
+            return {**base, "source": "file", "path": _relative(target)}
+        if type(data).__module__.startswith("PIL."):
+            target = media_dir / f"{stem}.png"
+            data.save(target, format="PNG")
+            return {**base, "source": "pil", "path": _relative(target)}
+        is_torch = type(data).__module__.startswith("torch")
+        array = data.detach().cpu().numpy() if is_torch else data
+        return {
+            **base,
+            "source": "torch" if is_torch else "numpy",
+            "path": _save_array(media_dir / f"{stem}.npy", array),
+        }
+
+
+class Histogram(Media):
+    """A histogram, as ``wandb.Histogram(sequence=None, np_histogram=None, num_bins=64)``
+    takes it: raw values (binned into ``num_bins`` by the tracker, as W&B bins them) or
+    a ``(counts, edges)`` pair from ``numpy.histogram``.
+
+    Example:
+        ```python
+        tracelet.log({"weights": tracelet.Histogram(model.fc.weight.detach(), num_bins=32)})
+        tracelet.log({"lengths": tracelet.Histogram(np_histogram=np.histogram(lengths))})
+        ```
+    """
+
+    kind = HISTOGRAM
+
+    def __init__(self, sequence: Any = None, np_histogram: Any = None, num_bins: int = 64):
+        if (sequence is None) == (np_histogram is None):
+            raise ValueError("Histogram takes a sequence or an np_histogram, not both or neither")
+        self.sequence = sequence
+        self.np_histogram = np_histogram
+        self.num_bins = int(num_bins)
+
+    def descriptor(self, media_dir: Path, stem: str) -> dict[str, Any]:
+        base = {"_type": HISTOGRAM, "num_bins": self.num_bins}
+        if self.np_histogram is not None:
+            counts, edges = self.np_histogram
+            return {**base, "np_histogram": [json_safe(counts), json_safe(edges)]}
+        import numpy as np
+
+        values = self.sequence
+        if type(values).__module__.startswith("torch"):
+            values = values.detach().cpu().numpy()
+        return {**base, "path": _save_array(media_dir / f"{stem}.npy", np.asarray(values))}
+
+
+class Table(Media):
+    """A table, as ``wandb.Table(columns=None, data=None, rows=None, dataframe=None)``
+    takes it: ``data`` (or its older name ``rows``) is a list of rows; a pandas
+    ``dataframe`` gives both columns and rows. Cells are kept as JSON values.
+
+    Example:
+        ```python
+        tracelet.log({"preds": tracelet.Table(columns=["id", "label"], data=[[1, "cat"]])})
+        tracelet.log({"by_class": tracelet.Table(dataframe=frame)})
+        ```
+    """
+
+    kind = TABLE
+
+    def __init__(
+        self,
+        columns: list[str] | None = None,
+        data: Any = None,
+        rows: Any = None,
+        dataframe: Any = None,
+    ):
+        self.columns = columns
+        self.data = data if data is not None else rows
+        self.dataframe = dataframe
+
+    def descriptor(self, media_dir: Path, stem: str) -> dict[str, Any]:
+        columns, data = table_cells(self.dataframe, self.columns, self.data)
+        return {"_type": TABLE, "columns": columns, "data": data}
+
+
+def table_cells(dataframe: Any, columns: Any, data: Any) -> tuple[list[str], list[list[Any]]]:
+    """Columns and rows of a table as JSON values; ``columns`` default ``0, 1, ...``."""
+    if dataframe is not None:
+        columns = [str(c) for c in dataframe.columns]
+        data = dataframe.to_numpy().tolist()
+    rows = [[json_safe(cell) for cell in row] for row in (data or [])]
+    if columns is None:
+        columns = [str(i) for i in range(max((len(r) for r in rows), default=0))]
+    return [str(c) for c in columns], rows
+
+
+def with_absolute_paths(value: Any, run_dir: Path) -> Any:
+    """A media descriptor whose file path (relative to the run folder in the journal) is
+    absolute; any other value as it is."""
+    if isinstance(value, dict) and "path" in value:
+        return {**value, "path": str(Path(run_dir) / value["path"])}
+    return value
+
+
+def prepare(value: Media, run_dir: Path, stem: str) -> dict[str, Any]:
+    """The journal descriptor of ``value``; its files go to ``run_dir/media/``."""
+    from tracelet.rundir import MEDIA_DIR
+
+    media_dir = run_dir / MEDIA_DIR
+    descriptor = value.descriptor(media_dir, stem)
+    if "path" in descriptor:
+        descriptor["path"] = f"{MEDIA_DIR}/{descriptor['path']}"
+    json.dumps(descriptor)  # refuse here, in the flusher, what the journal cannot hold
+    return descriptor
+
+
+def _save_array(target: Path, array: Any) -> str:
+    import numpy as np
+
+    np.save(target, np.asarray(array), allow_pickle=False)
+    return _relative(target)
+
+
+def _relative(path: Path) -> str:
+    return path.name
+
+
+# -- reading descriptors back (delivery agent side) ------------------------------------------
+def load_pixels(descriptor: dict[str, Any]) -> Any:
+    """The image as it was given: a numpy array, a torch tensor (``source`` torch), or a
+    PIL image (``pil``); a ``file`` image is its path."""
+    source, path = descriptor["source"], descriptor["path"]
+    if source == "file":
+        return path
+    if source == "pil":
+        from PIL import Image as PILImage
+
+        with PILImage.open(path) as opened:
+            opened.load()
+            return opened.copy()
+    import numpy as np
+
+    array = np.load(path, allow_pickle=False)
+    if source == "torch":
+        import torch
+
+        return torch.from_numpy(array)
+    return array
+
+
+def png_file(descriptor: dict[str, Any]) -> str:
+    """A PNG file of the image (written next to its ``.npy`` the first time): uint8
+    pixels, HWC; floats in [0, 1] are scaled to 0-255 and a CHW tensor is transposed,
+    as ``wandb.Image`` and ``SummaryWriter.add_image`` read them."""
+    path = Path(descriptor["path"])
+    if path.suffix.lower() == ".png":
+        return str(path)
+    target = path.with_suffix(".png")
+    if not target.exists():
+        # backends deliver in parallel threads: each writes its own file, then renames
+        partial = target.with_name(f"{target.stem}.{threading.get_ident()}.partial.png")
+        _encode_png(descriptor, path, partial)
+        os.replace(partial, target)
+    return str(target)
+
+
+def _encode_png(descriptor: dict[str, Any], path: Path, target: Path) -> None:
+    with pil_image(descriptor) as image:
+        image.save(target, format="PNG")
+
+
+def pil_image(descriptor: dict[str, Any]) -> Any:
+    """The image as a PIL image, pixels as :func:`png_file` writes them."""
+    import numpy as np
+    from PIL import Image as PILImage
+
+    path = Path(descriptor["path"])
+    if descriptor["source"] in ("file", "pil"):
+        with PILImage.open(path) as opened:
+            opened.load()
+            return opened.copy()
+    array = np.load(path, allow_pickle=False)
+    if descriptor["source"] == "torch" and array.ndim == 3:
+        array = np.transpose(array, (1, 2, 0))
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.dtype.kind == "f" and array.size and float(np.nanmax(array)) <= 1.0:
+        array = array * 255.0
+    pixels = np.clip(array, 0, 255).astype(np.uint8)
+    return PILImage.fromarray(pixels, mode=descriptor.get("mode"))
+
+
+def histogram_counts(descriptor: dict[str, Any]) -> tuple[list[float], list[float]]:
+    """``(counts, edges)``: the given ``np_histogram``, or the values binned into
+    ``num_bins`` by ``numpy.histogram`` (what ``wandb.Histogram`` does)."""
+    if descriptor.get("np_histogram") is not None:
+        counts, edges = descriptor["np_histogram"]
+        return [float(c) for c in counts], [float(e) for e in edges]
+    import numpy as np
+
+    values = np.load(descriptor["path"], allow_pickle=False).astype(np.float64).ravel()
+    counts, edges = np.histogram(values, bins=int(descriptor["num_bins"]))
+    return counts.astype(float).tolist(), edges.astype(float).tolist()
+
+
+def histogram_dict(descriptor: dict[str, Any]) -> dict[str, Any]:
+    """The histogram in tracelet's event form (``bucket_limits``, ``bucket_counts``, ...,
+    see :mod:`tracelet.events`); ``sum`` and ``sum_squares`` come from the raw values
+    when there are any, else from the bucket centres."""
+    import numpy as np
+
+    counts, edges = histogram_counts(descriptor)
+    if descriptor.get("path"):
+        values = np.load(descriptor["path"], allow_pickle=False).astype(np.float64).ravel()
+        total, squares = float(values.sum()), float((values**2).sum())
+    else:
+        centres = (np.asarray(edges[:-1]) + np.asarray(edges[1:])) / 2
+        total = float((centres * counts).sum())
+        squares = float((centres**2 * counts).sum())
+    return {
+        "min": edges[0],
+        "max": edges[-1],
+        "num": float(sum(counts)),
+        "sum": total,
+        "sum_squares": squares,
+        "bucket_limits": edges[1:],
+        "bucket_counts": counts,
+    }
+
+
+def media_row(key: str, step: int, descriptor: dict[str, Any]) -> tuple:
+    """A media table row (see :mod:`tracelet.tables`) for a descriptor whose files are
+    absolute paths; size and sha256 are those of tracelet's own file."""
+    from tracelet import tables
+
+    kind = descriptor["_type"]
+    if kind == IMAGE:
+        with pil_image(descriptor) as image:
+            content = tables.image_content(image)
+    elif kind == HISTOGRAM:
+        counts, edges = histogram_counts(descriptor)
+        content = tables.histogram_content(counts, edges[1:])
+    else:
+        content = tables.table_content(descriptor["columns"], descriptor["data"])
+    if descriptor.get("path"):
+        return tables.media_file_row(key, step, kind, descriptor["path"], content)
+    return (key, int(step), kind, -1, "", content)
