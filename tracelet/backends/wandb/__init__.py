@@ -823,7 +823,7 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
     for sync_file in files:
         decoded = decode(sync_file)
         history.extend(_history_cells(row) for row in decoded.rows)
-        step_columns.update(_Steps(decoded).hidden)
+        step_columns.update(_Steps(decoded).added)
         synced |= decoded.tensorboard
         system.extend(decoded.stats)
         origin.update(decoded.origin)
