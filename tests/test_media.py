@@ -27,9 +27,16 @@ def test_import_tracelet_does_not_import_numpy_or_pil():
 
 
 @pytest.mark.slow
-def test_media_reach_mlflow_as_images_tables_and_histogram_plots(isolated: Path):
+@pytest.mark.parametrize("store", ["sqlite", "server"])
+def test_media_reach_mlflow_as_images_tables_and_histogram_plots(
+    isolated: Path, store: str, request: pytest.FixtureRequest
+):
+    url = request.getfixturevalue("mlflow_server").url if store == "server" else None
+    name = f"media-{isolated.name}"  # the server is shared by the session's tests
     pixels = np.random.default_rng(1).integers(0, 256, size=(32, 48, 3), dtype=np.uint8)
-    with tracelet.start_logging(exp_name="media", project="p", backend="mlflow") as experiment:
+    with tracelet.start_logging(
+        exp_name=name, project="p", backend="mlflow", backend_url=url
+    ) as experiment:
         experiment.log_image("sample", pixels, step=3, caption="three")
         experiment.log_histogram("weights", np.arange(100.0), step=3, num_bins=10)
         experiment.log_table("preds", [[1, "cat"], [2, "dog"]], columns=["id", "label"], step=3)
@@ -40,7 +47,7 @@ def test_media_reach_mlflow_as_images_tables_and_histogram_plots(isolated: Path)
         experiment.log_figure("curve", figure, step=6)
     assert experiment.report.complete
 
-    run = read_mlflow("sqlite:///mlflow.db", "media")
+    run = read_mlflow(url or "sqlite:///mlflow.db", name)
     assert run.metrics[["key", "step", "value"]].values.tolist() == [["loss", 0, 0.5]]
     names = set(run.artifacts["name"])
     assert {"tables/preds/step_3.json", "histograms/weights/step_3.json"} <= names
