@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMappin
 from typing import Any
 
 from tracelet.events import SUMMARY
+from tracelet.tables import flatten_params
 from tracelet.values import json_safe
 
 SUMMARY_OPS = ("min", "max", "mean", "last", "first", "none")
@@ -103,14 +104,7 @@ def flatten_summary(summary: Mapping[str, Any], sep: str = ".") -> dict[str, Any
     >>> flatten_summary({"val/loss": {"min": 0.1}, "best": 2})
     {'val/loss.min': 0.1, 'best': 2}
     """
-    flat: dict[str, Any] = {}
-    for key, value in summary.items():
-        if isinstance(value, Mapping) and value:
-            for inner, inner_value in flatten_summary(value, sep).items():
-                flat[f"{key}{sep}{inner}"] = inner_value
-        else:
-            flat[str(key)] = value
-    return flat
+    return flatten_params(summary, sep)
 
 
 class MetricSummaries:

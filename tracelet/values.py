@@ -26,24 +26,9 @@ _NUMBER_TYPES = (float, int)
 
 def to_float(value: Any) -> float:
     """The float64 value tracelet records for a scalar, or ``TypeError``."""
-    kind = type(value)
-    if kind is float:
+    if type(value) is float:
         return value
-    if kind is int or kind is bool:
-        return float(value)
-    item = getattr(value, "item", None)
-    if item is not None and callable(item):
-        try:
-            scalar = item()
-        except (ValueError, RuntimeError) as exc:
-            raise TypeError(f"expected a scalar, got {_describe(value)}") from exc
-        if isinstance(scalar, _NUMBER_TYPES):
-            return float(scalar)
-    elif isinstance(value, _NUMBER_TYPES):
-        return float(value)
-    raise TypeError(
-        f"expected a number (int, float, bool, numpy scalar or tensor), got {_describe(value)}"
-    )
+    return float(to_scalar(value))
 
 
 def to_scalar(value: Any) -> float | int | bool:
