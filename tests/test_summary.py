@@ -209,3 +209,17 @@ def test_copy_moves_the_summary_and_compares_it(isolated: Path, capsys):
     assert report["run_summary"]["equal"] and report["run_summary"]["matched"] == 8
     expected = {**EXPECTED, "arch": "resnet", "layers": "[2, 2]", "nan": "nan"}
     assert summary_of(read_store(report["copy"])) == expected
+
+
+@pytest.mark.slow
+def test_define_metric_aggregates_the_values_of_tracelet_log_rows(isolated: Path):
+    experiment = tracelet.start_logging(exp_name="rows", project="p", backend="mlflow")
+    experiment.define_metric("loss", summary="min,last")
+    for loss in (0.5, 0.25, 0.375):
+        tracelet.log({"loss": loss})
+    report = tracelet.stop_logging()
+    assert report.complete, report.summary()
+
+    tables = read_store(delivered_store(experiment.run_dir, "mlflow"))
+    assert summary_of(tables) == {"loss.last": "0.375", "loss.min": "0.25"}
+    assert summary_of(read_store(str(experiment.run_dir))) == summary_of(tables)

@@ -335,6 +335,9 @@ class BackendWorker:
         for value in values.values():
             kind = f"{value['_type']}s" if isinstance(value, dict) else "metrics"
             counts[kind] = counts.get(kind, 0) + 1
+        if self.summaries.definitions and not self.backend.computes_metric_summaries:
+            self.summaries.add_points(row_points(step, wall_time, values))
+            self.state.summaries = self.summaries.state()
         try:
             self.backend.log_row(step, wall_time, values, early)
         except RefusedError as exc:
