@@ -122,7 +122,7 @@ def test_migrated_example_logs_the_same_tables(tmp_path: Path, case: str) -> Non
     # as `tracelet validate SCRIPT` compares: every column of the stores' own rows, where a
     # step column under each writer's own name (Lightning's trainer/global_step, tracelet's
     # tracelet/step) holding the same cells in every row is a rename, shown, not a difference
-    comparison = compare_runs(original, migrated, store_rows=True, skip=("columns",))
+    comparison = compare_runs(original, migrated, store_rows=True)
     assert comparison.exit_code == 0, comparison
 
 

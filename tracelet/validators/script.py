@@ -215,17 +215,14 @@ def validate_script(
         target=target,
         workdir=workdir,
         keep_workdir=keep,
-        # the columns a writer added are compared between stores of one tracker only, and
-        # not where the stores' own rows are compared whole (step columns renamed included)
+        # the columns a writer added are compared between stores of one tracker only
         comparison=compare_runs(
             original,
             migrated,
             rtol=rtol,
             atol=atol,
             store_rows=True,
-            skip=()
-            if tracker == target and (original.history is None or migrated.history is None)
-            else ("columns",),
+            skip=() if tracker == target else ("columns",),
         ),
         original=original,
         migrated=migrated,
