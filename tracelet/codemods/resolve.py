@@ -492,21 +492,10 @@ class Resolver:
     def param_for_arg(self, arg: cst.Arg) -> cst.Param | None:
         """The parameter an argument lands in, when the callee is a function of this file."""
         call = self.parent(arg)
-        if not isinstance(call, cst.Call) or not isinstance(call.func, cst.Name):
+        func = self._defined_function(call) if isinstance(call, cst.Call) else None
+        if func is None:
             return None
-        scope = self.get(ScopeProvider, call.func, None)
-        if scope is None:
-            return None
-        targets = [
-            a.node
-            for access in scope.accesses[call.func.value]
-            if access.node is call.func
-            for a in access.referents
-            if isinstance(a, Assignment)
-        ]
-        if len(targets) != 1 or not isinstance(targets[0], cst.FunctionDef):
-            return None
-        params = targets[0].params
+        params = func.params
         positional = [*params.posonly_params, *params.params]
         every = [*positional, *params.kwonly_params]
         bound = bind_args(call, [p.name.value for p in every], positional=len(positional))
@@ -631,9 +620,8 @@ class Resolver:
                 return Path(kind)
         return None
 
-    # ---------------------------------------------------------------- returns
-    def function_called(self, call: cst.Call) -> cst.FunctionDef | None:
-        """The plain function of this file (not a method) that ``call`` calls by name."""
+    def _defined_function(self, call: cst.Call) -> cst.FunctionDef | None:
+        """The one ``def`` of this file that ``call`` calls by its bare name, if any."""
         if not isinstance(call.func, cst.Name):
             return None
         scope = self.get(ScopeProvider, call.func, None)
@@ -648,7 +636,14 @@ class Resolver:
         ]
         if len(targets) != 1 or not isinstance(targets[0], cst.FunctionDef):
             return None
-        func = targets[0]
+        return targets[0]
+
+    # ---------------------------------------------------------------- returns
+    def function_called(self, call: cst.Call) -> cst.FunctionDef | None:
+        """The plain function of this file (not a method) that ``call`` calls by name."""
+        func = self._defined_function(call)
+        if func is None:
+            return None
         if func.decorators or isinstance(self.parent(self.parent(func) or func), cst.ClassDef):
             return None  # a decorator may return something else
         return func
