@@ -106,17 +106,77 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
     server.stop()
 
 
-def run_python(code: str, cwd: Path, timeout: float = 240, **env: str):
-    """Run ``code`` in a fresh interpreter with the test's isolated environment."""
+def run_python(code: str, cwd: Path, stall: float = 120, **env: str):
+    """Run ``code`` in a fresh interpreter with the test's isolated environment.
+
+    A hang fails the test: the script is killed once its process tree has used less than
+    1% of a core over the last ``stall`` seconds (a tracker's service ticking in the
+    background uses less), so a script that is only slow because the machine is loaded
+    runs to its end."""
     import subprocess
 
     script = cwd / f"script_{abs(hash(code)) % 10**8}.py"
     script.write_text(code)
-    return subprocess.run(
+    with subprocess.Popen(
         [sys.executable, str(script)],
         cwd=cwd,
         env={**os.environ, **env},
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
-    )
+    ) as child:
+        progress = _CpuProgress(child.pid, window=stall)
+        while True:
+            try:
+                stdout, stderr = child.communicate(timeout=1)
+                break
+            except subprocess.TimeoutExpired:
+                if progress.stalled():
+                    _kill_tree(child.pid)
+                    stdout, stderr = child.communicate()
+                    raise AssertionError(
+                        f"script made no progress for {stall:.0f} s (killed)\n{stderr[-3000:]}"
+                    ) from None
+    return subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
+
+
+class _CpuProgress:
+    """Whether a process tree used less than 1% of a core over the last ``window`` s."""
+
+    def __init__(self, pid: int, window: float) -> None:
+        import time
+
+        self._pid, self._window = pid, window
+        self._samples = [(time.monotonic(), 0.0)]
+
+    def stalled(self) -> bool:
+        import time
+
+        now = time.monotonic()
+        self._samples.append((now, self._cpu()))
+        while len(self._samples) > 1 and self._samples[1][0] <= now - self._window:
+            self._samples.pop(0)
+        start, used = self._samples[0]
+        return now - start >= self._window and self._samples[-1][1] - used < 0.01 * self._window
+
+    def _cpu(self) -> float:
+        import psutil
+
+        total = 0.0
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(self._pid)
+            for process in [root, *root.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    times = process.cpu_times()
+                    total += times.user + times.system
+        return total
+
+
+def _kill_tree(pid: int) -> None:
+    import psutil
+
+    with contextlib.suppress(psutil.Error):
+        root = psutil.Process(pid)
+        for process in [*root.children(recursive=True), root]:
+            with contextlib.suppress(psutil.Error):
+                process.kill()

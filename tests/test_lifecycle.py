@@ -60,10 +60,13 @@ json.dump({{"steps": step, "seen": seen, "complete": report.complete,
 """
 
 
+# No wall-clock limit: under load the thread variant alone can take minutes, and a hang
+# is what run_python's watchdog detects (under 1% of a core used for 120 s).
+@pytest.mark.timeout(0)
 @pytest.mark.parametrize("delivery", ["process", "thread"])
 def test_dataloader_workers_while_logging_deliver_every_point_once(isolated: Path, delivery):
     code = JOB.replace("DELIVERY", repr(delivery))
-    result = run_python(code, isolated, timeout=180, TRACELET_STOP_TIMEOUT="60")
+    result = run_python(code, isolated, TRACELET_STOP_TIMEOUT="60")
     assert result.returncode == 0, result.stderr[-3000:]
     job = json.loads((isolated / "result.json").read_text())
     steps = EPOCHS * ITEMS // BATCH_SIZE * POINTS_PER_BATCH
