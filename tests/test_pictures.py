@@ -1,0 +1,108 @@
+"""``log_artifact`` of a matplotlib figure, a PIL image and an image array: the MLflow run
+holds the files ``mlflow.log_figure`` / ``mlflow.log_image(artifact_file=)`` store, byte
+for byte, at the same paths (read back with MLflow's own client, next to a twin run
+logged by MLflow itself into the same store). Vector formats are left out: matplotlib
+writes new clip ids (SVG) and dates (PDF) on every save, MLflow's own two saves differ."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import mlflow  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from mlflow import MlflowClient  # noqa: E402
+from PIL import Image  # noqa: E402
+
+import tracelet  # noqa: E402
+
+NAMES = ("plots/roc.png", "plots/roc.jpg", "sample.png", "gray.jpg", "noise.png", "mask.png")
+
+
+def pictures() -> list:
+    """The values logged under ``NAMES``, in that order."""
+    figure, axes = plt.subplots()
+    axes.plot([0, 1, 2], [0.2, 0.9, 0.4], label="roc")
+    axes.legend()
+    gray = np.linspace(0, 255, 48, dtype=np.uint8).reshape(6, 8)
+    noise = np.random.default_rng(0).random((5, 7, 3))  # floats 0-1: scaled by 255
+    mask = np.zeros((4, 4, 1), dtype=bool)
+    mask[1:3, 1:3] = True
+    return [figure, figure, Image.new("RGB", (9, 5), (200, 30, 60)), gray, noise, mask]
+
+
+def log_with_mlflow(uri: str, values: list) -> str:
+    """The twin run: MLflow's own calls, as the original program makes them."""
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("pictures")
+    with mlflow.start_run(run_name="mlflow") as run:
+        mlflow.log_figure(values[0], NAMES[0])
+        mlflow.log_figure(values[1], NAMES[1])
+        for name, image in zip(NAMES[2:], values[2:], strict=True):
+            mlflow.log_image(image, artifact_file=name)
+    return run.info.run_id
+
+
+def log_with_tracelet(uri: str | None, values: list) -> str:
+    with tracelet.start_logging(
+        exp_name="tracelet", project="pictures", backend="mlflow", backend_url=uri
+    ) as run:
+        for name, value in zip(NAMES, values, strict=True):
+            run.log_artifact(value, name=name)
+    assert run.report.complete, run.report.summary()
+    return run.ids["mlflow"]
+
+
+def stored_files(uri: str, run_id: str) -> dict[str, bytes]:
+    client = MlflowClient(uri)
+    folder = Path(client.download_artifacts(run_id, "", tempfile.mkdtemp()))
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def assert_same_files_as_mlflow(uri: str) -> None:
+    values = pictures()
+    twin = stored_files(uri, log_with_mlflow(uri, values))
+    migrated_id = log_with_tracelet(uri, values)
+    assert stored_files(uri, migrated_id) == twin
+    assert sorted(twin) == sorted(NAMES)
+    run = MlflowClient(uri).get_run(migrated_id)
+    assert not any(key.startswith("mlflow.loggedImages") for key in run.data.tags)
+
+
+def test_figure_and_images_stored_as_mlflow_stores_them(mlflow_db: Path):
+    assert_same_files_as_mlflow(f"sqlite:///{mlflow_db}")
+
+
+@pytest.mark.slow
+def test_figure_and_images_on_a_real_mlflow_server(mlflow_server):
+    assert_same_files_as_mlflow(mlflow_server.url)
+
+
+def test_array_without_an_image_name_stays_an_npy_file(isolated: Path):
+    with tracelet.start_logging(exp_name="npy", backend="tensorboard") as run:
+        run.log_artifact(np.arange(3), name="values")
+        run.log_artifact(np.zeros((2, 2), np.uint8), name="thumb.png")
+    assert run.report.complete, run.report.summary()
+    names = sorted(p.name for p in run.run_dir.rglob("*") if p.parent.parent.name == "artifacts")
+    assert names == ["thumb.png", "values.npy"]
+    with Image.open(next(run.run_dir.rglob("thumb.png"))) as thumb:
+        assert (thumb.size, thumb.mode) == ((2, 2), "L")
+
+
+def test_figure_needs_a_named_file(isolated: Path):
+    figure = plt.figure()
+    with tracelet.start_logging(exp_name="fig", backend="tensorboard") as run:
+        with pytest.raises(TypeError, match="needs name="):
+            run.log_artifact(figure)
+        with pytest.raises(ValueError, match="file suffix"):
+            run.log_artifact(figure, name="roc")
