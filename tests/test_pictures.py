@@ -1,28 +1,31 @@
-"""``log_artifact`` of a matplotlib figure, a PIL image and an image array: the MLflow run
-holds the files ``mlflow.log_figure`` / ``mlflow.log_image(artifact_file=)`` store, byte
+"""``log_artifact`` of a matplotlib or plotly figure, a PIL image and an image array: the
+MLflow run holds the files ``mlflow.log_figure`` / ``mlflow.log_image(artifact_file=)`` store, byte
 for byte, at the same paths (read back with MLflow's own client, next to a twin run
 logged by MLflow itself into the same store). Vector formats are left out: matplotlib
-writes new clip ids (SVG) and dates (PDF) on every save, MLflow's own two saves differ."""
+writes new clip ids (SVG) and dates (PDF) on every save, MLflow's own two saves differ;
+plotly's HTML names its plot with a new uuid on every save, compared with that uuid
+replaced."""
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import mlflow
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+from mlflow import MlflowClient
+from PIL import Image
 
-matplotlib.use("Agg")
+import tracelet
 
-import matplotlib.pyplot as plt  # noqa: E402
-import mlflow  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from mlflow import MlflowClient  # noqa: E402
-from PIL import Image  # noqa: E402
-
-import tracelet  # noqa: E402
-
-NAMES = ("plots/roc.png", "plots/roc.jpg", "sample.png", "gray.jpg", "noise.png", "mask.png")
+NAMES = ("plots/roc.png", "plots/roc.jpg", "plots/bars.html", "sample.png", "gray.jpg", "noise.png",
+         "mask.png")  # fmt: skip
+FIGURES = 3  # the first NAMES are figures (mlflow.log_figure), the others images
+UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def pictures() -> list:
@@ -34,7 +37,8 @@ def pictures() -> list:
     noise = np.random.default_rng(0).random((5, 7, 3))  # floats 0-1: scaled by 255
     mask = np.zeros((4, 4, 1), dtype=bool)
     mask[1:3, 1:3] = True
-    return [figure, figure, Image.new("RGB", (9, 5), (200, 30, 60)), gray, noise, mask]
+    bars = go.Figure(go.Bar(x=["a", "b"], y=[3, 1]))
+    return [figure, figure, bars, Image.new("RGB", (9, 5), (200, 30, 60)), gray, noise, mask]
 
 
 def log_with_mlflow(uri: str, values: list) -> str:
@@ -42,9 +46,9 @@ def log_with_mlflow(uri: str, values: list) -> str:
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment("pictures")
     with mlflow.start_run(run_name="mlflow") as run:
-        mlflow.log_figure(values[0], NAMES[0])
-        mlflow.log_figure(values[1], NAMES[1])
-        for name, image in zip(NAMES[2:], values[2:], strict=True):
+        for name, figure in zip(NAMES[:FIGURES], values[:FIGURES], strict=True):
+            mlflow.log_figure(figure, name)
+        for name, image in zip(NAMES[FIGURES:], values[FIGURES:], strict=True):
             mlflow.log_image(image, artifact_file=name)
     return run.info.run_id
 
@@ -63,7 +67,7 @@ def stored_files(uri: str, run_id: str) -> dict[str, bytes]:
     client = MlflowClient(uri)
     folder = Path(client.download_artifacts(run_id, "", tempfile.mkdtemp()))
     return {
-        path.relative_to(folder).as_posix(): path.read_bytes()
+        path.relative_to(folder).as_posix(): UUID.sub(b"<uuid>", path.read_bytes())
         for path in sorted(folder.rglob("*"))
         if path.is_file()
     }

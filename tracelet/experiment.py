@@ -260,7 +260,8 @@ class Experiment:
         ``.csv``, a numpy array as ``.npy``, a str as ``.txt`` (the suffix is added to
         ``name`` unless it has it; formats in :mod:`tracelet.objects`). A str is a path
         when that file or folder exists or no ``name`` is given, else text. A matplotlib
-        figure, and a PIL image or image array whose ``name`` ends in an image suffix, is
+        or plotly figure, a PIL image, and an image array whose ``name`` ends in an image
+        suffix, is
         written to the file ``name`` as ``mlflow.log_figure`` / ``mlflow.log_image(image,
         artifact_file=name)`` write it (:mod:`tracelet.pictures`). ``type``,
         ``metadata`` and ``aliases`` are W&B's artifact type, metadata and aliases;
@@ -286,7 +287,7 @@ class Experiment:
         info = {k: v for k, v in info.items() if v is not None}
         if is_picture(path_or_object, name):
             if not name:
-                raise TypeError("log_artifact of a figure needs name= (e.g. 'plots/roc.png')")
+                raise TypeError("log_artifact of a figure or image needs name= ('plots/roc.png')")
             self._write_artifact(name, lambda target: write_picture(path_or_object, target), info)
             return
         if _is_object(path_or_object, name):

@@ -10,7 +10,10 @@ object                       how
 ===========================  ======================================================
 matplotlib ``Figure``        ``figure.savefig(path)``: no options, the format from
                              the name's suffix (any suffix matplotlib knows)
-PIL image                    ``image.save(path)`` (name ending in an image suffix)
+plotly ``Figure``            ``.html``: ``write_html(path, include_plotlyjs="cdn",
+                             auto_open=False)``; ``.png .jpeg .webp .svg .pdf``:
+                             ``write_image(path)`` (needs kaleido, as in MLflow)
+PIL image                    ``image.save(path)``: the format from the name's suffix
 numpy array                  to ``uint8`` as MLflow does (ints 0-255 kept; floats and
                              bools times 255, floats outside 0-1 min-max scaled first;
                              ``HxWx1`` squeezed), ``PIL.Image.fromarray``, then saved
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
+PLOTLY_IMAGE_SUFFIXES = (".png", ".jpeg", ".webp", ".svg", ".pdf")  # mlflow.log_figure's
 
 
 def _instance(obj: Any, module: str, attribute: str) -> bool:
@@ -40,11 +44,11 @@ def _instance(obj: Any, module: str, attribute: str) -> bool:
 
 def is_picture(obj: Any, name: str | None) -> bool:
     """Whether ``log_artifact(obj, name=name)`` stores ``obj`` as a figure or image file."""
-    if _instance(obj, "matplotlib.figure", "Figure"):
+    if _is_figure(obj) or _instance(obj, "PIL.Image", "Image"):
         return True
     if not name or posixpath.splitext(name)[1].lower() not in IMAGE_SUFFIXES:
         return False
-    return _instance(obj, "PIL.Image", "Image") or _instance(obj, "numpy", "ndarray")
+    return _instance(obj, "numpy", "ndarray")
 
 
 def write_picture(obj: Any, target: Path) -> None:
@@ -57,8 +61,26 @@ def write_picture(obj: Any, target: Path) -> None:
             )
         obj.savefig(target)
         return
+    if _instance(obj, "plotly.graph_objects", "Figure"):
+        _write_plotly(obj, target)
+        return
     image = obj if _instance(obj, "PIL.Image", "Image") else _pil_from_array(obj)
     image.save(target)
+
+
+def _is_figure(obj: Any) -> bool:
+    return _instance(obj, "matplotlib.figure", "Figure") or _instance(
+        obj, "plotly.graph_objects", "Figure"
+    )
+
+
+def _write_plotly(figure: Any, target: Path) -> None:
+    if target.suffix == ".html":
+        figure.write_html(target, include_plotlyjs="cdn", auto_open=False)
+    elif target.suffix in PLOTLY_IMAGE_SUFFIXES:
+        figure.write_image(target)
+    else:
+        raise TypeError(f"a plotly figure is saved as .html or {', '.join(PLOTLY_IMAGE_SUFFIXES)}")
 
 
 def _pil_from_array(array: Any) -> Any:
