@@ -286,3 +286,24 @@ def test_clearml_report_media_of_an_image_file_is_an_image() -> None:
     assert '.log_image(\n    "image/picasso", path, step=0\n)' in new, new
     _, entries = migrate("clearml", code.replace('"jpg"', '"mp3"'))
     assert any("3 CL100 left:" in e and "experiment.log_artifact" in e for e in entries), entries
+
+
+def test_mlflow_run_by_experiment_id_goes_to_that_experiment_by_name() -> None:
+    code = """
+    import mlflow
+    exp = mlflow.get_experiment_by_name("mnist")
+    with mlflow.start_run(experiment_id=exp.experiment_id):
+        mlflow.log_metric("acc", 0.9)
+    """
+    new, _ = migrate("mlflow", code)
+    assert 'tracelet.start_logging(project="mnist", backend="mlflow")' in new
+    # another experiment selected by set_experiment, or an id bound twice: left
+    other = code.replace("import mlflow\n", 'import mlflow\n    mlflow.set_experiment("cifar")\n')
+    _, entries = migrate("mlflow", other)
+    assert any(" ML102 left:" in e and '"mnist"' in e and '"cifar"' in e for e in entries)
+    _, entries = migrate(
+        "mlflow",
+        'import mlflow\ni = mlflow.create_experiment("a")\ni = mlflow.create_experiment("b")\n'
+        "mlflow.start_run(experiment_id=i)\n",
+    )
+    assert any("4 ML102 left:" in e and "not one name bound once" in e for e in entries), entries
