@@ -26,7 +26,10 @@ as MLflow stores it: ``Experiment.log_metric`` has MLflow's step semantics.
 
 ``mlflow.set_experiment`` is carried into ``start_logging(project=...)`` when the file calls
 it once, with a string, or with a plain name (``args.experiment``) in the same function
-before the run starts; the name is then evaluated when the run starts.
+before the run starts; the name is then evaluated when the run starts. An
+``experiment_id=`` (of ``set_experiment`` or ``start_run``) bound once from
+``mlflow.get_experiment_by_name(E).experiment_id`` / ``mlflow.create_experiment(E)`` is
+followed back to ``E``.
 ``mlflow.set_tracking_uri`` is kept (other MLflow client code in the file may rely on
 it), and the run is delivered to the same store: ``start_logging`` gets
 ``backend_options={"mlflow": {"url": mlflow.get_tracking_uri()}}``.
@@ -36,7 +39,9 @@ Media, models, dicts, texts and the run's ids go to the run vocabulary, see
 
 Left, each with a reason that says what to write instead: ``autolog`` (nothing would
 capture the framework's metrics), ``log_model`` of flavors other than pytorch and sklearn
-or with a registered model name or environment, nested runs and runs addressed by id,
+or with a registered model name or environment, nested runs (the reason names the
+library MLflow integration that needs an in-process parent run, when the file imports
+one), runs addressed by a run id or by an experiment id from elsewhere,
 ``log_input``, ``log_artifacts`` without an ``artifact_path`` (MLflow puts the files at
 the artifact root), ``timestamp=`` on metrics. A file that logs without starting a run
 gets a warning: MLflow would have started one by itself.

@@ -151,8 +151,9 @@ _RULES: tuple[Rule, ...] = (
          "log_model of another flavor, with a registered name or its own environment: save "
          "it with mlflow.<flavor>.save_model and experiment.log_artifact"),
     Rule("ML102", "mlflow-nested-run", "mlflow", Safety.MANUAL,
-         "nested runs, run_id= / experiment_id= runs: tracelet has one active run; "
-         "start_logging(resume=<run id>) continues one"),
+         "nested runs, run_id= runs, experiment_id= not bound from the experiment's name in "
+         "the file: tracelet has one active run; start_logging(resume=<run id>) continues "
+         "one, start_logging(project=<name>) names the experiment"),
     Rule("ML103", "mlflow-artifact-content", "mlflow", Safety.MANUAL,
          "log_input, log_dict to YAML, content logged under a computed file name: the reason "
          "names the experiment call to write"),
