@@ -8,6 +8,7 @@ replaced."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tempfile
 from pathlib import Path
@@ -21,6 +22,7 @@ from mlflow import MlflowClient
 from PIL import Image
 
 import tracelet
+from tracelet.readers import read_store
 
 NAMES = ("plots/roc.png", "plots/roc.jpg", "plots/bars.html", "sample.png", "gray.jpg", "noise.png",
          "mask.png")  # fmt: skip
@@ -110,3 +112,17 @@ def test_figure_needs_a_named_file(isolated: Path):
             run.log_artifact(figure)
         with pytest.raises(ValueError, match="file suffix"):
             run.log_artifact(figure, name="roc")
+
+
+@pytest.mark.slow
+def test_figure_file_reaches_wandb_and_clearml_offline_under_its_name(isolated: Path):
+    figure = pictures()[0]
+    with tracelet.start_logging(exp_name="both", project="p", backend=["wandb", "clearml"]) as run:
+        run.log_artifact(figure, name="plots/roc.png")
+    assert run.report.complete, run.report.summary()
+    saved = isolated / "roc.png"
+    figure.savefig(saved)
+    expected = hashlib.sha256(saved.read_bytes()).hexdigest()
+    for backend in ("wandb", "clearml"):
+        row = read_store(run.urls[backend]).artifacts.set_index("name").loc["plots/roc.png"]
+        assert row["sha256"] == expected, backend

@@ -212,7 +212,8 @@ class MlflowVocabulary(TrackerCodemod):
         decision = self.rewrite(rule, usage.node, transform)
         if rule == "ML011":
             decision.reason = (
-                f"MLflow stores the file {string_value(bound.value('artifact_file'))}; "
+                f"MLflow stores the file {string_value(bound.value('artifact_file'))} (appended "
+                "to when logged again) and lists it in the run tag mlflow.loggedArtifacts; "
                 f"experiment.{method}({key!r}, ...) logs a {method.removeprefix('log_')} at "
                 "step 0 instead"
             )
