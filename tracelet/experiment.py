@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from tracelet.objects import (
     unsupported_object,
     write_object,
 )
+from tracelet.pictures import is_picture, write_picture
 from tracelet.rundir import CONSOLE_FILE, RunSpec, create_run_dir, write_spec
 from tracelet.summaries import RunSummary, check_metric_name, parse_summary_ops
 from tracelet.tables import flatten_params
@@ -258,7 +259,11 @@ class Experiment:
         ``name`` and is written now: a dict or list as ``.json``, a pandas DataFrame as
         ``.csv``, a numpy array as ``.npy``, a str as ``.txt`` (the suffix is added to
         ``name`` unless it has it; formats in :mod:`tracelet.objects`). A str is a path
-        when that file or folder exists or no ``name`` is given, else text. ``type``,
+        when that file or folder exists or no ``name`` is given, else text. A matplotlib
+        or plotly figure, a PIL image, and an image array whose ``name`` ends in an image
+        suffix, is
+        written to the file ``name`` as ``mlflow.log_figure`` / ``mlflow.log_image(image,
+        artifact_file=name)`` write it (:mod:`tracelet.pictures`). ``type``,
         ``metadata`` and ``aliases`` are W&B's artifact type, metadata and aliases;
         the other trackers keep them as documented in the models page of these docs.
 
@@ -272,6 +277,7 @@ class Experiment:
             experiment.log_artifact("model.pth")
             experiment.log_artifact("outputs/plots", name="plots")  # a whole folder
             experiment.log_artifact({"classes": ["cat", "dog"]}, name="labels")  # labels.json
+            experiment.log_artifact(fig, name="plots/roc.png")  # fig.savefig, as MLflow
             experiment.log_artifact(df, name="predictions", type="dataset",
                                     metadata={"rows": len(df)}, aliases=["latest"])
             ```
@@ -279,18 +285,18 @@ class Experiment:
         info = {"type": type, "metadata": metadata and json_safe(dict(metadata))}
         info["aliases"] = [str(a) for a in aliases] if aliases is not None else None
         info = {k: v for k, v in info.items() if v is not None}
+        if is_picture(path_or_object, name):
+            if not name:
+                raise TypeError("log_artifact of a figure or image needs name= ('plots/roc.png')")
+            self._write_artifact(name, lambda target: write_picture(path_or_object, target), info)
+            return
         if _is_object(path_or_object, name):
             suffix = object_suffix(path_or_object)
             if not name:
                 kind = path_or_object.__class__.__name__
                 raise TypeError(f"log_artifact of a {kind} needs name=")
             name = file_name(name, suffix)
-            if self._router is None:
-                return
-            target = self._new_folder(ARTIFACTS_DIR) / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_object(path_or_object, target)
-            self._emit((ARTIFACT, name, str(target), *([info] if info else [])))
+            self._write_artifact(name, lambda target: write_object(path_or_object, target), info)
             return
         if not isinstance(path_or_object, str | os.PathLike):
             raise unsupported_object(path_or_object)
@@ -302,6 +308,15 @@ class Experiment:
             return
         snapshot = _snapshot(source, self._new_folder(ARTIFACTS_DIR))
         self._emit((ARTIFACT, name, str(snapshot), *([info] if info else [])))
+
+    def _write_artifact(self, name: str, write: Callable[[Path], None], info: dict) -> None:
+        """An object artifact: ``write`` makes the file ``name`` in a new artifact folder."""
+        if self._router is None:
+            return
+        target = self._new_folder(ARTIFACTS_DIR) / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write(target)
+        self._emit((ARTIFACT, name, str(target), *([info] if info else [])))
 
     def log_model(self, model: Any, name: str = "model") -> None:
         """Store a torch ``nn.Module`` or a scikit-learn estimator with the run.

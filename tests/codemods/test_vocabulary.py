@@ -137,19 +137,46 @@ def test_define_metric_best_with_goal_is_left_with_min_or_max() -> None:
     assert any("3 WB008 left:" in e and "summary='max'" in e for e in entries), entries
 
 
-def test_mlflow_log_dict_to_yaml_is_left_and_figures_move_only_with_unsafe() -> None:
+def test_mlflow_log_dict_to_yaml_is_left_and_tables_move_only_with_unsafe() -> None:
     code = """
     import mlflow
     with mlflow.start_run():
         mlflow.log_dict({"a": 1}, "config.yaml")
-        mlflow.log_figure(fig, "plots/roc.png")
+        mlflow.log_table(df, "results.json")
     """
     _, entries = migrate("mlflow", code)
     assert any("4 ML103 left:" in e and "JSON" in e for e in entries), entries
     assert any("5 ML011 left:" in e and "--unsafe" in e for e in entries), entries
     new, _ = migrate("mlflow", code.replace("config.yaml", "config.json"), unsafe=True)
-    assert 'experiment.log_figure("plots/roc", fig)' in new
+    assert 'experiment.log_table("results", df)' in new
     assert 'experiment.log_artifact({"a": 1}, name="config.json")' in new
+
+
+def test_mlflow_figures_and_image_files_become_artifacts_of_the_same_name() -> None:
+    code = """
+    import mlflow
+    with mlflow.start_run():
+        mlflow.log_figure(fig, "plots/roc.png")
+        mlflow.log_figure(figure=curve, artifact_file=f"plots/{name}.png")
+        mlflow.log_image(img, artifact_file="samples/first.jpg")
+    """
+    new, entries = migrate("mlflow", code)
+    assert 'experiment.log_artifact(fig, name="plots/roc.png")' in new
+    assert 'experiment.log_artifact(curve, name=f"plots/{name}.png")' in new
+    assert 'experiment.log_artifact(img, name="samples/first.jpg")' in new
+    assert [e.split(" ", 2)[:2] for e in entries if " ML015 " in e] == [
+        ["4", "ML015"],
+        ["5", "ML015"],
+        ["6", "ML015"],
+    ], entries
+    # an array is an image file only under an image name: other names are left
+    _, entries = migrate(
+        "mlflow",
+        'import mlflow\nwith mlflow.start_run():\n    mlflow.log_image(img, "raw.ppm")\n'
+        "    mlflow.log_image(img, artifact_file=path)\n",
+    )
+    assert any("3 ML103 left:" in e and "'<file>.png'" in e for e in entries), entries
+    assert any("4 ML103 left:" in e for e in entries), entries
 
 
 def test_mlflow_log_model_keeps_the_name_and_leaves_other_flavors() -> None:
@@ -259,3 +286,24 @@ def test_clearml_report_media_of_an_image_file_is_an_image() -> None:
     assert '.log_image(\n    "image/picasso", path, step=0\n)' in new, new
     _, entries = migrate("clearml", code.replace('"jpg"', '"mp3"'))
     assert any("3 CL100 left:" in e and "experiment.log_artifact" in e for e in entries), entries
+
+
+def test_mlflow_run_by_experiment_id_goes_to_that_experiment_by_name() -> None:
+    code = """
+    import mlflow
+    exp = mlflow.get_experiment_by_name("mnist")
+    with mlflow.start_run(experiment_id=exp.experiment_id):
+        mlflow.log_metric("acc", 0.9)
+    """
+    new, _ = migrate("mlflow", code)
+    assert 'tracelet.start_logging(project="mnist", backend="mlflow")' in new
+    # another experiment selected by set_experiment, or an id bound twice: left
+    other = code.replace("import mlflow\n", 'import mlflow\n    mlflow.set_experiment("cifar")\n')
+    _, entries = migrate("mlflow", other)
+    assert any(" ML102 left:" in e and '"mnist"' in e and '"cifar"' in e for e in entries)
+    _, entries = migrate(
+        "mlflow",
+        'import mlflow\ni = mlflow.create_experiment("a")\ni = mlflow.create_experiment("b")\n'
+        "mlflow.start_run(experiment_id=i)\n",
+    )
+    assert any("4 ML102 left:" in e and "not one name bound once" in e for e in entries), entries

@@ -124,3 +124,17 @@ def test_mlflow_artifacts_with_fstring_paths_and_experiment_read_back(tmp_path: 
     }
     assert set(original.artifacts["name"]) == expected
     assert_same_tables(original, migrated)
+
+
+@pytest.mark.slow
+def test_mlflow_figures_logged_as_files(tmp_path: Path) -> None:
+    original, migrated, source = migrate_and_run(tmp_path, "mlflow_logging_visualizations.py")
+    assert '.log_artifact(fig3, name="scatter_demand_price.png")' in source
+    figures = {"scatter_demand_price.png", "residuals_plot.png", "corr_plot.png"}
+    assert figures <= set(original.artifacts["name"])
+    shas = [
+        frame.set_index("name").loc[sorted(figures), "sha256"]
+        for frame in (original.artifacts, migrated.artifacts)
+    ]
+    assert all(len(sha) == 64 for sha in shas[0]) and shas[0].tolist() == shas[1].tolist()
+    assert_same_tables(original, migrated)

@@ -26,7 +26,10 @@ as MLflow stores it: ``Experiment.log_metric`` has MLflow's step semantics.
 
 ``mlflow.set_experiment`` is carried into ``start_logging(project=...)`` when the file calls
 it once, with a string, or with a plain name (``args.experiment``) in the same function
-before the run starts; the name is then evaluated when the run starts.
+before the run starts; the name is then evaluated when the run starts. An
+``experiment_id=`` (of ``set_experiment`` or ``start_run``) bound once from
+``mlflow.get_experiment_by_name(E).experiment_id`` / ``mlflow.create_experiment(E)`` is
+followed back to ``E``.
 ``mlflow.set_tracking_uri`` is kept (other MLflow client code in the file may rely on
 it), and the run is delivered to the same store: ``start_logging`` gets
 ``backend_options={"mlflow": {"url": mlflow.get_tracking_uri()}}``.
@@ -36,7 +39,9 @@ Media, models, dicts, texts and the run's ids go to the run vocabulary, see
 
 Left, each with a reason that says what to write instead: ``autolog`` (nothing would
 capture the framework's metrics), ``log_model`` of flavors other than pytorch and sklearn
-or with a registered model name or environment, nested runs and runs addressed by id,
+or with a registered model name or environment, nested runs (the reason names the
+library MLflow integration that needs an in-process parent run, when the file imports
+one), runs addressed by a run id or by an experiment id from elsewhere,
 ``log_input``, ``log_artifacts`` without an ``artifact_path`` (MLflow puts the files at
 the artifact root), ``timestamp=`` on metrics. A file that logs without starting a run
 gets a warning: MLflow would have started one by itself.
@@ -48,7 +53,13 @@ import posixpath
 from typing import ClassVar
 
 import libcst as cst
-from libcst.metadata import FunctionScope, GlobalScope, PositionProvider, ScopeProvider
+from libcst.metadata import (
+    Assignment,
+    FunctionScope,
+    GlobalScope,
+    PositionProvider,
+    ScopeProvider,
+)
 
 from tracelet.codemods import report
 from tracelet.codemods.base import ACTIVE_EXPERIMENT, Decision, unmapped
@@ -134,18 +145,25 @@ class MlflowToTracelet(MlflowVocabulary):
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         self._experiments: list[tuple[Usage, Decision]] = []
         self._starts: list[Usage] = []
+        self._left_starts: list[Usage] = []
         self._loggers: list[Decision] = []
         self._project: str | None = None
         self._tracking_uri = False
         self._experiment_reader: str | None = None
         self._tracelet_projects = _tracelet_projects(tree)
+        self._id_projects: list[tuple[Decision, str]] = []  # start_run(experiment_id=) names
+        self._experiment_names: dict[int, cst.BaseExpression] = {}  # set_experiment's names
+        self._integrations = _mlflow_integrations(tree)
         return super().transform_module_impl(tree)
 
     def handle(self, usage: Usage) -> Decision | None:
         path = usage.path
         if usage.factory:
             if path.key == "mlflow.start_run":
-                return self._start_run(usage)
+                decision = self._start_run(usage)
+                if decision.action == report.LEFT:
+                    self._left_starts.append(usage)
+                return decision
             return self._active_run(usage)
         if path.kind == RUN:
             if not path.attrs:
@@ -201,11 +219,7 @@ class MlflowToTracelet(MlflowVocabulary):
                 _turn_left(decision, "ML008", "set_experiment is called more than once")
         elif self._experiments and not self._starts:
             if not self._kept_for_reader():
-                _turn_left(
-                    self._experiments[0][1],
-                    "ML008",
-                    "no start_run in this file to carry the experiment name to",
-                )
+                _turn_left(self._experiments[0][1], "ML008", self._no_start_reason())
         elif self._experiments:
             usage, decision = self._experiments[0]
             problem = self._carry_problem(usage)
@@ -217,6 +231,15 @@ class MlflowToTracelet(MlflowVocabulary):
                     # the kept client code may read the experiment set_experiment creates
                     decision.remove = None
                     decision.reason += f"; kept too, {self._experiment_reader} reads it"
+        for start, experiment in self._id_projects:
+            if self._project is not None and self._project != experiment:
+                _turn_left(
+                    start,
+                    "ML102",
+                    f"start_run(experiment_id=...) names the experiment {experiment}, "
+                    f"set_experiment {self._project}: pass one name to "
+                    "tracelet.start_logging(project=...)",
+                )
         if self._loggers and not self._starts:
             self._loggers[0].notes.append(
                 "no mlflow.start_run in this file: the rewritten calls need a run started with "
@@ -234,9 +257,17 @@ class MlflowToTracelet(MlflowVocabulary):
         given = {n for n, a in bound.named.items() if literal(a.value) is not None}
         if literal(bound.value("nested")) is False:
             given.discard("nested")
-        for name in ("run_id", "parent_run_id", "nested", "experiment_id"):
+        if "nested" in given:
+            return self.left("ML102", self._nested_reason())
+        for name in ("run_id", "parent_run_id"):
             if name in given:
                 return self.left("ML102", f"start_run({name}=...): tracelet has one active run")
+        experiment = None
+        if "experiment_id" in given:
+            name = self._experiment_name_of_id(bound.value("experiment_id"))
+            if name is None:
+                return self.left("ML102", self._id_reason("start_run", bound))
+            experiment = self.module.code_for_node(name)
         notes = ["description= dropped: run descriptions are not carried over"] * (
             "description" in given
         ) + self.writer_note()
@@ -255,8 +286,9 @@ class MlflowToTracelet(MlflowVocabulary):
             args: list = []
             if "run_name" in indexes:
                 args.append(("exp_name", updated.args[indexes["run_name"]]))
-            if self._project is not None:
-                args.append(("project", expr(self._project)))
+            project = self._project if self._project is not None else experiment
+            if project is not None:
+                args.append(("project", expr(project)))
             args.append(("backend", expr(backend)))
             if "tags" in indexes:
                 args.append(("tags", updated.args[indexes["tags"]]))
@@ -267,8 +299,62 @@ class MlflowToTracelet(MlflowVocabulary):
             return call_with(updated, expr("tracelet.start_logging"), args)
 
         decision = self.rewrite("ML001", usage.node, transform, notes)
+        if experiment is not None:
+            self._id_projects.append((decision, experiment))
         self.writer_routes.start(usage, decision)
         return decision
+
+    def _nested_reason(self) -> str:
+        if self._integrations:
+            return (
+                f"start_run(nested=True) with {', '.join(self._integrations)} in this file: "
+                "it opens MLflow child runs under the active MLflow run (their tag "
+                "mlflow.parentRunId), and tracelet's run is opened by its agent, not in "
+                "this process; keep this file on MLflow"
+            )
+        return (
+            "start_run(nested=True): under an active run MLflow starts a child run (tag "
+            "mlflow.parentRunId); tracelet has one active run: log the child's values in "
+            "the one run with a prefix (experiment.log_metrics({f'trial_{i}/loss': ...})) "
+            "or keep this file on MLflow"
+        )
+
+    def _experiment_name_of_id(self, node: cst.BaseExpression | None) -> cst.BaseExpression | None:
+        """The experiment name an ``experiment_id=`` comes from:
+        ``e.experiment_id`` with ``e = mlflow.get_experiment_by_name(N)``, or ``i`` with
+        ``i = mlflow.create_experiment(N)``; ``N`` a string or a name bound once, so it
+        holds the same value when the run starts."""
+        if isinstance(node, cst.Attribute) and node.attr.value == "experiment_id":
+            source, factory, params = node.value, "get_experiment_by_name", ("name",)
+        else:
+            source, factory = node, "create_experiment"
+            params = ("name", "artifact_location", "tags")
+        value = self._bound_once(source) if isinstance(source, cst.Name) else None
+        if not isinstance(value, cst.Call):
+            return None
+        path = self.resolver.eval_path(value.func)
+        bound = bind_args(value, params)
+        if path is None or path.key != f"mlflow.{factory}" or bound is None or bound.unknown:
+            return None
+        name = bound.value("name")
+        if string_value(name) is None and not (
+            isinstance(name, cst.Name) and self._bound_once(name) is not None
+        ):
+            return None
+        return name
+
+    def _bound_once(self, name: cst.Name) -> cst.BaseExpression | None:
+        """The value of ``name`` where it is read, when one plain assignment binds it."""
+        scope = self.get_metadata(ScopeProvider, name, None)
+        if scope is None:
+            return None
+        referents = next((a.referents for a in scope.accesses[name.value] if a.node is name), ())
+        if len(referents) != 1:
+            return None
+        [assignment] = referents
+        if not isinstance(assignment, Assignment):
+            return None
+        return self.resolver.collected.values.get(id(assignment.node))
 
     def _active_run(self, usage: Usage) -> Decision:
         return self.handle_rewrite("ML007", usage, lambda _: expr(ACTIVE_EXPERIMENT))
@@ -302,21 +388,53 @@ class MlflowToTracelet(MlflowVocabulary):
 
     def _call_set_experiment(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, ("experiment_name", "experiment_id", "trace_location"))
-        if bound is None or bound.unknown or set(bound.named) != {"experiment_name"}:
+        if bound is None or bound.unknown or len(bound.named) != 1 or "trace_location" in bound:
             return self.left(
                 "ML102",
-                "set_experiment by id: pass the experiment name, "
+                "set_experiment with these arguments: pass the experiment name, "
                 "tracelet.start_logging(project=<name>)",
             )
-        name = bound.value("experiment_name")
-        if string_value(name) is None and not is_dotted_name(name):
-            return self.left("ML008", "set_experiment with a computed name")
+        if "experiment_id" in bound:
+            name = self._experiment_name_of_id(bound.value("experiment_id"))
+            if name is None:
+                return self.left("ML102", self._id_reason("set_experiment", bound))
+        else:
+            name = bound.value("experiment_name")
+            if string_value(name) is None and not is_dotted_name(name):
+                return self.left("ML008", "set_experiment with a computed name")
         if usage.result_role != Role.STATEMENT:
             return self.left("ML008", "the experiment returned by set_experiment is used")
         decision = self.remove_statement("ML008", usage)
         decision.reason = "carried into tracelet.start_logging(project=...)"
         self._experiments.append((usage, decision))
+        self._experiment_names[id(usage.node)] = name
         return decision
+
+    def _id_reason(self, call: str, bound) -> str:
+        """Why an ``experiment_id=`` is not followed to its experiment's name."""
+        node = bound.value("experiment_id")
+        source = node.value if isinstance(node, cst.Attribute) else node
+        value = self._bound_once(source) if isinstance(source, cst.Name) else None
+        origin = (
+            f"comes from {self.code(value.func)}(...)"
+            if isinstance(value, cst.Call)
+            else "is not one name bound once"
+        )
+        return (
+            f"{call}(experiment_id=...): the id {origin}, not from "
+            "mlflow.get_experiment_by_name(<name>).experiment_id or "
+            "mlflow.create_experiment(<name>) in this file; pass the experiment's name, "
+            "tracelet.start_logging(project=<name>)"
+        )
+
+    def _no_start_reason(self) -> str:
+        if not self._left_starts:
+            return "no start_run in this file to carry the experiment name to"
+        lines = [self.get_metadata(PositionProvider, u.node).start.line for u in self._left_starts]
+        return (
+            f"the start_run it names the experiment for is left (line "
+            f"{', '.join(map(str, lines))}): the name goes with it"
+        )
 
     def _kept_for_reader(self) -> bool:
         """A set_experiment an earlier migration kept next to the start_logging its name
@@ -334,9 +452,7 @@ class MlflowToTracelet(MlflowVocabulary):
 
     def _carry_problem(self, usage: Usage) -> str | None:
         """Why a computed experiment name cannot move to the start of the run, if so."""
-        bound = bind_args(usage.call, ("experiment_name",))
-        assert bound is not None
-        if string_value(bound.value("experiment_name")) is not None:
+        if string_value(self._experiment_names[id(usage.node)]) is not None:
             return None
         scope = self.get_metadata(ScopeProvider, usage.node, None)
         line = self.get_metadata(PositionProvider, usage.node).start.line
@@ -348,9 +464,7 @@ class MlflowToTracelet(MlflowVocabulary):
         return None
 
     def _experiment_name_code(self, usage: Usage) -> str:
-        bound = bind_args(usage.call, ("experiment_name",))
-        assert bound is not None
-        return self.module.code_for_node(bound.named["experiment_name"].value)
+        return self.module.code_for_node(self._experiment_names[id(usage.node)])
 
     # ------------------------------------------------------------------ logging
     def _experiment_call(
@@ -591,6 +705,28 @@ def _tracelet_projects(tree: cst.Module) -> set[str]:
             )
 
     tree.visit(Calls())
+    return found
+
+
+def _mlflow_integrations(tree: cst.Module) -> list[str]:
+    """Names imported from another library's MLflow module (``from optuna.integration.mlflow
+    import MLflowCallback``): code that logs to the active MLflow run by itself."""
+    found: list[str] = []
+
+    class Imports(cst.CSTVisitor):
+        def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+            if node.module is None or isinstance(node.names, cst.ImportStar):
+                return
+            module = tree.code_for_node(node.module)
+            parts = module.split(".")
+            if parts[0] == "mlflow":
+                return
+            for alias in node.names:
+                name = tree.code_for_node(alias.name)
+                if "mlflow" in parts[1:] or "mlflow" in name.lower():
+                    found.append(f"{module}.{name}")
+
+    tree.visit(Imports())
     return found
 
 

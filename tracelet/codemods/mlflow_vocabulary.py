@@ -9,10 +9,10 @@ source                                            migrated
 ``mlflow.log_image(img, key="k", step=s)``        ``experiment.log_image("k", img, step=s)``
 ``mlflow.log_dict(d, "cfg.json")``                ``experiment.log_artifact(d, name="cfg.json")``
 ``mlflow.log_text(t, "notes.txt")``               ``experiment.log_artifact(t, name="notes.txt")``
-``mlflow.log_figure(fig, "plots/roc.png")``       ``experiment.log_figure("plots/roc", fig)``
-                                                  (``--unsafe``: a stepped image, not a file)
-``mlflow.log_image(img, "sample.png")``           ``experiment.log_image("sample", img)``
-                                                  (``--unsafe``, as above)
+``mlflow.log_figure(fig, "plots/roc.png")``       ``experiment.log_artifact(fig,
+                                                  name="plots/roc.png")``: the same file
+``mlflow.log_image(img, "sample.png")``           ``experiment.log_artifact(img,
+                                                  name="sample.png")`` (an image suffix)
 ``mlflow.log_table(df, "results.json")``          ``experiment.log_table("results", df)``
                                                   (``--unsafe``: tracelet names the table file)
 ``run.info.run_id``,                              ``experiment.ids["mlflow"]``
@@ -39,6 +39,7 @@ from tracelet.codemods.cstutil import (
     string_value,
 )
 from tracelet.codemods.resolve import Role, Usage
+from tracelet.pictures import IMAGE_SUFFIXES
 
 MODEL_PARAMS = {
     "pytorch": (
@@ -147,6 +148,9 @@ class MlflowVocabulary(TrackerCodemod):
                 "experiment.log_artifact(path, name=...)",
             )
         artifact_file = bound.value("artifact_file")
+        if method == "log_figure":
+            # log_artifact saves a figure with MLflow's own savefig / write_html call
+            return self._content_call(usage, bound, "log_artifact", "figure", "ML015")
         if method in ("log_dict", "log_text"):
             file_name = string_value(artifact_file)
             if method == "log_dict" and (file_name is None or not file_name.endswith(".json")):
@@ -164,8 +168,7 @@ class MlflowVocabulary(TrackerCodemod):
                 f"mlflow.{method} with a computed artifact_file: write "
                 f"experiment.{method}(key, value, step=...) with the key you want",
             )
-        method_new = "log_figure" if method == "log_figure" else "log_table"
-        return self._keyed_call(usage, bound, method_new, params[0], key, "ML011")
+        return self._keyed_call(usage, bound, "log_table", params[0], key, "ML011")
 
     def _log_image(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, IMAGE_PARAMS)
@@ -179,14 +182,16 @@ class MlflowVocabulary(TrackerCodemod):
             )
         if "key" in bound:
             return self._keyed_call(usage, bound, "log_image", "image", None, "ML014")
-        key = _stem(bound.value("artifact_file"))
-        if key is None:
+        file_name = string_value(bound.value("artifact_file"))
+        if file_name is None or posixpath.splitext(file_name)[1].lower() not in IMAGE_SUFFIXES:
+            # an array becomes an image file only under an image name (else a .npy file)
             return self.left(
                 "ML103",
-                "mlflow.log_image with a computed artifact_file: write "
-                "experiment.log_image(key, image, step=...) with the key you want",
+                "mlflow.log_image(image, artifact_file=<computed or not an image suffix>): "
+                "name the file in the call, e.g. experiment.log_artifact(image, "
+                f"name='<file>.png') (suffixes: {', '.join(sorted(IMAGE_SUFFIXES))})",
             )
-        return self._keyed_call(usage, bound, "log_image", "image", key, "ML011")
+        return self._content_call(usage, bound, "log_artifact", "image", "ML015")
 
     def _keyed_call(
         self, usage: Usage, bound, method: str, value: str, key: str | None, rule: str
@@ -207,7 +212,8 @@ class MlflowVocabulary(TrackerCodemod):
         decision = self.rewrite(rule, usage.node, transform)
         if rule == "ML011":
             decision.reason = (
-                f"MLflow stores the file {string_value(bound.value('artifact_file'))}; "
+                f"MLflow stores the file {string_value(bound.value('artifact_file'))} (appended "
+                "to when logged again) and lists it in the run tag mlflow.loggedArtifacts; "
                 f"experiment.{method}({key!r}, ...) logs a {method.removeprefix('log_')} at "
                 "step 0 instead"
             )

@@ -132,8 +132,8 @@ _RULES: tuple[Rule, ...] = (
     Rule("ML010", "mlflow-log-model", "mlflow", Safety.SAFE,
          "mlflow.pytorch.log_model / mlflow.sklearn.log_model -> experiment.log_model"),
     Rule("ML011", "mlflow-file-as-media", "mlflow", Safety.UNSAFE,
-         "mlflow.log_figure / log_image(artifact_file=) / log_table -> experiment.log_figure "
-         "/ log_image / log_table: a stepped media value, no longer a file at that path"),
+         "mlflow.log_table -> experiment.log_table: a stepped table, no longer a file at "
+         "that path"),
     Rule("ML012", "mlflow-log-object", "mlflow", Safety.SAFE,
          "mlflow.log_dict(d, f.json) / log_text(t, f) -> experiment.log_artifact(obj, name=f)"),
     Rule("ML013", "mlflow-run-identity", "mlflow", Safety.SAFE,
@@ -141,6 +141,9 @@ _RULES: tuple[Rule, ...] = (
          "get_artifact_uri() -> the artifact URI of the run tracelet opened"),
     Rule("ML014", "mlflow-log-image", "mlflow", Safety.SAFE,
          "mlflow.log_image(image, key=k, step=s) -> experiment.log_image(k, image, step=s)"),
+    Rule("ML015", "mlflow-figure-file", "mlflow", Safety.SAFE,
+         "mlflow.log_figure(fig, f) / log_image(image, artifact_file=f) -> "
+         "experiment.log_artifact(fig_or_image, name=f): the same file at the same path"),
     Rule("ML100", "mlflow-autolog", "mlflow", Safety.MANUAL,
          "mlflow.autolog / <flavor>.autolog: log the framework's metrics with "
          "experiment.log_metrics where they are computed"),
@@ -148,8 +151,9 @@ _RULES: tuple[Rule, ...] = (
          "log_model of another flavor, with a registered name or its own environment: save "
          "it with mlflow.<flavor>.save_model and experiment.log_artifact"),
     Rule("ML102", "mlflow-nested-run", "mlflow", Safety.MANUAL,
-         "nested runs, run_id= / experiment_id= runs: tracelet has one active run; "
-         "start_logging(resume=<run id>) continues one"),
+         "nested runs, run_id= runs, experiment_id= not bound from the experiment's name in "
+         "the file: tracelet has one active run; start_logging(resume=<run id>) continues "
+         "one, start_logging(project=<name>) names the experiment"),
     Rule("ML103", "mlflow-artifact-content", "mlflow", Safety.MANUAL,
          "log_input, log_dict to YAML, content logged under a computed file name: the reason "
          "names the experiment call to write"),
