@@ -355,8 +355,15 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
                 f"comparison picks are the {self.TRACKER_NAME} path's; write them as "
                 "tracelet calls"
             )
+        call = self.resolver.parent(context) if isinstance(context, cst.Arg) else None
+        callee = call.func if isinstance(call, cst.Call) else None
+        passed = (
+            f"is passed to {self.code(callee)}(), which this file does not define"
+            if isinstance(callee, cst.Name | cst.Attribute)
+            else "is passed to code this file does not define"
+        )
         where = {
-            Role.ARG: "is passed to code this file does not define",
+            Role.ARG: passed,
             Role.RETURN: "is returned",
             Role.BIND: "is stored where the codemod cannot follow it",
             Role.WITH: "is used as a context manager",
