@@ -37,6 +37,8 @@ def set_and_read(config, error: type[Exception] = ValueError) -> dict:
         "keys": sorted(config.keys()),
         "items": sorted(config.items(), key=lambda kv: kv[0]),
         "dict": dict(config),
+        "unpacked": (lambda **values: values)(**config) == {**config} == dict(config),
+        "getattr": (getattr(config, "missing", "d"), hasattr(config, "seed")),
         "layers": config.layers,
     }
 
@@ -46,6 +48,8 @@ READS = {
     "item": (100, "adam"),
     "get": (7, None, "d"),
     "in": (True, False),
+    "unpacked": True,
+    "getattr": ("d", True),
 }
 STORED = {
     "lr": 0.02,

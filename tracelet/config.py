@@ -54,8 +54,9 @@ class RunConfig:
         if values:
             self._log(values)
 
-    def remember(self, values: Mapping[str, Any]) -> None:
-        """Take values the run logged as params another way (not logged again)."""
+    def _remember(self, values: Mapping[str, Any]) -> None:
+        """Take values the run logged as params another way (not logged again); private,
+        so that a key named ``remember`` reads as a key."""
         self._items.update(_sanitized(values))
 
     def get(self, key: str, default: Any = None) -> Any:

@@ -207,7 +207,7 @@ class Experiment:
                 (PARAMS, flat, section) if section and section != "General" else (PARAMS, flat)
             )
         if section in (None, "General"):
-            self.config.remember(mapping)
+            self.config._remember(mapping)
         return params
 
     def log_param(self, key: str, value: Any) -> Any:

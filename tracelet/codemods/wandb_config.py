@@ -40,7 +40,9 @@ OTHER_METHODS = {
     "persist": "setting a key logs it already; drop the call",
 }
 # builtins that only read a mapping: the view gives them what wandb.Config gives
-READING_BUILTINS = frozenset({"dict", "list", "sorted", "len", "print", "str", "repr", "iter"})
+READING_BUILTINS = frozenset(
+    {"dict", "list", "sorted", "len", "print", "str", "repr", "iter", "getattr", "hasattr"}
+)
 _ROLES_READ = (Role.OTHER, Role.ARG, Role.BIND, Role.TEST, Role.RETURN, Role.SUBSCRIPT_READ)
 
 
@@ -103,12 +105,16 @@ class WandbConfig(TrackerCodemod):
         )
 
     def _reading_builtin(self, usage: Usage) -> bool:
-        """``dict(config)``, ``print(wandb.config)``, ``"lr" in config``."""
+        """``dict(config)``, ``print(wandb.config)``, ``"lr" in config``, ``f(**config)``."""
         context = usage.context
         if usage.role == Role.OTHER and isinstance(context, cst.ComparisonTarget):
             return isinstance(context.operator, cst.In | cst.NotIn)
-        if usage.role != Role.ARG or not isinstance(context, cst.Arg) or context.star:
+        if usage.role == Role.OTHER and isinstance(context, cst.StarredDictElement):
+            return True  # {**config}: the keys and values, as wandb.config gives them
+        if usage.role != Role.ARG or not isinstance(context, cst.Arg) or context.star == "*":
             return False
+        if context.star == "**":
+            return True  # f(**config) passes the values, not the config
         call = self.resolver.parent(context)
         if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Name)):
             return False

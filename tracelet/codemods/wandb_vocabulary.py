@@ -104,7 +104,7 @@ IDENTITY = {
     "project": ".project",
 }
 RUN_FIELDS_LEFT = {
-    "dir": "run.dir is W&B's run-files folder, whose files W&B uploads with the run; write "
+    "dir": "W&B's run-files folder, whose files W&B uploads with the run; write "
     "the file to a path of your own and log it: experiment.save(path) keeps it a W&B run "
     "file of the same name (experiment.log_artifact(path) makes it an artifact)",
     "entity": "pass entity= in start_logging(backend_options={'wandb': {'entity': ...}}) and "
