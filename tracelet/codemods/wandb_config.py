@@ -43,7 +43,6 @@ OTHER_METHODS = {
 READING_BUILTINS = frozenset(
     {"dict", "list", "sorted", "len", "print", "str", "repr", "iter", "getattr", "hasattr"}
 )
-_ROLES_READ = (Role.OTHER, Role.ARG, Role.BIND, Role.TEST, Role.RETURN, Role.SUBSCRIPT_READ)
 
 
 class WandbConfig(TrackerCodemod):
@@ -58,8 +57,10 @@ class WandbConfig(TrackerCodemod):
             transform = lambda _: expr(code)  # noqa: E731
         if usage.role == Role.RECEIVER:
             return self.rewrite("WB016", usage.node, transform, report_it=False)
-        if usage.role in (Role.STORE, Role.SUBSCRIPT_STORE):
+        if usage.role == Role.SUBSCRIPT_STORE:
             return self.rewrite("WB004", usage.node, transform)
+        if usage.role == Role.STORE:  # `wandb.config = ...` replaces the module attribute
+            return self.left("TL002", f"{self.code(usage.node)} is replaced: set its keys")
         if self._followed(usage):
             return self.rewrite("WB016", usage.node, transform)
         return self.left("TL001", self._escape(usage))
@@ -69,7 +70,7 @@ class WandbConfig(TrackerCodemod):
         attribute that holds the config (``config = wandb.config``)."""
         attrs = usage.path.attrs
         if not attrs:
-            if usage.role in (Role.SUBSCRIPT_STORE, Role.STORE):
+            if usage.role == Role.SUBSCRIPT_STORE:
                 return self.rewrite("WB004", usage.node, _unchanged)
             if usage.role == Role.SUBSCRIPT_READ or self._reading_builtin(usage):
                 return self.rewrite("WB016", usage.node, _unchanged)
