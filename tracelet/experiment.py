@@ -25,6 +25,7 @@ from tracelet.agent.delivery import DeliveryState
 from tracelet.agent.launch import AgentHandle
 from tracelet.agent.stop_report import StopReport, collect_report
 from tracelet.backends import ensure_installed, load_backend, normalize_backends
+from tracelet.config import RunConfig
 from tracelet.console import ConsoleCapture
 from tracelet.distributed import process_rank, resolve_mode
 from tracelet.events import ARTIFACT, DEFINE_METRIC, MEDIA, METRIC, MODEL, PARAMS, TAGS, TEXT
@@ -75,6 +76,8 @@ class Experiment:
         report: the [`StopReport`][tracelet.StopReport], once the run is stopped.
         summary: the run's summary values, a dict delivered to every tracker
             ([`RunSummary`][tracelet.summaries.RunSummary]).
+        config: the run's params as ``wandb.config`` gives them: read them back, or set
+            one to log it ([`RunConfig`][tracelet.config.RunConfig]).
 
     Example:
         ```python
@@ -135,6 +138,7 @@ class Experiment:
         self._logs_dicts = False  # tracelet.log was called: watch() uses its step
         self._watcher = None
         self.summary = RunSummary(lambda event: self._emit(event))
+        self.config = RunConfig(self.log_params)
 
     # -- logging API -----------------------------------------------------------------
     def log_metric(self, key: str, value: Any, step: Any = None) -> None:
@@ -203,6 +207,8 @@ class Experiment:
             self._emit(
                 (PARAMS, flat, section) if section and section != "General" else (PARAMS, flat)
             )
+        if section in (None, "General"):
+            self.config._remember(mapping)
         return params
 
     def log_param(self, key: str, value: Any) -> Any:

@@ -318,3 +318,32 @@ def test_simple_binding_targets_are_plain_names_or_self_attributes(code, simple)
 def test_a_returned_run_is_followed_when_every_call_binds_tests_or_drops_it(code, followed):
     new, entries = migrate_code("import wandb\n" + code, "wandb")
     assert ("tracelet.start_logging(" in new) is followed, [e.short() for e in entries]
+
+
+def test_other_values_name_what_a_mixed_handle_holds_besides_the_tracker():
+    # mlfoundations/open_clip, src/open_clip_train/train.py: wandb, trackio or None
+    module, resolver = _resolver(
+        """
+        import wandb
+        import trackio
+
+        def pick(args):
+            if args.trackio:
+                return trackio
+            if args.wandb:
+                return wandb
+            return None
+
+        wb = pick(args)
+        other = wandb.init() if args.wandb else make_logger()
+        wb.log({})
+        """
+    )
+    names = [u for u in _all_usages(resolver) if u.path.kind == MIXED]
+    assert [module.code_for_node(u.node) for u in names] == ["wb.log({})"]
+    root = names[0].node.func.value
+    assert [module.code_for_node(v) for v in resolver.other_values(root)] == ["trackio"]
+    other = module.body[-2].body[0].value
+    assert [module.code_for_node(v) for v in resolver.other_values(other)] == ["make_logger()"]
+    returned = next(u for u in _all_usages(resolver) if u.role == Role.RETURN)
+    assert [module.code_for_node(v) for v in resolver.other_returns(returned.node)] == ["trackio"]

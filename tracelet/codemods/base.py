@@ -252,12 +252,16 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
         path = usage.path
         name = self.describe(usage)
         if path.kind == MIXED:
-            return self.left(
-                "TL001",
-                f"{self.code(usage.node)} holds a {self.TRACKER_NAME} object on some paths "
-                "and another value on others",
-            )
+            return self.left("TL001", self.mixed_reason(usage))
         if not path.attrs and not usage.factory:
+            if usage.role == Role.TEST and self._guarded_import_name(usage.node):
+                test = usage.context
+                if not isinstance(test, cst.Comparison | cst.UnaryOperation):
+                    test = usage.node
+                return self.kept(
+                    f"{self.code(test)} tests whether the guarded import of "
+                    f"{self.code(usage.node)} succeeded; the import stays (TL004)"
+                )
             if usage.role in (Role.TEST, Role.STATEMENT, Role.ANNOTATION, Role.STORE):
                 return self.silent()
             if usage.role == Role.BIND and simple_binding_target(usage):
@@ -275,6 +279,39 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
             "TL002",
             f"{name}: the codemod does not know this call; docs/migrate.md lists what each "
             f"{self.TRACKER_NAME} call becomes",
+        )
+
+    def _guarded_import_name(self, node: cst.CSTNode) -> bool:
+        """``node`` is a name an import binds, and the tracker is imported inside
+        ``try: ... except ImportError`` in this file."""
+        collected = self.resolver.collected
+        return (
+            isinstance(node, cst.Name)
+            and node.value in collected.aliases
+            and any(guarded for _, guarded in collected.imports)
+        )
+
+    def mixed_reason(self, usage: Usage) -> str:
+        """Why a handle that is a tracker object on some paths only is left, naming the
+        other values it may hold."""
+        root = usage.node
+        for _ in usage.path.attrs:
+            root = root.func if isinstance(root, cst.Call) else root
+            assert isinstance(root, cst.Attribute)
+            root = root.value
+        others = [
+            f"{self.code(value)} (line {self.get_metadata(PositionProvider, value).start.line})"
+            for value in self.resolver.other_values(root)
+        ]
+        if not others:
+            return (
+                f"{self.code(usage.node)} holds a {self.TRACKER_NAME} object on some paths "
+                "and another value on others"
+            )
+        return (
+            f"{self.code(usage.node)} holds a {self.TRACKER_NAME} object on some paths and "
+            f"{', '.join(others)} on others, so its calls reach either; give the "
+            f"{self.TRACKER_NAME} path its own calls (tracelet's) and keep the other value's"
         )
 
     def _note_program_call(self, usage: Usage) -> None:
@@ -298,8 +335,35 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
 
     def escape_reason(self, usage: Usage) -> str:
         what = self.code(usage.node)
+        others = self.resolver.other_returns(usage.node) if usage.role == Role.RETURN else []
+        if others:
+            shown = ", ".join(self.code(value) for value in others)
+            return (
+                f"{what} is returned by a function that also returns {shown}, so what its "
+                f"callers call reaches either; give the {self.TRACKER_NAME} path its own "
+                "calls (tracelet's) and keep the other value's"
+            )
+        context = usage.context
+        if (
+            usage.role == Role.OTHER
+            and isinstance(context, cst.ComparisonTarget)
+            and isinstance(context.operator, cst.Is | cst.IsNot | cst.Equal | cst.NotEqual)
+        ):
+            comparison = self.resolver.parent(context)
+            return (
+                f"{self.code(comparison)} compares a value with {what}: the calls the "
+                f"comparison picks are the {self.TRACKER_NAME} path's; write them as "
+                "tracelet calls"
+            )
+        call = self.resolver.parent(context) if isinstance(context, cst.Arg) else None
+        callee = call.func if isinstance(call, cst.Call) else None
+        passed = (
+            f"is passed to {self.code(callee)}(), which this file does not define"
+            if isinstance(callee, cst.Name | cst.Attribute)
+            else "is passed to code this file does not define"
+        )
         where = {
-            Role.ARG: "is passed to code this file does not define",
+            Role.ARG: passed,
             Role.RETURN: "is returned",
             Role.BIND: "is stored where the codemod cannot follow it",
             Role.WITH: "is used as a context manager",

@@ -598,6 +598,67 @@ class Resolver:
             return None
         return path.kind
 
+    def other_values(self, node: cst.BaseExpression) -> list[cst.BaseExpression]:
+        """For an expression of kind ``MIXED``: the values it may hold that are neither
+        ``None`` nor a tracker object (``trackio`` for ``wb`` after ``wb = pick(args)``
+        where ``pick`` returns ``wandb``, ``trackio`` or ``None``), in source order."""
+        found: list[cst.BaseExpression] = []
+        seen: set[int] = set()
+
+        def visit(value: cst.BaseExpression) -> None:
+            if id(value) in seen:
+                return
+            seen.add(id(value))
+            kind = self.kind_of(value)
+            if kind == NONE or (kind is not None and kind != MIXED):
+                return
+            if isinstance(value, cst.IfExp):
+                visit(value.body), visit(value.orelse)
+            elif isinstance(value, cst.BooleanOperation):
+                visit(value.left), visit(value.right)
+            elif isinstance(value, cst.Name) and kind == MIXED:
+                for bound in self._bound_values(value):
+                    visit(bound)
+            elif isinstance(value, cst.Call) and kind == MIXED:
+                func = self.function_called(value)
+                for statement in self.collected.returns.get(id(func), []) if func else []:
+                    if statement.value is not None:
+                        visit(statement.value)
+            elif kind is None:
+                found.append(value)
+
+        visit(node)
+        return found
+
+    def other_returns(self, node: cst.CSTNode) -> list[cst.BaseExpression]:
+        """For a tracker object returned at ``node``: the other values (neither ``None``
+        nor a tracker object) the same function returns."""
+        current = self.parent(node)
+        while current is not None and not isinstance(current, cst.FunctionDef):
+            current = self.parent(current)
+        if current is None:
+            return []
+        return [
+            other
+            for statement in self.collected.returns.get(id(current), [])
+            if statement.value is not None
+            for other in self.other_values(statement.value)
+        ]
+
+    def _bound_values(self, name: cst.Name) -> list[cst.BaseExpression]:
+        """The values assigned to what ``name`` refers to (in this file)."""
+        scope = self.get(ScopeProvider, name, None)
+        if scope is None:
+            return []
+        referents = next((a.referents for a in scope.accesses[name.value] if a.node is name), ())
+        return [
+            value
+            for assignment in referents
+            if isinstance(assignment, Assignment)
+            for value in [self.collected.values.get(id(assignment.node))]
+            if value is not None
+        ]
+
     def eval_path(self, node: cst.BaseExpression) -> Path | None:
         if isinstance(node, cst.Name):
             return self.name_path(node)

@@ -70,7 +70,8 @@ _RULES: tuple[Rule, ...] = (
     Rule("WB003", "wandb-finish", "wandb", Safety.SAFE,
          "wandb.finish() / run.finish() -> tracelet.stop_logging()"),
     Rule("WB004", "wandb-config", "wandb", Safety.SAFE,
-         "wandb.config.update(d), config[k] = v, config.k = v -> experiment.log_params"),
+         "wandb.config.update(d), config[k] = v, config.k = v -> the same on "
+         "experiment.config, which logs the values as params"),
     Rule("WB005", "wandb-run-handle", "wandb", Safety.SAFE,
          "wandb.run as the run handle or checked for None -> tracelet.get_active_experiment()"),
     Rule("WB006", "wandb-tensorboard-sync", "wandb", Safety.SAFE,
@@ -94,11 +95,12 @@ _RULES: tuple[Rule, ...] = (
     Rule("WB013", "wandb-resume", "wandb", Safety.MANUAL,
          "wandb.init(resume_from= / fork_from= / resume=True without id=): write "
          "start_logging(resume=<run id>, resume_mode='allow'|'must')"),
+    Rule("WB016", "wandb-config-read", "wandb", Safety.SAFE,
+         "reading wandb.config / run.config (attributes, keys, get, keys(), items(), in, "
+         "dict()) -> experiment.config, which holds what the program set (no W&B sweeps)"),
     Rule("WB100", "wandb-media", "wandb", Safety.MANUAL,
          "wandb.Video / Audio / plot / Html / Object3D ..., media with boxes or masks, lists "
          "of media: the reason names the tracelet call to write"),
-    Rule("WB101", "wandb-config-read", "wandb", Safety.MANUAL,
-         "reading wandb.config (values may come from a sweep)"),
     Rule("WB102", "wandb-summary-other", "wandb", Safety.MANUAL,
          "a run summary used other than as a mapping: write experiment.summary[k] = v"),
     Rule("WB103", "wandb-artifact-other", "wandb", Safety.MANUAL,

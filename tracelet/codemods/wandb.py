@@ -11,7 +11,8 @@ source                                              migrated
 ``wandb.log(d, step=s, commit=c)``, ``run.log``     ``tracelet.log(d, step=s, commit=c)``
 ``wandb.finish()``, ``run.finish()``                ``tracelet.stop_logging()`` (``status="FAILED"``
                                                     for a non-zero ``exit_code``)
-``wandb.config.update(d)``, ``config[k] = v``       ``experiment.log_params(d)``, ``({k: v})``
+``wandb.config``, ``run.config`` (reads, writes)    ``experiment.config`` (see
+                                                    :mod:`tracelet.codemods.wandb_config`)
 ``wandb.run`` (as the run, or ``is None``)          ``tracelet.get_active_experiment()``
 ``wandb.tensorboard.patch()``, ``sync_tensorboard``  removed (SummaryWriter calls reach W&B)
 ``wandb.save(path)`` (``--unsafe``)                 ``experiment.log_artifact(path)``
@@ -31,7 +32,7 @@ without ``wandb`` among the ``--to`` trackers they are dropped with a warning, a
 
 Left (with a TODO, holding the file on W&B, the reason saying what to write instead):
 media tracelet has no value for (``wandb.Video``, ``Audio``, ``plot.*``, ...), media with
-boxes or masks, lists of media, reads of ``wandb.config`` (sweeps), ``use_artifact``,
+boxes or masks, lists of media, ``use_artifact``,
 artifacts of several files, sweeps, ``resume_from`` / ``fork_from``, positional arguments.
 
 Dropped with a warning: ``tags`` (W&B labels, not tracelet's key/value tags),
@@ -62,6 +63,7 @@ from tracelet.codemods.cstutil import (
     string_value,
 )
 from tracelet.codemods.resolve import Path, Role, Usage
+from tracelet.codemods.wandb_config import CONFIG, CONFIG_FACTORIES, WandbConfig
 from tracelet.codemods.wandb_vocabulary import (
     ARTIFACT,
     MEDIA_FACTORIES,
@@ -135,7 +137,7 @@ NO_RUN = {
 }  # fmt: skip
 
 
-class WandbToTracelet(WandbVocabulary):
+class WandbToTracelet(WandbVocabulary, WandbConfig):
     """Rewrite direct Weights & Biases calls into tracelet calls."""
 
     DESCRIPTION = "Rewrite wandb.init/log/finish/config calls into tracelet (logging to W&B)."
@@ -147,7 +149,7 @@ class WandbToTracelet(WandbVocabulary):
         "wandb.Artifact": ARTIFACT,
         **MEDIA_FACTORIES,
     }
-    ATTR_FACTORIES: ClassVar[dict[str, str]] = {"wandb.run": RUN}
+    ATTR_FACTORIES: ClassVar[dict[str, str]] = {"wandb.run": RUN, **CONFIG_FACTORIES}
     START_KEYS: ClassVar[frozenset[str]] = frozenset({"wandb.init"})
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
@@ -159,6 +161,10 @@ class WandbToTracelet(WandbVocabulary):
 
     def handle(self, usage: Usage) -> Decision | None:
         key = _module_key(usage.path)
+        if usage.factory and usage.path.key in CONFIG_FACTORIES:
+            return self.config_object(usage)
+        if usage.path.kind == CONFIG:
+            return self.config_use(usage)
         if usage.factory:
             if key == "wandb.init":
                 return self._init(usage)
@@ -177,8 +183,6 @@ class WandbToTracelet(WandbVocabulary):
             return self._log(usage)
         if key == "wandb.finish" and usage.role == Role.CALL:
             return self._finish(usage)
-        if head == "config":
-            return self._config(usage, key)
         if head == "summary":
             return self.summary(usage)
         if key == "wandb.save" and usage.role == Role.CALL:
@@ -339,60 +343,6 @@ class WandbToTracelet(WandbVocabulary):
             return call_with(updated, expr("tracelet.stop_logging"), args)
 
         return self.rewrite("WB003", usage.node, transform)
-
-    def _config(self, usage: Usage, key: str) -> Decision:
-        attrs = usage.path.attrs
-        if key == "wandb.config.update" and usage.role == Role.CALL:
-            bound = bind_args(usage.call, ("d", "allow_val_change"))
-            if bound is None or bound.unknown or "d" not in bound:
-                return self.left("TL002", unmapped("config.update"))
-            fallback = self.experiment_code(usage.node)
-
-            def transform(updated: cst.CSTNode) -> cst.CSTNode:
-                assert isinstance(updated, cst.Call)
-                target = receiver(updated, usage, fallback)
-                func = cst.Attribute(value=target, attr=cst.Name("log_params"))
-                data = next(a for a in updated.args if a.keyword is None or a.keyword.value == "d")
-                return call_with(updated, func, [(None, data)])
-
-            return self.rewrite("WB004", usage.node, transform)
-        stored = (len(attrs) == 1 and usage.role == Role.SUBSCRIPT_STORE) or (
-            len(attrs) == 2 and usage.role == Role.STORE
-        )
-        assign = usage.context
-        if stored and isinstance(assign, cst.Assign) and len(assign.targets) == 1:
-            return self._config_store(usage, assign)
-        return self.left(
-            "WB101",
-            f"{self.describe(usage)} is read; with a sweep its values come from W&B: read "
-            "them from what wandb.init(config=...) was given, or keep sweeps on W&B",
-        )
-
-    def _config_store(self, usage: Usage, assign: cst.Assign) -> Decision:
-        fallback = self.experiment_code(usage.node)
-        attribute_key = usage.path.attrs[1] if len(usage.path.attrs) == 2 else None
-
-        def transform(updated: cst.CSTNode) -> cst.CSTNode:
-            assert isinstance(updated, cst.Assign)
-            target = updated.targets[0].target
-            if attribute_key is not None:
-                assert isinstance(target, cst.Attribute)
-                config, key_code = target.value, f'"{attribute_key}"'
-            else:
-                assert isinstance(target, cst.Subscript)
-                config = target.value
-                element = target.slice[0].slice
-                assert isinstance(element, cst.Index)
-                key_code = self.module.code_for_node(element.value)
-            experiment = (
-                self.module.code_for_node(config.value)
-                if usage.path.is_object and isinstance(config, cst.Attribute)
-                else fallback
-            )
-            value = self.module.code_for_node(updated.value)
-            return cst.Expr(expr(f"{experiment}.log_params({{{key_code}: {value}}})"))
-
-        return self.rewrite("WB004", assign, transform)
 
     def _save(self, usage: Usage) -> Decision:
         bound = bind_args(usage.call, ("glob_str", "base_path", "policy", "glob"))

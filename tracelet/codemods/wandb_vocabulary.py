@@ -104,8 +104,9 @@ IDENTITY = {
     "project": ".project",
 }
 RUN_FIELDS_LEFT = {
-    "dir": "the run's local folder belongs to W&B; use experiment.run_dir for tracelet's, "
-    "or experiment.urls['wandb'] for the W&B run's",
+    "dir": "W&B's run-files folder, whose files W&B uploads with the run; write "
+    "the file to a path of your own and log it: experiment.save(path) keeps it a W&B run "
+    "file of the same name (experiment.log_artifact(path) makes it an artifact)",
     "entity": "pass entity= in start_logging(backend_options={'wandb': {'entity': ...}}) and "
     "read it from there",
     "path": "build it from experiment.ids['wandb'] (the W&B run id)",
