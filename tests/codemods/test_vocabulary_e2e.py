@@ -7,11 +7,9 @@ run ids, parameter sections. One copy is migrated with ``--write``; both run int
 stores (see ``tests.codemods.test_examples_e2e``), are read back with tracelet's readers
 and compared with ``tracelet validate``'s comparison.
 
-Two differences are known and open, each a strict ``xfail`` that names it (it fails the
-day the difference is gone): a W&B artifact built with ``add_file`` reads back as
-``<artifact>/<file>`` while tracelet's single-file artifact reads as ``<artifact>``, and an
-object ``upload_artifact`` is named without a suffix by ClearML while tracelet names it
-``<name>.<suffix>`` (``docs/models.md``).
+One difference is known and open, a strict ``xfail`` that names it (it fails the day the
+difference is gone): a W&B artifact built with ``add_file`` reads back as
+``<artifact>/<file>`` while tracelet's single-file artifact reads as ``<artifact>``.
 """
 
 from __future__ import annotations
@@ -30,10 +28,6 @@ from tracelet.validators.compare import compare_runs
 SCRIPTS = Path(__file__).resolve().parents[1] / "fixtures" / "vocabulary_e2e"
 W_AND_B_FILE_NAMES = pytest.mark.xfail(
     reason="known: a W&B add_file artifact reads as <artifact>/<file>, tracelet's as <artifact>",
-    strict=True,
-)
-CLEARML_OBJECT_NAMES = pytest.mark.xfail(
-    reason="known: ClearML names an object artifact without a suffix, tracelet with one",
     strict=True,
 )
 
@@ -104,7 +98,6 @@ def test_mlflow_sklearn_model_dict_and_run_id(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@CLEARML_OBJECT_NAMES
 def test_clearml_images_histograms_tables_single_values_and_objects(tmp_path: Path) -> None:
     original, migrated, source = migrate_and_run(tmp_path, "clearml_reporting_train.py")
     assert 'section="optimizer"' in source and "summary[" in source

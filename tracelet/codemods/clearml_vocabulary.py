@@ -11,7 +11,7 @@ source                                                   migrated
 ``logger.report_matplotlib_figure(t, s, fig, i)``        ``logger.log_figure(key, fig, step=i)``
                                                          (``plt`` becomes ``plt.gcf()``)
 ``logger.report_histogram(t, s, values=c, iteration=i)``  ``logger.log_histogram(key, (c,
-                                                         list(range(len(c) + 1))), step=i)``
+                                                         list(range(-1, len(c)))), step=i)``
 ``logger.report_table(t, s, i, table_plot=df)``          ``logger.log_table(key, df, step=i)``
 ``task.upload_artifact(name, artifact_object=obj)``      ``task.log_artifact(obj, name=name)``
 (a dict, DataFrame or numpy array)
@@ -22,7 +22,9 @@ source                                                   migrated
 
 ``key`` is the key ClearML's own ``(title, series)`` reads back as, as for
 ``report_scalar``. ClearML's histogram ``values`` are bar heights, not samples, so they are
-passed as the counts of a histogram with one unit-wide bin per bar.
+passed as the counts of a histogram with one unit-wide bin per bar, bin ``i`` ending at
+``x = i``: ClearML draws bar ``i`` at ``x = i``, and tracelet's ClearML backend reports a
+bin at its right edge, so the bars read back at the same positions.
 """
 
 from __future__ import annotations
@@ -207,7 +209,7 @@ class ClearmlVocabulary(TrackerCodemod):
                     ),
                 )
             counts = code(values)
-            histogram = expr(f"({counts}, list(range(len({counts}) + 1)))")
+            histogram = expr(f"({counts}, list(range(-1, len({counts}))))")
             return (lambda args, index: histogram), [], None
         table = bound.value("table_plot")
         if table is None:
