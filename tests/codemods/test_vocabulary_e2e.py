@@ -117,3 +117,27 @@ def test_mlflow_artifacts_with_fstring_paths_and_experiment_read_back(tmp_path: 
     }
     assert set(original.artifacts["name"]) == expected
     assert_same_tables(original, migrated)
+
+
+def _task_json(tables) -> dict:
+    session = Path(tables.source)
+    session = session if session.is_dir() else session.with_suffix("")
+    return json.loads((session / "task.json").read_text())
+
+
+@pytest.mark.slow
+def test_clearml_object_wildcard_and_folder_artifacts_and_task_type(tmp_path: Path) -> None:
+    original, migrated, source = migrate_and_run(tmp_path, "clearml_artifacts_example.py")
+    assert 'name="pillow_image"' in source and '"task_type": "testing"' in source
+    assert {"Pandas", "pillow_image", "seen", "wildcard jpegs/more/small.jpg"} <= set(
+        original.artifacts["name"]
+    )
+    assert_same_tables(original, migrated)
+    # ClearML's own record of the two tasks: the task type, artifact keys, types, files
+    tasks = _task_json(original), _task_json(migrated)
+    assert tasks[0]["type"] == tasks[1]["type"] == "testing"
+    stored = [
+        {a["key"]: (a["type"], a["uri"].rsplit("/", 1)[-1]) for a in t["execution"]["artifacts"]}
+        for t in tasks
+    ]
+    assert stored[0] == stored[1]

@@ -55,6 +55,8 @@ Writing (:class:`ClearmlBackend`)
   level INFO and stderr at ERROR, as ClearML's own stream capture reports them.
 * Status: ``close()`` ends the task; FAILED and KILLED then mark it failed / stopped on
   the server (an offline session does not store a status).
+* Option ``task_type``: ClearML's task type (``"testing"``, ...; ``Task.init``'s
+  ``task_type``), ``"training"`` unless given.
 * Option ``url``: the ClearML API server (``Task.set_credentials(api_host=url)``);
   ``clearml.conf`` and ``CLEARML_*`` variables take precedence, as in ClearML.
 
@@ -204,6 +206,7 @@ class ClearmlBackend(Backend):
             task = task_cls.init(
                 project_name=self.run.project,
                 task_name=self.run.exp_name,
+                task_type=self.options.get("task_type") or "training",
                 reuse_last_task_id=task_id or False,
                 continue_last_task=0 if task_id else False,
                 **_NO_CAPTURE,

@@ -11,7 +11,9 @@ source                                               migrated
 ``logger.report_scalar(t, s, value=v, iteration=i)``  ``logger.log_metric(f"{t}/{s}", v, step=i)``
                                                      (``"acc"`` for ``("acc", "acc")``)
 ``logger.report_text(msg)``                          ``print(msg)``
-``task.upload_artifact(name, artifact_object=p)``    ``task.log_artifact(p, name=name)``
+``task.upload_artifact(name, artifact_object=x)``    ``task.log_artifact(x, name=name)`` (a path,
+                                                     a wildcard, any object: decided at run
+                                                     time by ClearML's rule)
 ``task.close()``, ``task.mark_completed()``           ``tracelet.stop_logging()``
 ===================================================  ============================================
 
@@ -31,10 +33,10 @@ the title (``("eval", f"{name}_avg")``); otherwise at run time, with
 ``tracelet.naming.key_from_clearml(title, series)``. A literal series that contains ``/``
 is left: ClearML's graph would split differently.
 
-Left: plots and media (``report_histogram``, ``report_image``, ``report_matplotlib_figure``,
-``report_table``, ``report_media``, ``report_plotly``, ...), ``report_single_value``,
-``upload_artifact`` of objects that are not paths (DataFrames, dicts, arrays), other Task
-methods (``execute_remotely``, ``connect_configuration``, ...), ``connect(name=...)``.
+Media, single values, sections and artifacts of objects: :mod:`clearml_vocabulary`. Left:
+plots tracelet has no value for (``report_plotly``, ``report_scatter2d``, ...) and other
+Task methods (``execute_remotely``, ``connect_configuration``, ``register_artifact``, ...),
+each with what to write instead.
 
 ``Task.init``'s seeding and argparse capture are repeated in the migrated code (see
 :mod:`tracelet.codemods.clearml_effects`). Not a call site, so not migrated: the framework
@@ -57,6 +59,7 @@ from tracelet.codemods.cstutil import (
     expr,
     join_tag,
     literal,
+    quote_string,
     string_shape,
     string_value,
 )
@@ -82,7 +85,8 @@ INIT_PARAMS = (
 )
 _INIT_RENAMED = {"project_name": "project", "task_name": "exp_name"}
 _INIT_NOTES = {
-    "task_type": "task_type= dropped: task types are not carried over",
+    "task_type": "task_type= dropped: only a Task.TaskTypes member or its name is carried "
+    "over (backend_options={'clearml': {'task_type': ...}})",
     "tags": "tags= dropped: ClearML task tags are labels, not tracelet key/value tags",
     "output_uri": "output_uri= dropped: tracelet's ClearML backend decides where files go",
 }
@@ -93,7 +97,6 @@ NO_RUN_TASK = {
     "debug_simulate_remote_task", "TaskTypes", "set_random_seed",
 }  # fmt: skip
 NO_RUN = {"Dataset", "StorageManager", "InputModel", "Model", "backend_api", "__version__"}
-PATH_CALLS = {"os.path.join", "Path", "pathlib.Path", "str", "os.fspath", "os.path.abspath"}
 
 
 class ClearmlToTracelet(ClearmlVocabulary):
@@ -142,7 +145,7 @@ class ClearmlToTracelet(ClearmlVocabulary):
             return self.kept(f"{self.describe(usage)} needs no ClearML task")
         if attrs[0] == "Task" and len(attrs) > 1 and attrs[1] in NO_RUN_TASK:
             if attrs[1] == "TaskTypes":
-                return self.silent()
+                return self._task_type(usage)
             if attrs[1] == "set_random_seed" and usage.role == Role.CALL:
                 self._seed_calls.append(usage)
             return self.kept(f"{self.describe(usage)} needs no running task")
@@ -158,7 +161,12 @@ class ClearmlToTracelet(ClearmlVocabulary):
             return self.left("TL002", unmapped("Task.init"))
         if literal(bound.value("continue_last_task")) not in (None, False):
             return self.left("TL002", "Task.init(continue_last_task=...) continues an old task")
-        notes = [_INIT_NOTES[name] for name in bound.named if name in _INIT_NOTES]
+        task_type = self._task_type_name(bound.value("task_type"))
+        notes = [
+            _INIT_NOTES[name]
+            for name in bound.named
+            if name in _INIT_NOTES and (name != "task_type" or task_type is None)
+        ]
         if usage.role == Role.WITH:
             self.register_with(usage.context)
         backend = self.backend_code()
@@ -175,6 +183,9 @@ class ClearmlToTracelet(ClearmlVocabulary):
             else None
         )
         switches = [("track_system", expr("False"))] if monitoring is False else []
+        if task_type not in (None, "training"):  # "training": ClearML's default and tracelet's
+            options = f'{{"clearml": {{"task_type": {quote_string(task_type)}}}}}'
+            switches.append(("backend_options", expr(options)))
 
         def transform(updated: cst.CSTNode) -> cst.CSTNode:
             assert isinstance(updated, cst.Call)
@@ -192,6 +203,37 @@ class ClearmlToTracelet(ClearmlVocabulary):
             )
         self._inits.append((usage, decision, bound))
         return decision
+
+    def _task_type_name(self, node: cst.BaseExpression | None) -> str | None:
+        """The ClearML task type ``node`` names: ``Task.TaskTypes.testing`` or ``"testing"``."""
+        if node is None:
+            return None
+        text = string_value(node)
+        if text is not None:
+            return text
+        if (
+            isinstance(node, cst.Attribute)
+            and isinstance(node.value, cst.Attribute)
+            and node.value.attr.value == "TaskTypes"
+        ):
+            return node.attr.value
+        return None
+
+    def _task_type(self, usage: Usage) -> Decision:
+        """``Task.TaskTypes.t`` as ``Task.init``'s ``task_type`` becomes the option's value
+        (see ``_task_init``); elsewhere it is ClearML code that needs no task."""
+        arg = self.resolver.parent(usage.node)
+        call = self.resolver.parent(arg) if isinstance(arg, cst.Arg) else None
+        name = self._task_type_name(usage.node)
+        if (
+            name is None
+            or not isinstance(call, cst.Call)
+            or arg.keyword is None
+            or arg.keyword.value != "task_type"
+            or not self.module.code_for_node(call.func).endswith("Task.init")
+        ):
+            return self.silent()
+        return self.rewrite("CL013", usage.node, lambda _: expr(quote_string(name)))
 
     def finish_analysis(self) -> None:
         keep_side_effects(self, self._inits, self._seed_calls)
@@ -287,35 +329,9 @@ class ClearmlToTracelet(ClearmlVocabulary):
                 f"upload_artifact({', '.join(sorted(extra))}=...): write "
                 "experiment.log_artifact(path_or_object, name=..., metadata=...)",
             )
-        if _has_wildcard(bound.value("artifact_object")):
-            return self.left(
-                "CL006",
-                "upload_artifact of a wildcard uploads every matching file; copy them into "
-                "one folder and experiment.log_artifact(folder, name=...)",
-            )
         name_index = usage.call.args.index(bound.named["name"])
         object_index = usage.call.args.index(bound.named["artifact_object"])
-        if not self.is_path(bound.value("artifact_object")):
-            return self.upload_object(usage, bound, name_index, object_index)
         return self.log_artifact_call(usage, bound, name_index, object_index)
-
-    def is_path(self, node: cst.BaseExpression | None) -> bool:
-        """A string, f-string or path-building call (``os.path.join``, ``Path(...) / x``)."""
-        if isinstance(node, cst.SimpleString | cst.ConcatenatedString | cst.FormattedString):
-            return string_value(node) is not None or isinstance(node, cst.FormattedString)
-        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide):
-            return self.is_path(node.left)
-        if isinstance(node, cst.Call):
-            return self.module.code_for_node(node.func) in PATH_CALLS
-        if isinstance(node, cst.Name):
-            values = [
-                value
-                for name in self.resolver.collected.names
-                if name.value == node.value
-                and (value := self.resolver.collected.values.get(id(name))) is not None
-            ]
-            return bool(values) and all(self.is_path(value) for value in values)
-        return False
 
     # ------------------------------------------------------------------ logger methods
     def _logger_method(self, usage: Usage, method: str) -> Decision:
@@ -475,16 +491,6 @@ _REPORT_LEFT = {
     "report_line_plot": "{}: log the points with experiment.log_table(key, rows, columns=..., "
     "step=...) or a matplotlib figure with experiment.log_figure",
 }
-
-
-def _has_wildcard(node: cst.CSTNode | None) -> bool:
-    """Whether a string literal inside ``node`` holds a glob wildcard."""
-    if node is None:
-        return False
-    if isinstance(node, cst.SimpleString):
-        text = string_value(node)
-        return text is not None and any(ch in text for ch in "*?[")
-    return any(_has_wildcard(child) for child in node.children)
 
 
 def _may_collapse(title: cst.BaseExpression | None, series: cst.BaseExpression | None) -> bool:
