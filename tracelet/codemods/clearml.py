@@ -68,6 +68,7 @@ from tracelet.codemods.writer import add_scalar
 
 TASK = "clearml:task"
 LOGGER = "clearml:logger"
+DATASET = "clearml:dataset"
 
 INIT_PARAMS = (
     "project_name",
@@ -96,7 +97,9 @@ NO_RUN_TASK = {
     "ignore_requirements", "enqueue", "dequeue", "create", "clone", "get_by_name",
     "debug_simulate_remote_task", "TaskTypes", "set_random_seed",
 }  # fmt: skip
-NO_RUN = {"Dataset", "StorageManager", "InputModel", "Model", "backend_api", "__version__"}
+NO_RUN = {"Dataset", "StorageManager", "InputModel", "Model", "backend_api", "__version__",
+          "task_parameters"}  # fmt: skip
+DATASET_FACTORIES = ("get", "create", "squash")
 
 
 class ClearmlToTracelet(ClearmlVocabulary):
@@ -114,6 +117,7 @@ class ClearmlToTracelet(ClearmlVocabulary):
         "clearml.Logger.current_logger": LOGGER,
         "clearml.logger.Logger.current_logger": LOGGER,
         "clearml:task.get_logger": LOGGER,
+        **{f"clearml.Dataset.{name}": DATASET for name in DATASET_FACTORIES},
     }
     ATTR_FACTORIES: ClassVar[dict[str, str]] = {"clearml:task.logger": LOGGER}
     START_KEYS: ClassVar[frozenset[str]] = frozenset(
@@ -127,6 +131,8 @@ class ClearmlToTracelet(ClearmlVocabulary):
 
     def handle(self, usage: Usage) -> Decision | None:
         path = usage.path
+        if path.kind == DATASET or (usage.factory and path.key.startswith("clearml.Dataset.")):
+            return self.kept(f"{self.describe(usage)} needs no ClearML task")
         if usage.factory:
             if path.key.endswith("Task.init"):
                 return self._task_init(usage)
@@ -134,6 +140,9 @@ class ClearmlToTracelet(ClearmlVocabulary):
         if usage.role == Role.ANNOTATION:
             return self.silent()
         if not path.attrs:
+            if usage.role == Role.BIND and not path.is_object:
+                # ``self.clearml = clearml``: the module as an "is it installed" flag
+                return self.kept(f"{self.code(usage.node)} bound to a name needs no task")
             return None
         method = path.attrs[0]
         if path.kind == TASK:
@@ -451,26 +460,36 @@ _TASK_OTHER = (
 _TASK_LEFT = {
     "execute_remotely": "{}: tracelet runs where it is started; enqueue the script with "
     "clearml-task or an agent instead, and drop this call",
-    "connect_configuration": "{}: log the configuration as parameters with "
-    "experiment.log_params(cfg, section='configuration'), or the file with "
-    "experiment.log_artifact(path, name=...)",
-    "get_parameters": "{}: the parameters are the ones the script passed to "
-    "experiment.log_params; keep them in a variable",
-    "get_parameters_as_dict": "{}: the parameters are the ones the script passed to "
-    "experiment.log_params; keep them in a variable",
-    "register_artifact": "{}: a live-synced DataFrame; log it once at the end with "
-    "experiment.log_artifact(df, name=...)",
+    "connect_configuration": "{}: ClearML stores a configuration object (the text of the "
+    "dict or file, Configuration tab), which tracelet's ClearML backend does not write; "
+    "experiment.log_params(cfg, section=name) stores hyperparameters instead (a different "
+    "ClearML store), and experiment.log_artifact(path, name=...) the file as an artifact: "
+    "write one of them where that difference is acceptable, or keep this file on ClearML",
+    "get_parameters": "{}: ClearML returns every section it holds as 'section/name' strings, "
+    "its own argparse capture included; keep the values the script passed to "
+    "experiment.log_params in a variable and read them there",
+    "get_parameters_as_dict": "{}: ClearML returns every section it holds, its own argparse "
+    "capture included; keep the values the script passed to experiment.log_params in a "
+    "variable and read them there",
+    "register_artifact": "{}: ClearML uploads a registered DataFrame without its index, with "
+    "the content it has when the task closes (later changes included); "
+    "experiment.log_artifact(df, name=...) stores it as upload_artifact does, index "
+    "included, when it is called: write that at the end of the run where that file is "
+    "acceptable, or keep this file on ClearML",
     "get_registered_artifacts": "{}: keep a reference to the objects you log with "
     "experiment.log_artifact(obj, name=...)",
-    "set_base_docker": "{}: a setting for remote execution by a ClearML agent; tracelet runs "
-    "where it is started: drop it, or keep this file on ClearML",
+    "set_base_docker": "{}: ClearML keeps the container for a ClearML agent that runs the "
+    "task remotely (the task's container section); tracelet's ClearML task has none: drop "
+    "the call if no agent re-runs the task, or keep this file on ClearML",
     "add_tags": "{}: ClearML tags are labels; tracelet tags are key/value: write "
     "experiment.set_tags({{'tag': 'true'}}) or keep them out",
     "set_parameter": "{}: write experiment.log_params({{name: value}})",
     "set_parameters": "{}: write experiment.log_params(params)",
     "set_parameters_as_dict": "{}: write experiment.log_params(params)",
-    "update_output_model": "{}: write experiment.log_artifact(path, name=..., type='model') "
-    "or experiment.log_model(model)",
+    "update_output_model": "{}: ClearML registers an output model (the task's Models "
+    "section, its own model entry); tracelet's ClearML backend stores files as task "
+    "artifacts: write experiment.log_artifact(path, name=..., type='model') where an "
+    "artifact is enough, or keep this file on ClearML",
     "get_logger": "{}: the experiment is the logger; call its log_* methods",
 }
 _REPORT_OTHER = (
