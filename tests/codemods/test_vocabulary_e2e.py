@@ -141,3 +141,14 @@ def test_clearml_object_wildcard_and_folder_artifacts_and_task_type(tmp_path: Pa
         for t in tasks
     ]
     assert stored[0] == stored[1]
+
+
+@pytest.mark.slow
+def test_clearml_task_parameters_class_user_properties_and_argparse(tmp_path: Path) -> None:
+    original, migrated, source = migrate_and_run(tmp_path, "clearml_hyper_parameters.py")
+    assert "from clearml.task_parameters import TaskParameters" in source
+    assert 'section="from TaskParameters-like object"' in source
+    params = dict(zip(original.params["key"], original.params["value"], strict=True))
+    assert params["from TaskParameters-like object/iterations"] == "1000"
+    assert params["Args/argparser_int_value"] == "1"
+    assert_same_tables(original, migrated)
