@@ -173,7 +173,7 @@ def test_objects_are_written_in_their_documented_formats(store: str):
     }
 
 
-def test_objects_need_a_name_and_a_known_kind(isolated: Path):
+def test_objects_need_a_name_and_must_pickle(isolated: Path):
     with tracelet.start_logging(exp_name="bad", backend="tensorboard", delivery="thread") as run:
         with pytest.raises(TypeError, match="needs name="):
             run.log_artifact({"a": 1})
