@@ -101,6 +101,7 @@ def test_mlflow_sklearn_model_dict_and_run_id(tmp_path: Path) -> None:
 def test_clearml_images_histograms_tables_single_values_and_objects(tmp_path: Path) -> None:
     original, migrated, source = migrate_and_run(tmp_path, "clearml_reporting_train.py")
     assert 'section="optimizer"' in source and "summary[" in source
+    assert '"encode_images": True' in source  # ClearML encodes the reported arrays itself
     assert set(original.artifacts["name"]) >= {"Pandas", "dictionary", "Numpy Eye"}
     assert_same_tables(original, migrated)
 

@@ -38,10 +38,11 @@ Writing (:class:`ClearmlBackend`)
 * Tags: each tag is a ClearML *user property* (exact key and value, a column in the
   experiments table) and a ClearML tag ``key:value`` (just ``key`` when the value is
   empty) to filter on.
-* Images: ``report_image(local_path=png)``; an image logged as pixels
-  (``log_image(key, array)``, ``tracelet.Image``) is ``report_image(image=pixels)``,
-  which ClearML stores as a JPEG, as in a script that reports the array; an image file
-  is uploaded as it is. Text: ``report_media`` of a ``.txt`` file
+* Images: ``report_image(local_path=png)``; an image file is uploaded as it is. Option
+  ``encode_images`` (set by ``tracelet migrate`` for a script that reported arrays):
+  an image logged as pixels (``log_image(key, array)``, ``tracelet.Image``) is
+  ``report_image(image=pixels)``, which ClearML stores as a JPEG, as in a script that
+  reports the array. Text: ``report_media`` of a ``.txt`` file
   (as ClearML's TensorBoard binding does), histograms: ``report_histogram`` of the
   bucket counts over the bucket right edges. All keep every step (no rotation).
 * Artifacts: ``upload_artifact(name, Path(path))``; ClearML zips a folder. An object
@@ -340,15 +341,20 @@ class ClearmlBackend(Backend):
         self._flush()
 
     def log_media(self, key: str, step: int, wall_time: float, media: Mapping[str, Any]) -> None:
-        """An image given as pixels (an array, a tensor, a PIL image) is reported as
-        pixels, so ClearML encodes it as ``report_image(image=...)`` does in a script
-        (a JPEG); an image file is uploaded as it is. Other media as the base class."""
+        """An image file is uploaded as it is, as ``report_image(local_path=...)`` does.
+        With option ``encode_images``, an image given as pixels (an array, a PIL image)
+        is reported as pixels, so ClearML encodes it as ``report_image(image=...)`` does
+        in a script (a JPEG by ClearML's default); without, as a lossless PNG. Other media
+        as the base class."""
         from tracelet import media as kinds
 
         if media["_type"] != kinds.IMAGE:
             return super().log_media(key, step, wall_time, media)
+        pixels = media["source"] != "file"
+        if pixels and not self.options.get("encode_images"):
+            return super().log_media(key, step, wall_time, media)
         title, series = clearml_title_series(key)
-        if media["source"] == "file":
+        if not pixels:
             image: dict[str, Any] = {"local_path": str(existing_file(media["path"], "image"))}
         else:
             import numpy as np

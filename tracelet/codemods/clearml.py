@@ -127,6 +127,7 @@ class ClearmlToTracelet(ClearmlVocabulary):
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         self._inits: list[tuple[Usage, Decision, BoundArgs]] = []
         self._seed_calls: list[Usage] = []
+        self.reports_pixels = False  # set by a report_image(image=...) rewrite
         return super().transform_module_impl(tree)
 
     def handle(self, usage: Usage) -> Decision | None:
@@ -192,17 +193,15 @@ class ClearmlToTracelet(ClearmlVocabulary):
             else None
         )
         switches = [("track_system", expr("False"))] if monitoring is False else []
-        if task_type not in (None, "training"):  # "training": ClearML's default and tracelet's
-            options = f'{{"clearml": {{"task_type": {quote_string(task_type)}}}}}'
-            switches.append(("backend_options", expr(options)))
 
         def transform(updated: cst.CSTNode) -> cst.CSTNode:
             assert isinstance(updated, cst.Call)
             args: list = [(kw, updated.args[i]) for kw, i in indexes]
+            options = self._backend_options(task_type)
             return call_with(
                 updated,
                 expr("tracelet.start_logging"),
-                [*args, ("backend", expr(backend)), *switches],
+                [*args, ("backend", expr(backend)), *switches, *options],
             )
 
         decision = self.rewrite("CL001", usage.node, transform, notes)
@@ -212,6 +211,19 @@ class ClearmlToTracelet(ClearmlVocabulary):
             )
         self._inits.append((usage, decision, bound))
         return decision
+
+    def _backend_options(self, task_type: str | None) -> list[tuple[str, cst.BaseExpression]]:
+        """``backend_options`` for what ClearML's own task would hold: its task type
+        (``"training"`` is the default of both) and, when the file reports images as
+        pixels, ClearML's own encoding of them (``encode_images``)."""
+        options = []
+        if task_type not in (None, "training"):
+            options.append(f'"task_type": {quote_string(task_type)}')
+        if self.reports_pixels:
+            options.append('"encode_images": True')
+        if not options:
+            return []
+        return [("backend_options", expr('{"clearml": {' + ", ".join(options) + "}}"))]
 
     def _task_type_name(self, node: cst.BaseExpression | None) -> str | None:
         """The ClearML task type ``node`` names: ``Task.TaskTypes.testing`` or ``"testing"``."""

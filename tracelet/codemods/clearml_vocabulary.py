@@ -64,6 +64,10 @@ class ClearmlVocabulary(TrackerCodemod):
 
     The subclass provides ``key_expression(title, series) -> (code, needs_naming)``."""
 
+    #: a ``report_image(image=...)`` was rewritten: the task is started with ClearML's
+    #: own encoding of pixel images (``encode_images``)
+    reports_pixels = False
+
     def key_expression(
         self, title: cst.BaseExpression, series: cst.BaseExpression
     ) -> tuple[str, bool]:
@@ -135,6 +139,8 @@ class ClearmlVocabulary(TrackerCodemod):
             return call_with(updated, func, new_args)
 
         decision = self.rewrite("CL010", usage.node, transform, notes)
+        if method == "report_image" and {"image", "matrix"} & set(bound.named):
+            self.reports_pixels = True
         if at_run_time:
             decision.imports.append("tracelet.naming")
         return decision
