@@ -25,6 +25,7 @@ from tracelet.agent.delivery import DeliveryState
 from tracelet.agent.launch import AgentHandle
 from tracelet.agent.stop_report import StopReport, collect_report
 from tracelet.backends import ensure_installed, load_backend, normalize_backends
+from tracelet.backends.base import OBJECT_INFO
 from tracelet.config import RunConfig
 from tracelet.console import ConsoleCapture
 from tracelet.distributed import process_rank, resolve_mode
@@ -36,9 +37,10 @@ from tracelet.objects import (
     file_name,
     model_flavor,
     object_suffix,
+    pickle_object,
     save_mlflow_model,
     save_weights,
-    unsupported_object,
+    wildcard_matches,
     write_object,
 )
 from tracelet.pictures import is_picture, write_picture
@@ -135,6 +137,8 @@ class Experiment:
             self._emit = self._router.emit
             self._agent = AgentHandle(self.run_dir, self._spec, delivery)
         self._wandb_log = WandbStyleLog(self._emit)
+        # a tracker that serialises objects itself is given the object's pickle too
+        self._objects_for_tracker = any(load_backend(b).serialises_objects for b in backends)
         self._logs_dicts = False  # tracelet.log was called: watch() uses its step
         self._watcher = None
         self.summary = RunSummary(lambda event: self._emit(event))
@@ -263,19 +267,21 @@ class Experiment:
         A path is captured now (copied into the run folder), so it may be changed or
         deleted afterwards; ``name`` defaults to its own name. An object needs a
         ``name`` and is written now: a dict or list as ``.json``, a pandas DataFrame as
-        ``.csv``, a numpy array as ``.npy``, a str as ``.txt`` (the suffix is added to
-        ``name`` unless it has it; formats in :mod:`tracelet.objects`). A str is a path
-        when that file or folder exists or no ``name`` is given, else text. A matplotlib
-        or plotly figure, a PIL image, and an image array whose ``name`` ends in an image
-        suffix, is
-        written to the file ``name`` as ``mlflow.log_figure`` / ``mlflow.log_image(image,
+        ``.csv``, a numpy array as ``.npy``, a str as ``.txt``, any other object pickled
+        as ``.pkl`` (the suffix is added to ``name`` unless it has it; formats in
+        :mod:`tracelet.objects`). A str is a path when that file or folder exists or no
+        ``name`` is given, else text; a path whose last part is a wildcard
+        (``"data/*.jpg"``) is a folder of the files it matches below that folder, as in
+        ClearML's ``upload_artifact``. A matplotlib or plotly figure, a PIL image, and an
+        image array whose ``name`` ends in an image suffix, is written to the file
+        ``name`` as ``mlflow.log_figure`` / ``mlflow.log_image(image,
         artifact_file=name)`` write it (:mod:`tracelet.pictures`). ``type``,
         ``metadata`` and ``aliases`` are W&B's artifact type, metadata and aliases;
         the other trackers keep them as documented in the models page of these docs.
 
         Raises:
             FileNotFoundError: ``path`` does not exist.
-            TypeError: an object of another kind, or one without ``name``.
+            TypeError: an object that does not pickle, or one without ``name``.
 
         Example:
             ```python
@@ -301,18 +307,24 @@ class Experiment:
             if not name:
                 kind = path_or_object.__class__.__name__
                 raise TypeError(f"log_artifact of a {kind} needs name=")
-            name = file_name(name, suffix)
-            self._write_artifact(name, lambda target: write_object(path_or_object, target), info)
+            given, name = name, file_name(name, suffix)
+
+            def write(target: Path) -> None:
+                write_object(path_or_object, target)
+                if self._objects_for_tracker:
+                    info[OBJECT_INFO] = _object_record(path_or_object, given, target)
+
+            self._write_artifact(name, write, info)
             return
-        if not isinstance(path_or_object, str | os.PathLike):
-            raise unsupported_object(path_or_object)
         source = Path(path_or_object)
-        if not source.exists():
+        matches = None if source.exists() else wildcard_matches(source)
+        if not source.exists() and not matches:
             raise FileNotFoundError(f"log_artifact: {source} does not exist")
-        name = name or source.resolve().name
+        name = name or (source.parent if matches else source).resolve().name
         if self._router is None:
             return
-        snapshot = _snapshot(source, self._new_folder(ARTIFACTS_DIR))
+        folder = self._new_folder(ARTIFACTS_DIR)
+        snapshot = _copy_matches(source, matches, folder) if matches else _snapshot(source, folder)
         self._emit((ARTIFACT, name, str(snapshot), *([info] if info else [])))
 
     def _write_artifact(self, name: str, write: Callable[[Path], None], info: dict) -> None:
@@ -910,9 +922,37 @@ def _as_mapping(value: Any) -> Mapping[str, Any]:
 
 def _is_object(value: Any, name: str | None) -> bool:
     """Whether ``log_artifact`` was given an object rather than a path."""
-    if isinstance(value, os.PathLike) or object_suffix(value) is None:
+    if object_suffix(value) is None:
         return False
-    return not isinstance(value, str) or (bool(name) and not Path(value).exists())
+    if not isinstance(value, str):
+        return True
+    path = Path(value)
+    return bool(name) and not path.exists() and not wildcard_matches(path)
+
+
+def _object_record(obj: Any, name: str, written: Path) -> dict[str, str]:
+    """The name the object was given, and its pickle (the written file when that is
+    one; none for a str, which a tracker reads from its ``.txt``)."""
+    record = {"name": name}
+    if isinstance(obj, str):
+        return record
+    if written.suffix != ".pkl":
+        pickled = written.with_name(written.name + ".object.pkl")
+        pickle_object(obj, pickled)
+        written = pickled
+    record["pickle"] = str(written)
+    return record
+
+
+def _copy_matches(pattern: Path, matches: list[Path], target: Path) -> Path:
+    """The files a wildcard matched, copied into ``target/<folder>`` at their paths
+    below the wildcard's folder."""
+    destination = target / pattern.parent.resolve().name
+    for file in matches:
+        copy = destination / file.relative_to(pattern.parent)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(file, copy)
+    return destination
 
 
 def _snapshot(source: Path, target: Path) -> Path:

@@ -12,6 +12,8 @@ pandas DataFrame       ``.csv``     ``to_csv``; the index is written unless it i
                                     default ``0..n-1``
 numpy array            ``.npy``     ``numpy.save`` (``allow_pickle=False``)
 str                    ``.txt``     UTF-8 text
+any other object       ``.pkl``     ``pickle.dump`` (default protocol), as ClearML's
+                                    ``upload_artifact`` pickles an object
 torch ``nn.Module``    ``.pt``      ``torch.save(model.state_dict())``
 scikit-learn model     ``.pkl``     ``pickle.dump`` (protocol 5)
 =====================  ===========  ==============================================
@@ -25,6 +27,7 @@ from __future__ import annotations
 import json
 import pickle
 import sys
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +41,7 @@ def _instance(obj: Any, module: str, attribute: str) -> bool:
 
 
 def object_suffix(obj: Any) -> str | None:
-    """The file suffix ``obj`` is written with, or None when it is not a known object."""
+    """The file suffix ``obj`` is written with, or None for a path (``os.PathLike``)."""
     if isinstance(obj, dict | list):
         return ".json"
     if isinstance(obj, str):
@@ -47,7 +50,19 @@ def object_suffix(obj: Any) -> str | None:
         return ".csv"
     if _instance(obj, "numpy", "ndarray"):
         return ".npy"
-    return None
+    if isinstance(obj, PathLike):
+        return None
+    return ".pkl"
+
+
+def wildcard_matches(pattern: Path) -> list[Path]:
+    """The files a path ending in a wildcard (``*`` or ``?``) matches anywhere below its
+    folder, ClearML's ``upload_artifact`` rule; empty for a path without one."""
+    if not any(ch in pattern.name for ch in "*?") or not pattern.parent.parts:
+        return []
+    if not pattern.parent.is_dir():
+        return []
+    return sorted(p for p in pattern.parent.rglob(pattern.name) if p.is_file())
 
 
 def file_name(name: str, suffix: str) -> str:
@@ -74,13 +89,22 @@ def write_object(obj: Any, target: Path) -> None:
 
         np.save(target, obj, allow_pickle=False)
     else:
-        raise unsupported_object(obj)
+        pickle_object(obj, target)
+
+
+def pickle_object(obj: Any, target: Path) -> None:
+    """``pickle.dump(obj)`` with the default protocol, the bytes ClearML's
+    ``upload_artifact`` stores for an object it has no format for."""
+    try:
+        data = pickle.dumps(obj)
+    except (pickle.PicklingError, TypeError, AttributeError) as exc:
+        raise unsupported_object(obj) from exc
+    target.write_bytes(data)
 
 
 def unsupported_object(obj: Any) -> TypeError:
     return TypeError(
-        f"log_artifact takes a path, a dict, a list, a str, a pandas DataFrame or a "
-        f"numpy array, not {type(obj).__name__}"
+        f"log_artifact takes a path or an object that pickles; {type(obj).__name__} does not pickle"
     )
 
 

@@ -233,6 +233,16 @@ def test_a_full_run_reads_back_exactly(tmp_path: Path) -> None:
         assert _triples(again.metrics) == _triples(tables.metrics)
 
 
+def test_option_task_type_is_the_task_type_clearml_stores(tmp_path: Path) -> None:
+    state: dict = {}
+    info = RunInfo(run_id="r", exp_name="typed", project="p", run_dir=str(tmp_path), created=WALL)
+    backend = ClearmlBackend(info, {"task_type": "testing"}, state)
+    backend.open()
+    backend.close("FINISHED")
+    task_json = json.loads((Path(state["session"]) / "task.json").read_text())
+    assert task_json["type"] == "testing"
+
+
 def test_a_crashed_agent_leaves_a_readable_session(tmp_path: Path) -> None:
     code = f"""
 import os, signal, json

@@ -7,11 +7,9 @@ run ids, parameter sections. One copy is migrated with ``--write``; both run int
 stores (see ``tests.codemods.test_examples_e2e``), are read back with tracelet's readers
 and compared with ``tracelet validate``'s comparison.
 
-Two differences are known and open, each a strict ``xfail`` that names it (it fails the
-day the difference is gone): a W&B artifact built with ``add_file`` reads back as
-``<artifact>/<file>`` while tracelet's single-file artifact reads as ``<artifact>``, and an
-object ``upload_artifact`` is named without a suffix by ClearML while tracelet names it
-``<name>.<suffix>`` (``docs/models.md``).
+One difference is known and open, a strict ``xfail`` that names it (it fails the day the
+difference is gone): a W&B artifact built with ``add_file`` reads back as
+``<artifact>/<file>`` while tracelet's single-file artifact reads as ``<artifact>``.
 """
 
 from __future__ import annotations
@@ -30,10 +28,6 @@ from tracelet.validators.compare import compare_runs
 SCRIPTS = Path(__file__).resolve().parents[1] / "fixtures" / "vocabulary_e2e"
 W_AND_B_FILE_NAMES = pytest.mark.xfail(
     reason="known: a W&B add_file artifact reads as <artifact>/<file>, tracelet's as <artifact>",
-    strict=True,
-)
-CLEARML_OBJECT_NAMES = pytest.mark.xfail(
-    reason="known: ClearML names an object artifact without a suffix, tracelet with one",
     strict=True,
 )
 
@@ -104,10 +98,10 @@ def test_mlflow_sklearn_model_dict_and_run_id(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@CLEARML_OBJECT_NAMES
 def test_clearml_images_histograms_tables_single_values_and_objects(tmp_path: Path) -> None:
     original, migrated, source = migrate_and_run(tmp_path, "clearml_reporting_train.py")
     assert 'section="optimizer"' in source and "summary[" in source
+    assert '"encode_images": True' in source  # ClearML encodes the reported arrays itself
     assert set(original.artifacts["name"]) >= {"Pandas", "dictionary", "Numpy Eye"}
     assert_same_tables(original, migrated)
 
@@ -137,4 +131,39 @@ def test_mlflow_figures_logged_as_files(tmp_path: Path) -> None:
         for frame in (original.artifacts, migrated.artifacts)
     ]
     assert all(len(sha) == 64 for sha in shas[0]) and shas[0].tolist() == shas[1].tolist()
+    assert_same_tables(original, migrated)
+
+
+def _task_json(tables) -> dict:
+    session = Path(tables.source)
+    session = session if session.is_dir() else session.with_suffix("")
+    return json.loads((session / "task.json").read_text())
+
+
+@pytest.mark.slow
+def test_clearml_object_wildcard_and_folder_artifacts_and_task_type(tmp_path: Path) -> None:
+    original, migrated, source = migrate_and_run(tmp_path, "clearml_artifacts_example.py")
+    assert 'name="pillow_image"' in source and '"task_type": "testing"' in source
+    assert {"Pandas", "pillow_image", "seen", "wildcard jpegs/more/small.jpg"} <= set(
+        original.artifacts["name"]
+    )
+    assert_same_tables(original, migrated)
+    # ClearML's own record of the two tasks: the task type, artifact keys, types, files
+    tasks = _task_json(original), _task_json(migrated)
+    assert tasks[0]["type"] == tasks[1]["type"] == "testing"
+    stored = [
+        {a["key"]: (a["type"], a["uri"].rsplit("/", 1)[-1]) for a in t["execution"]["artifacts"]}
+        for t in tasks
+    ]
+    assert stored[0] == stored[1]
+
+
+@pytest.mark.slow
+def test_clearml_task_parameters_class_user_properties_and_argparse(tmp_path: Path) -> None:
+    original, migrated, source = migrate_and_run(tmp_path, "clearml_hyper_parameters.py")
+    assert "from clearml.task_parameters import TaskParameters" in source
+    assert 'section="from TaskParameters-like object"' in source
+    params = dict(zip(original.params["key"], original.params["value"], strict=True))
+    assert params["from TaskParameters-like object/iterations"] == "1000"
+    assert params["Args/argparser_int_value"] == "1"
     assert_same_tables(original, migrated)

@@ -127,6 +127,10 @@ class Backend(ABC):
     #: The tracker keeps parameter sections (ClearML): :meth:`log_params` then takes
     #: ``section``; the others receive keys as ``section/key``.
     keeps_param_sections: ClassVar[bool] = False
+    #: The tracker serialises an object artifact itself (ClearML): ``log_artifact``'s
+    #: ``info`` then holds :data:`OBJECT_INFO`, the name the object was given and its
+    #: pickle, beside the file tracelet wrote for every tracker.
+    serialises_objects: ClassVar[bool] = False
 
     def __init__(self, run: RunInfo, options: Mapping[str, Any], state: dict[str, Any]):
         self.run = run
@@ -279,6 +283,9 @@ def row_points(step: int, wall_time: float, values: Mapping[str, Any]) -> list[P
     return [
         Point(k, float(v), step, wall_time) for k, v in values.items() if not isinstance(v, Mapping)
     ]
+
+
+OBJECT_INFO = "object"
 
 
 def existing_file(path: str, what: str) -> Path:

@@ -38,15 +38,26 @@ Writing (:class:`ClearmlBackend`)
 * Tags: each tag is a ClearML *user property* (exact key and value, a column in the
   experiments table) and a ClearML tag ``key:value`` (just ``key`` when the value is
   empty) to filter on.
-* Images: ``report_image(local_path=png)``, text: ``report_media`` of a ``.txt`` file
+* Images: ``report_image(local_path=png)``; an image file is uploaded as it is. Option
+  ``encode_images`` (set by ``tracelet migrate`` for a script that reported arrays):
+  an image logged as pixels (``log_image(key, array)``, ``tracelet.Image``) is
+  ``report_image(image=pixels)``, which ClearML stores as a JPEG, as in a script that
+  reports the array. Text: ``report_media`` of a ``.txt`` file
   (as ClearML's TensorBoard binding does), histograms: ``report_histogram`` of the
   bucket counts over the bucket right edges. All keep every step (no rotation).
-* Artifacts: ``upload_artifact(name, Path(path))``; ClearML zips a folder.
+* Artifacts: ``upload_artifact(name, Path(path))``; ClearML zips a folder. An object
+  (``log_artifact(obj, name=...)``) is given to ``upload_artifact(name, obj)`` itself,
+  unpickled from the copy the training process wrote, so ClearML names and serialises
+  it as in a script that calls ClearML (``name`` without a suffix; a DataFrame as
+  ``.csv.gz``, an array as ``.npz``, a PIL image as ``.png``, others pickled); an
+  object the agent cannot unpickle is uploaded as that pickle, the same bytes.
 * Console (``track_console``, on by default as in ``Task.init``): what the training
   process printed, delivered when the run ends as ``report_text`` reports, stdout at
   level INFO and stderr at ERROR, as ClearML's own stream capture reports them.
 * Status: ``close()`` ends the task; FAILED and KILLED then mark it failed / stopped on
   the server (an offline session does not store a status).
+* Option ``task_type``: ClearML's task type (``"testing"``, ...; ``Task.init``'s
+  ``task_type``), ``"training"`` unless given.
 * Option ``url``: the ClearML API server (``Task.set_credentials(api_host=url)``);
   ``clearml.conf`` and ``CLEARML_*`` variables take precedence, as in ClearML.
 
@@ -86,6 +97,7 @@ import json
 import logging
 import math
 import os
+import pickle
 import re
 import signal
 import sys
@@ -96,6 +108,7 @@ from pathlib import Path
 from typing import Any
 
 from tracelet.backends.base import (
+    OBJECT_INFO,
     Backend,
     BackendUnavailable,
     RefusedError,
@@ -105,6 +118,7 @@ from tracelet.backends.base import (
 from tracelet.backends.registry import DirectReplay, ImposedRule, SandboxLayout
 from tracelet.events import Point, SystemSample
 from tracelet.naming import clearml_title_series, key_from_clearml
+from tracelet.objects import wildcard_matches
 from tracelet.summaries import flatten_summary
 from tracelet.tables import (
     Encoding,
@@ -174,7 +188,7 @@ class ClearmlBackend(Backend):
 
     name = "clearml"
     tracks_system_by_default = tracks_git_by_default = tracks_console_by_default = True
-    keeps_param_sections = True
+    keeps_param_sections = serialises_objects = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -193,6 +207,7 @@ class ClearmlBackend(Backend):
             task = task_cls.init(
                 project_name=self.run.project,
                 task_name=self.run.exp_name,
+                task_type=self.options.get("task_type") or "training",
                 reuse_last_task_id=task_id or False,
                 continue_last_task=0 if task_id else False,
                 **_NO_CAPTURE,
@@ -305,8 +320,13 @@ class ClearmlBackend(Backend):
         self._task.set_tags(labels)
 
     def log_artifact(self, name: str, path: str, info: Mapping[str, Any] | None = None) -> None:
-        source = existing_file(path, "artifact")
-        metadata = _artifact_metadata(info or {})
+        info = info or {}
+        source: Any = existing_file(path, "artifact")
+        record = info.get(OBJECT_INFO)
+        if record:  # an object: ClearML serialises it and names it as its own call does
+            name = record["name"]
+            source = _unpickled(record.get("pickle"), source)
+        metadata = _artifact_metadata(info)
         if not self._task.upload_artifact(
             name, artifact_object=source, metadata=metadata or None, wait_on_upload=True
         ):
@@ -318,6 +338,29 @@ class ClearmlBackend(Backend):
         self._logger.report_image(
             title, series, iteration=step, local_path=local_path, max_image_history=-1
         )
+        self._flush()
+
+    def log_media(self, key: str, step: int, wall_time: float, media: Mapping[str, Any]) -> None:
+        """An image file is uploaded as it is, as ``report_image(local_path=...)`` does.
+        With option ``encode_images``, an image given as pixels (an array, a PIL image)
+        is reported as pixels, so ClearML encodes it as ``report_image(image=...)`` does
+        in a script (a JPEG by ClearML's default); without, as a lossless PNG. Other media
+        as the base class."""
+        from tracelet import media as kinds
+
+        if media["_type"] != kinds.IMAGE:
+            return super().log_media(key, step, wall_time, media)
+        pixels = media["source"] != "file"
+        if pixels and not self.options.get("encode_images"):
+            return super().log_media(key, step, wall_time, media)
+        title, series = clearml_title_series(key)
+        if not pixels:
+            image: dict[str, Any] = {"local_path": str(existing_file(media["path"], "image"))}
+        else:
+            import numpy as np
+
+            image = {"image": np.asarray(kinds.pil_image(dict(media)))}
+        self._logger.report_image(title, series, iteration=step, max_image_history=-1, **image)
         self._flush()
 
     def log_histogram(
@@ -404,6 +447,23 @@ class ClearmlBackend(Backend):
         if "session" in self.state:
             return f"clearml offline session {self.state['session']}"
         return f"clearml task {self.state.get('task_id', '?')}"
+
+
+def _unpickled(pickled: str | None, written: Path) -> Any:
+    """The object a ``log_artifact`` call was given, for ClearML's ``upload_artifact`` to
+    serialise as it does in the training script. An object the agent cannot load (a
+    class of the training script) is its pickle, the bytes ClearML would store for it.
+    A str is its text, unless ClearML would take that text for a path here (then its
+    ``.txt`` file, the same bytes)."""
+    if pickled is None:
+        text = written.read_text(encoding="utf-8")
+        as_path = len(text) < 2048 and (Path(text).exists() or wildcard_matches(Path(text)))
+        return written if as_path else text
+    try:
+        with open(pickled, "rb") as handle:
+            return pickle.load(handle)
+    except Exception:  # any failure to load leaves the pickle as it is
+        return Path(pickled)
 
 
 def _artifact_metadata(info: Mapping[str, Any]) -> dict[str, str]:

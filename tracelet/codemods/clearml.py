@@ -11,7 +11,9 @@ source                                               migrated
 ``logger.report_scalar(t, s, value=v, iteration=i)``  ``logger.log_metric(f"{t}/{s}", v, step=i)``
                                                      (``"acc"`` for ``("acc", "acc")``)
 ``logger.report_text(msg)``                          ``print(msg)``
-``task.upload_artifact(name, artifact_object=p)``    ``task.log_artifact(p, name=name)``
+``task.upload_artifact(name, artifact_object=x)``    ``task.log_artifact(x, name=name)`` (a path,
+                                                     a wildcard, any object: decided at run
+                                                     time by ClearML's rule)
 ``task.close()``, ``task.mark_completed()``           ``tracelet.stop_logging()``
 ===================================================  ============================================
 
@@ -31,10 +33,10 @@ the title (``("eval", f"{name}_avg")``); otherwise at run time, with
 ``tracelet.naming.key_from_clearml(title, series)``. A literal series that contains ``/``
 is left: ClearML's graph would split differently.
 
-Left: plots and media (``report_histogram``, ``report_image``, ``report_matplotlib_figure``,
-``report_table``, ``report_media``, ``report_plotly``, ...), ``report_single_value``,
-``upload_artifact`` of objects that are not paths (DataFrames, dicts, arrays), other Task
-methods (``execute_remotely``, ``connect_configuration``, ...), ``connect(name=...)``.
+Media, single values, sections and artifacts of objects: :mod:`clearml_vocabulary`. Left:
+plots tracelet has no value for (``report_plotly``, ``report_scatter2d``, ...) and other
+Task methods (``execute_remotely``, ``connect_configuration``, ``register_artifact``, ...),
+each with what to write instead.
 
 ``Task.init``'s seeding and argparse capture are repeated in the migrated code (see
 :mod:`tracelet.codemods.clearml_effects`). Not a call site, so not migrated: the framework
@@ -57,6 +59,7 @@ from tracelet.codemods.cstutil import (
     expr,
     join_tag,
     literal,
+    quote_string,
     string_shape,
     string_value,
 )
@@ -65,6 +68,7 @@ from tracelet.codemods.writer import add_scalar
 
 TASK = "clearml:task"
 LOGGER = "clearml:logger"
+DATASET = "clearml:dataset"
 
 INIT_PARAMS = (
     "project_name",
@@ -82,7 +86,8 @@ INIT_PARAMS = (
 )
 _INIT_RENAMED = {"project_name": "project", "task_name": "exp_name"}
 _INIT_NOTES = {
-    "task_type": "task_type= dropped: task types are not carried over",
+    "task_type": "task_type= dropped: only a Task.TaskTypes member or its name is carried "
+    "over (backend_options={'clearml': {'task_type': ...}})",
     "tags": "tags= dropped: ClearML task tags are labels, not tracelet key/value tags",
     "output_uri": "output_uri= dropped: tracelet's ClearML backend decides where files go",
 }
@@ -92,8 +97,9 @@ NO_RUN_TASK = {
     "ignore_requirements", "enqueue", "dequeue", "create", "clone", "get_by_name",
     "debug_simulate_remote_task", "TaskTypes", "set_random_seed",
 }  # fmt: skip
-NO_RUN = {"Dataset", "StorageManager", "InputModel", "Model", "backend_api", "__version__"}
-PATH_CALLS = {"os.path.join", "Path", "pathlib.Path", "str", "os.fspath", "os.path.abspath"}
+NO_RUN = {"Dataset", "StorageManager", "InputModel", "Model", "backend_api", "__version__",
+          "task_parameters"}  # fmt: skip
+DATASET_FACTORIES = ("get", "create", "squash")
 
 
 class ClearmlToTracelet(ClearmlVocabulary):
@@ -111,6 +117,7 @@ class ClearmlToTracelet(ClearmlVocabulary):
         "clearml.Logger.current_logger": LOGGER,
         "clearml.logger.Logger.current_logger": LOGGER,
         "clearml:task.get_logger": LOGGER,
+        **{f"clearml.Dataset.{name}": DATASET for name in DATASET_FACTORIES},
     }
     ATTR_FACTORIES: ClassVar[dict[str, str]] = {"clearml:task.logger": LOGGER}
     START_KEYS: ClassVar[frozenset[str]] = frozenset(
@@ -120,10 +127,13 @@ class ClearmlToTracelet(ClearmlVocabulary):
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         self._inits: list[tuple[Usage, Decision, BoundArgs]] = []
         self._seed_calls: list[Usage] = []
+        self.reports_pixels = False  # set by a report_image(image=...) rewrite
         return super().transform_module_impl(tree)
 
     def handle(self, usage: Usage) -> Decision | None:
         path = usage.path
+        if path.kind == DATASET or (usage.factory and path.key.startswith("clearml.Dataset.")):
+            return self.kept(f"{self.describe(usage)} needs no ClearML task")
         if usage.factory:
             if path.key.endswith("Task.init"):
                 return self._task_init(usage)
@@ -131,6 +141,9 @@ class ClearmlToTracelet(ClearmlVocabulary):
         if usage.role == Role.ANNOTATION:
             return self.silent()
         if not path.attrs:
+            if usage.role == Role.BIND and not path.is_object:
+                # ``self.clearml = clearml``: the module as an "is it installed" flag
+                return self.kept(f"{self.code(usage.node)} bound to a name needs no task")
             return None
         method = path.attrs[0]
         if path.kind == TASK:
@@ -142,7 +155,7 @@ class ClearmlToTracelet(ClearmlVocabulary):
             return self.kept(f"{self.describe(usage)} needs no ClearML task")
         if attrs[0] == "Task" and len(attrs) > 1 and attrs[1] in NO_RUN_TASK:
             if attrs[1] == "TaskTypes":
-                return self.silent()
+                return self._task_type(usage)
             if attrs[1] == "set_random_seed" and usage.role == Role.CALL:
                 self._seed_calls.append(usage)
             return self.kept(f"{self.describe(usage)} needs no running task")
@@ -158,7 +171,12 @@ class ClearmlToTracelet(ClearmlVocabulary):
             return self.left("TL002", unmapped("Task.init"))
         if literal(bound.value("continue_last_task")) not in (None, False):
             return self.left("TL002", "Task.init(continue_last_task=...) continues an old task")
-        notes = [_INIT_NOTES[name] for name in bound.named if name in _INIT_NOTES]
+        task_type = self._task_type_name(bound.value("task_type"))
+        notes = [
+            _INIT_NOTES[name]
+            for name in bound.named
+            if name in _INIT_NOTES and (name != "task_type" or task_type is None)
+        ]
         if usage.role == Role.WITH:
             self.register_with(usage.context)
         backend = self.backend_code()
@@ -179,10 +197,11 @@ class ClearmlToTracelet(ClearmlVocabulary):
         def transform(updated: cst.CSTNode) -> cst.CSTNode:
             assert isinstance(updated, cst.Call)
             args: list = [(kw, updated.args[i]) for kw, i in indexes]
+            options = self._backend_options(task_type)
             return call_with(
                 updated,
                 expr("tracelet.start_logging"),
-                [*args, ("backend", expr(backend)), *switches],
+                [*args, ("backend", expr(backend)), *switches, *options],
             )
 
         decision = self.rewrite("CL001", usage.node, transform, notes)
@@ -192,6 +211,50 @@ class ClearmlToTracelet(ClearmlVocabulary):
             )
         self._inits.append((usage, decision, bound))
         return decision
+
+    def _backend_options(self, task_type: str | None) -> list[tuple[str, cst.BaseExpression]]:
+        """``backend_options`` for what ClearML's own task would hold: its task type
+        (``"training"`` is the default of both) and, when the file reports images as
+        pixels, ClearML's own encoding of them (``encode_images``)."""
+        options = []
+        if task_type not in (None, "training"):
+            options.append(f'"task_type": {quote_string(task_type)}')
+        if self.reports_pixels:
+            options.append('"encode_images": True')
+        if not options:
+            return []
+        return [("backend_options", expr('{"clearml": {' + ", ".join(options) + "}}"))]
+
+    def _task_type_name(self, node: cst.BaseExpression | None) -> str | None:
+        """The ClearML task type ``node`` names: ``Task.TaskTypes.testing`` or ``"testing"``."""
+        if node is None:
+            return None
+        text = string_value(node)
+        if text is not None:
+            return text
+        if (
+            isinstance(node, cst.Attribute)
+            and isinstance(node.value, cst.Attribute)
+            and node.value.attr.value == "TaskTypes"
+        ):
+            return node.attr.value
+        return None
+
+    def _task_type(self, usage: Usage) -> Decision:
+        """``Task.TaskTypes.t`` as ``Task.init``'s ``task_type`` becomes the option's value
+        (see ``_task_init``); elsewhere it is ClearML code that needs no task."""
+        arg = self.resolver.parent(usage.node)
+        call = self.resolver.parent(arg) if isinstance(arg, cst.Arg) else None
+        name = self._task_type_name(usage.node)
+        if (
+            name is None
+            or not isinstance(call, cst.Call)
+            or arg.keyword is None
+            or arg.keyword.value != "task_type"
+            or not self.module.code_for_node(call.func).endswith("Task.init")
+        ):
+            return self.silent()
+        return self.rewrite("CL013", usage.node, lambda _: expr(quote_string(name)))
 
     def finish_analysis(self) -> None:
         keep_side_effects(self, self._inits, self._seed_calls)
@@ -287,35 +350,9 @@ class ClearmlToTracelet(ClearmlVocabulary):
                 f"upload_artifact({', '.join(sorted(extra))}=...): write "
                 "experiment.log_artifact(path_or_object, name=..., metadata=...)",
             )
-        if _has_wildcard(bound.value("artifact_object")):
-            return self.left(
-                "CL006",
-                "upload_artifact of a wildcard uploads every matching file; copy them into "
-                "one folder and experiment.log_artifact(folder, name=...)",
-            )
         name_index = usage.call.args.index(bound.named["name"])
         object_index = usage.call.args.index(bound.named["artifact_object"])
-        if not self.is_path(bound.value("artifact_object")):
-            return self.upload_object(usage, bound, name_index, object_index)
         return self.log_artifact_call(usage, bound, name_index, object_index)
-
-    def is_path(self, node: cst.BaseExpression | None) -> bool:
-        """A string, f-string or path-building call (``os.path.join``, ``Path(...) / x``)."""
-        if isinstance(node, cst.SimpleString | cst.ConcatenatedString | cst.FormattedString):
-            return string_value(node) is not None or isinstance(node, cst.FormattedString)
-        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide):
-            return self.is_path(node.left)
-        if isinstance(node, cst.Call):
-            return self.module.code_for_node(node.func) in PATH_CALLS
-        if isinstance(node, cst.Name):
-            values = [
-                value
-                for name in self.resolver.collected.names
-                if name.value == node.value
-                and (value := self.resolver.collected.values.get(id(name))) is not None
-            ]
-            return bool(values) and all(self.is_path(value) for value in values)
-        return False
 
     # ------------------------------------------------------------------ logger methods
     def _logger_method(self, usage: Usage, method: str) -> Decision:
@@ -435,26 +472,36 @@ _TASK_OTHER = (
 _TASK_LEFT = {
     "execute_remotely": "{}: tracelet runs where it is started; enqueue the script with "
     "clearml-task or an agent instead, and drop this call",
-    "connect_configuration": "{}: log the configuration as parameters with "
-    "experiment.log_params(cfg, section='configuration'), or the file with "
-    "experiment.log_artifact(path, name=...)",
-    "get_parameters": "{}: the parameters are the ones the script passed to "
-    "experiment.log_params; keep them in a variable",
-    "get_parameters_as_dict": "{}: the parameters are the ones the script passed to "
-    "experiment.log_params; keep them in a variable",
-    "register_artifact": "{}: a live-synced DataFrame; log it once at the end with "
-    "experiment.log_artifact(df, name=...)",
+    "connect_configuration": "{}: ClearML stores a configuration object (the text of the "
+    "dict or file, Configuration tab), which tracelet's ClearML backend does not write; "
+    "experiment.log_params(cfg, section=name) stores hyperparameters instead (a different "
+    "ClearML store), and experiment.log_artifact(path, name=...) the file as an artifact: "
+    "write one of them where that difference is acceptable, or keep this file on ClearML",
+    "get_parameters": "{}: ClearML returns every section it holds as 'section/name' strings, "
+    "its own argparse capture included; keep the values the script passed to "
+    "experiment.log_params in a variable and read them there",
+    "get_parameters_as_dict": "{}: ClearML returns every section it holds, its own argparse "
+    "capture included; keep the values the script passed to experiment.log_params in a "
+    "variable and read them there",
+    "register_artifact": "{}: ClearML uploads a registered DataFrame without its index, with "
+    "the content it has when the task closes (later changes included); "
+    "experiment.log_artifact(df, name=...) stores it as upload_artifact does, index "
+    "included, when it is called: write that at the end of the run where that file is "
+    "acceptable, or keep this file on ClearML",
     "get_registered_artifacts": "{}: keep a reference to the objects you log with "
     "experiment.log_artifact(obj, name=...)",
-    "set_base_docker": "{}: a setting for remote execution by a ClearML agent; tracelet runs "
-    "where it is started: drop it, or keep this file on ClearML",
+    "set_base_docker": "{}: ClearML keeps the container for a ClearML agent that runs the "
+    "task remotely (the task's container section); tracelet's ClearML task has none: drop "
+    "the call if no agent re-runs the task, or keep this file on ClearML",
     "add_tags": "{}: ClearML tags are labels; tracelet tags are key/value: write "
     "experiment.set_tags({{'tag': 'true'}}) or keep them out",
     "set_parameter": "{}: write experiment.log_params({{name: value}})",
     "set_parameters": "{}: write experiment.log_params(params)",
     "set_parameters_as_dict": "{}: write experiment.log_params(params)",
-    "update_output_model": "{}: write experiment.log_artifact(path, name=..., type='model') "
-    "or experiment.log_model(model)",
+    "update_output_model": "{}: ClearML registers an output model (the task's Models "
+    "section, its own model entry); tracelet's ClearML backend stores files as task "
+    "artifacts: write experiment.log_artifact(path, name=..., type='model') where an "
+    "artifact is enough, or keep this file on ClearML",
     "get_logger": "{}: the experiment is the logger; call its log_* methods",
 }
 _REPORT_OTHER = (
@@ -475,16 +522,6 @@ _REPORT_LEFT = {
     "report_line_plot": "{}: log the points with experiment.log_table(key, rows, columns=..., "
     "step=...) or a matplotlib figure with experiment.log_figure",
 }
-
-
-def _has_wildcard(node: cst.CSTNode | None) -> bool:
-    """Whether a string literal inside ``node`` holds a glob wildcard."""
-    if node is None:
-        return False
-    if isinstance(node, cst.SimpleString):
-        text = string_value(node)
-        return text is not None and any(ch in text for ch in "*?[")
-    return any(_has_wildcard(child) for child in node.children)
 
 
 def _may_collapse(title: cst.BaseExpression | None, series: cst.BaseExpression | None) -> bool:

@@ -11,10 +11,8 @@ source                                                   migrated
 ``logger.report_matplotlib_figure(t, s, fig, i)``        ``logger.log_figure(key, fig, step=i)``
                                                          (``plt`` becomes ``plt.gcf()``)
 ``logger.report_histogram(t, s, values=c, iteration=i)``  ``logger.log_histogram(key, (c,
-                                                         list(range(len(c) + 1))), step=i)``
+                                                         list(range(-1, len(c)))), step=i)``
 ``logger.report_table(t, s, i, table_plot=df)``          ``logger.log_table(key, df, step=i)``
-``task.upload_artifact(name, artifact_object=obj)``      ``task.log_artifact(obj, name=name)``
-(a dict, DataFrame or numpy array)
 ``task.connect(cfg, name="section")``                    ``task.log_params(cfg, section=...)``
 ``task.set_user_properties(k=v)``                        ``task.set_tags({"k": v})``
 ``task.id``, ``task.name``                               ``task.ids["clearml"]``, ``task.name``
@@ -22,7 +20,9 @@ source                                                   migrated
 
 ``key`` is the key ClearML's own ``(title, series)`` reads back as, as for
 ``report_scalar``. ClearML's histogram ``values`` are bar heights, not samples, so they are
-passed as the counts of a histogram with one unit-wide bin per bar.
+passed as the counts of a histogram with one unit-wide bin per bar, bin ``i`` ending at
+``x = i``: ClearML draws bar ``i`` at ``x = i``, and tracelet's ClearML backend reports a
+bin at its right edge, so the bars read back at the same positions.
 """
 
 from __future__ import annotations
@@ -55,8 +55,6 @@ TABLE_PARAMS = ("title", "series", "iteration", "table_plot", "csv", "url", "ext
 LAYOUT_ONLY = {"max_image_history", "max_history", "report_image", "report_interactive",
                "xaxis", "yaxis", "extra_layout", "data_args"}  # fmt: skip
 PYPLOT = {"plt", "pyplot", "matplotlib.pyplot"}
-OBJECT_CALLS = {"dict", "vars", "pd.DataFrame", "pandas.DataFrame", "DataFrame", "pd.read_csv",
-                "pandas.read_csv", "pd.concat"}  # fmt: skip
 TASK_FIELDS = {"id": '.ids["{}"]', "name": ".name"}
 WEB_PAGE = "get_output_log_web_page"
 
@@ -64,15 +62,15 @@ WEB_PAGE = "get_output_log_web_page"
 class ClearmlVocabulary(TrackerCodemod):
     """The vocabulary rewrites of the ClearML codemod (see the module docstring).
 
-    The subclass provides ``key_expression(title, series) -> (code, needs_naming)`` and
-    ``is_path(node)``."""
+    The subclass provides ``key_expression(title, series) -> (code, needs_naming)``."""
+
+    #: a ``report_image(image=...)`` was rewritten: the task is started with ClearML's
+    #: own encoding of pixel images (``encode_images``)
+    reports_pixels = False
 
     def key_expression(
         self, title: cst.BaseExpression, series: cst.BaseExpression
     ) -> tuple[str, bool]:
-        raise NotImplementedError
-
-    def is_path(self, node: cst.BaseExpression | None) -> bool:
         raise NotImplementedError
 
     def tracker_key(self) -> str:
@@ -141,6 +139,8 @@ class ClearmlVocabulary(TrackerCodemod):
             return call_with(updated, func, new_args)
 
         decision = self.rewrite("CL010", usage.node, transform, notes)
+        if method == "report_image" and {"image", "matrix"} & set(bound.named):
+            self.reports_pixels = True
         if at_run_time:
             decision.imports.append("tracelet.naming")
         return decision
@@ -207,7 +207,7 @@ class ClearmlVocabulary(TrackerCodemod):
                     ),
                 )
             counts = code(values)
-            histogram = expr(f"({counts}, list(range(len({counts}) + 1)))")
+            histogram = expr(f"({counts}, list(range(-1, len({counts}))))")
             return (lambda args, index: histogram), [], None
         table = bound.value("table_plot")
         if table is None:
@@ -228,17 +228,6 @@ class ClearmlVocabulary(TrackerCodemod):
         return (lambda args, index: args[index["table_plot"]].value), [], None
 
     # ------------------------------------------------------------------ task
-    def upload_object(self, usage: Usage, bound, name_index: int, object_index: int) -> Decision:
-        """``upload_artifact`` of a dict, DataFrame or array -> ``log_artifact(obj, name=)``."""
-        if not self._is_object(bound.value("artifact_object")):
-            return self.left(
-                "CL006",
-                "upload_artifact of an object the codemod cannot type: a dict, DataFrame or "
-                "numpy array migrates (experiment.log_artifact(obj, name=...)); for other "
-                "objects pickle them to a file and log that path",
-            )
-        return self.log_artifact_call(usage, bound, name_index, object_index)
-
     def log_artifact_call(self, usage: Usage, bound, name_index: int, value_index: int):
         metadata = bound.named.get("metadata")
         metadata_index = None if metadata is None else usage.call.args.index(metadata)
@@ -253,28 +242,6 @@ class ClearmlVocabulary(TrackerCodemod):
             return call_with(updated, func, args)
 
         return self.rewrite("CL006", usage.node, transform)
-
-    def _is_object(self, node: cst.BaseExpression | None) -> bool:
-        if isinstance(node, cst.Dict | cst.DictComp):
-            return True
-        if isinstance(node, cst.Attribute) and node.attr.value == "__dict__":
-            return True
-        if isinstance(node, cst.Call):
-            func = self.module.code_for_node(node.func)
-            return (
-                func in OBJECT_CALLS
-                or func.startswith(("np.", "numpy."))
-                or func.endswith((".to_dict", ".describe"))
-            )
-        if isinstance(node, cst.Name):
-            values = [
-                value
-                for name in self.resolver.collected.names
-                if name.value == node.value
-                and (value := self.resolver.collected.values.get(id(name))) is not None
-            ]
-            return bool(values) and all(self._is_object(value) for value in values)
-        return False
 
     def connect_section(self, usage: Usage, section: cst.Arg, mutable_index: int) -> Decision:
         section_index = usage.call.args.index(section)

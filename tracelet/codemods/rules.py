@@ -194,6 +194,9 @@ _RULES: tuple[Rule, ...] = (
     Rule("CL012", "clearml-task-identity", "clearml", Safety.SAFE,
          "task.id / task.name / get_output_log_web_page() -> experiment.ids['clearml'] / "
          "name / urls['clearml']"),
+    Rule("CL013", "clearml-task-type", "clearml", Safety.SAFE,
+         "Task.init(task_type=Task.TaskTypes.t) -> start_logging(..., backend_options="
+         "{'clearml': {'task_type': 't'}}): tracelet's ClearML task gets the same type"),
     Rule("CL100", "clearml-plots", "clearml", Safety.MANUAL,
          "report_media / plotly / scatter / confusion matrix ..., images by url, histograms "
          "with labels: the reason names the experiment call to write"),

@@ -1,0 +1,112 @@
+"""Object and wildcard artifacts reach ClearML as ClearML's own ``upload_artifact`` stores them.
+
+A script calls ClearML's ``upload_artifact`` directly (allegroai/clearml's
+examples/reporting/artifacts.py: a DataFrame, a dict, a numpy array, a PIL image, an
+object ClearML pickles, a folder and a wildcard); tracelet logs the same values with
+``log_artifact`` to its ClearML backend. Both offline sessions are read back with
+tracelet's ClearML reader (names, sizes, sha256 of every file) and from ClearML's own
+``task.json`` (artifact keys, types, file names): equal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+import tracelet
+from tests.conftest import run_python
+from tracelet.readers import read_store
+from tracelet.validators.compare import compare_runs
+
+VALUES = """
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+df = pd.DataFrame({"num_legs": [2, 4, 8, 0]}, index=["falcon", "dog", "spider", "fish"])
+objects = {
+    "Pandas": df,
+    "dictionary": df.to_dict(),
+    "Numpy Eye": np.eye(10, 10),
+    "pillow_image": Image.open("data_samples/dancing.jpg"),
+    "a set": {1, 2, 3},
+    "a list": [1, "two", 3.0],
+    "notes": "plain text",
+}
+paths = {"local folder": "data_samples", "wildcard jpegs": "data_samples/*.jpg"}
+"""
+ORIGINAL = f"""
+{VALUES}
+from clearml import Task
+
+task = Task.init(project_name="examples", task_name="artifacts")
+for name, value in {{**objects, **paths}}.items():
+    task.upload_artifact(name, artifact_object=value)
+task.close()
+"""
+
+
+def _samples(folder: Path) -> None:
+    samples = folder / "data_samples"
+    (samples / "more").mkdir(parents=True)
+    pixels = (np.arange(48 * 48 * 3) % 251).astype("uint8").reshape(48, 48, 3)
+    Image.fromarray(pixels).save(samples / "dancing.jpg")
+    Image.fromarray(pixels[::2, ::2].copy()).save(samples / "more" / "small.jpg")
+    (samples / "notes.txt").write_text("not a jpeg")
+
+
+def _session_artifacts(session: Path) -> dict[str, tuple[str, str]]:
+    """ClearML's own record: key -> (type, stored file name)."""
+    task = json.loads((session / "task.json").read_text())
+    return {
+        a["key"]: (a["type"], a["uri"].rsplit("/", 1)[-1]) for a in task["execution"]["artifacts"]
+    }
+
+
+@pytest.mark.slow
+def test_objects_and_wildcards_are_stored_as_clearml_stores_them(isolated: Path) -> None:
+    _samples(isolated)
+    result = run_python(ORIGINAL, isolated)
+    assert result.returncode == 0, result.stderr
+    [original_session] = [p for p in (Path(os.environ["CLEARML_CACHE_DIR"]) / "offline").iterdir()
+                          if p.is_dir()]  # fmt: skip
+    original = read_store(str(original_session))
+
+    namespace: dict = {}
+    exec(VALUES, namespace)  # the same values, built the same way
+    with tracelet.start_logging(exp_name="artifacts", project="examples", backend="clearml") as run:
+        for name, value in {**namespace["objects"], **namespace["paths"]}.items():
+            run.log_artifact(value, name=name)
+    assert run.report.complete, run.report.summary()
+    migrated = read_store(run.urls["clearml"])
+
+    names = sorted(original.artifacts["name"])
+    assert names == sorted(migrated.artifacts["name"])
+    assert {"Pandas", "Numpy Eye", "pillow_image", "a set", "wildcard jpegs/more/small.jpg"} <= set(
+        names
+    )
+    assert "wildcard jpegs/notes.txt" not in names and "local folder/notes.txt" in names
+    assert compare_runs(original, migrated).artifacts.changed == ()
+    assert compare_runs(original, migrated).exit_code == 0
+    stored = _session_artifacts(Path(run.urls["clearml"]))
+    assert stored == _session_artifacts(original_session)
+    assert stored["Pandas"] == ("pandas", "Pandas.csv.gz")
+    assert stored["a set"] == ("pickle", "a set.pkl")
+
+
+def test_other_objects_are_pickled_for_every_tracker(isolated: Path) -> None:
+    start = {"backend": "tensorboard", "delivery": "thread"}
+    with tracelet.start_logging(exp_name="pickles", **start) as run:
+        run.log_artifact({1, 2}, name="ids")
+        run.log_artifact(pd.Timestamp("2024-01-02"), name="when.pkl")
+        with pytest.raises(TypeError, match="does not pickle"):
+            run.log_artifact(lambda: 1, name="f")
+    stored = {Path(p).name: Path(p) for p in read_store(str(run.run_dir)).artifacts["path"]}
+    assert pd.read_pickle(stored["ids.pkl"]) == {1, 2}
+    assert pd.read_pickle(stored["when.pkl"]) == pd.Timestamp("2024-01-02")
