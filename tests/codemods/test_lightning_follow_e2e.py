@@ -95,3 +95,20 @@ def _run(tmp_path: Path, folders: dict[str, Path], script: str, args: list[str])
     }
     for side, (process, _) in started.items():
         wait(process, f"{side}/{script}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("logger_name", ["wandb", "mlflow"])
+def test_helper_returned_logger_logs_the_same_run(tmp_path: Path, logger_name: str) -> None:
+    script = "litgpt_choose_logger.py"
+    folders = _prepare(tmp_path, script)
+    migrated_code = (folders["migrated"] / script).read_text()
+    assert migrated_code.count("return False") == 2
+
+    _run(tmp_path, folders, script, ["--logger_name", logger_name])
+    location = "wandb" if logger_name == "wandb" else "mlruns"
+    prefix = "" if logger_name == "wandb" else "file:"
+    stores = {side: read_store(f"{prefix}{folder / location}") for side, folder in folders.items()}
+    assert len(stores["original"].metrics) >= 20
+    comparison = compare_runs(stores["original"], stores["migrated"], store_rows=True)
+    assert comparison.exit_code == 0, comparison

@@ -724,7 +724,7 @@ class LightningToTracelet(TrackerCodemod):
         return name.refs | versions
 
     def _made_decision(self, name: Followed, made: Made) -> Decision:
-        logger = _Logger(made.usage, name.kind, made.assign)
+        logger = _Logger(made.usage, LOGGER_CLASSES[made.usage.path.key], made.assign)
         site = _Site(made.usage, made.statement, [logger], None)
         for statement in [made.statement, *(self.resolver.statement_of(t) for t in name.trainers)]:
             self._check_wandb_run(statement, logger)

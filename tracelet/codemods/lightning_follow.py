@@ -3,7 +3,7 @@
 A logger variable that is not "one ``WandbLogger(...)`` assigned once before the Trainer"
 is still migrated when every assignment of it in its scope is
 
-* ``name = WandbLogger(...)`` (or ``MLFlowLogger``, one kind for the name),
+* ``name = WandbLogger(...)`` or ``name = MLFlowLogger(...)``,
 * ``name = WandbLogger(...) if cond else C`` / ``name = C if cond else WandbLogger(...)``
   with ``cond`` free of side effects (names, attributes, literals, comparisons,
   ``not``/``and``/``or``) and ``C`` one of ``None``, ``True``, ``False``,
@@ -54,7 +54,7 @@ class Followed:
     """A logger name whose every assignment and read the codemod can rewrite."""
 
     name: str
-    kind: str
+    kinds: set[str]  # of the loggers made
     made: list[Made]
     trainers: list[cst.Call]
     versions: list[cst.Attribute] = field(default_factory=list)
@@ -104,14 +104,14 @@ def follow_returned_loggers(
             groups.setdefault(id(function), (function, []))[1].append(made)
     followed = []
     for function, made in groups.values():
-        kinds = {kind_of(m.usage) for m in made}
-        if len(kinds) != 1 or not _returns_only(resolver, function, made, loggers):
+        if not _returns_only(resolver, function, made, loggers):
             continue
         calls = resolver.calls_of(function)
         reached = [_trainer_of(resolver, call, trainers) for call in calls or ()]
         if calls and all(reached):
             name = f"{function.name.value}()"
-            followed.append(Followed(name, kinds.pop(), made, reached, returned=True))
+            kinds = {kind_of(m.usage) for m in made}
+            followed.append(Followed(name, kinds, made, reached, returned=True))
     return followed
 
 
@@ -188,12 +188,11 @@ def _follow(resolver, get, scope, name, loggers, trainers, kind_of) -> Followed 
         if found is None or _assign_of(resolver, found.usage.node) is not assign:
             return None
         made.append(found)
-    kinds = {kind_of(m.usage) for m in made}
-    if len(kinds) != 1:
+    if not made:
         return None
     if len(assignments) == 1 and made[0].test is None:
         return None  # one logger assigned once: it moves to the Trainer (lightning.py)
-    followed = Followed(name, kinds.pop(), made, [])
+    followed = Followed(name, {kind_of(m.usage) for m in made}, made, [])
     for assignment in assignments:
         for access in assignment.references:
             node = access.node
@@ -236,7 +235,7 @@ def _read_ok(resolver: Resolver, followed: Followed, node: cst.Name, trainers: s
             return True
         return False
     if (
-        followed.kind == WANDB_LOGGER
+        followed.kinds == {WANDB_LOGGER}
         and isinstance(parent, cst.Attribute)
         and parent.value is node
         and parent.attr.value == "version"
