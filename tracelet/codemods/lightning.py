@@ -65,17 +65,18 @@ Left (marked with a TODO, holding the file back)
     ``Callback`` (the Trainer has no tracker logger any more); subclasses of the logger
     classes and ``isinstance`` checks against them; loggers that do not reach
     ``Trainer(logger=...)`` in a way followed here (returned to code the migration was not
-    given, kept in a list variable, passed to a function that makes the Trainer, given
-    to ``Fabric(loggers=...)``, whose logging tracelet does not capture); the same
-    logger variable, assigned once, given to two Trainers (one run originally); two
-    loggers of one tracker on one Trainer (two runs);
-    a ``WandbLogger`` created in a loop without ``wandb.finish()`` in the file (W&B keeps
-    logging into the first run) or in a file that calls ``wandb.init`` itself.
+    given, kept in a list variable, passed to another module's function that makes the
+    Trainer, given to ``Fabric(loggers=...)``, whose logging tracelet does not capture);
+    the same logger variable, assigned once, given to two Trainers (one run originally);
+    two loggers of one tracker on one Trainer (two runs); a ``WandbLogger`` created in a
+    loop without ``wandb.finish()`` in the file (W&B keeps logging into the first run) or
+    in a file that calls ``wandb.init`` itself.
 
 Loggers followed to where they are made
     A logger variable set in several places or by a conditional expression (its other
     values ``None``/``True``/``False``), or a helper's ``return Logger(...)``, that only
-    ``Trainer(logger=...)`` reads starts the run where the logger is made and holds
+    ``Trainer(logger=...)`` reads (directly, or through a parameter of a plain function of
+    the file that only goes there) starts the run where the logger is made and holds
     ``False`` instead (:mod:`tracelet.codemods.lightning_follow`); ``WandbLogger.version``
     read right after it is made is ``None``.
 
@@ -776,10 +777,11 @@ class LightningToTracelet(TrackerCodemod):
         if callee is not None:
             return self.left(
                 "TL001",
-                f"this {name} is passed to {callee}; a logger is followed only to a "
-                "Trainer(logger=...) of the function that makes it: write "
-                "tracelet.start_logging(...) with its arguments where it is made and pass "
-                "logger=False, once nothing reads trainer.logger / pl_module.logger",
+                f"this {name} is passed to {callee}; a logger is followed into a function "
+                "only when it is one of this file whose parameter goes nowhere but "
+                "Trainer(logger=...): write tracelet.start_logging(...) with its arguments "
+                "where it is made and pass logger=False, once nothing reads trainer.logger / "
+                "pl_module.logger",
             )
         if usage.role == Role.BIND and simple_binding_target(usage):
             return self.left(
@@ -867,9 +869,12 @@ class LightningToTracelet(TrackerCodemod):
 
     def _logger_attribute_use(self, usage: Usage) -> Decision:
         what = self._statement_code(usage.node)
-        method = usage.path.attrs[0]
+        attrs = usage.path.attrs
+        method = attrs[0]
         parent = self.resolver.parent(usage.node)
-        if method in LOGGER_ATTRS and isinstance(parent, cst.Attribute):
+        if method in LOGGER_ATTRS and len(attrs) > 1:
+            method = attrs[1]  # ``trainer.logger.log_hyperparams(...)``
+        elif method in LOGGER_ATTRS and isinstance(parent, cst.Attribute):
             method = parent.attr.value  # ``pl_module.logger.log_metrics(...)``
         instead = _LOGGER_METHODS.get(
             method, "log with self.log, or call the tracelet experiment directly"

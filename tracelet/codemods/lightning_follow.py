@@ -9,7 +9,9 @@ is still migrated when every assignment of it in its scope is
   ``not``/``and``/``or``) and ``C`` one of ``None``, ``True``, ``False``,
 * ``name = None`` / ``True`` / ``False``,
 
-and every read of it is ``Trainer(..., logger=name)`` or, for a ``WandbLogger``, ``name.version``
+and every read of it is ``Trainer(..., logger=name)``, an argument of a plain function of
+the file whose parameter only goes to ``Trainer(logger=param)`` (its default ``None``,
+``True`` or ``False``), or, for a ``WandbLogger``, ``name.version``
 read after the logger is made and before anything else reads the name (the logger has no
 W&B run yet, so ``version`` is the id it was given: ``None``, as any other id is refused).
 DisentanGAN's ``training.py`` is this shape: ``wandb_logger = None``, then one
@@ -198,7 +200,9 @@ def _follow(resolver, get, scope, name, loggers, trainers, kind_of) -> Followed 
             node = access.node
             if id(node) in followed.refs:
                 continue
-            if not isinstance(node, cst.Name) or not _read_ok(resolver, followed, node, trainers):
+            if not isinstance(node, cst.Name) or not _read_ok(
+                resolver, get, followed, node, trainers
+            ):
                 return None
             followed.refs.add(id(node))
     if not followed.trainers or not all(
@@ -225,7 +229,9 @@ def _made(resolver: Resolver, assign: cst.Assign, loggers: dict[int, Usage]) -> 
     return None
 
 
-def _read_ok(resolver: Resolver, followed: Followed, node: cst.Name, trainers: set[int]) -> bool:
+def _read_ok(
+    resolver: Resolver, get: Callable, followed: Followed, node: cst.Name, trainers: set[int]
+) -> bool:
     parent = resolver.parent(node)
     if isinstance(parent, cst.Arg) and parent.value is node:
         call = resolver.parent(parent)
@@ -233,7 +239,7 @@ def _read_ok(resolver: Resolver, followed: Followed, node: cst.Name, trainers: s
         if keyword == "logger" and id(call) in trainers:
             followed.trainers.append(call)
             return True
-        return False
+        return _into_trainer_maker(resolver, get, followed, parent, trainers)
     if (
         followed.kinds == {WANDB_LOGGER}
         and isinstance(parent, cst.Attribute)
@@ -248,6 +254,42 @@ def _read_ok(resolver: Resolver, followed: Followed, node: cst.Name, trainers: s
         followed.versions.append(parent)
         return True
     return False
+
+
+def _into_trainer_maker(
+    resolver: Resolver, get: Callable, followed: Followed, arg: cst.Arg, trainers: set[int]
+) -> bool:
+    """The name passed to a plain function of the file whose parameter only ever goes to
+    ``Trainer(logger=param)`` (``generic_train(model, args, logger=logger)``)."""
+    call = resolver.parent(arg)
+    if not isinstance(call, cst.Call) or resolver.function_called(call) is None:
+        return False
+    param = resolver.param_for_arg(arg)
+    if param is None or (param.default is not None and not _is_constant(param.default)):
+        return False
+    scope = get(ScopeProvider, param.name, None)
+    assignments = list(scope.assignments[param.name.value]) if scope is not None else []
+    if len(assignments) != 1 or assignments[0].node is not param:
+        return False
+    reads = [access.node for access in assignments[0].references]
+    found = []
+    for read in reads:
+        into = resolver.parent(read)
+        trainer = resolver.parent(into) if isinstance(into, cst.Arg) else None
+        if not (
+            isinstance(into, cst.Arg)
+            and into.value is read
+            and into.keyword is not None
+            and into.keyword.value == "logger"
+            and id(trainer) in trainers
+        ):
+            return False
+        found.append(trainer)
+    if not found:
+        return False
+    followed.trainers.extend(found)
+    followed.refs.update(id(read) for read in reads)
+    return True
 
 
 def _before_run(resolver: Resolver, followed: Followed, version: cst.Attribute) -> bool:
