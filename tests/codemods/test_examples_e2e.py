@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -43,13 +44,13 @@ TRACKER_PREFIXES = ("MLFLOW_", "WANDB_", "CLEARML_", "TRACELET_")
 
 
 def start_script(
-    folder: Path, script: str, env_root: Path, **extra: str
+    folder: Path, script: str, env_root: Path, args: Sequence[str] = (), **extra: str
 ) -> tuple[subprocess.Popen, dict]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(TRACKER_PREFIXES)}
     env.update(isolated_environ(env_root), **extra)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     process = subprocess.Popen(
-        [sys.executable, script],
+        [sys.executable, script, *args],
         cwd=folder,
         env=env,
         stdout=subprocess.PIPE,

@@ -17,7 +17,10 @@ Where the capture sits
       (``fit_loop.epoch_loop._batches_that_stepped``, the trainer's global step with one
       optimizer), or the ``step`` key a user logged;
     * at the rate Lightning gives them: every ``Trainer(log_every_n_steps=...)`` steps
-      (Lightning's default is 50) during training, once per epoch for epoch values.
+      (Lightning's default is 50) during training, once per epoch for epoch values;
+    * one dict at a time, its ``epoch`` first: the W&B backend starts a row at a key
+      repeated within a step, so the epoch-end dict that shares its step with the last
+      training-step dict is its own row, as ``WandbLogger`` logs it.
 
     The connector runs whether the Trainer has loggers or not, so ``logger=False``, the
     default ``TensorBoardLogger`` and a tracker logger of the user's own all give the same
@@ -145,6 +148,8 @@ def _emit_metrics(
             values.setdefault("epoch", trainer.current_epoch)
             step = trainer.fit_loop.epoch_loop._batches_that_stepped
     wall_time = time.time()
+    if "epoch" in values:  # first: W&B starts a row at a repeated key (one dict, one row)
+        values = {"epoch": values.pop("epoch"), **values}
     for key, value in values.items():
         emit((METRIC, key, _value(value, synced), step, wall_time))
 

@@ -64,11 +64,21 @@ Left (marked with a TODO, holding the file back)
     ``self.logger`` / ``self.loggers`` / ``trainer.logger`` in a ``LightningModule`` or
     ``Callback`` (the Trainer has no tracker logger any more); subclasses of the logger
     classes and ``isinstance`` checks against them; loggers that do not reach
-    ``Trainer(logger=...)`` in the same function (built in a helper, kept in a list
-    variable, chosen by a conditional expression); the same logger given to two
-    Trainers (one run originally); two loggers of one tracker on one Trainer (two runs);
-    a ``WandbLogger`` created in a loop without ``wandb.finish()`` in the file (W&B keeps
-    logging into the first run) or in a file that calls ``wandb.init`` itself.
+    ``Trainer(logger=...)`` in a way followed here (returned to code the migration was not
+    given, kept in a list variable, passed to another module's function that makes the
+    Trainer, given to ``Fabric(loggers=...)``, whose logging tracelet does not capture);
+    the same logger variable, assigned once, given to two Trainers (one run originally);
+    two loggers of one tracker on one Trainer (two runs); a ``WandbLogger`` created in a
+    loop without ``wandb.finish()`` in the file (W&B keeps logging into the first run) or
+    in a file that calls ``wandb.init`` itself.
+
+Loggers followed to where they are made
+    A logger variable set in several places or by a conditional expression (its other
+    values ``None``/``True``/``False``), or a helper's ``return Logger(...)``, that only
+    ``Trainer(logger=...)`` reads (directly, or through a parameter of a plain function of
+    the file that only goes there) starts the run where the logger is made and holds
+    ``False`` instead (:mod:`tracelet.codemods.lightning_follow`); ``WandbLogger.version``
+    read right after it is made is ``None``.
 
 Not a call site, so only a warning: checkpoints of a ``ModelCheckpoint`` without
 ``dirpath`` go to ``default_root_dir/checkpoints`` instead of the logger's folder when
@@ -93,6 +103,7 @@ from tracelet.codemods.base import Decision, TrackerCodemod
 from tracelet.codemods.cstutil import (
     call_with,
     expr,
+    is_dotted_name,
     literal,
 )
 from tracelet.codemods.lightning_args import (
@@ -105,7 +116,13 @@ from tracelet.codemods.lightning_args import (
     Refused,
     map_logger,
 )
-from tracelet.codemods.lightning_stop import find_stop
+from tracelet.codemods.lightning_follow import (
+    Followed,
+    Made,
+    follow_logger_names,
+    follow_returned_loggers,
+)
+from tracelet.codemods.lightning_stop import NOT_STOPPED, find_stop
 from tracelet.codemods.resolve import Path, Role, Usage, simple_binding_target
 
 TRAINER = "lightning:trainer"
@@ -115,6 +132,7 @@ LOGGER_RULE_TRACKERS = {rule: TRACKER_OF[logger] for logger, rule in RULE_OF.ite
 PACKAGES = ("lightning.pytorch", "pytorch_lightning")
 LIGHTNING_CLASSES = {"LightningModule", "Callback", "LightningDataModule"}
 LOGGER_ATTRS = {"logger", "loggers"}
+FABRIC = {"lightning.Fabric", "lightning.fabric.Fabric", "lightning.fabric.fabric.Fabric"}
 
 
 def _factories() -> dict[str, str]:
@@ -202,6 +220,7 @@ class LightningToTracelet(TrackerCodemod):
         self._logger_refs: list[Usage] = []
         self._trainer_logger_uses: list[Usage] = []
         self._refused_loggers: set[int] = set()
+        self._fabric_calls: set[int] = set()
         return super().transform_module_impl(tree)
 
     @property
@@ -220,6 +239,9 @@ class LightningToTracelet(TrackerCodemod):
             return self.silent()
         if path.kind in TRACKER_OF:
             self._logger_refs.append(usage)
+            return self.silent()
+        if path.key in FABRIC and usage.role == Role.CALL:
+            self._fabric_calls.add(id(usage.node))
             return self.silent()
         if path.kind == TRAINER:
             if path.attrs and path.attrs[0] in LOGGER_ATTRS:
@@ -257,6 +279,15 @@ class LightningToTracelet(TrackerCodemod):
 
     # ------------------------------------------------------------------ deciding
     def finish_analysis(self) -> None:
+        trainers = {id(usage.node) for usage in self._trainer_usages}
+        kind_of = lambda usage: LOGGER_CLASSES[usage.path.key]  # noqa: E731
+        followed = [
+            *follow_logger_names(
+                self.resolver, self.get_metadata, self._logger_usages, trainers, kind_of
+            ),
+            *follow_returned_loggers(self.resolver, self._logger_usages, trainers, kind_of),
+        ]
+        self._followed_refs = {ref for name in followed for ref in name.refs}
         consumed: dict[int, list[_Site]] = {}
         sites = []
         for usage in self._trainer_usages:
@@ -282,14 +313,17 @@ class LightningToTracelet(TrackerCodemod):
         edits = self._statement_edits(sites)
         for site in sites:
             self._add_site_decisions(site, edits)
+        taken = {id(logger_ref) for site in sites for logger_ref in self._site_refs(site)}
+        for name in followed:
+            taken |= self._add_followed(name)
+            consumed.update((id(made.usage.node), []) for made in name.made)
         for usage in self._logger_usages.values():
             if id(usage.node) not in consumed:
                 self.add_site(usage, self._unconsumed(usage))
-        taken = {id(logger_ref) for site in sites for logger_ref in self._site_refs(site)}
         for usage in self._logger_refs:
             if id(usage.node) not in taken:
                 self.add_site(usage, self._logger_ref_decision(usage))
-        if sites:
+        if sites or followed:
             for usage in self._trainer_logger_uses:
                 self.add_site(usage, self._logger_attribute_use(usage))
         for node in self._module_logger_uses():
@@ -327,7 +361,7 @@ class LightningToTracelet(TrackerCodemod):
         if isinstance(element, cst.Call) and id(element) in self._logger_usages:
             usage = self._logger_usages[id(element)]
             return _Logger(usage, LOGGER_CLASSES[usage.path.key])
-        if not isinstance(element, cst.Name):
+        if not isinstance(element, cst.Name) or id(element) in self._followed_refs:
             return None
         path = self.resolver.name_path(element)
         if path is None or path.kind not in TRACKER_OF:
@@ -399,6 +433,11 @@ class LightningToTracelet(TrackerCodemod):
             )
         if logger.assign is not None:
             self._check_moved(site, logger)
+        self._check_wandb_run(site.statement, logger)
+
+    def _check_wandb_run(self, statement: cst.CSTNode, logger: _Logger) -> None:
+        """A WandbLogger logs into a ``wandb.init`` run of the file, or keeps logging into
+        its first run when made again in a loop: tracelet would start runs of its own."""
         if logger.kind == WANDB_LOGGER:
             names = self.resolver.collected.all_names
             attributes = self.resolver.collected.attributes
@@ -409,7 +448,7 @@ class LightningToTracelet(TrackerCodemod):
                     "migrate it with --from wandb first",
                     logger.usage,
                 )
-            if self._in_loop(site.statement) and "finish" not in attributes:
+            if self._in_loop(statement) and "finish" not in attributes:
                 raise Refused(
                     "TL002",
                     "a WandbLogger created in a loop keeps logging into the first W&B run "
@@ -660,6 +699,68 @@ class LightningToTracelet(TrackerCodemod):
 
         return transform
 
+    # ------------------------------------------------------------------ followed names
+    def _add_followed(self, name: Followed) -> set[int]:
+        """Decide a logger name followed to where its loggers are made
+        (:mod:`tracelet.codemods.lightning_follow`); the ids of the reads it decided."""
+        decisions = []
+        try:
+            for made in name.made:
+                decisions.append((made.usage, self._made_decision(name, made)))
+        except Refused as refused:
+            line = self._line(refused.usage.node)
+            for made in name.made:
+                if made.usage is refused.usage:
+                    self.add_site(made.usage, self.left(refused.rule, refused.reason))
+                else:
+                    why = f"{name.name} also holds the logger on line {line}, which is left"
+                    self.add_site(made.usage, self.left("TL001", why))
+            decisions = []
+        for usage, decision in decisions:
+            self.add_site(usage, decision)
+        versions = {id(node) for node in name.versions}
+        for usage in self._logger_refs:
+            if id(usage.node) in versions:
+                self.add_site(usage, self._version_decision(usage, bool(decisions)))
+        return name.refs | versions
+
+    def _made_decision(self, name: Followed, made: Made) -> Decision:
+        logger = _Logger(made.usage, LOGGER_CLASSES[made.usage.path.key], made.assign)
+        site = _Site(made.usage, made.statement, [logger], None)
+        for statement in [made.statement, *(self.resolver.statement_of(t) for t in name.trainers)]:
+            self._check_wandb_run(statement, logger)
+        start = self._start_statement(site, [self._mapped(logger)])
+        if any(literal(_keyword(t, "enable_checkpointing")) is not False for t in name.trainers):
+            site.notes.append(
+                "checkpoints of a ModelCheckpoint without dirpath now go to "
+                "<default_root_dir>/checkpoints instead of the logger's folder"
+            )
+        site.notes.extend(self.writer_note())
+        site.notes.append(f"{NOT_STOPPED}, as the logger's run did")
+        lines = ", ".join(str(line) for line in sorted({self._line(t) for t in name.trainers}))
+        when = "" if made.test is None else " when the logger would be made"
+        given = f"{name.name} returns False" if name.returned else f"{name.name} = False"
+        return Decision(
+            report.REWRITTEN,
+            "LT004",
+            reason=f"tracelet.start_logging{when}; {given} to the Trainer (line {lines})",
+            notes=site.notes,
+            imports=site.imports,
+            transforms=[(made.statement, _made_transform(start, made))],
+        )
+
+    def _version_decision(self, usage: Usage, rewritten: bool) -> Decision:
+        if not rewritten:
+            return self.left("TL001", "the WandbLogger it reads is left", todo=False)
+        return Decision(
+            report.REWRITTEN,
+            "LT005",
+            reason="WandbLogger.version is the id given to the logger until it starts its "
+            "run: None",
+            transforms=[(usage.node, lambda _: cst.Name("None"))],
+            uses_tracelet=False,
+        )
+
     # ------------------------------------------------------------------ other uses
     def _site_refs(self, site: _Site) -> list[cst.CSTNode]:
         """The logger names a Trainer's ``logger=`` holds (consumed by its migration)."""
@@ -667,6 +768,21 @@ class LightningToTracelet(TrackerCodemod):
 
     def _unconsumed(self, usage: Usage) -> Decision:
         name = CLASS_OF[LOGGER_CLASSES[usage.path.key]]
+        fabric = self._fabric_use(usage)
+        if fabric is not None:
+            return self.left("TL001", _fabric_reason(f"this {name}", self._line(fabric)))
+        if usage.role == Role.RETURN:
+            return self.left("TL001", self._returned_reason(usage, name))
+        callee = self._passed_to(usage)
+        if callee is not None:
+            return self.left(
+                "TL001",
+                f"this {name} is passed to {callee}; a logger is followed into a function "
+                "only when it is one of this file whose parameter goes nowhere but "
+                "Trainer(logger=...): write tracelet.start_logging(...) with its arguments "
+                "where it is made and pass logger=False, once nothing reads trainer.logger / "
+                "pl_module.logger",
+            )
         if usage.role == Role.BIND and simple_binding_target(usage):
             return self.left(
                 "TL001",
@@ -679,6 +795,60 @@ class LightningToTracelet(TrackerCodemod):
             "in the same function is migrated",
         )
 
+    def _reads(self, usage: Usage) -> list[cst.CSTNode]:
+        """The logger call, or every read of the plain name it is bound to."""
+        nodes = [usage.node]
+        context = usage.context
+        if usage.role == Role.BIND and isinstance(context, cst.Assign):
+            target = context.targets[0].target
+            scope = self.get_metadata(ScopeProvider, target, None)
+            if isinstance(target, cst.Name) and scope is not None:
+                for assignment in scope.assignments[target.value]:
+                    if getattr(assignment, "node", None) is target:
+                        nodes.extend(access.node for access in assignment.references)
+        return nodes
+
+    def _passed_to(self, usage: Usage) -> str | None:
+        """``generic_train() on line 613`` for a logger name passed to a function."""
+        for node in self._reads(usage)[1:]:
+            arg = self.resolver.parent(node)
+            call = self.resolver.parent(arg) if isinstance(arg, cst.Arg) else None
+            if isinstance(call, cst.Call) and id(call) not in self._fabric_calls:
+                trainer = any(u.node is call for u in self._trainer_usages)
+                if not trainer:
+                    return f"{self.code(call.func)}() on line {self._line(call)}"
+        return None
+
+    def _fabric_use(self, usage: Usage) -> cst.Call | None:
+        """The ``Fabric(loggers=...)`` call a logger, or the name it is bound to, goes to."""
+        for node in self._reads(usage):
+            parent = self.resolver.parent(node)
+            if isinstance(parent, cst.Element):
+                parent = self.resolver.parent(self.resolver.parent(parent))
+            if isinstance(parent, cst.Arg) and parent.keyword and parent.keyword.value == "loggers":
+                call = self.resolver.parent(parent)
+                if id(call) in self._fabric_calls:
+                    return call
+        return None
+
+    def _returned_reason(self, usage: Usage, name: str) -> str:
+        function = self.resolver.parent(usage.context or usage.node)
+        while function is not None and not isinstance(function, cst.FunctionDef):
+            function = self.resolver.parent(function)
+        if function is None:
+            return f"this {name} is returned where the codemod cannot follow it"
+        calls = self.resolver.calls_of(function)
+        where = (
+            "no code of the migrated files calls it (migrate its callers with it)"
+            if calls == []
+            else "its result is not given straight to Trainer(logger=...)"
+        )
+        return (
+            f"this {name} is returned by {function.name.value}() and {where}; only a logger "
+            "that reaches Trainer(logger=...) is migrated: there, write tracelet.start_logging("
+            "...) with its arguments where the logger is made, and logger=False"
+        )
+
     def _where(self, usage: Usage) -> str:
         return {
             Role.RETURN: "returned",
@@ -689,14 +859,25 @@ class LightningToTracelet(TrackerCodemod):
     def _logger_ref_decision(self, usage: Usage) -> Decision:
         if usage.path.attrs:
             return self._logger_attribute_use(usage)
+        fabric = self._fabric_use(usage)
+        if fabric is not None:
+            what = self.code(usage.node)
+            return self.left("TL001", _fabric_reason(what, self._line(fabric)))
         if usage.role in (Role.ANNOTATION, Role.STATEMENT, Role.TEST):
             return self.silent()
         return self.left("TL001", self.escape_reason(usage))
 
     def _logger_attribute_use(self, usage: Usage) -> Decision:
         what = self._statement_code(usage.node)
+        attrs = usage.path.attrs
+        method = attrs[0]
+        parent = self.resolver.parent(usage.node)
+        if method in LOGGER_ATTRS and len(attrs) > 1:
+            method = attrs[1]  # ``trainer.logger.log_hyperparams(...)``
+        elif method in LOGGER_ATTRS and isinstance(parent, cst.Attribute):
+            method = parent.attr.value  # ``pl_module.logger.log_metrics(...)``
         instead = _LOGGER_METHODS.get(
-            usage.path.attrs[0], "log with self.log, or call the tracelet experiment directly"
+            method, "log with self.log, or call the tracelet experiment directly"
         )
         return self.left(
             "LT100",
@@ -862,6 +1043,47 @@ def _options_code(options: dict[str, dict[str, str]]) -> str:
     return "{" + inner + "}"
 
 
+def _fabric_reason(what: str, line: int) -> str:
+    return (
+        f"{what} goes to Fabric(loggers=...) (line {line}): tracelet captures what a Trainer "
+        "hands its loggers, not fabric.log / fabric.log_dict, so a tracelet run would stay "
+        "empty; keep the logger, or start the run with tracelet.start_logging(...) and call "
+        "tracelet.get_active_experiment().log_metrics(metrics, step=...) where fabric.log_dict "
+        "is called"
+    )
+
+
+def _made_transform(start: cst.SimpleStatementLine, made: Made):
+    """``name = Logger(...)`` -> ``tracelet.start_logging(...)``; ``name = False``
+    (``return Logger(...)`` -> ``tracelet.start_logging(...)``; ``return False``).
+    ``name = Logger(...) if c else C`` -> ``if c: tracelet.start_logging(...)``;
+    ``name = False if c else C`` (the condition is free of side effects)."""
+
+    def transform(updated: cst.CSTNode) -> cst.CSTNode:
+        assert isinstance(updated, cst.SimpleStatementLine)
+        assign = updated.body[0]
+        assert isinstance(assign, cst.Assign | cst.Return)
+        first: cst.BaseStatement = start
+        value: cst.BaseExpression = cst.Name("False")
+        if made.test is not None:
+            choice = assign.value
+            assert isinstance(choice, cst.IfExp)
+            other = choice.body if made.negated else choice.orelse
+            if not (isinstance(other, cst.Name) and other.value == "False"):
+                value = choice.with_changes(**{"orelse" if made.negated else "body": value})
+            test = made.test.deep_clone()
+            if made.negated:
+                if not is_dotted_name(test):
+                    test = test.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+                test = cst.UnaryOperation(operator=cst.Not(), expression=test)
+            first = cst.If(test=test, body=cst.IndentedBlock([start]))
+        first = first.with_changes(leading_lines=updated.leading_lines)
+        rest = updated.with_changes(leading_lines=[], body=[assign.with_changes(value=value)])
+        return cst.FlattenSentinel([first, rest])
+
+    return transform
+
+
 def _edit_transform(start: cst.SimpleStatementLine | None, stop: bool, before: bool):
     """Put ``start`` (taking over the statement's comments) before a statement and
     ``tracelet.stop_logging()`` after it (before it, for a ``return``)."""
@@ -888,7 +1110,9 @@ _LOGGER_METHODS = {
     "watch": "after the Trainer is created, call "
     "tracelet.get_active_experiment().watch(model, log=..., log_freq=...)",
     "log_hyperparams": "call tracelet.get_active_experiment().log_params(params)",
-    "log_metrics": "call tracelet.get_active_experiment().log_metrics(metrics, step=...)",
+    "log_metrics": "call tracelet.get_active_experiment().log_metrics(metrics, step=...) "
+    "(a WandbLogger given no step logs a W&B row at its next step: tracelet.log(metrics)), "
+    "or log them with self.log_dict in the LightningModule",
     "log_image": "call tracelet.get_active_experiment().log_images(key, images, step=...)",
     "log_table": "call tracelet.get_active_experiment().log_table(key, rows, columns=..., "
     "step=...)",

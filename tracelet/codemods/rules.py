@@ -216,6 +216,13 @@ _RULES: tuple[Rule, ...] = (
          "Trainer(logger=<tracker loggers>): tracelet.start_logging(...) before it, the tracker "
          "loggers taken off (logger=False when none is left), tracelet.stop_logging() after "
          "the Trainer's last use"),
+    Rule("LT004", "lightning-logger-where-made", "lightning", Safety.SAFE,
+         "a logger variable set in several places or conditionally (None/True/False "
+         "otherwise), or a helper's returned logger, that only Trainer(logger=...) reads -> "
+         "tracelet.start_logging where the logger is made, False in its place"),
+    Rule("LT005", "lightning-wandb-version-before-run", "lightning", Safety.SAFE,
+         "WandbLogger.version read before the logger starts its run -> the id it was "
+         "given (None)"),
     Rule("LT100", "lightning-logger-use", "lightning", Safety.MANUAL,
          "logger.experiment.<native call>, logger.watch / log_hyperparams / ..., self.logger "
          "or trainer.logger: the Trainer no longer has that logger"),
