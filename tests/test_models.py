@@ -181,7 +181,7 @@ def test_objects_need_a_name_and_a_known_kind(isolated: Path):
             run.log_artifact({1, 2}, name="s")
         with pytest.raises(FileNotFoundError):
             run.log_artifact("missing.pth")
-        with pytest.raises(TypeError, match=r"nn\.Module or a scikit-learn"):
+        with pytest.raises(TypeError, match=r"nn\.Module, a scikit-learn estimator or an xgboost"):
             run.log_model(object())
 
 
@@ -236,3 +236,84 @@ def test_the_same_model_logged_by_two_runs_compares_equal(store: str):
     assert diff.matched == len(original.artifacts) == 6  # the logged model's files
     mlmodel = artifact_row(original, "models:/model/MLmodel")
     assert mlmodel["size"] < Path(mlmodel["path"]).stat().st_size  # the ids are left out
+
+
+def fitted_booster():
+    """A small seeded regression booster (one thread, so both runs train the same trees)."""
+    import xgboost as xgb
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(40, 3))
+    data = xgb.DMatrix(x, label=x @ np.array([1.0, -2.0, 0.5]))
+    params = {"max_depth": 2, "seed": 42, "nthread": 1}
+    return xgb.train(params, data, num_boost_round=5), data
+
+
+def test_xgboost_models_have_the_xgboost_flavor_and_their_own_ubj_file(tmp_path: Path):
+    import xgboost as xgb
+
+    from tracelet.objects import model_flavor, save_weights
+
+    booster, data = fitted_booster()
+    regressor = xgb.XGBRegressor(n_estimators=2, n_jobs=1).fit(np.eye(3), [0.0, 1.0, 2.0])
+    assert model_flavor(booster) == model_flavor(regressor) == "xgboost"  # not "sklearn"
+    path = save_weights(booster, "xgboost", tmp_path, "booster")
+    assert path.name == "booster.ubj"
+    assert (
+        xgb.Booster(model_file=str(path)).predict(data).tolist() == booster.predict(data).tolist()
+    )
+
+
+@pytest.mark.slow
+def test_xgboost_booster_is_stored_as_mlflow_xgboost_log_model_stores_it(store: str):
+    import xgboost as xgb
+
+    booster, data = fitted_booster()
+    with tracelet.start_logging(exp_name="migrated", project="xgb", backend="mlflow") as run:
+        run.log_params({"max_depth": 2})
+        run.log_model(booster, name="models_mlflow")
+    assert run.report.complete, run.report.summary()
+    mlflow.set_experiment("xgb")
+    with mlflow.start_run(run_name="original"):
+        mlflow.log_params({"max_depth": 2})
+        mlflow.xgboost.log_model(booster, artifact_path="models_mlflow")
+
+    models = {m.source_run_id: m for m in logged_models(store, "xgb")}
+    model = models[run.ids["mlflow"]]
+    assert (model.name, str(model.status), model.params) == (
+        "models_mlflow",
+        "READY",
+        {"max_depth": "2"},
+    )
+    from tracelet.validators.compare import compare_runs
+
+    original, migrated = read_mlflow(store, "original"), read_mlflow(store, "migrated")
+    assert "models:/models_mlflow/model.ubj" in set(migrated.artifacts["name"])
+    diff = compare_runs(original, migrated).artifacts
+    assert diff.equal, diff
+    assert diff.matched == len(original.artifacts) == len(migrated.artifacts)
+    # loaded after comparing: a models:/ load writes registered_model_meta into the store
+    loaded = mlflow.xgboost.load_model(f"models:/{model.model_id}")
+    assert isinstance(loaded, xgb.Booster)
+    assert loaded.predict(data).tolist() == booster.predict(data).tolist()
+
+
+@pytest.mark.slow
+def test_xgboost_model_reaches_wandb_and_clearml_as_its_own_ubj_file(isolated: Path):
+    import xgboost as xgb
+    from sklearn.datasets import make_regression
+
+    x, y = make_regression(n_samples=30, n_features=3, random_state=0)
+    regressor = xgb.XGBRegressor(n_estimators=3, max_depth=2, n_jobs=1).fit(x, y)
+    with tracelet.start_logging(exp_name="xgb", project="m", backend=["wandb", "clearml"]) as run:
+        run.log_model(regressor, name="regressor")
+    assert run.report.complete, run.report.summary()
+    for backend in ("wandb", "clearml"):
+        path = artifact_row(read_store(run.urls[backend]), "regressor.ubj")["path"]
+        if "!/" in path:  # inside ClearML's zipped session
+            archive, member = path.split("!/")
+            with zipfile.ZipFile(archive) as z:
+                path = z.extract(member, isolated / "extracted" / backend)
+        loaded = xgb.XGBRegressor()
+        loaded.load_model(path)
+        assert loaded.predict(x).tolist() == regressor.predict(x).tolist(), backend

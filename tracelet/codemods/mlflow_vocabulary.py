@@ -5,7 +5,8 @@ dicts and texts, and the run's identity.
 source                                            migrated
 ================================================  ================================================
 ``mlflow.pytorch.log_model(m, "model")``,         ``experiment.log_model(m, name="model")``
-``mlflow.sklearn.log_model(m, name="model")``
+``mlflow.sklearn.log_model(m, name="model")``,
+``mlflow.xgboost.log_model(b, name="model")``
 ``mlflow.log_image(img, key="k", step=s)``        ``experiment.log_image("k", img, step=s)``
 ``mlflow.log_dict(d, "cfg.json")``                ``experiment.log_artifact(d, name="cfg.json")``
 ``mlflow.log_text(t, "notes.txt")``               ``experiment.log_artifact(t, name="notes.txt")``
@@ -53,7 +54,15 @@ MODEL_PARAMS = {
         "pip_requirements", "extra_pip_requirements", "pyfunc_predict_fn", "metadata",
         "name", "params", "tags", "model_type", "step", "model_id",
     ),
+    "xgboost": (
+        "xgb_model", "artifact_path", "conda_env", "code_paths", "registered_model_name",
+        "signature", "input_example", "await_registration_for", "pip_requirements",
+        "extra_pip_requirements", "model_format", "metadata", "extra_files", "name", "params",
+        "tags", "model_type", "step", "model_id",
+    ),
 }  # fmt: skip
+# log_model arguments given their default value: the model saved is the same without them
+MODEL_DEFAULTS = {"model_format": "ubj"}
 # log_model arguments that only annotate the MLflow model: dropped with a warning
 MODEL_NOTES = ("signature", "input_example", "await_registration_for", "metadata", "params",
                "tags", "model_type", "step")  # fmt: skip
@@ -79,9 +88,9 @@ class MlflowVocabulary(TrackerCodemod):
         if flavor not in MODEL_PARAMS:
             return self.left(
                 "ML101",
-                f"experiment.log_model takes torch modules and scikit-learn estimators; save "
-                f"this one with mlflow.{flavor}.save_model(model, path) (needs no run) and "
-                "experiment.log_artifact(path, name=...)",
+                "experiment.log_model takes torch modules, scikit-learn estimators and xgboost "
+                f"models; save this one with mlflow.{flavor}.save_model(model, path) (needs no "
+                "run) and experiment.log_artifact(path, name=...)",
             )
         bound = bind_args(usage.call, MODEL_PARAMS[flavor], positional=2)
         model_param = MODEL_PARAMS[flavor][0]
@@ -101,7 +110,12 @@ class MlflowVocabulary(TrackerCodemod):
             if name in bound and literal(bound.value(name)) is not None:
                 return self.left("ML101", reason)
         kept = {model_param, "artifact_path", "name", *MODEL_NOTES}
-        environment = sorted(n for n in bound.named if n not in kept)
+        environment = sorted(
+            n
+            for n in bound.named
+            if n not in kept
+            and not (n in MODEL_DEFAULTS and literal(bound.value(n)) == MODEL_DEFAULTS[n])
+        )
         if environment:
             names = ", ".join(f"{n}=" for n in environment)
             return self.left("ML101", MODEL_ENVIRONMENT.format(names=names, flavor=flavor))
