@@ -304,24 +304,27 @@ class Experiment:
         self._emit((ARTIFACT, name, str(snapshot), *([info] if info else [])))
 
     def log_model(self, model: Any, name: str = "model") -> None:
-        """Store a torch ``nn.Module`` or a scikit-learn estimator with the run.
+        """Store a torch ``nn.Module``, a scikit-learn estimator or an xgboost model
+        (``Booster``, ``XGBRegressor``, ...) with the run.
 
         Every tracker receives the model's portable file, ``<name>.pt`` (its
-        ``state_dict``, ``torch.save``) or ``<name>.pkl`` (the pickled estimator): W&B as an
+        ``state_dict``, ``torch.save``), ``<name>.ubj`` (xgboost's own ``save_model``) or
+        ``<name>.pkl`` (the pickled estimator): W&B as an
         artifact of type ``model``, ClearML as an artifact, TensorBoard's folder as a
         file. Where MLflow is a backend, the model is also written as an MLflow model
-        (``mlflow.pytorch`` / ``mlflow.sklearn`` ``save_model``) here, in the training
+        (``mlflow.pytorch`` / ``sklearn`` / ``xgboost`` ``save_model``) here, in the training
         process, because MLflow serialises the live object; the agent then logs it as
         an MLflow logged model of the run, loadable with ``mlflow.pytorch.load_model``.
         The files are written now (a later change to the model is not logged).
 
         Raises:
-            TypeError: ``model`` is neither.
+            TypeError: ``model`` is none of these.
 
         Example:
             ```python
             experiment.log_model(net)                     # model.pt (+ MLflow model "model")
             experiment.log_model(classifier, name="rf")   # rf.pkl
+            experiment.log_model(booster, name="xgb")     # xgb.ubj
             ```
         """
         flavor = model_flavor(model)

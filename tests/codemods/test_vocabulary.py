@@ -167,6 +167,21 @@ def test_mlflow_log_model_keeps_the_name_and_leaves_other_flavors() -> None:
     assert any("4 ML101 left:" in e and "mlflow.keras.save_model" in e for e in entries), entries
 
 
+def test_mlflow_xgboost_log_model_in_another_format_is_left() -> None:
+    code = """
+    import mlflow
+    with mlflow.start_run():
+        mlflow.xgboost.log_model(booster, "model", model_format="ubj")
+    """
+    new, _ = migrate("mlflow", code)
+    assert 'experiment.log_model(booster, name="model")' in new
+    _, entries = migrate("mlflow", code.replace('"ubj"', '"json"'))
+    assert any(
+        "4 ML101 left:" in e and "model_format=" in e and "mlflow.xgboost.save_model" in e
+        for e in entries
+    ), entries
+
+
 def test_clearml_rows_table_takes_its_header_and_properties_become_tags() -> None:
     new, entries = migrate(
         "clearml",

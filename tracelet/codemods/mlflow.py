@@ -35,7 +35,7 @@ Media, models, dicts, texts and the run's ids go to the run vocabulary, see
 :mod:`tracelet.codemods.mlflow_vocabulary`.
 
 Left, each with a reason that says what to write instead: ``autolog`` (nothing would
-capture the framework's metrics), ``log_model`` of flavors other than pytorch and sklearn
+capture the framework's metrics), ``log_model`` of flavors other than pytorch, sklearn and xgboost
 or with a registered model name or environment, nested runs and runs addressed by id,
 ``log_input``, ``log_artifacts`` without an ``artifact_path`` (MLflow puts the files at
 the artifact root), ``timestamp=`` on metrics. A file that logs without starting a run
