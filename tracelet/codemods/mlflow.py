@@ -615,8 +615,11 @@ _AUTOLOG = (
 _NOT_CARRIED = {
     "timestamp": "tracelet stamps each point when it is logged; drop timestamp=",
     "run_id": "it logs to another run; tracelet logs to its one active run",
-    "model_id": "it links the metric to an MLflow model; drop model_id=",
-    "dataset": "it links the metric to an MLflow dataset; drop dataset=",
+    "model_id": "MLflow also stores the point as a metric of that logged model (what "
+    "search_logged_models(order_by=[...metrics...]) ranks by); tracelet's points belong to the "
+    "run only: drop model_id= where nothing reads the model's metrics, else keep MLflow here",
+    "dataset": "MLflow stores the dataset's name and digest with the point; tracelet's "
+    "points carry none: drop dataset= where nothing reads them, else keep MLflow here",
 }
 _URI_OPTION = '{"mlflow": {"url": mlflow.get_tracking_uri()}}'
 _RULE_OF = {"log_metric": "ML003", "log_metrics": "ML003", "log_params": "ML004",

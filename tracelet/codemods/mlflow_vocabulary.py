@@ -103,8 +103,10 @@ class MlflowVocabulary(TrackerCodemod):
         if usage.result_role != Role.STATEMENT:
             return self.left(
                 "ML101",
-                "the ModelInfo log_model returns is used; call experiment.log_model(model, "
-                "name=...) alone and read the run id from experiment.ids['mlflow']",
+                "the ModelInfo log_model returns is used: tracelet's delivery agent creates "
+                "the logged model after the call, so experiment.log_model returns none; call "
+                "it alone, and after the run find the model with mlflow.search_logged_models("
+                "filter_string=f\"source_run_id='{experiment.ids['mlflow']}'\")",
             )
         for name, reason in MODEL_LEFT.items():
             if name in bound and literal(bound.value(name)) is not None:
