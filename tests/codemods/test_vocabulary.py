@@ -152,15 +152,24 @@ def test_mlflow_log_dict_to_yaml_is_left_and_figures_move_only_with_unsafe() -> 
     assert 'experiment.log_artifact({"a": 1}, name="config.json")' in new
 
 
-def test_mlflow_log_model_keeps_the_name_and_leaves_other_flavors() -> None:
+def test_mlflow_log_model_keeps_the_name_and_leaves_annotations_and_other_flavors() -> None:
     code = """
     import mlflow
     with mlflow.start_run():
         mlflow.pytorch.log_model(pytorch_model=net, name="net", signature=sig)
     """
-    new, entries = migrate("mlflow", code)
+    _, entries = migrate("mlflow", code)
+    assert any(
+        "4 ML101 left: signature=: MLflow stores it with the logged model" in e for e in entries
+    ), entries
+    new, entries = migrate(
+        "mlflow", code.replace("signature=sig", "await_registration_for=0, step=0")
+    )
     assert 'experiment.log_model(net, name="net")' in new
-    assert "4 ML010 warning: signature= dropped: the MLflow model is logged without it" in entries
+    assert (
+        "4 ML010 warning: await_registration_for= dropped: the MLflow model is logged without it"
+        in entries
+    )
     _, entries = migrate(
         "mlflow", code.replace("pytorch.log_model(pytorch_model=", "keras.log_model(")
     )

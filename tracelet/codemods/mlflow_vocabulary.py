@@ -62,10 +62,21 @@ MODEL_PARAMS = {
     ),
 }  # fmt: skip
 # log_model arguments given their default value: the model saved is the same without them
-MODEL_DEFAULTS = {"model_format": "ubj"}
-# log_model arguments that only annotate the MLflow model: dropped with a warning
-MODEL_NOTES = ("signature", "input_example", "await_registration_for", "metadata", "params",
-               "tags", "model_type", "step")  # fmt: skip
+MODEL_DEFAULTS = {"model_format": "ubj", "step": 0}
+# log_model arguments that change nothing stored (it waits for a registration, which is
+# left): dropped with a warning
+MODEL_NOTES = ("await_registration_for",)
+# log_model arguments MLflow stores with the model (input_example.json and
+# serving_input_example.json, the signature and metadata in MLmodel, the logged model's
+# params, tags, type and output step): experiment.log_model stores none of them
+MODEL_ANNOTATIONS = ("signature", "input_example", "metadata", "params", "tags", "model_type",
+                     "step")  # fmt: skip
+MODEL_ANNOTATED = (
+    "{names}: MLflow stores {them} with the logged model (the input example files, the "
+    "signature and metadata in MLmodel, the model's params, tags, type, step) and "
+    "experiment.log_model stores the model without {them}; drop {them} where nothing reads "
+    "{them}, else keep this call on MLflow"
+)
 # log_model arguments that change what is saved or where it is registered
 MODEL_LEFT = {
     "registered_model_name": "registering the model: after the run, call "
@@ -111,13 +122,18 @@ class MlflowVocabulary(TrackerCodemod):
         for name, reason in MODEL_LEFT.items():
             if name in bound and literal(bound.value(name)) is not None:
                 return self.left("ML101", reason)
-        kept = {model_param, "artifact_path", "name", *MODEL_NOTES}
-        environment = sorted(
+        given = [
             n
             for n in bound.named
-            if n not in kept
-            and not (n in MODEL_DEFAULTS and literal(bound.value(n)) == MODEL_DEFAULTS[n])
-        )
+            if n not in (model_param, "artifact_path", "name", *MODEL_NOTES)
+            and literal(bound.value(n)) not in (None, MODEL_DEFAULTS.get(n))
+        ]
+        annotations = [n for n in MODEL_ANNOTATIONS if n in given]
+        if annotations:
+            names = ", ".join(f"{n}=" for n in annotations)
+            them = "it" if len(annotations) == 1 else "them"
+            return self.left("ML101", MODEL_ANNOTATED.format(names=names, them=them))
+        environment = sorted(n for n in given if n not in MODEL_ANNOTATIONS)
         if environment:
             names = ", ".join(f"{n}=" for n in environment)
             return self.left("ML101", MODEL_ENVIRONMENT.format(names=names, flavor=flavor))
