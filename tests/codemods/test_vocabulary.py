@@ -191,6 +191,20 @@ def test_mlflow_xgboost_log_model_in_another_format_is_left() -> None:
     ), entries
 
 
+def test_mlflow_pytorch_autolog_is_left_with_what_it_stores_for_lightning() -> None:
+    code = """
+    import mlflow
+    mlflow.pytorch.autolog()
+    with mlflow.start_run():
+        trainer.fit(model)
+    """
+    new, entries = migrate("mlflow", code)
+    [entry] = [e for e in entries if "ML100 left:" in e]
+    assert entry.startswith("3 ML100 left: mlflow.pytorch.autolog: for a Lightning Trainer")
+    assert "trainer.callback_metrics" in entry and "step=trainer.current_epoch" in entry
+    assert "with mlflow.start_run():" in new  # the file stays on MLflow
+
+
 def test_clearml_rows_table_takes_its_header_and_properties_become_tags() -> None:
     new, entries = migrate(
         "clearml",

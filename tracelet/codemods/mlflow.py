@@ -164,6 +164,8 @@ class MlflowToTracelet(MlflowVocabulary):
                 if head.startswith(("log_", "set_tag")) and decision.action == report.REWRITTEN:
                     self._loggers.append(decision)
                 return decision
+        if attrs == ("pytorch", "autolog"):
+            return self.left("ML100", _PYTORCH_AUTOLOG)
         if head == "autolog" or (len(attrs) == 2 and attrs[1] == "autolog"):
             return self.left("ML100", _AUTOLOG)
         if usage.role == Role.CALL and len(attrs) == 2 and attrs[1] == "log_model":
@@ -611,6 +613,18 @@ def _static_file_name(node: cst.BaseExpression | None) -> str | None:
 _AUTOLOG = (
     "autolog: tracelet captures SummaryWriter and Lightning logging, not this framework's "
     "own metrics; log them with experiment.log_metrics(d, step=...) where they are computed"
+)
+# What mlflow.pytorch.autolog stores for a Lightning Trainer (measured with MLflow 3.17):
+# nothing of it is the Lightning logger's points that tracelet captures.
+_PYTORCH_AUTOLOG = (
+    "mlflow.pytorch.autolog: for a Lightning Trainer MLflow stores trainer.callback_metrics at "
+    "each epoch end (step = epoch, also as metrics of a logged model 'model'), max_epochs and "
+    "the optimizer's defaults as params (epochs, optimizer_name, lr, betas, ...), a Mode tag, "
+    "model_summary.txt, checkpoints/ and the pickled model; tracelet captures the Lightning "
+    "logger's points at global steps and links no metric to a model, so the run cannot come "
+    "out equal: log experiment.log_metrics({k: float(v) for k, v in "
+    "trainer.callback_metrics.items()}, step=trainer.current_epoch) in a Callback's "
+    "on_train_epoch_end and experiment.log_model(model) after fit, or keep the file on MLflow"
 )
 _NOT_CARRIED = {
     "timestamp": "tracelet stamps each point when it is logged; drop timestamp=",
