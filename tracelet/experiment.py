@@ -303,7 +303,19 @@ class Experiment:
         snapshot = _snapshot(source, self._new_folder(ARTIFACTS_DIR))
         self._emit((ARTIFACT, name, str(snapshot), *([info] if info else [])))
 
-    def log_model(self, model: Any, name: str = "model") -> None:
+    def log_model(
+        self,
+        model: Any,
+        name: str = "model",
+        *,
+        input_example: Any = None,
+        signature: Any = None,
+        metadata: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        model_type: str | None = None,
+        step: int = 0,
+    ) -> None:
         """Store a torch ``nn.Module``, a scikit-learn estimator or an xgboost model
         (``Booster``, ``XGBRegressor``, ...) with the run.
 
@@ -317,6 +329,15 @@ class Experiment:
         an MLflow logged model of the run, loadable with ``mlflow.pytorch.load_model``.
         The files are written now (a later change to the model is not logged).
 
+        The keyword arguments are ``mlflow.<flavor>.log_model``'s, stored as MLflow stores
+        them: ``input_example`` (``input_example.json``, ``serving_input_example.json``
+        and the signature inferred from it), ``signature`` (a ``ModelSignature``, e.g.
+        ``mlflow.models.infer_signature(x, y)``) and ``metadata`` in the model folder;
+        ``params`` (with the run's params, which win), ``tags`` and ``model_type`` on the
+        MLflow logged model; ``step``, the run output's step, whose metrics MLflow also
+        links to the model. W&B keeps ``metadata`` as the model artifact's metadata;
+        the other trackers, and W&B for the rest, keep none of them.
+
         Raises:
             TypeError: ``model`` is none of these.
 
@@ -325,6 +346,7 @@ class Experiment:
             experiment.log_model(net)                     # model.pt (+ MLflow model "model")
             experiment.log_model(classifier, name="rf")   # rf.pkl
             experiment.log_model(booster, name="xgb")     # xgb.ubj
+            experiment.log_model(classifier, input_example=x_test[:5], metadata={"v": 1})
             ```
         """
         flavor = model_flavor(model)
@@ -335,8 +357,19 @@ class Experiment:
         mlflow_model = None
         if "mlflow" in self.backends:
             mlflow_model = folder / "mlflow-model"
-            save_mlflow_model(model, flavor, mlflow_model)
-        info = {"name": name, "flavor": flavor, "mlflow_model": mlflow_model and str(mlflow_model)}
+            annotations = {"input_example": input_example, "signature": signature}
+            save_mlflow_model(model, flavor, mlflow_model, {**annotations, "metadata": metadata})
+        info = {
+            "name": name,
+            "flavor": flavor,
+            "mlflow_model": mlflow_model and str(mlflow_model),
+            "metadata": json_safe(dict(metadata)) if metadata else None,
+            # MLflow keeps a logged model's params and tags as str(value)
+            "params": {k: str(v) for k, v in (params or {}).items()},
+            "tags": {k: str(v) for k, v in (tags or {}).items()},
+            "model_type": model_type,
+            "step": to_step(step),
+        }
         self._emit((MODEL, name, str(weights), info))
 
     def _new_folder(self, kind: str) -> Path:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import pickle
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -123,14 +124,19 @@ def save_weights(model: Any, flavor: str, folder: Path, name: str) -> Path:
     return path
 
 
-def save_mlflow_model(model: Any, flavor: str, target: Path) -> None:
+def save_mlflow_model(
+    model: Any, flavor: str, target: Path, annotations: Mapping[str, Any] | None = None
+) -> None:
     """An MLflow model folder (``MLmodel`` and the flavour's files), written here in the
     training process because MLflow's flavours serialise the live object. The pip
     requirements are inferred as ``mlflow.<flavor>.log_model`` infers them (MLflow loads
     the model again in a subprocess for that), so the folder holds what MLflow's own call
-    stores. A torch model is saved in MLflow's ``pickle`` format: its default, ``pt2``,
-    needs an input example to trace the model with."""
-    options: dict[str, Any] = {}
+    stores. ``annotations`` (``input_example``, ``signature``, ``metadata``) go to the
+    flavour's ``save_model`` as ``log_model`` passes them: ``input_example.json`` and
+    ``serving_input_example.json``, and the signature (given, or inferred from the
+    example) and metadata in ``MLmodel``. A torch model is saved in MLflow's ``pickle``
+    format: its default, ``pt2``, needs an input example to trace the model with."""
+    options: dict[str, Any] = {k: v for k, v in (annotations or {}).items() if v is not None}
     if flavor == TORCH:
         import mlflow.pytorch as mlflow_flavor
 
