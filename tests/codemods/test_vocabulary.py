@@ -152,7 +152,7 @@ def test_mlflow_log_dict_to_yaml_is_left_and_figures_move_only_with_unsafe() -> 
     assert 'experiment.log_artifact({"a": 1}, name="config.json")' in new
 
 
-def test_mlflow_log_model_keeps_the_name_and_leaves_annotations_and_other_flavors() -> None:
+def test_mlflow_log_model_keeps_the_name_and_leaves_torch_annotations_and_other_flavors() -> None:
     code = """
     import mlflow
     with mlflow.start_run():
@@ -160,7 +160,8 @@ def test_mlflow_log_model_keeps_the_name_and_leaves_annotations_and_other_flavor
     """
     _, entries = migrate("mlflow", code)
     assert any(
-        "4 ML101 left: signature=: MLflow stores it with the logged model" in e for e in entries
+        "4 ML101 left: signature=: mlflow.pytorch.log_model saves the model as pt2" in e
+        for e in entries
     ), entries
     new, entries = migrate(
         "mlflow", code.replace("signature=sig", "await_registration_for=0, step=0")
@@ -174,6 +175,29 @@ def test_mlflow_log_model_keeps_the_name_and_leaves_annotations_and_other_flavor
         "mlflow", code.replace("pytorch.log_model(pytorch_model=", "keras.log_model(")
     )
     assert any("4 ML101 left:" in e and "mlflow.keras.save_model" in e for e in entries), entries
+
+
+def test_mlflow_log_model_annotations_keep_their_names() -> None:
+    code = """
+    import mlflow
+    with mlflow.start_run():
+        mlflow.sklearn.log_model(rf, "rf", signature=infer_signature(x, y), input_example=x[:5],
+                                 metadata={"v": 1}, params=p, tags={"t": 1}, model_type="rf",
+                                 step=epoch, await_registration_for=0)
+        mlflow.xgboost.log_model(b, name="b", input_example=None, step=0, model_format="ubj")
+    """
+    new, entries = migrate("mlflow", code)
+    assert (
+        'experiment.log_model(rf, name="rf", input_example=x[:5], signature=infer_signature(x, '
+        'y), metadata={"v": 1}, params=p, tags={"t": 1}, model_type="rf", step=epoch)'
+        in " ".join(new.split())  # the call keeps its line breaks
+    ), new
+    assert 'experiment.log_model(b, name="b")' in new  # None and the defaults: nothing to say
+    assert [e for e in entries if "ML010" in e] == [
+        "4 ML010 rewritten",
+        "4 ML010 warning: await_registration_for= dropped: the MLflow model is logged without it",
+        "7 ML010 rewritten",
+    ], entries
 
 
 def test_mlflow_xgboost_log_model_in_another_format_is_left() -> None:

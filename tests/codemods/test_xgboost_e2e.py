@@ -29,9 +29,10 @@ SOURCE = Path(__file__).resolve().parents[1] / "fixtures" / "vocabulary_e2e" / S
 EXPERIMENT = "nyc-taxi-experiment"
 
 
-def run_ids(uri: str) -> list[str]:
+def run_ids(uri: str, experiment_name: str = EXPERIMENT) -> list[str]:
+    """The store's runs of that experiment, in the order they started."""
     client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name(EXPERIMENT)
+    experiment = client.get_experiment_by_name(experiment_name)
     runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
     return [run.info.run_id for run in runs]
 

@@ -6,7 +6,10 @@ source                                            migrated
 ================================================  ================================================
 ``mlflow.pytorch.log_model(m, "model")``,         ``experiment.log_model(m, name="model")``
 ``mlflow.sklearn.log_model(m, name="model")``,
-``mlflow.xgboost.log_model(b, name="model")``
+``mlflow.xgboost.log_model(b, name="model")``     (``input_example=``, ``signature=``,
+                                                  ``metadata=``, ``params=``, ``tags=``,
+                                                  ``model_type=``, ``step=`` kept by name;
+                                                  left for pytorch)
 ``mlflow.log_image(img, key="k", step=s)``        ``experiment.log_image("k", img, step=s)``
 ``mlflow.log_dict(d, "cfg.json")``                ``experiment.log_artifact(d, name="cfg.json")``
 ``mlflow.log_text(t, "notes.txt")``               ``experiment.log_artifact(t, name="notes.txt")``
@@ -68,14 +71,15 @@ MODEL_DEFAULTS = {"model_format": "ubj", "step": 0}
 MODEL_NOTES = ("await_registration_for",)
 # log_model arguments MLflow stores with the model (input_example.json and
 # serving_input_example.json, the signature and metadata in MLmodel, the logged model's
-# params, tags, type and output step): experiment.log_model stores none of them
-MODEL_ANNOTATIONS = ("signature", "input_example", "metadata", "params", "tags", "model_type",
+# params, tags, type and output step): experiment.log_model takes them by the same names
+MODEL_ANNOTATIONS = ("input_example", "signature", "metadata", "params", "tags", "model_type",
                      "step")  # fmt: skip
-MODEL_ANNOTATED = (
-    "{names}: MLflow stores {them} with the logged model (the input example files, the "
-    "signature and metadata in MLmodel, the model's params, tags, type, step) and "
-    "experiment.log_model stores the model without {them}; drop {them} where nothing reads "
-    "{them}, else keep this call on MLflow"
+# experiment.log_model saves a torch model in MLflow's pickle format; with an input
+# example, mlflow.pytorch.log_model saves it as pt2 (torch.export)
+TORCH_ANNOTATED = (
+    "{names}: mlflow.pytorch.log_model saves the model as pt2 (torch.export of the input "
+    "example) with {them}, experiment.log_model in MLflow's pickle format; keep this call "
+    "on MLflow, or drop {them} where nothing reads the MLflow model's format"
 )
 # log_model arguments that change what is saved or where it is registered
 MODEL_LEFT = {
@@ -129,10 +133,10 @@ class MlflowVocabulary(TrackerCodemod):
             and literal(bound.value(n)) not in (None, MODEL_DEFAULTS.get(n))
         ]
         annotations = [n for n in MODEL_ANNOTATIONS if n in given]
-        if annotations:
+        if annotations and flavor == "pytorch":
             names = ", ".join(f"{n}=" for n in annotations)
             them = "it" if len(annotations) == 1 else "them"
-            return self.left("ML101", MODEL_ANNOTATED.format(names=names, them=them))
+            return self.left("ML101", TORCH_ANNOTATED.format(names=names, them=them))
         environment = sorted(n for n in given if n not in MODEL_ANNOTATIONS)
         if environment:
             names = ", ".join(f"{n}=" for n in environment)
@@ -145,13 +149,13 @@ class MlflowVocabulary(TrackerCodemod):
         name_arg = bound.named.get("name") or bound.named.get("artifact_path")
         experiment = self.experiment_code(usage.node)
         model_index = usage.call.args.index(bound.named[model_param])
-        name_index = None if name_arg is None else usage.call.args.index(name_arg)
+        keywords = [] if name_arg is None else [("name", usage.call.args.index(name_arg))]
+        keywords += [(n, usage.call.args.index(bound.named[n])) for n in annotations]
 
         def transform(updated: cst.CSTNode) -> cst.CSTNode:
             assert isinstance(updated, cst.Call)
             args: list = [(None, updated.args[model_index])]
-            if name_index is not None:
-                args.append(("name", updated.args[name_index]))
+            args += [(keyword, updated.args[index]) for keyword, index in keywords]
             return call_with(updated, expr(f"{experiment}.log_model"), args)
 
         return self.rewrite("ML010", usage.node, transform, notes)
