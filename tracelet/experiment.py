@@ -357,8 +357,8 @@ class Experiment:
         mlflow_model = None
         if "mlflow" in self.backends:
             mlflow_model = folder / "mlflow-model"
-            annotations = {"input_example": input_example, "signature": signature}
-            save_mlflow_model(model, flavor, mlflow_model, {**annotations, "metadata": metadata})
+            annotations = dict(input_example=input_example, signature=signature, metadata=metadata)
+            save_mlflow_model(model, flavor, mlflow_model, annotations)
         info = {
             "name": name,
             "flavor": flavor,
