@@ -181,7 +181,7 @@ def test_objects_need_a_name_and_must_pickle(isolated: Path):
             run.log_artifact(lambda: 1, name="s")
         with pytest.raises(FileNotFoundError):
             run.log_artifact("missing.pth")
-        with pytest.raises(TypeError, match=r"nn\.Module or a scikit-learn"):
+        with pytest.raises(TypeError, match=r"nn\.Module, a scikit-learn estimator or an xgboost"):
             run.log_model(object())
 
 
@@ -238,3 +238,178 @@ def test_the_same_model_logged_by_two_runs_compares_equal(store: str):
     assert diff.matched == len(original.artifacts) == 6  # the logged model's files
     mlmodel = artifact_row(original, "models:/model/MLmodel")
     assert mlmodel["size"] < Path(mlmodel["path"]).stat().st_size  # the ids are left out
+
+
+def fitted_booster():
+    """A small seeded regression booster (one thread, so both runs train the same trees)."""
+    import xgboost as xgb
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(40, 3))
+    data = xgb.DMatrix(x, label=x @ np.array([1.0, -2.0, 0.5]))
+    params = {"max_depth": 2, "seed": 42, "nthread": 1}
+    return xgb.train(params, data, num_boost_round=5), data
+
+
+def test_xgboost_models_have_the_xgboost_flavor_and_their_own_ubj_file(tmp_path: Path):
+    import xgboost as xgb
+
+    from tracelet.objects import model_flavor, save_weights
+
+    booster, data = fitted_booster()
+    regressor = xgb.XGBRegressor(n_estimators=2, n_jobs=1).fit(np.eye(3), [0.0, 1.0, 2.0])
+    assert model_flavor(booster) == model_flavor(regressor) == "xgboost"  # not "sklearn"
+    path = save_weights(booster, "xgboost", tmp_path, "booster")
+    assert path.name == "booster.ubj"
+    assert (
+        xgb.Booster(model_file=str(path)).predict(data).tolist() == booster.predict(data).tolist()
+    )
+
+
+@pytest.mark.slow
+def test_xgboost_booster_is_stored_as_mlflow_xgboost_log_model_stores_it(store: str):
+    import xgboost as xgb
+
+    booster, data = fitted_booster()
+    with tracelet.start_logging(exp_name="migrated", project="xgb", backend="mlflow") as run:
+        run.log_params({"max_depth": 2})
+        run.log_model(booster, name="models_mlflow")
+    assert run.report.complete, run.report.summary()
+    mlflow.set_experiment("xgb")
+    with mlflow.start_run(run_name="original"):
+        mlflow.log_params({"max_depth": 2})
+        mlflow.xgboost.log_model(booster, artifact_path="models_mlflow")
+
+    models = {m.source_run_id: m for m in logged_models(store, "xgb")}
+    model = models[run.ids["mlflow"]]
+    assert (model.name, str(model.status), model.params) == (
+        "models_mlflow",
+        "READY",
+        {"max_depth": "2"},
+    )
+    from tracelet.validators.compare import compare_runs
+
+    original, migrated = read_mlflow(store, "original"), read_mlflow(store, "migrated")
+    assert "models:/models_mlflow/model.ubj" in set(migrated.artifacts["name"])
+    diff = compare_runs(original, migrated).artifacts
+    assert diff.equal, diff
+    assert diff.matched == len(original.artifacts) == len(migrated.artifacts)
+    # loaded after comparing: a models:/ load writes registered_model_meta into the store
+    loaded = mlflow.xgboost.load_model(f"models:/{model.model_id}")
+    assert isinstance(loaded, xgb.Booster)
+    assert loaded.predict(data).tolist() == booster.predict(data).tolist()
+
+
+@pytest.mark.slow
+def test_xgboost_model_reaches_wandb_and_clearml_as_its_own_ubj_file_with_metadata_on_wandb(
+    isolated: Path,
+):
+    import xgboost as xgb
+    from sklearn.datasets import make_regression
+
+    x, y = make_regression(n_samples=30, n_features=3, random_state=0)
+    regressor = xgb.XGBRegressor(n_estimators=3, max_depth=2, n_jobs=1).fit(x, y)
+    with tracelet.start_logging(exp_name="xgb", project="m", backend=["wandb", "clearml"]) as run:
+        run.log_model(regressor, name="regressor", metadata={"model_data_version": 1})
+    assert run.report.complete, run.report.summary()
+    [sync_file] = Path(run.urls["wandb"]).glob("*.wandb")
+    [artifact] = decode(sync_file).artifacts
+    assert (artifact.type, json.loads(artifact.metadata)["model_data_version"]) == ("model", 1)
+    for backend in ("wandb", "clearml"):
+        path = artifact_row(read_store(run.urls[backend]), "regressor.ubj")["path"]
+        if "!/" in path:  # inside ClearML's zipped session
+            archive, member = path.split("!/")
+            with zipfile.ZipFile(archive) as z:
+                path = z.extract(member, isolated / "extracted" / backend)
+        loaded = xgb.XGBRegressor()
+        loaded.load_model(path)
+        assert loaded.predict(x).tolist() == regressor.predict(x).tolist(), backend
+
+
+def model_record(store: str, run_name: str, model_name: str) -> dict:
+    """What MLflow keeps of a run's logged model besides its files."""
+    client = MlflowClient(store)
+    [run] = client.search_runs(
+        [client.get_experiment_by_name("notes").experiment_id],
+        f"attributes.run_name = '{run_name}'",
+    )
+    [model] = [
+        m
+        for m in logged_models(store, "notes")
+        if m.source_run_id == run.info.run_id and m.name == model_name
+    ]
+    return {
+        "status": str(model.status),
+        "params": model.params,
+        "tags": {k: v for k, v in model.tags.items() if not k.startswith("mlflow.")},
+        "model_type": model.model_type,
+        "steps": [o.step for o in run.outputs.model_outputs if o.model_id == model.model_id],
+        "metrics": sorted((m.key, m.value, m.step) for m in model.metrics or []),
+    }
+
+
+@pytest.mark.slow
+def test_log_model_annotations_are_stored_as_mlflow_log_model_stores_them(store: str):
+    """input_example, signature, metadata, params, tags, model_type and step, each as
+    MLflow's own log_model of the same model stores it: every file of the logged models
+    (MLmodel without its ids, input_example.json, serving_input_example.json, ...) and
+    the logged model's params, tags, type, output step and linked metrics (the run's
+    points at that step, before and after the call)."""
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import Ridge
+
+    from tracelet.validators.compare import compare_runs
+
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame(rng.normal(size=(20, 3)), columns=["price", "promo", "weekday"])
+    ridge = Ridge(alpha=1.0).fit(x, x @ [1.0, -2.0, 0.5])
+    signature = infer_signature(x, ridge.predict(x))
+    booster, _ = fitted_booster()
+    ridge_args = {"name": "ridge", "input_example": x.iloc[:5], "signature": signature}
+    booster_args = {
+        "name": "booster",
+        "input_example": x.iloc[[0]].to_numpy(),
+        "metadata": {"model_data_version": 1},
+        "params": {"rounds": 5, "max_depth": 9},
+        "tags": {"stage": "tuned"},
+        "model_type": "regressor",
+        "step": 3,
+    }
+
+    with tracelet.start_logging(exp_name="migrated", project="notes", backend="mlflow") as run:
+        run.log_params({"max_depth": 2})
+        run.log_metrics({"rmse": 0.5}, step=3)
+        run.log_metrics({"rmse": 0.7}, step=4)
+        run.log_model(ridge, **ridge_args)
+        run.log_model(booster, **booster_args)
+        run.log_metrics({"r2": 0.9}, step=3)  # also a metric of the model output at step 3
+    assert run.report.complete, run.report.summary()
+    mlflow.set_experiment("notes")
+    with mlflow.start_run(run_name="original"):
+        mlflow.log_params({"max_depth": 2})
+        mlflow.log_metrics({"rmse": 0.5}, step=3)
+        mlflow.log_metrics({"rmse": 0.7}, step=4)
+        mlflow.sklearn.log_model(ridge, **ridge_args)
+        mlflow.xgboost.log_model(booster, **booster_args)
+        mlflow.log_metrics({"r2": 0.9}, step=3)
+
+    original, migrated = read_mlflow(store, "original"), read_mlflow(store, "migrated")
+    for model in ("ridge", "booster"):
+        examples = {f"models:/{model}/{e}_example.json" for e in ("input", "serving_input")}
+        assert examples <= set(migrated.artifacts["name"]), model
+    diff = compare_runs(original, migrated)
+    assert diff.artifacts.equal, diff.artifacts
+    assert diff.artifacts.matched == len(original.artifacts) == len(migrated.artifacts)
+    assert diff.equal, diff
+    mlmodel = Path(artifact_row(migrated, "models:/booster/MLmodel")["path"]).read_text()
+    assert "model_data_version: 1" in mlmodel and "signature:" in mlmodel
+    for model in ("ridge", "booster"):
+        assert model_record(store, "original", model) == model_record(store, "migrated", model)
+    assert model_record(store, "migrated", "booster") == {
+        "status": "READY",
+        "params": {"rounds": "5", "max_depth": "2"},  # the run's params win
+        "tags": {"stage": "tuned"},
+        "model_type": "regressor",
+        "steps": [3],
+        "metrics": [("r2", 0.9, 3), ("rmse", 0.5, 3)],
+    }

@@ -33,9 +33,11 @@ TensorBoard's ``HistogramProto``; ``min`` is the left edge of the first bucket.
 
 An artifact's optional ``info`` holds what ``log_artifact`` was given besides the file:
 ``{"type": str, "metadata": dict, "aliases": [str]}`` (each key only when given).
-A model's ``absolute_path`` is its portable file (a torch state dict ``.pt``, a pickled
-scikit-learn estimator ``.pkl``); ``model_info`` is ``{"name": str, "flavor": "pytorch" |
-"sklearn", "mlflow_model": absolute path of an MLflow model folder, or None}``.
+A model's ``absolute_path`` is its portable file (a torch state dict ``.pt``, xgboost's
+``.ubj``, a pickled scikit-learn estimator ``.pkl``); ``model_info`` is ``{"name": str,
+"flavor": "pytorch" | "sklearn" | "xgboost", "mlflow_model": absolute path of an MLflow
+model folder, or None, "metadata": dict or None, "params": {str: str}, "tags": {str: str},
+"model_type": str or None, "step": int}`` (an older journal's info has the first three).
 
 A row is what one ``wandb.log`` commit holds, kept whole so that a tracker with rows
 (W&B) stores it as ``wandb.log`` would; the others receive its values as points.

@@ -336,25 +336,50 @@ class Experiment:
         write(target)
         self._emit((ARTIFACT, name, str(target), *([info] if info else [])))
 
-    def log_model(self, model: Any, name: str = "model") -> None:
-        """Store a torch ``nn.Module`` or a scikit-learn estimator with the run.
+    def log_model(
+        self,
+        model: Any,
+        name: str = "model",
+        *,
+        input_example: Any = None,
+        signature: Any = None,
+        metadata: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        model_type: str | None = None,
+        step: int = 0,
+    ) -> None:
+        """Store a torch ``nn.Module``, a scikit-learn estimator or an xgboost model
+        (``Booster``, ``XGBRegressor``, ...) with the run.
 
         Every tracker receives the model's portable file, ``<name>.pt`` (its
-        ``state_dict``, ``torch.save``) or ``<name>.pkl`` (the pickled estimator): W&B as an
+        ``state_dict``, ``torch.save``), ``<name>.ubj`` (xgboost's own ``save_model``) or
+        ``<name>.pkl`` (the pickled estimator): W&B as an
         artifact of type ``model``, ClearML as an artifact, TensorBoard's folder as a
         file. Where MLflow is a backend, the model is also written as an MLflow model
-        (``mlflow.pytorch`` / ``mlflow.sklearn`` ``save_model``) here, in the training
+        (``mlflow.pytorch`` / ``sklearn`` / ``xgboost`` ``save_model``) here, in the training
         process, because MLflow serialises the live object; the agent then logs it as
         an MLflow logged model of the run, loadable with ``mlflow.pytorch.load_model``.
         The files are written now (a later change to the model is not logged).
 
+        The keyword arguments are ``mlflow.<flavor>.log_model``'s, stored as MLflow stores
+        them: ``input_example`` (``input_example.json``, ``serving_input_example.json``
+        and the signature inferred from it), ``signature`` (a ``ModelSignature``, e.g.
+        ``mlflow.models.infer_signature(x, y)``) and ``metadata`` in the model folder;
+        ``params`` (with the run's params, which win), ``tags`` and ``model_type`` on the
+        MLflow logged model; ``step``, the run output's step, whose metrics MLflow also
+        links to the model. W&B keeps ``metadata`` as the model artifact's metadata;
+        the other trackers, and W&B for the rest, keep none of them.
+
         Raises:
-            TypeError: ``model`` is neither.
+            TypeError: ``model`` is none of these.
 
         Example:
             ```python
             experiment.log_model(net)                     # model.pt (+ MLflow model "model")
             experiment.log_model(classifier, name="rf")   # rf.pkl
+            experiment.log_model(booster, name="xgb")     # xgb.ubj
+            experiment.log_model(classifier, input_example=x_test[:5], metadata={"v": 1})
             ```
         """
         flavor = model_flavor(model)
@@ -365,8 +390,19 @@ class Experiment:
         mlflow_model = None
         if "mlflow" in self.backends:
             mlflow_model = folder / "mlflow-model"
-            save_mlflow_model(model, flavor, mlflow_model)
-        info = {"name": name, "flavor": flavor, "mlflow_model": mlflow_model and str(mlflow_model)}
+            annotations = dict(input_example=input_example, signature=signature, metadata=metadata)
+            save_mlflow_model(model, flavor, mlflow_model, annotations)
+        info = {
+            "name": name,
+            "flavor": flavor,
+            "mlflow_model": mlflow_model and str(mlflow_model),
+            "metadata": json_safe(dict(metadata)) if metadata else None,
+            # MLflow keeps a logged model's params and tags as str(value)
+            "params": {k: str(v) for k, v in (params or {}).items()},
+            "tags": {k: str(v) for k, v in (tags or {}).items()},
+            "model_type": model_type,
+            "step": to_step(step),
+        }
         self._emit((MODEL, name, str(weights), info))
 
     def _new_folder(self, kind: str) -> Path:

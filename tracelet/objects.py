@@ -16,6 +16,8 @@ any other object       ``.pkl``     ``pickle.dump`` (default protocol), as Clear
                                     ``upload_artifact`` pickles an object
 torch ``nn.Module``    ``.pt``      ``torch.save(model.state_dict())``
 scikit-learn model     ``.pkl``     ``pickle.dump`` (protocol 5)
+xgboost model          ``.ubj``     the model's own ``save_model`` (UBJSON), which
+                                    ``xgboost.Booster().load_model`` reads back
 =====================  ===========  ==============================================
 
 Libraries are looked up in ``sys.modules``, never imported: an object of a library
@@ -27,11 +29,12 @@ from __future__ import annotations
 import json
 import pickle
 import sys
+from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
-TORCH, SKLEARN = "pytorch", "sklearn"  # MLflow's flavour names
+TORCH, SKLEARN, XGBOOST = "pytorch", "sklearn", "xgboost"  # MLflow's flavour names
 
 
 def _instance(obj: Any, module: str, attribute: str) -> bool:
@@ -109,23 +112,35 @@ def unsupported_object(obj: Any) -> TypeError:
 
 
 def model_flavor(model: Any) -> str:
-    """``"pytorch"`` for a torch ``nn.Module``, ``"sklearn"`` for a scikit-learn estimator."""
+    """``"pytorch"`` for a torch ``nn.Module``, ``"xgboost"`` for an xgboost ``Booster`` or
+    scikit-learn-style ``XGBModel`` (checked before scikit-learn: ``XGBRegressor`` is also a
+    scikit-learn estimator, and MLflow saves it with its xgboost flavour), ``"sklearn"`` for
+    any other scikit-learn estimator."""
     if _instance(model, "torch.nn", "Module"):
         return TORCH
+    if _instance(model, "xgboost.core", "Booster") or _instance(
+        model, "xgboost.sklearn", "XGBModel"
+    ):
+        return XGBOOST
     if _instance(model, "sklearn.base", "BaseEstimator"):
         return SKLEARN
     raise TypeError(
-        f"log_model takes a torch nn.Module or a scikit-learn estimator, not {type(model).__name__}"
+        "log_model takes a torch nn.Module, a scikit-learn estimator or an xgboost model, "
+        f"not {type(model).__name__}"
     )
 
 
 def save_weights(model: Any, flavor: str, folder: Path, name: str) -> Path:
-    """The model's portable file: a torch state dict, or the pickled estimator."""
+    """The model's portable file: a torch state dict, xgboost's own UBJSON file, or the
+    pickled estimator."""
     if flavor == TORCH:
         import torch
 
         path = folder / file_name(name, ".pt")
         torch.save(model.state_dict(), path)
+    elif flavor == XGBOOST:
+        path = folder / file_name(name, ".ubj")
+        model.save_model(str(path))
     else:
         path = folder / file_name(name, ".pkl")
         with open(path, "wb") as handle:
@@ -133,18 +148,25 @@ def save_weights(model: Any, flavor: str, folder: Path, name: str) -> Path:
     return path
 
 
-def save_mlflow_model(model: Any, flavor: str, target: Path) -> None:
+def save_mlflow_model(
+    model: Any, flavor: str, target: Path, annotations: Mapping[str, Any] | None = None
+) -> None:
     """An MLflow model folder (``MLmodel`` and the flavour's files), written here in the
     training process because MLflow's flavours serialise the live object. The pip
     requirements are inferred as ``mlflow.<flavor>.log_model`` infers them (MLflow loads
     the model again in a subprocess for that), so the folder holds what MLflow's own call
-    stores. A torch model is saved in MLflow's ``pickle`` format: its default, ``pt2``,
-    needs an input example to trace the model with."""
-    options: dict[str, Any] = {}
+    stores. ``annotations`` (``input_example``, ``signature``, ``metadata``) go to the
+    flavour's ``save_model`` as ``log_model`` passes them: ``input_example.json`` and
+    ``serving_input_example.json``, and the signature (given, or inferred from the
+    example) and metadata in ``MLmodel``. A torch model is saved in MLflow's ``pickle``
+    format: its default, ``pt2``, needs an input example to trace the model with."""
+    options: dict[str, Any] = {k: v for k, v in (annotations or {}).items() if v is not None}
     if flavor == TORCH:
         import mlflow.pytorch as mlflow_flavor
 
         options["serialization_format"] = "pickle"
+    elif flavor == XGBOOST:
+        import mlflow.xgboost as mlflow_flavor
     else:
         import mlflow.sklearn as mlflow_flavor
     mlflow_flavor.save_model(model, str(target), **options)

@@ -179,19 +179,81 @@ def test_mlflow_figures_and_image_files_become_artifacts_of_the_same_name() -> N
     assert any("4 ML103 left:" in e for e in entries), entries
 
 
-def test_mlflow_log_model_keeps_the_name_and_leaves_other_flavors() -> None:
+def test_mlflow_log_model_keeps_the_name_and_leaves_torch_annotations_and_other_flavors() -> None:
     code = """
     import mlflow
     with mlflow.start_run():
         mlflow.pytorch.log_model(pytorch_model=net, name="net", signature=sig)
     """
-    new, entries = migrate("mlflow", code)
+    _, entries = migrate("mlflow", code)
+    assert any(
+        "4 ML101 left: signature=: mlflow.pytorch.log_model saves the model as pt2" in e
+        for e in entries
+    ), entries
+    new, entries = migrate(
+        "mlflow", code.replace("signature=sig", "await_registration_for=0, step=0")
+    )
     assert 'experiment.log_model(net, name="net")' in new
-    assert "4 ML010 warning: signature= dropped: the MLflow model is logged without it" in entries
+    assert (
+        "4 ML010 warning: await_registration_for= dropped: the MLflow model is logged without it"
+        in entries
+    )
     _, entries = migrate(
         "mlflow", code.replace("pytorch.log_model(pytorch_model=", "keras.log_model(")
     )
     assert any("4 ML101 left:" in e and "mlflow.keras.save_model" in e for e in entries), entries
+
+
+def test_mlflow_log_model_annotations_keep_their_names() -> None:
+    code = """
+    import mlflow
+    with mlflow.start_run():
+        mlflow.sklearn.log_model(rf, "rf", signature=infer_signature(x, y), input_example=x[:5],
+                                 metadata={"v": 1}, params=p, tags={"t": 1}, model_type="rf",
+                                 step=epoch, await_registration_for=0)
+        mlflow.xgboost.log_model(b, name="b", input_example=None, step=0, model_format="ubj")
+    """
+    new, entries = migrate("mlflow", code)
+    assert (
+        'experiment.log_model(rf, name="rf", input_example=x[:5], signature=infer_signature(x, '
+        'y), metadata={"v": 1}, params=p, tags={"t": 1}, model_type="rf", step=epoch)'
+        in " ".join(new.split())  # the call keeps its line breaks
+    ), new
+    assert 'experiment.log_model(b, name="b")' in new  # None and the defaults: nothing to say
+    assert [e for e in entries if "ML010" in e] == [
+        "4 ML010 rewritten",
+        "4 ML010 warning: await_registration_for= dropped: the MLflow model is logged without it",
+        "7 ML010 rewritten",
+    ], entries
+
+
+def test_mlflow_xgboost_log_model_in_another_format_is_left() -> None:
+    code = """
+    import mlflow
+    with mlflow.start_run():
+        mlflow.xgboost.log_model(booster, "model", model_format="ubj")
+    """
+    new, _ = migrate("mlflow", code)
+    assert 'experiment.log_model(booster, name="model")' in new
+    _, entries = migrate("mlflow", code.replace('"ubj"', '"json"'))
+    assert any(
+        "4 ML101 left:" in e and "model_format=" in e and "mlflow.xgboost.save_model" in e
+        for e in entries
+    ), entries
+
+
+def test_mlflow_pytorch_autolog_is_left_with_what_it_stores_for_lightning() -> None:
+    code = """
+    import mlflow
+    mlflow.pytorch.autolog()
+    with mlflow.start_run():
+        trainer.fit(model)
+    """
+    new, entries = migrate("mlflow", code)
+    [entry] = [e for e in entries if "ML100 left:" in e]
+    assert entry.startswith("3 ML100 left: mlflow.pytorch.autolog: for a Lightning Trainer")
+    assert "trainer.callback_metrics" in entry and "step=trainer.current_epoch" in entry
+    assert "with mlflow.start_run():" in new  # the file stays on MLflow
 
 
 def test_clearml_rows_table_takes_its_header_and_properties_become_tags() -> None:

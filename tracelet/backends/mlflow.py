@@ -377,9 +377,15 @@ class MlflowBackend(Backend):
 
         accepted, refused = _int64_steps(points)
         timestamps, decided = self._timestamps.assign(accepted)
+        # as MLflow's log_metrics: a point at a step the run output models at is also
+        # a metric of each of those models
+        models_at: dict[int, list[str | None]] = {}
+        for model_id, model_step in self.state.get("model_steps", {}).items():
+            models_at.setdefault(model_step, []).append(model_id)
         metrics = [
-            Metric(self._key(key), value, timestamp, step)
+            Metric(self._key(key), value, timestamp, step, model_id=model_id)
             for (key, value, step, _), timestamp in zip(accepted, timestamps, strict=True)
+            for model_id in models_at.get(step, [None])
         ]
         for start in range(0, len(metrics), MAX_BATCH):
             self._log_batch(metrics=metrics[start : start + MAX_BATCH])
@@ -460,11 +466,11 @@ class MlflowBackend(Backend):
         Like MLflow's own call it adds no run artifact; without a folder (an older run
         journal) the portable file is a run artifact instead."""
         if info.get("mlflow_model"):
-            self._log_logged_model(name, Path(info["mlflow_model"]), path)
+            self._log_logged_model(name, Path(info["mlflow_model"]), path, info)
         else:
             self._store_artifact(Path(path).name, path)
 
-    def _log_logged_model(self, name: str, folder: Path, key: str) -> None:
+    def _log_logged_model(self, name: str, folder: Path, key: str, info: Mapping[str, Any]) -> None:
         from mlflow.entities import LoggedModelOutput, LoggedModelStatus
         from mlflow.models import Model
 
@@ -476,10 +482,15 @@ class MlflowBackend(Backend):
                 run.info.experiment_id,
                 name=name,
                 source_run_id=self.run_id,
-                params=dict(run.data.params),
+                params={**info.get("params", {}), **run.data.params},
+                tags=info.get("tags") or None,
+                model_type=info.get("model_type"),
             )
             model_id = models[key] = model.model_id
-            self.client.log_outputs(self.run_id, [LoggedModelOutput(model_id, step=0)])
+            step = info.get("step", 0)
+            self.client.log_outputs(self.run_id, [LoggedModelOutput(model_id, step=step)])
+            self._link_metrics(model_id, step)
+            self.state.setdefault("model_steps", {})[model_id] = step
         model = self.client.get_logged_model(model_id)
         with tempfile.TemporaryDirectory() as tmp:
             local = Path(tmp, "model")
@@ -491,6 +502,29 @@ class MlflowBackend(Backend):
             mlmodel.save(str(local / "MLmodel"))
             self.client.log_model_artifacts(model_id, str(local))
         self.client.finalize_logged_model(model_id, LoggedModelStatus.READY)
+
+    def _link_metrics(self, model_id: str, step: int) -> None:
+        """The run's points at ``step`` so far also become metrics of the model, as
+        ``mlflow.<flavor>.log_model(step=)`` links them (later ones: ``log_metrics``)."""
+        from mlflow.entities import Metric
+
+        points = [
+            Metric(
+                m.key,
+                m.value,
+                m.timestamp,
+                m.step,
+                dataset_name=m.dataset_name,
+                dataset_digest=m.dataset_digest,
+                run_id=self.run_id,
+                model_id=model_id,
+            )
+            for key in self.client.get_run(self.run_id).data.metrics
+            for m in self.client.get_metric_history(self.run_id, key)
+            if m.step == step and m.model_id is None
+        ]
+        if points:
+            self.client.log_batch(self.run_id, metrics=points)
 
     def _store_artifact(self, name: str, path: str) -> None:
         source = Path(path)

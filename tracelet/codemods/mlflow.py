@@ -38,9 +38,9 @@ Media, models, dicts, texts and the run's ids go to the run vocabulary, see
 :mod:`tracelet.codemods.mlflow_vocabulary`.
 
 Left, each with a reason that says what to write instead: ``autolog`` (nothing would
-capture the framework's metrics), ``log_model`` of flavors other than pytorch and sklearn
-or with a registered model name or environment, nested runs (the reason names the
-library MLflow integration that needs an in-process parent run, when the file imports
+capture the framework's metrics), ``log_model`` of flavors other than pytorch, sklearn
+and xgboost or with a registered model name or environment, nested runs (the reason names
+the library MLflow integration that needs an in-process parent run, when the file imports
 one), runs addressed by a run id or by an experiment id from elsewhere,
 ``log_input``, ``log_artifacts`` without an ``artifact_path`` (MLflow puts the files at
 the artifact root), ``timestamp=`` on metrics. A file that logs without starting a run
@@ -182,6 +182,8 @@ class MlflowToTracelet(MlflowVocabulary):
                 if head.startswith(("log_", "set_tag")) and decision.action == report.REWRITTEN:
                     self._loggers.append(decision)
                 return decision
+        if attrs == ("pytorch", "autolog"):
+            return self.left("ML100", _PYTORCH_AUTOLOG)
         if head == "autolog" or (len(attrs) == 2 and attrs[1] == "autolog"):
             return self.left("ML100", _AUTOLOG)
         if usage.role == Role.CALL and len(attrs) == 2 and attrs[1] == "log_model":
@@ -748,11 +750,26 @@ _AUTOLOG = (
     "autolog: tracelet captures SummaryWriter and Lightning logging, not this framework's "
     "own metrics; log them with experiment.log_metrics(d, step=...) where they are computed"
 )
+# What mlflow.pytorch.autolog stores for a Lightning Trainer (measured with MLflow 3.17):
+# nothing of it is the Lightning logger's points that tracelet captures.
+_PYTORCH_AUTOLOG = (
+    "mlflow.pytorch.autolog: for a Lightning Trainer MLflow stores trainer.callback_metrics at "
+    "each epoch end (step = epoch, also as metrics of a logged model 'model'), max_epochs and "
+    "the optimizer's defaults as params (epochs, optimizer_name, lr, betas, ...), a Mode tag, "
+    "model_summary.txt, checkpoints/ and the pickled model; tracelet captures the Lightning "
+    "logger's points at global steps and links no metric to a model, so the run cannot come "
+    "out equal: log experiment.log_metrics({k: float(v) for k, v in "
+    "trainer.callback_metrics.items()}, step=trainer.current_epoch) in a Callback's "
+    "on_train_epoch_end and experiment.log_model(model) after fit, or keep the file on MLflow"
+)
 _NOT_CARRIED = {
     "timestamp": "tracelet stamps each point when it is logged; drop timestamp=",
     "run_id": "it logs to another run; tracelet logs to its one active run",
-    "model_id": "it links the metric to an MLflow model; drop model_id=",
-    "dataset": "it links the metric to an MLflow dataset; drop dataset=",
+    "model_id": "MLflow also stores the point as a metric of that logged model (what "
+    "search_logged_models(order_by=[...metrics...]) ranks by); tracelet's points belong to the "
+    "run only: drop model_id= where nothing reads the model's metrics, else keep MLflow here",
+    "dataset": "MLflow stores the dataset's name and digest with the point; tracelet's "
+    "points carry none: drop dataset= where nothing reads them, else keep MLflow here",
 }
 _URI_OPTION = '{"mlflow": {"url": mlflow.get_tracking_uri()}}'
 _RULE_OF = {"log_metric": "ML003", "log_metrics": "ML003", "log_params": "ML004",

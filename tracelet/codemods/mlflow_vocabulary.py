@@ -5,7 +5,11 @@ dicts and texts, and the run's identity.
 source                                            migrated
 ================================================  ================================================
 ``mlflow.pytorch.log_model(m, "model")``,         ``experiment.log_model(m, name="model")``
-``mlflow.sklearn.log_model(m, name="model")``
+``mlflow.sklearn.log_model(m, name="model")``,
+``mlflow.xgboost.log_model(b, name="model")``     (``input_example=``, ``signature=``,
+                                                  ``metadata=``, ``params=``, ``tags=``,
+                                                  ``model_type=``, ``step=`` kept by name;
+                                                  left for pytorch)
 ``mlflow.log_image(img, key="k", step=s)``        ``experiment.log_image("k", img, step=s)``
 ``mlflow.log_dict(d, "cfg.json")``                ``experiment.log_artifact(d, name="cfg.json")``
 ``mlflow.log_text(t, "notes.txt")``               ``experiment.log_artifact(t, name="notes.txt")``
@@ -54,10 +58,30 @@ MODEL_PARAMS = {
         "pip_requirements", "extra_pip_requirements", "pyfunc_predict_fn", "metadata",
         "name", "params", "tags", "model_type", "step", "model_id",
     ),
+    "xgboost": (
+        "xgb_model", "artifact_path", "conda_env", "code_paths", "registered_model_name",
+        "signature", "input_example", "await_registration_for", "pip_requirements",
+        "extra_pip_requirements", "model_format", "metadata", "extra_files", "name", "params",
+        "tags", "model_type", "step", "model_id",
+    ),
 }  # fmt: skip
-# log_model arguments that only annotate the MLflow model: dropped with a warning
-MODEL_NOTES = ("signature", "input_example", "await_registration_for", "metadata", "params",
-               "tags", "model_type", "step")  # fmt: skip
+# log_model arguments given their default value: the model saved is the same without them
+MODEL_DEFAULTS = {"model_format": "ubj", "step": 0}
+# log_model arguments that change nothing stored (it waits for a registration, which is
+# left): dropped with a warning
+MODEL_NOTES = ("await_registration_for",)
+# log_model arguments MLflow stores with the model (input_example.json and
+# serving_input_example.json, the signature and metadata in MLmodel, the logged model's
+# params, tags, type and output step): experiment.log_model takes them by the same names
+MODEL_ANNOTATIONS = ("input_example", "signature", "metadata", "params", "tags", "model_type",
+                     "step")  # fmt: skip
+# experiment.log_model saves a torch model in MLflow's pickle format; with an input
+# example, mlflow.pytorch.log_model saves it as pt2 (torch.export)
+TORCH_ANNOTATED = (
+    "{names}: mlflow.pytorch.log_model saves the model as pt2 (torch.export of the input "
+    "example) with {them}, experiment.log_model in MLflow's pickle format; keep this call "
+    "on MLflow, or drop {them} where nothing reads the MLflow model's format"
+)
 # log_model arguments that change what is saved or where it is registered
 MODEL_LEFT = {
     "registered_model_name": "registering the model: after the run, call "
@@ -80,9 +104,9 @@ class MlflowVocabulary(TrackerCodemod):
         if flavor not in MODEL_PARAMS:
             return self.left(
                 "ML101",
-                f"experiment.log_model takes torch modules and scikit-learn estimators; save "
-                f"this one with mlflow.{flavor}.save_model(model, path) (needs no run) and "
-                "experiment.log_artifact(path, name=...)",
+                "experiment.log_model takes torch modules, scikit-learn estimators and xgboost "
+                f"models; save this one with mlflow.{flavor}.save_model(model, path) (needs no "
+                "run) and experiment.log_artifact(path, name=...)",
             )
         bound = bind_args(usage.call, MODEL_PARAMS[flavor], positional=2)
         model_param = MODEL_PARAMS[flavor][0]
@@ -95,14 +119,26 @@ class MlflowVocabulary(TrackerCodemod):
         if usage.result_role != Role.STATEMENT:
             return self.left(
                 "ML101",
-                "the ModelInfo log_model returns is used; call experiment.log_model(model, "
-                "name=...) alone and read the run id from experiment.ids['mlflow']",
+                "the ModelInfo log_model returns is used: tracelet's delivery agent creates "
+                "the logged model after the call, so experiment.log_model returns none; call "
+                "it alone, and after the run find the model with mlflow.search_logged_models("
+                "filter_string=f\"source_run_id='{experiment.ids['mlflow']}'\")",
             )
         for name, reason in MODEL_LEFT.items():
             if name in bound and literal(bound.value(name)) is not None:
                 return self.left("ML101", reason)
-        kept = {model_param, "artifact_path", "name", *MODEL_NOTES}
-        environment = sorted(n for n in bound.named if n not in kept)
+        given = [
+            n
+            for n in bound.named
+            if n not in (model_param, "artifact_path", "name", *MODEL_NOTES)
+            and literal(bound.value(n)) not in (None, MODEL_DEFAULTS.get(n))
+        ]
+        annotations = [n for n in MODEL_ANNOTATIONS if n in given]
+        if annotations and flavor == "pytorch":
+            names = ", ".join(f"{n}=" for n in annotations)
+            them = "it" if len(annotations) == 1 else "them"
+            return self.left("ML101", TORCH_ANNOTATED.format(names=names, them=them))
+        environment = sorted(n for n in given if n not in MODEL_ANNOTATIONS)
         if environment:
             names = ", ".join(f"{n}=" for n in environment)
             return self.left("ML101", MODEL_ENVIRONMENT.format(names=names, flavor=flavor))
@@ -114,13 +150,13 @@ class MlflowVocabulary(TrackerCodemod):
         name_arg = bound.named.get("name") or bound.named.get("artifact_path")
         experiment = self.experiment_code(usage.node)
         model_index = usage.call.args.index(bound.named[model_param])
-        name_index = None if name_arg is None else usage.call.args.index(name_arg)
+        keywords = [] if name_arg is None else [("name", usage.call.args.index(name_arg))]
+        keywords += [(n, usage.call.args.index(bound.named[n])) for n in annotations]
 
         def transform(updated: cst.CSTNode) -> cst.CSTNode:
             assert isinstance(updated, cst.Call)
             args: list = [(None, updated.args[model_index])]
-            if name_index is not None:
-                args.append(("name", updated.args[name_index]))
+            args += [(keyword, updated.args[index]) for keyword, index in keywords]
             return call_with(updated, expr(f"{experiment}.log_model"), args)
 
         return self.rewrite("ML010", usage.node, transform, notes)

@@ -132,7 +132,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("ML009", "mlflow-system-metrics", "mlflow", Safety.SAFE,
          "mlflow.enable_system_metrics_logging() -> tracelet.tracking.enable_system_metrics()"),
     Rule("ML010", "mlflow-log-model", "mlflow", Safety.SAFE,
-         "mlflow.pytorch.log_model / mlflow.sklearn.log_model -> experiment.log_model"),
+         "mlflow.pytorch / sklearn / xgboost .log_model -> experiment.log_model"),
     Rule("ML011", "mlflow-file-as-media", "mlflow", Safety.UNSAFE,
          "mlflow.log_table -> experiment.log_table: a stepped table, no longer a file at "
          "that path"),

@@ -320,8 +320,10 @@ class WandbBackend(Backend):
         )
 
     def log_model(self, name: str, path: str, info: Mapping[str, Any]) -> None:
-        """An artifact named after the model, of type ``model``, holding its file."""
-        self._log_files(_artifact_name(name), Path(path).name, path, MODEL_TYPE, None, None)
+        """An artifact named after the model, of type ``model``, holding its file, with
+        the ``metadata`` given to ``log_model`` as its metadata."""
+        metadata = info.get("metadata")
+        self._log_files(_artifact_name(name), Path(path).name, path, MODEL_TYPE, metadata, None)
 
     def _log_files(
         self,
