@@ -115,6 +115,7 @@ RESERVED_KEYS = frozenset({STEP_KEY, "_step", "_runtime", "_timestamp"})
 EXIT_CODES = {"FINISHED": 0, "FAILED": 1, "KILLED": 255}
 MAX_TAG_LENGTH = 64
 MAX_HISTOGRAM_BUCKETS = 512
+SEPARATED_IMAGES = "images/separated"  # the history value of wandb.log of a list of images
 _TEXT_OPEN = '<pre style="white-space: pre-wrap">'
 _TEXT_CLOSE = "</pre>"
 _OPTION_KEYS = ("entity", "mode", "dir", "group", "job_type", "notes")
@@ -469,6 +470,8 @@ def _wandb_media(key: str, step: int, media: Mapping[str, Any]) -> Any:
 
     wandb = _wandb()
     kind = media["_type"]
+    if kind == kinds.LIST:  # wandb.log of a list: W&B's images/separated for images
+        return [_wandb_media(key, step, item) for item in media["items"]]
     try:
         if kind == kinds.IMAGE:
             pixels = kinds.load_pixels(dict(media))
@@ -918,9 +921,10 @@ def read_media(path: str, run: str | None = None) -> pd.DataFrame:
                     continue
                 info = {k: json.loads(v) for k, v in sub.items()}
                 step = row.get(steps_for.key_for(key)) or row.get("_step", "0")
-                kind, value = _media_value(info, media_root)
                 wall = float(row.get("_timestamp", "nan"))
-                records.append((key, _integer(step), kind, wall, value))
+                for name, item in _media_items(key, info):
+                    kind, value = _media_value(item, media_root)
+                    records.append((name, _integer(step), kind, wall, value))
     return pd.DataFrame.from_records(
         records, columns=["key", "step", "kind", "wall_time", "value"]
     ).astype({"step": "int64", "wall_time": "float64"})
@@ -936,18 +940,34 @@ def _media_rows(decoded: Decoded, media_root: Path, notes: list[str]) -> list[tu
                 continue
             info = {k: json.loads(v) for k, v in sub.items()}
             step = _integer(row.get(steps_for.key_for(key)) or row.get("_step", "0"))
-            kind = str(info["_type"]).removesuffix("-file")
-            if kind == "histogram":
-                content = tables.histogram_content(info.get("values", []), info.get("bins", [])[1:])
-                rows.append((key, step, kind, -1, "", content))
-                continue
-            path = media_root / info["path"] if info.get("path") else None
-            if path is None or not path.is_file():
-                notes.append(f"{key!r} at step {step}: no local copy of its {kind} file")
-                rows.append((key, step, kind, int(info.get("size", -1)), "", ""))
-                continue
-            rows.append(tables.media_file_row(key, step, *_media_content(kind, path)))
+            for name, item in _media_items(key, info):
+                rows.append(_media_row(name, step, item, media_root, notes))
     return rows
+
+
+def _media_items(key: str, info: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """A media value of a row, or the images of a list (``images/separated``: one set of
+    files for the list, named ``key/0``, ``key/1``, ... as tracelet names list items)."""
+    if info.get("_type") != SEPARATED_IMAGES:
+        return [(key, info)]
+    return [
+        (f"{key}/{index}", {"_type": "image-file", "path": filename})
+        for index, filename in enumerate(info.get("filenames") or [])
+    ]
+
+
+def _media_row(
+    key: str, step: int, info: dict[str, Any], media_root: Path, notes: list[str]
+) -> tuple:
+    kind = str(info["_type"]).removesuffix("-file")
+    if kind == "histogram":
+        content = tables.histogram_content(info.get("values", []), info.get("bins", [])[1:])
+        return (key, step, kind, -1, "", content)
+    path = media_root / info["path"] if info.get("path") else None
+    if path is None or not path.is_file():
+        notes.append(f"{key!r} at step {step}: no local copy of its {kind} file")
+        return (key, step, kind, int(info.get("size", -1)), "", "")
+    return tables.media_file_row(key, step, *_media_content(kind, path))
 
 
 def _media_content(kind: str, path: Path) -> tuple[str, Path, str]:
