@@ -67,6 +67,7 @@ from tracelet.codemods.wandb_vocabulary import (
     MEDIA_FACTORIES,
     MEDIA_OBJECT,
     WandbVocabulary,
+    not_a_dict_log,
 )
 from tracelet.codemods.writer import TB_SYNC_DIFFERENCES
 
@@ -307,6 +308,11 @@ class WandbToTracelet(WandbVocabulary):
         if bound is None or bound.unknown or "data" not in bound:
             return self.left("TL002", unmapped("wandb.log"))
         notes = ["sync= dropped: tracelet delivers in the background"] if "sync" in bound else []
+        if not_a_dict_log(self, usage.call):
+            notes.append(
+                "wandb.log is given a literal, not a dict: W&B raises TypeError here and "
+                "tracelet.log raises it too; to log it write tracelet.log({key: value})"
+            )
 
         def transform(updated: cst.CSTNode) -> cst.CSTNode:
             assert isinstance(updated, cst.Call)
