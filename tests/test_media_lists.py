@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import tracelet
-from tests.backends.test_wandb_history import _run_script, _without_client_ids
+from tests.backends.test_wandb_history import _run_script
 from tests.backends.wandb_history import history, metric_definitions, sync_file
 from tracelet.backends.mlflow import read_run as read_mlflow
 from tracelet.backends.wandb import read_run as read_wandb
@@ -20,7 +20,7 @@ from tracelet.validators.compare import compare_runs
 
 # the shapes real code logs: a comprehension of torch images with captions (wandb/examples
 # pytorch-cnn-mnist), numpy images of two sizes, a tuple, a list logged with step= that
-# moves the step, histograms, an empty list
+# moves the step, histograms, an empty list, tables
 CALLS = """
 import numpy as np
 import torch
@@ -35,12 +35,22 @@ LOG({"acc": 0.75})
 LOG({"examples": [IMAGE(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8))]}, step=7)
 LOG({"weights": [HISTOGRAM(rng.normal(size=50), num_bins=8), HISTOGRAM(rng.normal(size=9))]})
 LOG({"none": [], "loss": 0.25})
+LOG({"tables": [TABLE(columns=["a"], data=[[1]]), TABLE(columns=["b"], data=[["x"]])]})
 """
+
+
+def _without_client_ids(value):
+    """A table's ``artifact_path`` names a client-side artifact id W&B draws at random."""
+    if isinstance(value, list):
+        return [_without_client_ids(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _without_client_ids(v) for k, v in value.items() if "artifact_path" not in k}
+    return value
 
 
 def _script(module: str, start: str, stop: str) -> str:
     calls = CALLS.replace("LOG(", f"{module}.log(")
-    for name in ("IMAGE", "HISTOGRAM"):
+    for name in ("IMAGE", "HISTOGRAM", "TABLE"):
         calls = calls.replace(f"{name}(", f"{module}.{name.title()}(")
     return f"import {module}\n{start}\n{calls}{stop}\n"
 
@@ -66,7 +76,7 @@ def test_a_list_of_images_is_the_history_value_and_files_wandb_log_writes(isolat
     )
 
     rows = _without_client_ids(history(sync_file(original)))
-    assert [row["_step"] for row in rows] == [0, 1, 2, 7, 8]
+    assert [row["_step"] for row in rows] == [0, 1, 2, 7, 8, 9]
     first = rows[0]
     assert first["examples._type"] == "images/separated" and first["examples.count"] == 3
     assert first["examples.captions"] == ["Pred: 0", "Pred: 1", "Pred: 2"]
@@ -87,6 +97,11 @@ def test_a_list_of_images_is_the_history_value_and_files_wandb_log_writes(isolat
     assert list(zip(images["key"], images["step"], strict=True)) == [
         ("examples/0", 0), ("examples/1", 0), ("examples/2", 0), ("examples/0", 1),
         ("examples/1", 1), ("pair/0", 2), ("examples/0", 7),
+    ]  # fmt: skip
+    listed = left.media[left.media["kind"] != "image"]
+    assert list(zip(listed["key"], listed["kind"], strict=True)) == [
+        ("weights/0", "histogram"), ("weights/1", "histogram"), ("tables/0", "table"),
+        ("tables/1", "table"),
     ]  # fmt: skip
     comparison = compare_runs(left, right)
     assert comparison.equal, comparison.differing_keys

@@ -5,7 +5,8 @@ one kind under one key and W&B stores it as ``wandb.log`` stores the list of W&B
 Three shapes, each within one scope, each list holding media of one kind:
 
 * a list literal or comprehension as a value of the dict ``wandb.log`` is given,
-  ``wandb.log({"examples": [wandb.Image(x, caption=c) for x, c in pairs]})``;
+  ``wandb.log({"examples": [wandb.Image(x, caption=c) for x, c in pairs]})``, or stored
+  in a dict variable that only ``wandb.log`` is given (``log["examples"] = [...]``);
 * a name bound to such a list, every use of it such a dict value;
 * a name bound to ``[]`` and filled with ``name.append(wandb.Image(...))`` (wandb/examples'
   pytorch-cnn-mnist), every other use of it such a dict value.
@@ -87,8 +88,12 @@ def list_problem(codemod: TrackerCodemod, call: cst.Call, kind: str) -> str | No
 
 
 def logged_value(codemod: TrackerCodemod, node: cst.CSTNode) -> bool:
-    """``node`` is a value of the dict (or of a dict nested in it) given to ``wandb.log``."""
+    """``node`` is a value of the dict (or of a dict nested in it) given to ``wandb.log``,
+    written in the call or stored in a dict variable the call is given (``log[k] = node``)."""
     resolver = codemod.resolver
+    stored = _stored_in(resolver, node)
+    if stored is not None:
+        return _only_logged_dict(codemod, stored)
     while True:
         element = resolver.parent(node)
         if not (isinstance(element, cst.DictElement) and element.value is node):
@@ -96,11 +101,72 @@ def logged_value(codemod: TrackerCodemod, node: cst.CSTNode) -> bool:
         node = resolver.parent(element)  # the Dict
         holder = resolver.parent(node)
         if isinstance(holder, cst.Arg) and holder.value is node:
-            call = resolver.parent(holder)
-            if not is_log_call(codemod, call):
+            return _is_log_data(codemod, holder)
+
+
+def _is_log_data(codemod: TrackerCodemod, arg: cst.Arg) -> bool:
+    call = codemod.resolver.parent(arg)
+    if not is_log_call(codemod, call):
+        return False
+    bound = bind_args(call, ("data", "step", "commit", "sync"))
+    return bound is not None and bound.named.get("data") is arg
+
+
+def _stored_in(resolver, value: cst.CSTNode) -> cst.Name | None:
+    """``name`` of the statement ``name[key] = value``."""
+    assign = resolver.parent(value)
+    if not (isinstance(assign, cst.Assign) and assign.value is value and len(assign.targets) == 1):
+        return None
+    target = assign.targets[0].target
+    if isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name):
+        return target.value
+    return None
+
+
+def _only_logged_dict(codemod: TrackerCodemod, name: cst.Name) -> bool:
+    """Every binding of ``name`` in its scope is a dict literal, and every use is
+    ``name[key] = value`` or the dict given to ``wandb.log``."""
+    resolver = codemod.resolver
+    assignments = _assignments(codemod, name)
+    if not assignments:
+        return False
+    for assignment in assignments:
+        value = resolver.collected.values.get(id(assignment.node))
+        if _bound_name(resolver, value) is not assignment.node or not isinstance(value, cst.Dict):
+            return False
+        for access in assignment.references:
+            node = access.node
+            holder = resolver.parent(node)
+            store = isinstance(holder, cst.Subscript) and holder.value is node and (
+                _stored_in(resolver, _assigned_value(resolver, holder)) is node
+            )
+            data = isinstance(holder, cst.Arg) and holder.value is node and (
+                _is_log_data(codemod, holder)
+            )
+            if not (store or data):
                 return False
-            bound = bind_args(call, ("data", "step", "commit", "sync"))
-            return bound is not None and bound.named.get("data") is holder
+    return True
+
+
+def _assigned_value(resolver, target: cst.CSTNode) -> cst.CSTNode | None:
+    """The value of ``target = value``."""
+    assign_target = resolver.parent(target)
+    if not isinstance(assign_target, cst.AssignTarget):
+        return None
+    assign = resolver.parent(assign_target)
+    return assign.value if isinstance(assign, cst.Assign) else None
+
+
+def _assignments(codemod: TrackerCodemod, name: cst.Name) -> list[Assignment] | None:
+    """The plain assignments of ``name`` in its scope; None when one is of another sort (an
+    import, a parameter, ...)."""
+    scope = codemod.get_metadata(ScopeProvider, name, None)
+    if scope is None:
+        return None
+    found = list(scope.assignments[name.value])
+    if not all(isinstance(a, Assignment) and isinstance(a.node, cst.Name) for a in found):
+        return None
+    return found
 
 
 def _advice(kind: str) -> str:
@@ -163,15 +229,10 @@ def _only_logged(codemod: TrackerCodemod, name: cst.Name, kind: str) -> bool:
     """Every binding of ``name`` in its scope is ``[]`` or a list of ``kind`` media, and
     every use is ``name.append(<kind media>)`` or a value of a ``wandb.log`` dict."""
     resolver = codemod.resolver
-    scope = codemod.get_metadata(ScopeProvider, name, None)
-    if scope is None:
-        return False
-    assignments = scope.assignments[name.value]
+    assignments = _assignments(codemod, name)
     if not assignments:
         return False
     for assignment in assignments:
-        if not isinstance(assignment, Assignment) or not isinstance(assignment.node, cst.Name):
-            return False
         value = resolver.collected.values.get(id(assignment.node))
         if _bound_name(resolver, value) is not assignment.node:
             return False  # a for target, an unpacking, an augmented assignment, ...

@@ -916,15 +916,11 @@ def read_media(path: str, run: str | None = None) -> pd.DataFrame:
         steps_for = _Steps(decoded)
         media_root = sync_file.parent / "files"
         for row in decoded.rows:
-            for key, sub in row.items():
-                if not isinstance(sub, dict) or "_type" not in sub:
-                    continue
-                info = {k: json.loads(v) for k, v in sub.items()}
+            wall = float(row.get("_timestamp", "nan"))
+            for key, name, item in _row_media(row):
                 step = row.get(steps_for.key_for(key)) or row.get("_step", "0")
-                wall = float(row.get("_timestamp", "nan"))
-                for name, item in _media_items(key, info):
-                    kind, value = _media_value(item, media_root)
-                    records.append((name, _integer(step), kind, wall, value))
+                kind, value = _media_value(item, media_root)
+                records.append((name, _integer(step), kind, wall, value))
     return pd.DataFrame.from_records(
         records, columns=["key", "step", "kind", "wall_time", "value"]
     ).astype({"step": "int64", "wall_time": "float64"})
@@ -935,25 +931,29 @@ def _media_rows(decoded: Decoded, media_root: Path, notes: list[str]) -> list[tu
     steps_for = _Steps(decoded)
     rows = []
     for row in decoded.rows:
-        for key, sub in sorted(row.items()):
-            if not isinstance(sub, dict) or "_type" not in sub:
-                continue
-            info = {k: json.loads(v) for k, v in sub.items()}
+        for key, name, item in _row_media(row):
             step = _integer(row.get(steps_for.key_for(key)) or row.get("_step", "0"))
-            for name, item in _media_items(key, info):
-                rows.append(_media_row(name, step, item, media_root, notes))
+            rows.append(_media_row(name, step, item, media_root, notes))
     return rows
 
 
-def _media_items(key: str, info: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """A media value of a row, or the images of a list (``images/separated``: one set of
-    files for the list, named ``key/0``, ``key/1``, ... as tracelet names list items)."""
-    if info.get("_type") != SEPARATED_IMAGES:
-        return [(key, info)]
-    return [
-        (f"{key}/{index}", {"_type": "image-file", "path": filename})
-        for index, filename in enumerate(info.get("filenames") or [])
-    ]
+def _row_media(row: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """``(key, name, info)`` of each media value of a history row. The items of a list are
+    named ``key/0``, ``key/1``, ... as tracelet names them: W&B stores a list of images as
+    one ``images/separated`` value with a file per image, other lists as JSON lists."""
+    for key, raw in sorted(row.items()):
+        if isinstance(raw, dict) and "_type" in raw:
+            info = {k: json.loads(v) for k, v in raw.items()}
+            if info["_type"] != SEPARATED_IMAGES:
+                yield key, key, info
+                continue
+            for index, filename in enumerate(info.get("filenames") or []):
+                yield key, f"{key}/{index}", {"_type": "image-file", "path": filename}
+        elif isinstance(raw, str) and raw.startswith("[{"):
+            values = json.loads(raw)
+            if all(isinstance(v, dict) and "_type" in v for v in values):
+                for index, info in enumerate(values):
+                    yield key, f"{key}/{index}", info
 
 
 def _media_row(
