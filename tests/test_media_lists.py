@@ -112,7 +112,8 @@ def test_a_list_of_images_reaches_mlflow_as_log_images_stores_it(isolated: Path)
     rng = np.random.default_rng(2)
     pixels = [rng.integers(0, 256, size=(8, 12, 3), dtype=np.uint8) for _ in range(3)]
     with tracelet.start_logging(exp_name="listed", project="p", backend="mlflow") as experiment:
-        tracelet.log({"examples": [tracelet.Image(p, caption=str(i)) for i, p in enumerate(pixels)]})
+        images = [tracelet.Image(p, caption=str(i)) for i, p in enumerate(pixels)]
+        tracelet.log({"examples": images})
         tracelet.log({"examples": tracelet.Image(pixels[0]), "loss": 0.5})
         tracelet.log({"hist": [tracelet.Histogram(np.arange(10.0), num_bins=5)], "none": []})
     assert experiment.report.complete, experiment.report.summary()
@@ -121,8 +122,9 @@ def test_a_list_of_images_reaches_mlflow_as_log_images_stores_it(isolated: Path)
         experiment.log_image("examples", pixels[0], step=1)
         experiment.log_histogram("hist/0", np.arange(10.0), step=2, num_bins=5)
 
-    listed, named = read_mlflow("sqlite:///mlflow.db", "listed"), read_mlflow(
-        "sqlite:///mlflow.db", "named"
+    listed, named = (
+        read_mlflow("sqlite:///mlflow.db", "listed"),
+        read_mlflow("sqlite:///mlflow.db", "named"),
     )
     keys = list(zip(listed.media["key"], listed.media["step"], listed.media["kind"], strict=True))
     assert keys == [

@@ -81,10 +81,7 @@ def list_problem(codemod: TrackerCodemod, call: cst.Call, kind: str) -> str | No
     appended = _appended_to(resolver, call)
     if appended is not None and _only_logged(codemod, appended, kind):
         return None
-    return (
-        f"a wandb.{kind} value passed to code the codemod does not follow: "
-        + _advice(kind)
-    )
+    return f"a wandb.{kind} value passed to code the codemod does not follow: " + _advice(kind)
 
 
 def logged_value(codemod: TrackerCodemod, node: cst.CSTNode) -> bool:
@@ -137,11 +134,15 @@ def _only_logged_dict(codemod: TrackerCodemod, name: cst.Name) -> bool:
         for access in assignment.references:
             node = access.node
             holder = resolver.parent(node)
-            store = isinstance(holder, cst.Subscript) and holder.value is node and (
-                _stored_in(resolver, _assigned_value(resolver, holder)) is node
+            store = (
+                isinstance(holder, cst.Subscript)
+                and holder.value is node
+                and (_stored_in(resolver, _assigned_value(resolver, holder)) is node)
             )
-            data = isinstance(holder, cst.Arg) and holder.value is node and (
-                _is_log_data(codemod, holder)
+            data = (
+                isinstance(holder, cst.Arg)
+                and holder.value is node
+                and (_is_log_data(codemod, holder))
             )
             if not (store or data):
                 return False

@@ -41,8 +41,8 @@ from libcst.metadata import ScopeProvider
 from tracelet.codemods import report
 from tracelet.codemods.base import Decision, TrackerCodemod, receiver, unmapped
 from tracelet.codemods.cstutil import bind_args, call_with, expr, literal, string_value
-from tracelet.codemods.wandb_media_lists import is_log_call, list_problem
 from tracelet.codemods.resolve import Role, Usage
+from tracelet.codemods.wandb_media_lists import is_log_call, list_problem
 
 RUN = "wandb:run"
 MEDIA_OBJECT = "wandb:media"
