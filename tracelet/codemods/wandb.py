@@ -31,7 +31,8 @@ without ``wandb`` among the ``--to`` trackers they are dropped with a warning, a
 
 Left (with a TODO, holding the file on W&B, the reason saying what to write instead):
 media tracelet has no value for (``wandb.Video``, ``Audio``, ``plot.*``, ...), media with
-boxes or masks, lists of media, reads of ``wandb.config`` (sweeps), ``use_artifact``,
+boxes or masks, lists of media that go elsewhere than ``wandb.log`` (see
+:mod:`tracelet.codemods.wandb_media_lists`), reads of ``wandb.config`` (sweeps), ``use_artifact``,
 artifacts of several files, sweeps, ``resume_from`` / ``fork_from``, positional arguments.
 
 Dropped with a warning: ``tags`` (W&B labels, not tracelet's key/value tags),

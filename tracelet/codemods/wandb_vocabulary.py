@@ -7,6 +7,8 @@ source                                                      migrated
 ``wandb.Image(x, caption=c)`` / ``Histogram`` / ``Table``   ``tracelet.Image(x, caption=c)``,
                                                             ``tracelet.Histogram`` /
                                                             ``tracelet.Table`` (same arguments)
+lists of them that only reach ``wandb.log``                 the same lists of tracelet media
+                                                            (:mod:`~tracelet.codemods.wandb_media_lists`)
 ``run.summary[k] = v``, ``wandb.run.summary.update(d)``     ``experiment.summary[k] = v``,
                                                             ``experiment.summary.update(d)``
 ``wandb.define_metric(n, step_metric=s, summary=m)``        ``experiment.define_metric(...)``
