@@ -271,6 +271,26 @@ def test_a_media_list_that_goes_elsewhere_than_wandb_log_is_left(use: str, reaso
     assert any(" WB100 left: " in e and reason in e for e in entries), entries
 
 
+def test_a_media_list_in_a_dict_variable_only_wandb_log_is_given_is_rewritten() -> None:
+    code = """
+        import wandb
+        wandb.init(project="p")
+        log = {"examples": [wandb.Image(x) for x in batch], "acc": 0.5}
+        log["more"] = (wandb.Image(a), wandb.Image(b))
+        wandb.log(log, step=3)
+        shown = {"examples": [wandb.Image(x) for x in batch]}
+        print(shown)
+        wandb.log(shown)
+        """
+    _, entries = migrate("wandb", code)
+    assert any("7 WB100 left: a list of wandb.Image values used other" in e for e in entries)
+    assert [e[:10] for e in entries if e[0] in "45"] == ["4 WB014 he", "5 WB014 he", "5 WB014 he"]
+    without_print = "\n".join(line for line in code.splitlines() if "print" not in line)
+    new, entries = migrate("wandb", without_print)
+    assert 'log["more"] = (tracelet.Image(a), tracelet.Image(b))' in new
+    assert not [e for e in entries if " rewritten" not in e], entries
+
+
 def test_appended_media_whose_list_goes_elsewhere_is_left() -> None:
     _, entries = migrate(
         "wandb",

@@ -5,8 +5,9 @@ one kind under one key and W&B stores it as ``wandb.log`` stores the list of W&B
 Three shapes, each within one scope, each list holding media of one kind:
 
 * a list literal or comprehension as a value of the dict ``wandb.log`` is given,
-  ``wandb.log({"examples": [wandb.Image(x, caption=c) for x, c in pairs]})``, or stored
-  in a dict variable that only ``wandb.log`` is given (``log["examples"] = [...]``);
+  ``wandb.log({"examples": [wandb.Image(x, caption=c) for x, c in pairs]})``, or in a
+  dict variable that only ``wandb.log`` is given (``log = {"examples": [...]}``,
+  ``log["examples"] = [...]``);
 * a name bound to such a list, every use of it such a dict value;
 * a name bound to ``[]`` and filled with ``name.append(wandb.Image(...))`` (wandb/examples'
   pytorch-cnn-mnist), every other use of it such a dict value.
@@ -86,7 +87,8 @@ def list_problem(codemod: TrackerCodemod, call: cst.Call, kind: str) -> str | No
 
 def logged_value(codemod: TrackerCodemod, node: cst.CSTNode) -> bool:
     """``node`` is a value of the dict (or of a dict nested in it) given to ``wandb.log``,
-    written in the call or stored in a dict variable the call is given (``log[k] = node``)."""
+    written in the call or in a dict variable the call is given (``log = {k: node}``,
+    ``log[k] = node``)."""
     resolver = codemod.resolver
     stored = _stored_in(resolver, node)
     if stored is not None:
@@ -99,6 +101,9 @@ def logged_value(codemod: TrackerCodemod, node: cst.CSTNode) -> bool:
         holder = resolver.parent(node)
         if isinstance(holder, cst.Arg) and holder.value is node:
             return _is_log_data(codemod, holder)
+        if isinstance(holder, cst.Assign):  # log = {...}; wandb.log(log)
+            target = _bound_name(resolver, node)
+            return target is not None and _only_logged_dict(codemod, target)
 
 
 def _is_log_data(codemod: TrackerCodemod, arg: cst.Arg) -> bool:
