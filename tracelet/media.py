@@ -206,11 +206,13 @@ def media_list(key: str, values: list | tuple) -> MediaList:
         TypeError: ``values`` mixes media kinds, or holds something that is not media.
     """
     items = tuple(values)
-    kinds = {type(item) for item in items}
-    if any(not isinstance(item, Media) or isinstance(item, MediaList) for item in items) or (
-        len(kinds) > 1
+    kind = type(items[0]) if items else Image
+    if (
+        not issubclass(kind, Media)
+        or kind is MediaList
+        or any(type(item) is not kind for item in items)
     ):
-        found = ", ".join(sorted(t.__name__ for t in kinds))
+        found = ", ".join(sorted({type(item).__name__ for item in items}))
         raise TypeError(
             f"tracelet.log: {key!r} is a list of {found}; a list logged under one key holds "
             "media of one kind (all tracelet.Image, all tracelet.Histogram or all "
