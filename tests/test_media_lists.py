@@ -20,7 +20,8 @@ from tracelet.validators.compare import compare_runs
 
 # the shapes real code logs: a comprehension of torch images with captions (wandb/examples
 # pytorch-cnn-mnist), numpy images of two sizes, a tuple, a list logged with step= that
-# moves the step, histograms, an empty list, tables
+# moves the step past a row left open by commit=False, histograms, an empty list, tables,
+# and lists logged with step=epoch each epoch (W&B names each file after the step before)
 CALLS = """
 import numpy as np
 import torch
@@ -31,11 +32,13 @@ LOG({"examples": [IMAGE(d, caption=f"Pred: {i}") for i, d in enumerate(data)], "
 LOG({"examples": [IMAGE(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)),
                   IMAGE(rng.integers(0, 256, (8, 10, 3), dtype=np.uint8))]})
 LOG({"pair": (IMAGE(rng.random((6, 6)), mode="L"),)}, commit=False)
-LOG({"acc": 0.75})
 LOG({"examples": [IMAGE(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8))]}, step=7)
 LOG({"weights": [HISTOGRAM(rng.normal(size=50), num_bins=8), HISTOGRAM(rng.normal(size=9))]})
 LOG({"none": [], "loss": 0.25})
 LOG({"tables": [TABLE(columns=["a"], data=[[1]]), TABLE(columns=["b"], data=[["x"]])]})
+for epoch in (10, 11, 12):
+    LOG({"epoch": epoch, "samples": [IMAGE(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8))]},
+        step=epoch)
 """
 
 
@@ -76,7 +79,9 @@ def test_a_list_of_images_is_the_history_value_and_files_wandb_log_writes(isolat
     )
 
     rows = _without_client_ids(history(sync_file(original)))
-    assert [row["_step"] for row in rows] == [0, 1, 2, 7, 8, 9]
+    assert [row["_step"] for row in rows] == [0, 1, 2, 7, 8, 9, 10, 11, 12]
+    named = [row["samples.filenames"][0].split("_")[1] for row in rows[6:]]
+    assert named == ["10", "10", "11"] and rows[3]["examples.filenames"][0].split("_")[1] == "2"
     first = rows[0]
     assert first["examples._type"] == "images/separated" and first["examples.count"] == 3
     assert first["examples.captions"] == ["Pred: 0", "Pred: 1", "Pred: 2"]
@@ -85,7 +90,7 @@ def test_a_list_of_images_is_the_history_value_and_files_wandb_log_writes(isolat
     assert _without_client_ids(history(sync_file(migrated))) == rows
     files = [name for row in rows for key, v in row.items() if key.endswith(".filenames")
              for name in v]  # fmt: skip
-    assert len(files) == 7
+    assert len(files) == 10
     for relative in files:
         stored = (migrated / "files" / relative).read_bytes()
         assert (original / "files" / relative).read_bytes() == stored
@@ -96,7 +101,8 @@ def test_a_list_of_images_is_the_history_value_and_files_wandb_log_writes(isolat
     images = left.media[left.media["kind"] == "image"]
     assert list(zip(images["key"], images["step"], strict=True)) == [
         ("examples/0", 0), ("examples/1", 0), ("examples/2", 0), ("examples/0", 1),
-        ("examples/1", 1), ("pair/0", 2), ("examples/0", 7),
+        ("examples/1", 1), ("pair/0", 2), ("examples/0", 7), ("samples/0", 10),
+        ("samples/0", 11), ("samples/0", 12),
     ]  # fmt: skip
     listed = left.media[left.media["kind"] != "image"]
     assert list(zip(listed["key"], listed["kind"], strict=True)) == [

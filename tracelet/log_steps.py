@@ -54,9 +54,11 @@ class WandbStyleLog:
     Each run has one ([`Experiment.log`][tracelet.Experiment.log] and
     [`tracelet.log`][tracelet.log] go through it); it passes each committed row to
     ``emit`` as one row event, ``("r", step, wall_time, {key: value})``, so that W&B
-    receives the row ``wandb.log`` would have written. A fifth item, when present, lists
-    the media keys of the call that moved the step (``log(d, step=s)`` above the current
-    step): W&B names their files after the step before it.
+    receives the row ``wandb.log`` would have written. A fifth and a sixth item, when
+    present, list the media keys of the call that moved the step (``log(d, step=s)``
+    above the current step) and the step before it: W&B names their files after that
+    step (its own counter at the call, the step of a row still open or the one after a
+    committed row).
 
     Attributes:
         step: the step the pending row will be committed at.
@@ -80,6 +82,7 @@ class WandbStyleLog:
         self.step = 0
         self._pending: dict[str, Any] = {}
         self._early: set[str] = set()  # media of the call that moved the step
+        self._named_at = 0  # the step before that call, which W&B names their files after
         self.dropped_calls = 0
         self.skipped_values = 0
         self._warned_keys: set[str] = set()
@@ -108,8 +111,9 @@ class WandbStyleLog:
         values = self._values(data)  # raises before the row changes
         jumped = step is not None and step > self.step
         if jumped:
+            named_at = self.step  # W&B's counter at this call: an open row's step, or the next
             self._commit()
-            self.step = step
+            self._named_at, self.step = named_at, step
         for name, value in values.items():
             self._early.discard(name)
             self._pending[name] = value
@@ -163,7 +167,7 @@ class WandbStyleLog:
         if not self._pending:
             return
         row = (ROW, self.step, time.time(), self._pending)
-        self._emit((*row, sorted(self._early)) if self._early else row)
+        self._emit((*row, sorted(self._early), self._named_at) if self._early else row)
         self._pending = {}
         self._early = set()
         self.step += 1

@@ -327,7 +327,12 @@ class BackendWorker:
             self._refuse("unknown", 1, f"unknown event kind {kind!r}")
 
     def _deliver_row(
-        self, step: int, wall_time: float, values: dict[str, Any], early: list[str] = ()
+        self,
+        step: int,
+        wall_time: float,
+        values: dict[str, Any],
+        early: list[str] = (),
+        named_at: int | None = None,
     ) -> None:
         """A ``tracelet.log`` row; its scalars count as metrics, its media by kind."""
         values = {key: with_absolute_paths(value, self.run_dir) for key, value in values.items()}
@@ -340,7 +345,7 @@ class BackendWorker:
             self.summaries.add_points(row_points(step, wall_time, values))
             self.state.summaries = self.summaries.state()
         try:
-            self.backend.log_row(step, wall_time, values, early)
+            self.backend.log_row(step, wall_time, values, early, named_at)
         except RefusedError as exc:
             refused = sum(counts.values()) if exc.count is None else exc.count
             self._refuse("row values", refused, str(exc))

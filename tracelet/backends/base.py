@@ -201,11 +201,12 @@ class Backend(ABC):
         wall_time: float,
         values: Mapping[str, Any],
         early: Sequence[str] = (),
+        named_at: int | None = None,
     ) -> None:
         """One committed ``tracelet.log`` row (``wandb.log``'s unit). By default its
         scalars are one :meth:`log_metrics` call and its media go to :meth:`log_media`;
-        a tracker with rows of its own (W&B) stores the row as it is (``early``: see
-        :mod:`tracelet.events`)."""
+        a tracker with rows of its own (W&B) stores the row as it is (``early`` and
+        ``named_at``: see :mod:`tracelet.events`)."""
         points = row_points(step, wall_time, values)
         if points:
             self.log_metrics(points)

@@ -243,6 +243,7 @@ class WandbBackend(Backend):
         wall_time: float,
         values: Mapping[str, Any],
         early: Sequence[str] = (),
+        named_at: int | None = None,
     ) -> None:
         refused = [reason for key in values if (reason := _key_problem(key))]
         row = {
@@ -254,7 +255,7 @@ class WandbBackend(Backend):
             if self.state.get("wandb_step_column") or step < self.state["wandb_next_step"]:
                 self._log(step, wall_time, row)
             else:
-                self._log_native(step, wall_time, row, early)
+                self._log_native(step, wall_time, row, early, named_at)
         if refused:
             raise RefusedError(f"W&B: {'; '.join(sorted(set(refused)))}", count=len(refused))
 
@@ -403,21 +404,29 @@ class WandbBackend(Backend):
         return self._where or self.name
 
     def _log_native(
-        self, step: int, wall_time: float, row: dict[str, Any], early: Sequence[str]
+        self,
+        step: int,
+        wall_time: float,
+        row: dict[str, Any],
+        early: Sequence[str],
+        named_at: int | None = None,
     ) -> None:
-        """The row as ``wandb.log`` calls build it. W&B names a media file after its step
-        at the call that logs it: media of the call that moved the step (``early``) go
-        in a call with ``step=``, the rest in a call at the new step."""
+        """The row as ``wandb.log`` calls build it. W&B names a media file after its own
+        step counter at the call that logs it: media of the call that moved the step
+        (``early``) go in a call with ``step=`` made at ``named_at``, the step before it
+        (the previous row's when that row was still open in the original program, which
+        W&B had not counted past), the rest in a call at the new step."""
         self._define_glob_matches(row)
         first = {key: row[key] for key in early if key in row}
         rest = {key: value for key, value in row.items() if key not in first}
-        if step == self._run.step:
+        if not first and step == self._run.step:
             self._run.log({**row, "_timestamp": wall_time})
-        elif not rest:
-            self._run.log({**first, "_timestamp": wall_time}, step=step, commit=True)
         else:
-            self._run.log({**first, "_timestamp": wall_time}, step=step, commit=False)
-            self._run.log(rest, commit=True)
+            if first and named_at is not None and hasattr(self._run, "_local_step"):
+                self._run._local_step = named_at  # the counter run.log names files after
+            self._run.log({**first, "_timestamp": wall_time}, step=step, commit=not rest)
+            if rest:
+                self._run.log(rest, commit=True)
         self.state["wandb_next_step"] = step + 1
 
     def _log(self, step: int, wall_time: float, values: dict[str, Any]) -> None:
