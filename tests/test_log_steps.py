@@ -106,8 +106,12 @@ def test_media_of_the_call_that_moves_the_step_are_listed_as_early():
     log.log({"b": second})  # bound to step 3
     log.log({"c": first}, step=4)
     log.log({"c": second})  # the later call wins: c is bound to step 4
+    log.log({"d": first}, step=6)  # row 4 was committed: W&B binds d to step 5
+    log.log({"e": second}, step=8)  # row 6 is still open: e is bound to step 6
     log.finish()
     assert [(e[1], e[3], e[4:]) for e in emitted] == [
-        (3, {"a": first, "x": 1.0, "b": second}, (["a"],)),
+        (3, {"a": first, "x": 1.0, "b": second}, (["a"], 0)),
         (4, {"c": second}, ()),
+        (6, {"d": first}, (["d"], 5)),
+        (8, {"e": second}, (["e"], 6)),
     ]

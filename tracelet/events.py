@@ -16,7 +16,7 @@ kind   tuple                                                  meaning
 ``x``  ``("x", key, step, wall_time, text)``                  a text record
 ``s``  ``("s", {key: value}, [removed keys])``                summary values set / deleted
 ``d``  ``("d", name, step_metric, [summary ops] or None)``    ``define_metric``
-``r``  ``("r", step, wall_time, {key: value}[, early])``      one committed ``tracelet.log`` row
+``r``  ``("r", step, wall_time, {key: value}[, early, at])`` one committed ``tracelet.log`` row
 ``v``  ``("v", key, step, wall_time, media)``                 an ``experiment.log_image``... value
 ``e``  ``("e", status)``                                      end of run: FINISHED/FAILED/KILLED
 =====  =====================================================  ==========================
@@ -41,7 +41,7 @@ model folder, or None, "metadata": dict or None, "params": {str: str}, "tags": {
 
 A row is what one ``wandb.log`` commit holds, kept whole so that a tracker with rows
 (W&B) stores it as ``wandb.log`` would; the others receive its values as points.
-``early`` lists the media keys W&B binds to the step before the row's (see
+``early`` lists the media keys W&B binds to the step before the row's, ``at`` (see
 :class:`tracelet.log_steps.WandbStyleLog`). Its values are numbers, or media
 (:mod:`tracelet.media`), which the flusher turns into JSON descriptors with a
 ``"_type"`` (as it does the media of a ``v`` event).

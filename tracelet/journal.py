@@ -197,7 +197,7 @@ def read_run(path: str | Path, run: str | None = None) -> RunTables:
     listed as artifacts ``media/<key>/<step>``. Images, histograms, texts and
     ``tracelet.log`` / ``experiment.log_*`` media are the media table.
     """
-    from tracelet.media import media_row, with_absolute_paths
+    from tracelet.media import media_table_rows, with_absolute_paths
     from tracelet.rundir import JOURNAL_FILE
     from tracelet.summaries import MetricSummaries
     from tracelet.tables import file_sha256, histogram_content, image_content
@@ -224,13 +224,15 @@ def read_run(path: str | Path, run: str | None = None) -> RunTables:
                 if not isinstance(value, dict):
                     metrics.append((key, step, float(value), wall_time))
                     aggregates.add(key, float(value))
-            media_rows.extend(
-                media_row(key, step, with_absolute_paths(value, run_dir))
-                for key, value in values.items()
-                if isinstance(value, dict)
-            )
+            for key, value in values.items():
+                if isinstance(value, dict):
+                    media_rows.extend(
+                        media_table_rows(key, step, with_absolute_paths(value, run_dir))
+                    )
         elif kind == MEDIA:
-            media_rows.append(media_row(event[1], event[2], with_absolute_paths(event[4], run_dir)))
+            media_rows.extend(
+                media_table_rows(event[1], event[2], with_absolute_paths(event[4], run_dir))
+            )
         elif kind == HISTOGRAM:
             counts, limits = event[4]["bucket_counts"], event[4]["bucket_limits"]
             media_rows.append(

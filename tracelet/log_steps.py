@@ -15,8 +15,11 @@ whose step is implicit (almost all of them) without guessing a step:
   ``a.b``); values must be scalars (numbers, bools, numpy scalars, one-element
   tensors), kept as ``int``, ``float`` or ``bool`` as ``wandb.log`` keeps them (other
   trackers receive them as floats), or media: ``tracelet.Image``, ``tracelet.Histogram``,
-  ``tracelet.Table`` (see :mod:`tracelet.media`), in the same row. Any other value (a
-  ``wandb.Image``, a string) is not logged: tracelet warns once per key and counts it.
+  ``tracelet.Table`` (see :mod:`tracelet.media`), in the same row, or a list (or tuple)
+  of media of one kind under one key, as ``wandb.log`` takes a list of ``wandb.Image``
+  (a list mixing kinds, or media and other values, raises ``TypeError`` naming the key).
+  Any other value (a ``wandb.Image``, a string, a list of numbers) is not logged:
+  tracelet warns once per key and counts it.
 
 Example:
     ```python
@@ -41,7 +44,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tracelet.events import ROW
-from tracelet.media import Media
+from tracelet.media import Media, is_media_list, media_list
 from tracelet.values import to_scalar, to_step
 
 
@@ -51,9 +54,11 @@ class WandbStyleLog:
     Each run has one ([`Experiment.log`][tracelet.Experiment.log] and
     [`tracelet.log`][tracelet.log] go through it); it passes each committed row to
     ``emit`` as one row event, ``("r", step, wall_time, {key: value})``, so that W&B
-    receives the row ``wandb.log`` would have written. A fifth item, when present, lists
-    the media keys of the call that moved the step (``log(d, step=s)`` above the current
-    step): W&B names their files after the step before it.
+    receives the row ``wandb.log`` would have written. A fifth and a sixth item, when
+    present, list the media keys of the call that moved the step (``log(d, step=s)``
+    above the current step) and the step before it: W&B names their files after that
+    step (its own counter at the call, the step of a row still open or the one after a
+    committed row).
 
     Attributes:
         step: the step the pending row will be committed at.
@@ -77,6 +82,7 @@ class WandbStyleLog:
         self.step = 0
         self._pending: dict[str, Any] = {}
         self._early: set[str] = set()  # media of the call that moved the step
+        self._named_at = 0  # the step before that call, which W&B names their files after
         self.dropped_calls = 0
         self.skipped_values = 0
         self._warned_keys: set[str] = set()
@@ -86,7 +92,8 @@ class WandbStyleLog:
         """Merge ``data`` into the pending row and commit it as ``wandb.log`` would.
 
         Raises:
-            TypeError: ``data`` is not a mapping.
+            TypeError: ``data`` is not a mapping, or a list in it mixes media kinds (or
+                media and other values).
 
         Example:
             ```python
@@ -96,16 +103,22 @@ class WandbStyleLog:
         """
         if not isinstance(data, Mapping):
             raise TypeError(f"log() takes a dict of metrics, got {type(data).__name__}")
-        before = self.step
         if step is not None:
             step = to_step(step)
             if step < self.step:
                 self._drop(step)
                 return
-            if step > self.step:
-                self._commit()
-                self.step = step
-        self._merge(data, jumped=before != self.step)
+        values = self._values(data)  # raises before the row changes
+        jumped = step is not None and step > self.step
+        if jumped:
+            named_at = self.step  # W&B's counter at this call: an open row's step, or the next
+            self._commit()
+            self._named_at, self.step = named_at, step
+        for name, value in values.items():
+            self._early.discard(name)
+            self._pending[name] = value
+            if jumped and isinstance(value, Media):  # W&B names its file after the step before
+                self._early.add(name)
         if commit or (commit is None and step is None):
             self._commit()
 
@@ -120,36 +133,41 @@ class WandbStyleLog:
         """
         self._commit()
 
-    def _merge(self, data: Mapping[str, Any], prefix: str = "", jumped: bool = False) -> None:
+    def _values(self, data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+        """The loggable values of ``data`` by flattened name; media stay references (the
+        flusher encodes them, off this thread)."""
+        values: dict[str, Any] = {}
         for key, value in data.items():
             name = f"{prefix}{key}"
             if isinstance(value, Mapping):
-                self._merge(value, f"{name}.", jumped)
-                continue
-            self._early.discard(name)
-            if isinstance(value, Media):  # encoded by the flusher, off this thread
-                self._pending[name] = value
-                if jumped:  # W&B names its file after the step before the jump
-                    self._early.add(name)
-                continue
-            try:
-                self._pending[name] = to_scalar(value)
-            except TypeError:
-                self.skipped_values += 1
-                if name not in self._warned_keys:
-                    self._warned_keys.add(name)
-                    warnings.warn(
-                        f"tracelet.log: {name!r} is a {type(value).__name__}, not a scalar; "
-                        "it is not logged (media go in tracelet.Image / tracelet.Histogram "
-                        "/ tracelet.Table)",
-                        stacklevel=4,
-                    )
+                values.update(self._values(value, f"{name}."))
+            elif isinstance(value, Media):
+                values[name] = value
+            elif is_media_list(value):
+                values[name] = media_list(name, value)
+            else:
+                try:
+                    values[name] = to_scalar(value)
+                except TypeError:
+                    self._skip(name, value)
+        return values
+
+    def _skip(self, name: str, value: Any) -> None:
+        self.skipped_values += 1
+        if name not in self._warned_keys:
+            self._warned_keys.add(name)
+            warnings.warn(
+                f"tracelet.log: {name!r} is a {type(value).__name__}, not a scalar; "
+                "it is not logged (media go in tracelet.Image / tracelet.Histogram "
+                "/ tracelet.Table)",
+                stacklevel=5,
+            )
 
     def _commit(self) -> None:
         if not self._pending:
             return
         row = (ROW, self.step, time.time(), self._pending)
-        self._emit((*row, sorted(self._early)) if self._early else row)
+        self._emit((*row, sorted(self._early), self._named_at) if self._early else row)
         self._pending = {}
         self._early = set()
         self.step += 1

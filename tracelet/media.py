@@ -16,6 +16,9 @@ and the journal carries a small JSON descriptor with a ``"_type"``:
 ``histogram``  ``path`` of the ``.npy`` sequence and ``num_bins``, or ``np_histogram``
                as ``[counts, edges]`` lists
 ``table``      ``columns`` and ``data`` (lists of JSON values)
+``list``       ``kind`` (the items' ``_type``, ``None`` for an empty list) and ``items``,
+               one descriptor per value: a list (or tuple) of media of one kind logged
+               under one key, ``tracelet.log({"examples": [tracelet.Image(x), ...]})``
 =============  ===========================================================================
 
 Each backend rebuilds the tracker's own media type from that (W&B: ``wandb.Image``
@@ -32,8 +35,13 @@ Example:
                                                        caption="epoch 1")})
     tracelet.log({"weights": tracelet.Histogram(np.random.randn(1000), num_bins=32)})
     tracelet.log({"preds": tracelet.Table(columns=["id", "label"], data=[[1, "cat"]])})
+    tracelet.log({"examples": [tracelet.Image(x, caption=str(y)) for x, y in batch]})
     tracelet.stop_logging()
     ```
+
+W&B stores a list as ``wandb.log`` stores a list of ``wandb.Image`` (one
+``images/separated`` value with its files); the other trackers store its items as
+``experiment.log_images`` does, under ``key/0``, ``key/1``, ...
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ from tracelet.values import json_safe
 IMAGE = "image"
 HISTOGRAM = "histogram"
 TABLE = "table"
+LIST = "list"
 
 
 class Media:
@@ -173,6 +182,70 @@ class Table(Media):
         return {"_type": TABLE, "columns": columns, "data": data}
 
 
+class MediaList(Media):
+    """Media values of one kind logged under one key, as ``wandb.log`` takes a list of
+    ``wandb.Image``; built by ``tracelet.log`` from the list it is given (see
+    :func:`media_list`)."""
+
+    kind = LIST
+
+    def __init__(self, items: tuple[Media, ...]):
+        self.items = items
+
+    def descriptor(self, media_dir: Path, stem: str) -> dict[str, Any]:
+        items = [item.descriptor(media_dir, f"{stem}-{i}") for i, item in enumerate(self.items)]
+        kind = self.items[0].kind if self.items else None
+        return {"_type": LIST, "kind": kind, "items": items}
+
+
+def media_list(key: str, values: list | tuple) -> MediaList:
+    """``values`` as one media value; only references are kept (the training thread's
+    cost), the items are encoded by the flusher.
+
+    Raises:
+        TypeError: ``values`` mixes media kinds, or holds something that is not media.
+    """
+    items = tuple(values)
+    kind = type(items[0]) if items else Image
+    if (
+        not issubclass(kind, Media)
+        or kind is MediaList
+        or any(type(item) is not kind for item in items)
+    ):
+        found = ", ".join(sorted({type(item).__name__ for item in items}))
+        raise TypeError(
+            f"tracelet.log: {key!r} is a list of {found}; a list logged under one key holds "
+            "media of one kind (all tracelet.Image, all tracelet.Histogram or all "
+            "tracelet.Table): log the others under keys of their own"
+        )
+    return MediaList(items)
+
+
+def is_media_list(values: Any) -> bool:
+    """A list or tuple ``tracelet.log`` logs as media: empty (W&B stores ``[]``) or
+    holding a media value. A list without media (numbers, strings) is not logged."""
+    return isinstance(values, list | tuple) and (
+        not values or any(isinstance(v, Media) for v in values)
+    )
+
+
+def items_of(descriptor: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """``(suffix, descriptor)`` of each value a descriptor holds: ``("", it)`` for one
+    value, ``("/0", first), ("/1", second), ...`` for a list (``experiment.log_images``'s
+    names)."""
+    if descriptor.get("_type") == LIST:
+        return [(f"/{i}", item) for i, item in enumerate(descriptor["items"])]
+    return [("", descriptor)]
+
+
+def kind_counts(descriptor: dict[str, Any]) -> dict[str, int]:
+    """How many values of each ``_type`` a descriptor holds."""
+    counts: dict[str, int] = {}
+    for _, item in items_of(descriptor):
+        counts[item["_type"]] = counts.get(item["_type"], 0) + 1
+    return counts
+
+
 def table_cells(dataframe: Any, columns: Any, data: Any) -> tuple[list[str], list[list[Any]]]:
     """Columns and rows of a table as JSON values; ``columns`` default ``0, 1, ...``."""
     if dataframe is not None:
@@ -185,8 +258,10 @@ def table_cells(dataframe: Any, columns: Any, data: Any) -> tuple[list[str], lis
 
 
 def with_absolute_paths(value: Any, run_dir: Path) -> Any:
-    """A media descriptor whose file path (relative to the run folder in the journal) is
+    """A media descriptor whose file paths (relative to the run folder in the journal) are
     absolute; any other value as it is."""
+    if isinstance(value, dict) and value.get("_type") == LIST:
+        return {**value, "items": [with_absolute_paths(v, run_dir) for v in value["items"]]}
     if isinstance(value, dict) and "path" in value:
         return {**value, "path": str(Path(run_dir) / value["path"])}
     return value
@@ -198,8 +273,9 @@ def prepare(value: Media, run_dir: Path, stem: str) -> dict[str, Any]:
 
     media_dir = run_dir / MEDIA_DIR
     descriptor = value.descriptor(media_dir, stem)
-    if "path" in descriptor:
-        descriptor["path"] = f"{MEDIA_DIR}/{descriptor['path']}"
+    for _, item in items_of(descriptor):
+        if "path" in item:
+            item["path"] = f"{MEDIA_DIR}/{item['path']}"
     json.dumps(descriptor)  # refuse here, in the flusher, what the journal cannot hold
     return descriptor
 
@@ -316,6 +392,11 @@ def histogram_dict(descriptor: dict[str, Any]) -> dict[str, Any]:
         "bucket_limits": edges[1:],
         "bucket_counts": counts,
     }
+
+
+def media_table_rows(key: str, step: int, descriptor: dict[str, Any]) -> list[tuple]:
+    """The media table rows of a descriptor (a list's items as ``key/0``, ``key/1``, ...)."""
+    return [media_row(f"{key}{suffix}", step, item) for suffix, item in items_of(descriptor)]
 
 
 def media_row(key: str, step: int, descriptor: dict[str, Any]) -> tuple:

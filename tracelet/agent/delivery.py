@@ -45,7 +45,7 @@ from tracelet.events import (
     Point,
     SystemSample,
 )
-from tracelet.media import with_absolute_paths
+from tracelet.media import kind_counts, with_absolute_paths
 from tracelet.rundir import (
     CONSOLE_FILE,
     JOURNAL_FILE,
@@ -327,19 +327,25 @@ class BackendWorker:
             self._refuse("unknown", 1, f"unknown event kind {kind!r}")
 
     def _deliver_row(
-        self, step: int, wall_time: float, values: dict[str, Any], early: list[str] = ()
+        self,
+        step: int,
+        wall_time: float,
+        values: dict[str, Any],
+        early: list[str] = (),
+        named_at: int | None = None,
     ) -> None:
         """A ``tracelet.log`` row; its scalars count as metrics, its media by kind."""
         values = {key: with_absolute_paths(value, self.run_dir) for key, value in values.items()}
         counts: dict[str, int] = {}
         for value in values.values():
-            kind = f"{value['_type']}s" if isinstance(value, dict) else "metrics"
-            counts[kind] = counts.get(kind, 0) + 1
+            held = kind_counts(value) if isinstance(value, dict) else {"metric": 1}
+            for kind, count in held.items():
+                counts[f"{kind}s"] = counts.get(f"{kind}s", 0) + count
         if self.summaries.definitions and not self.backend.computes_metric_summaries:
             self.summaries.add_points(row_points(step, wall_time, values))
             self.state.summaries = self.summaries.state()
         try:
-            self.backend.log_row(step, wall_time, values, early)
+            self.backend.log_row(step, wall_time, values, early, named_at)
         except RefusedError as exc:
             refused = sum(counts.values()) if exc.count is None else exc.count
             self._refuse("row values", refused, str(exc))

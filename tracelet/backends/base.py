@@ -205,11 +205,12 @@ class Backend(ABC):
         wall_time: float,
         values: Mapping[str, Any],
         early: Sequence[str] = (),
+        named_at: int | None = None,
     ) -> None:
         """One committed ``tracelet.log`` row (``wandb.log``'s unit). By default its
         scalars are one :meth:`log_metrics` call and its media go to :meth:`log_media`;
-        a tracker with rows of its own (W&B) stores the row as it is (``early``: see
-        :mod:`tracelet.events`)."""
+        a tracker with rows of its own (W&B) stores the row as it is (``early`` and
+        ``named_at``: see :mod:`tracelet.events`)."""
         points = row_points(step, wall_time, values)
         if points:
             self.log_metrics(points)
@@ -220,11 +221,15 @@ class Backend(ABC):
     def log_media(self, key: str, step: int, wall_time: float, media: Mapping[str, Any]) -> None:
         """A media value (a :mod:`tracelet.media` descriptor, files as absolute paths).
         By default an image goes to :meth:`log_image` as a PNG, a histogram to
-        :meth:`log_histogram` and a table to :meth:`log_table`."""
+        :meth:`log_histogram` and a table to :meth:`log_table`; the items of a list go
+        one by one under ``key/0``, ``key/1``, ... (as ``experiment.log_images`` names them)."""
         from tracelet import media as kinds
 
         kind = media["_type"]
-        if kind == kinds.IMAGE:
+        if kind == kinds.LIST:
+            for suffix, item in kinds.items_of(dict(media)):
+                self.log_media(f"{key}{suffix}", step, wall_time, item)
+        elif kind == kinds.IMAGE:
             self.log_image(key, step, wall_time, kinds.png_file(dict(media)))
         elif kind == kinds.HISTOGRAM:
             self.log_histogram(key, step, wall_time, kinds.histogram_dict(dict(media)))

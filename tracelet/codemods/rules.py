@@ -95,12 +95,17 @@ _RULES: tuple[Rule, ...] = (
     Rule("WB013", "wandb-resume", "wandb", Safety.MANUAL,
          "wandb.init(resume_from= / fork_from= / resume=True without id=): write "
          "start_logging(resume=<run id>, resume_mode='allow'|'must')"),
+    Rule("WB014", "wandb-media-list", "wandb", Safety.SAFE,
+         "a list of wandb.Image / Histogram / Table (literal, comprehension, or a local list "
+         "filled with append) logged under one key -> a list of tracelet.Image / ... in "
+         "tracelet.log"),
     Rule("WB016", "wandb-config-read", "wandb", Safety.SAFE,
          "reading wandb.config / run.config (attributes, keys, get, keys(), items(), in, "
          "dict()) -> experiment.config, which holds what the program set (no W&B sweeps)"),
     Rule("WB100", "wandb-media", "wandb", Safety.MANUAL,
          "wandb.Video / Audio / plot / Html / Object3D ..., media with boxes or masks, lists "
-         "of media: the reason names the tracelet call to write"),
+         "of media that go elsewhere than wandb.log: the reason names the tracelet call to "
+         "write"),
     Rule("WB102", "wandb-summary-other", "wandb", Safety.MANUAL,
          "a run summary used other than as a mapping: write experiment.summary[k] = v"),
     Rule("WB103", "wandb-artifact-other", "wandb", Safety.MANUAL,

@@ -32,7 +32,8 @@ without ``wandb`` among the ``--to`` trackers they are dropped with a warning, a
 
 Left (with a TODO, holding the file on W&B, the reason saying what to write instead):
 media tracelet has no value for (``wandb.Video``, ``Audio``, ``plot.*``, ...), media with
-boxes or masks, lists of media, ``use_artifact``,
+boxes or masks, lists of media that go elsewhere than ``wandb.log`` (see
+:mod:`tracelet.codemods.wandb_media_lists`), ``use_artifact``,
 artifacts of several files, sweeps, ``resume_from`` / ``fork_from``, positional arguments.
 
 Dropped with a warning: ``tags`` (W&B labels, not tracelet's key/value tags),
@@ -69,6 +70,7 @@ from tracelet.codemods.wandb_vocabulary import (
     MEDIA_FACTORIES,
     MEDIA_OBJECT,
     WandbVocabulary,
+    not_a_dict_log,
 )
 from tracelet.codemods.writer import TB_SYNC_DIFFERENCES
 
@@ -311,6 +313,11 @@ class WandbToTracelet(WandbVocabulary, WandbConfig):
         if bound is None or bound.unknown or "data" not in bound:
             return self.left("TL002", unmapped("wandb.log"))
         notes = ["sync= dropped: tracelet delivers in the background"] if "sync" in bound else []
+        if not_a_dict_log(self, usage.call):
+            notes.append(
+                "wandb.log is given a literal, not a dict: W&B raises TypeError here and "
+                "tracelet.log raises it too; to log it write tracelet.log({key: value})"
+            )
 
         def transform(updated: cst.CSTNode) -> cst.CSTNode:
             assert isinstance(updated, cst.Call)

@@ -7,6 +7,8 @@ source                                                      migrated
 ``wandb.Image(x, caption=c)`` / ``Histogram`` / ``Table``   ``tracelet.Image(x, caption=c)``,
                                                             ``tracelet.Histogram`` /
                                                             ``tracelet.Table`` (same arguments)
+lists of them that only reach ``wandb.log``                 the same lists of tracelet media
+                                                            (:mod:`~tracelet.codemods.wandb_media_lists`)
 ``run.summary[k] = v``, ``wandb.run.summary.update(d)``     ``experiment.summary[k] = v``,
                                                             ``experiment.summary.update(d)``
 ``wandb.define_metric(n, step_metric=s, summary=m)``        ``experiment.define_metric(...)``
@@ -42,6 +44,7 @@ from tracelet.codemods import report
 from tracelet.codemods.base import Decision, TrackerCodemod, receiver, unmapped
 from tracelet.codemods.cstutil import bind_args, call_with, expr, literal, string_value
 from tracelet.codemods.resolve import Role, Usage
+from tracelet.codemods.wandb_media_lists import is_log_call, list_problem
 
 RUN = "wandb:run"
 MEDIA_OBJECT = "wandb:media"
@@ -164,17 +167,18 @@ class WandbVocabulary(TrackerCodemod):
                 f"a wandb.{kind} value returned from a function may reach wandb.log in another "
                 f"module; build tracelet.{kind}(...) where it is logged",
             )
-        if self._in_list(usage.node) or usage.role == Role.ARG:
-            return self.left(
-                "WB100",
-                f"a list of wandb.{kind} values: tracelet.log takes one media value per key; "
-                "log the list with experiment.log_images(key, images, step=..., captions=...)",
-            )
 
         def transform(updated: cst.CSTNode) -> cst.CSTNode:
             assert isinstance(updated, cst.Call)
             return updated.with_changes(func=expr(f"tracelet.{kind}"))
 
+        if usage.role == Role.ARG and not_a_dict_log(self, self.resolver.parent(usage.context)):
+            return self.rewrite("WB009", usage.node, transform)  # never used: the call raises
+        if self._in_list(usage.node) or usage.role == Role.ARG:
+            problem = list_problem(self, usage.call, kind)
+            if problem is not None:
+                return self.left("WB100", problem)
+            return self.rewrite("WB014", usage.node, transform)
         return self.rewrite("WB009", usage.node, transform)
 
     def media_object_use(self, usage: Usage) -> Decision:
@@ -582,6 +586,16 @@ _ARTIFACT_ADVICE = (
     "write the file or folder, then experiment.log_artifact(path, name=..., type=..., "
     "metadata=..., aliases=...)"
 )
+
+
+def not_a_dict_log(codemod: TrackerCodemod, call: cst.CSTNode | None) -> bool:
+    """``wandb.log("name", value)``: a literal that is not a dict where the dict goes. W&B
+    raises TypeError ("wandb.log must be passed a dictionary") and so does tracelet.log."""
+    if not is_log_call(codemod, call):
+        return False
+    assert isinstance(call, cst.Call)
+    bound = bind_args(call, ("data", "step", "commit", "sync"))
+    return bound is not None and "data" in bound and literal(bound.value("data")) is not ...
 
 
 def _keeps_file_name(add) -> bool:

@@ -115,6 +115,7 @@ RESERVED_KEYS = frozenset({STEP_KEY, "_step", "_runtime", "_timestamp"})
 EXIT_CODES = {"FINISHED": 0, "FAILED": 1, "KILLED": 255}
 MAX_TAG_LENGTH = 64
 MAX_HISTOGRAM_BUCKETS = 512
+SEPARATED_IMAGES = "images/separated"  # the history value of wandb.log of a list of images
 _TEXT_OPEN = '<pre style="white-space: pre-wrap">'
 _TEXT_CLOSE = "</pre>"
 _OPTION_KEYS = ("entity", "mode", "dir", "group", "job_type", "notes")
@@ -242,6 +243,7 @@ class WandbBackend(Backend):
         wall_time: float,
         values: Mapping[str, Any],
         early: Sequence[str] = (),
+        named_at: int | None = None,
     ) -> None:
         refused = [reason for key in values if (reason := _key_problem(key))]
         row = {
@@ -253,7 +255,7 @@ class WandbBackend(Backend):
             if self.state.get("wandb_step_column") or step < self.state["wandb_next_step"]:
                 self._log(step, wall_time, row)
             else:
-                self._log_native(step, wall_time, row, early)
+                self._log_native(step, wall_time, row, early, named_at)
         if refused:
             raise RefusedError(f"W&B: {'; '.join(sorted(set(refused)))}", count=len(refused))
 
@@ -404,21 +406,29 @@ class WandbBackend(Backend):
         return self._where or self.name
 
     def _log_native(
-        self, step: int, wall_time: float, row: dict[str, Any], early: Sequence[str]
+        self,
+        step: int,
+        wall_time: float,
+        row: dict[str, Any],
+        early: Sequence[str],
+        named_at: int | None = None,
     ) -> None:
-        """The row as ``wandb.log`` calls build it. W&B names a media file after its step
-        at the call that logs it: media of the call that moved the step (``early``) go
-        in a call with ``step=``, the rest in a call at the new step."""
+        """The row as ``wandb.log`` calls build it. W&B names a media file after its own
+        step counter at the call that logs it: media of the call that moved the step
+        (``early``) go in a call with ``step=`` made at ``named_at``, the step before it
+        (the previous row's when that row was still open in the original program, which
+        W&B had not counted past), the rest in a call at the new step."""
         self._define_glob_matches(row)
         first = {key: row[key] for key in early if key in row}
         rest = {key: value for key, value in row.items() if key not in first}
-        if step == self._run.step:
+        if not first and step == self._run.step:
             self._run.log({**row, "_timestamp": wall_time})
-        elif not rest:
-            self._run.log({**first, "_timestamp": wall_time}, step=step, commit=True)
         else:
-            self._run.log({**first, "_timestamp": wall_time}, step=step, commit=False)
-            self._run.log(rest, commit=True)
+            if first and named_at is not None and hasattr(self._run, "_local_step"):
+                self._run._local_step = named_at  # the counter run.log names files after
+            self._run.log({**first, "_timestamp": wall_time}, step=step, commit=not rest)
+            if rest:
+                self._run.log(rest, commit=True)
         self.state["wandb_next_step"] = step + 1
 
     def _log(self, step: int, wall_time: float, values: dict[str, Any]) -> None:
@@ -471,6 +481,8 @@ def _wandb_media(key: str, step: int, media: Mapping[str, Any]) -> Any:
 
     wandb = _wandb()
     kind = media["_type"]
+    if kind == kinds.LIST:  # wandb.log of a list: W&B's images/separated for images
+        return [_wandb_media(key, step, item) for item in media["items"]]
     try:
         if kind == kinds.IMAGE:
             pixels = kinds.load_pixels(dict(media))
@@ -915,14 +927,11 @@ def read_media(path: str, run: str | None = None) -> pd.DataFrame:
         steps_for = _Steps(decoded)
         media_root = sync_file.parent / "files"
         for row in decoded.rows:
-            for key, sub in row.items():
-                if not isinstance(sub, dict) or "_type" not in sub:
-                    continue
-                info = {k: json.loads(v) for k, v in sub.items()}
+            wall = float(row.get("_timestamp", "nan"))
+            for key, name, item in _row_media(row):
                 step = row.get(steps_for.key_for(key)) or row.get("_step", "0")
-                kind, value = _media_value(info, media_root)
-                wall = float(row.get("_timestamp", "nan"))
-                records.append((key, _integer(step), kind, wall, value))
+                kind, value = _media_value(item, media_root)
+                records.append((name, _integer(step), kind, wall, value))
     return pd.DataFrame.from_records(
         records, columns=["key", "step", "kind", "wall_time", "value"]
     ).astype({"step": "int64", "wall_time": "float64"})
@@ -933,23 +942,43 @@ def _media_rows(decoded: Decoded, media_root: Path, notes: list[str]) -> list[tu
     steps_for = _Steps(decoded)
     rows = []
     for row in decoded.rows:
-        for key, sub in sorted(row.items()):
-            if not isinstance(sub, dict) or "_type" not in sub:
-                continue
-            info = {k: json.loads(v) for k, v in sub.items()}
+        for key, name, item in _row_media(row):
             step = _integer(row.get(steps_for.key_for(key)) or row.get("_step", "0"))
-            kind = str(info["_type"]).removesuffix("-file")
-            if kind == "histogram":
-                content = tables.histogram_content(info.get("values", []), info.get("bins", [])[1:])
-                rows.append((key, step, kind, -1, "", content))
-                continue
-            path = media_root / info["path"] if info.get("path") else None
-            if path is None or not path.is_file():
-                notes.append(f"{key!r} at step {step}: no local copy of its {kind} file")
-                rows.append((key, step, kind, int(info.get("size", -1)), "", ""))
-                continue
-            rows.append(tables.media_file_row(key, step, *_media_content(kind, path)))
+            rows.append(_media_row(name, step, item, media_root, notes))
     return rows
+
+
+def _row_media(row: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """``(key, name, info)`` of each media value of a history row. The items of a list are
+    named ``key/0``, ``key/1``, ... as tracelet names them: W&B stores a list of images as
+    one ``images/separated`` value with a file per image, other lists as JSON lists."""
+    for key, raw in sorted(row.items()):
+        if isinstance(raw, dict) and "_type" in raw:
+            info = {k: json.loads(v) for k, v in raw.items()}
+            if info["_type"] != SEPARATED_IMAGES:
+                yield key, key, info
+                continue
+            for index, filename in enumerate(info.get("filenames") or []):
+                yield key, f"{key}/{index}", {"_type": "image-file", "path": filename}
+        elif isinstance(raw, str) and raw.startswith("[{"):
+            values = json.loads(raw)
+            if all(isinstance(v, dict) and "_type" in v for v in values):
+                for index, info in enumerate(values):
+                    yield key, f"{key}/{index}", info
+
+
+def _media_row(
+    key: str, step: int, info: dict[str, Any], media_root: Path, notes: list[str]
+) -> tuple:
+    kind = str(info["_type"]).removesuffix("-file")
+    if kind == "histogram":
+        content = tables.histogram_content(info.get("values", []), info.get("bins", [])[1:])
+        return (key, step, kind, -1, "", content)
+    path = media_root / info["path"] if info.get("path") else None
+    if path is None or not path.is_file():
+        notes.append(f"{key!r} at step {step}: no local copy of its {kind} file")
+        return (key, step, kind, int(info.get("size", -1)), "", "")
+    return tables.media_file_row(key, step, *_media_content(kind, path))
 
 
 def _media_content(kind: str, path: Path) -> tuple[str, Path, str]:
