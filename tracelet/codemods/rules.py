@@ -76,8 +76,9 @@ _RULES: tuple[Rule, ...] = (
     Rule("WB006", "wandb-tensorboard-sync", "wandb", Safety.SAFE,
          "wandb.tensorboard.patch() removed and sync_tensorboard= dropped: "
          "SummaryWriter calls reach the trackers natively"),
-    Rule("WB007", "wandb-save", "wandb", Safety.UNSAFE,
-         "wandb.save(path) -> experiment.log_artifact(path): an artifact, not a run file"),
+    Rule("WB007", "wandb-save", "wandb", Safety.SAFE,
+         "wandb.save(glob, base_path=, policy=) -> experiment.save(...) (same run file "
+         "names, globs and policy)"),
     Rule("WB008", "wandb-watch-define-metric", "wandb", Safety.SAFE,
          "wandb.watch / unwatch / define_metric -> experiment.watch / unwatch / define_metric"),
     Rule("WB009", "wandb-media-value", "wandb", Safety.SAFE,
@@ -94,6 +95,9 @@ _RULES: tuple[Rule, ...] = (
     Rule("WB013", "wandb-resume", "wandb", Safety.MANUAL,
          "wandb.init(resume_from= / fork_from= / resume=True without id=): write "
          "start_logging(resume=<run id>, resume_mode='allow'|'must')"),
+    Rule("WB018", "wandb-module-reference", "wandb", Safety.INFO,
+         "the wandb module itself as a value (if wandb: ..., self._wandb = wandb): kept; "
+         "its uses through the alias are migrated, the guard keeps its meaning"),
     Rule("WB100", "wandb-media", "wandb", Safety.MANUAL,
          "wandb.Video / Audio / plot / Html / Object3D ..., media with boxes or masks, lists "
          "of media: the reason names the tracelet call to write"),
