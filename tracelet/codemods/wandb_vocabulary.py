@@ -13,8 +13,9 @@ source                                                      migrated
 ``wandb.watch(model, log=l, log_freq=f)`` / ``unwatch``     ``experiment.watch(...)`` /
                                                             ``unwatch``
 ``a = wandb.Artifact(n, type=t, metadata=m)``,              ``experiment.log_artifact(p,
-``a.add_file(p)`` (or ``add_dir``),                         name=n, type=t, metadata=m,
-``run.log_artifact(a, aliases=x)``                          aliases=x)``
+``a.add_file(p)`` (or ``add_dir(p)``),                      name=f"{n}/<file>", type=t,
+``run.log_artifact(a, aliases=x)``                          metadata=m, aliases=x)``
+                                                            (``name=n`` for ``add_dir``)
 ``run.log_artifact(p, name=n, type=t)``, ``log_model(p)``   ``experiment.log_artifact(p, ...)``
                                                             (``type="model"`` for log_model)
 ``run.id``, ``run.url``, ``run.name``, ``run.project``      ``experiment.ids["wandb"]``,
