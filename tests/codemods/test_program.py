@@ -453,3 +453,46 @@ def test_a_migrated_program_passing_its_run_between_modules_logs_the_same(
         ("loss", 0), ("loss", 1), ("loss", 2)
     ]  # fmt: skip
     assert compare_runs(original, migrated).exit_code == 0
+
+
+CONVNEXT_LOGGER = """\
+class WandbLogger(object):
+    def __init__(self, args):
+        try:
+            import wandb
+            self._wandb = wandb
+        except ImportError:
+            raise ImportError("To use the Weights and Biases Logger please install wandb.")
+        if self._wandb.run is None:
+            self._wandb.init(project=args.project, config=args)
+
+    def log_epoch_metrics(self, metrics, commit=True):
+        self._wandb.log({"epoch": metrics.get("epoch")}, commit=False)
+"""
+CONVNEXT_ENGINE = """\
+def train_one_epoch(model, wandb_logger=None):
+    if wandb_logger:
+        wandb_logger._wandb.log({"Rank-0 Batch Wise/train_loss": 0.5}, commit=False)
+"""
+
+
+def test_a_module_reaching_the_wandb_module_stored_on_self_holds_the_module_that_stores_it(
+    tmp_path: Path,
+) -> None:
+    """facebookresearch/ConvNeXt: utils.py keeps the module as ``self._wandb``, engine.py
+    logs with ``wandb_logger._wandb.log(...)``, which would find no W&B run once
+    ``self._wandb.init`` became ``tracelet.start_logging``."""
+    (tmp_path / "utils.py").write_text(CONVNEXT_LOGGER)
+    (tmp_path / "engine.py").write_text(CONVNEXT_ENGINE)
+    outcome = runner.migrate([tmp_path], WANDB, jobs=1)
+    logger = reports(outcome, tmp_path)["utils.py"]
+    assert logger.held and outcome.changes == []
+    assert {e.action for e in logger.entries if e.line > 5} == {HELD}
+    assert logger.entries[-1].reason == (
+        f"held back: {tmp_path / 'engine.py'}:3 calls wandb_logger._wandb.log on the W&B "
+        f"module stored at {tmp_path / 'utils.py'}:5; it would have no run once tracelet "
+        "starts it: write that call as a tracelet call, then migrate again"
+    )
+    (tmp_path / "engine.py").write_text(CONVNEXT_ENGINE.replace("wandb_logger._wandb.log", "log"))
+    outcome = runner.migrate([tmp_path], WANDB, jobs=1)
+    assert not reports(outcome, tmp_path)["utils.py"].held

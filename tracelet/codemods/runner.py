@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import difflib
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -115,6 +116,7 @@ def transform_bytes(
     file_report.uses_run = codemod.uses_run
     file_report.blocking_lines = codemod.blocking_lines
     file_report.program_calls = codemod.program_calls
+    file_report.module_aliases = codemod.module_aliases
     file_report.changed = new != data
     return new, file_report, module.encoding
 
@@ -201,7 +203,8 @@ def migrate(
         work.append((str(path), data, options))
     originals = {item[0]: item[1] for item in work}
     decision = _ProgramDecision(paths, files, originals, options)
-    results = decision.hold_shared_runs(decision.follow_calls(_run(work, jobs, progress)))
+    results = decision.follow_calls(_run(work, jobs, progress))
+    results = decision.hold_shared_runs(decision.hold_reached_aliases(results))
     outcome = Outcome(migration)
     for file_report, new, encoding in sorted(results, key=lambda r: r[0].path):
         file_report.named = Path(file_report.path) in named
@@ -269,6 +272,40 @@ class _ProgramDecision:
         done = {r.path for r, _, _ in results}
         out.extend(self._again(path) for path in self.calls if path not in done)
         return out
+
+    def hold_reached_aliases(self, results: list[Result]) -> list[Result]:
+        """Migrate again, holding back, a module that stores the tracker module on
+        ``self.<name>`` when another module reaches it as ``<object>.<name>.<call>``: those
+        calls would still go to the tracker, which no longer has a run."""
+        out = []
+        for result in results:
+            file_report = result[0]
+            reached = [
+                found
+                for line, name in file_report.module_aliases
+                if (found := self._reached(Path(file_report.path), line, name)) is not None
+            ]
+            if not reached or file_report.error is not None:
+                out.append(result)
+                continue
+            out.append(self._again(file_report.path, "; ".join(reached)))
+        return out
+
+    def _reached(self, owner: Path, line: int, name: str) -> str | None:
+        use = re.compile(rf"\b(?!self\b)(\w+(?:\.\w+)*)\.{re.escape(name)}\.\w+")
+        for path, data in self.sources.items():
+            if path == owner:
+                continue
+            text = data.decode("utf-8", "replace")
+            found = use.search(text)
+            if found is not None:
+                where = text.count("\n", 0, found.start()) + 1
+                return (
+                    f"{path}:{where} calls {found.group(0)} on the {self.codemod.TRACKER_NAME} "
+                    f"module stored at {owner}:{line}; it would have no run once tracelet "
+                    "starts it: write that call as a tracelet call, then migrate again"
+                )
+        return None
 
     def hold_shared_runs(self, results: list[Result]) -> list[Result]:
         """Migrate again, holding back, the modules that share a run with a held-back one."""

@@ -46,6 +46,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 import libcst as cst
+import libcst.matchers as m
+from libcst.metadata import PositionProvider
 
 from tracelet.codemods.base import (
     ACTIVE_EXPERIMENT,
@@ -223,6 +225,10 @@ class WandbToTracelet(WandbVocabulary):
                 "WB018",
             )
         if usage.role == Role.BIND and simple_binding_target(usage):
+            self.module_aliases.extend(
+                (self.get_metadata(PositionProvider, usage.node).start.line, attribute)
+                for attribute in _self_attributes(usage.context)
+            )
             return self.kept(
                 f"{self.code(usage.context)}: calls through this alias are migrated here; "
                 "another module that reaches it still calls wandb: migrate it too",
@@ -445,6 +451,20 @@ class WandbToTracelet(WandbVocabulary):
             return call_with(updated, cst.Attribute(value=target, attr=cst.Name("save")), args)
 
         return self.rewrite("WB007", usage.node, transform)
+
+
+def _self_attributes(assign: cst.CSTNode) -> list[str]:
+    """The ``self.<name>`` targets of an assignment (``self.a, self.b = ...`` too)."""
+    targets = [t.target for t in getattr(assign, "targets", ())]
+    found = []
+    for target in targets:
+        items = [e.value for e in target.elements] if isinstance(target, cst.Tuple) else [target]
+        found.extend(
+            item.attr.value
+            for item in items
+            if isinstance(item, cst.Attribute) and m.matches(item.value, m.Name("self"))
+        )
+    return found
 
 
 def _module_key(path: Path) -> str:
