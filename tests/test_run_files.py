@@ -22,6 +22,7 @@ import tracelet
 from tracelet.backends.wandb import read_run
 from tracelet.backends.wandb.logfile import decode, payloads
 from tracelet.journal import read_run as read_journal
+from tracelet.readers import read_store
 
 CONFIG = {"num_tokens": 16, "kl_loss_weight": 0.0}
 
@@ -187,3 +188,19 @@ def test_run_files_are_mlflow_artifacts_at_the_same_paths(tmp_path: Path) -> Non
     assert (local / "end.txt").read_text() == "as it is at the end"
     journal = read_journal(run.run_dir)
     assert sorted(journal.artifacts["name"]) == sorted(files)
+
+
+@pytest.mark.slow
+def test_run_files_are_clearml_artifacts_and_tensorboard_files_named_by_path(
+    tmp_path: Path,
+) -> None:
+    backends = ["clearml", "tensorboard"]
+    with tracelet.start_logging(project="dalle", backend=backends) as run:
+        dalle_shapes(run.save, lambda name, path: None)
+    assert run.report.complete, run.report.summary()
+    names = {"vae.pt", "vae-final.pt", "ckpt/a.pt", "ckpt/b.pt", "deep/notes.txt", "end.txt"}
+    journal = read_journal(run.run_dir).artifacts.set_index("name")
+    for backend in backends:
+        stored = read_store(run.urls[backend]).artifacts.set_index("name")
+        assert set(stored.index) == names, backend
+        assert stored.loc[sorted(names), "sha256"].equals(journal.loc[sorted(names), "sha256"])
