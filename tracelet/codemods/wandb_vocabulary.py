@@ -37,6 +37,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import libcst as cst
+import libcst.matchers as m
 from libcst.metadata import ScopeProvider
 
 from tracelet.codemods import report
@@ -569,7 +570,7 @@ class WandbVocabulary(TrackerCodemod):
             known = _last_literal(add.value("local_path"))
             if known is not None:
                 file_name = expr(quote_string(known))
-            else:
+            elif not _imports_os(self.module):
                 log_decision.imports.append("os")
         aliases = log.named.get("aliases")
         fallback = self.experiment_code(log_usage.node)
@@ -624,6 +625,19 @@ _ARTIFACT_ADVICE = (
     "write the file or folder, then experiment.log_artifact(path, name=..., type=..., "
     "metadata=..., aliases=...)"
 )
+
+
+def _imports_os(module: cst.Module) -> bool:
+    """``import os`` at the top of the module (then adding it again is a slow no-op)."""
+    return any(
+        m.matches(
+            line,
+            m.SimpleStatementLine(
+                body=[m.Import(names=[m.ImportAlias(name=m.Name("os"), asname=None)])]
+            ),
+        )
+        for line in module.body
+    )
 
 
 def _entry_name(module: cst.Module, artifact: cst.BaseExpression, entry: cst.BaseExpression) -> str:
