@@ -476,23 +476,35 @@ def train_one_epoch(model, wandb_logger=None):
 """
 
 
-def test_a_module_reaching_the_wandb_module_stored_on_self_holds_the_module_that_stores_it(
+def test_a_module_reaching_the_wandb_module_stored_on_self_is_migrated_with_it(
     tmp_path: Path,
 ) -> None:
     """facebookresearch/ConvNeXt: utils.py keeps the module as ``self._wandb``, engine.py
-    logs with ``wandb_logger._wandb.log(...)``, which would find no W&B run once
-    ``self._wandb.init`` became ``tracelet.start_logging``."""
+    logs with ``wandb_logger._wandb.log(...)``: both are migrated (``wandb.log`` would find
+    no W&B run once ``self._wandb.init`` became ``tracelet.start_logging``), or neither."""
     (tmp_path / "utils.py").write_text(CONVNEXT_LOGGER)
     (tmp_path / "engine.py").write_text(CONVNEXT_ENGINE)
     outcome = runner.migrate([tmp_path], WANDB, jobs=1)
+    changed = {c.path.name: c.new.decode() for c in outcome.changes}
+    assert "tracelet.start_logging(" in changed["utils.py"]
+    assert (
+        'tracelet.log({"Rank-0 Batch Wise/train_loss": 0.5}, commit=False)' in changed["engine.py"]
+    )
+    assert "import tracelet" in changed["engine.py"]
+
+    left = (
+        CONVNEXT_ENGINE
+        + "        wandb_logger._wandb.log({'clip': wandb_logger._wandb.Video(v)})\n"
+    )
+    (tmp_path / "engine.py").write_text(left)
+    outcome = runner.migrate([tmp_path], WANDB, jobs=1)
     logger = reports(outcome, tmp_path)["utils.py"]
-    assert logger.held and outcome.changes == []
+    assert logger.held and [c.path.name for c in outcome.changes] == ["engine.py"]
+    engine = outcome.changes[0].new.decode()
+    assert "wandb_logger._wandb.log({" in engine and "import tracelet" not in engine
     assert {e.action for e in logger.entries if e.line > 5} == {HELD}
     assert logger.entries[-1].reason == (
         f"held back: {tmp_path / 'engine.py'}:3 calls wandb_logger._wandb.log on the W&B "
-        f"module stored at {tmp_path / 'utils.py'}:5; it would have no run once tracelet "
-        "starts it: write that call as a tracelet call, then migrate again"
+        f"module stored at {tmp_path / 'utils.py'}:5, which keeps its calls: they would "
+        "find no run"
     )
-    (tmp_path / "engine.py").write_text(CONVNEXT_ENGINE.replace("wandb_logger._wandb.log", "log"))
-    outcome = runner.migrate([tmp_path], WANDB, jobs=1)
-    assert not reports(outcome, tmp_path)["utils.py"].held

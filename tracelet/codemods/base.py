@@ -138,9 +138,9 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
         # (qualified callee, argument position or keyword, kind): tracker objects passed to
         # functions imported from elsewhere, for the program decision to follow
         self.program_calls: list[tuple[str, int | str, str]] = []
-        # (line, attribute): the tracker module stored on self.<attribute>, which other
-        # modules may reach as <object>.<attribute> (the program decision looks)
-        self.module_aliases: list[tuple[int, str]] = []
+        # (line, attribute, tracker module): the module stored on self.<attribute>, which
+        # other modules may reach as <object>.<attribute> (the program decision follows)
+        self.module_aliases: list[tuple[int, str, str]] = []
 
     @staticmethod
     def add_args(arg_parser: argparse.ArgumentParser) -> None:

@@ -226,12 +226,12 @@ class WandbToTracelet(WandbVocabulary):
             )
         if usage.role == Role.BIND and simple_binding_target(usage):
             self.module_aliases.extend(
-                (self.get_metadata(PositionProvider, usage.node).start.line, attribute)
+                (self.get_metadata(PositionProvider, usage.node).start.line, attribute, "wandb")
                 for attribute in _self_attributes(usage.context)
             )
             return self.kept(
-                f"{self.code(usage.context)}: calls through this alias are migrated here; "
-                "another module that reaches it still calls wandb: migrate it too",
+                f"{self.code(usage.context)}: calls through this alias are migrated, here "
+                "and in the modules of the program that reach it as <object>.<attribute>",
                 "WB018",
             )
         if usage.role == Role.ARG and self.resolver.arg_is_followed(usage):
