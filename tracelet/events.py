@@ -11,6 +11,7 @@ kind   tuple                                                  meaning
 ``t``  ``("t", {key: str})``                                  tags
 ``a``  ``("a", name, absolute_path[, info])``                 a file or folder artifact
 ``o``  ``("o", name, absolute_path, model_info)``             a model (see below)
+``f``  ``("f", name, absolute_path, policy)``                 a run file (``experiment.save``)
 ``i``  ``("i", key, step, wall_time, media_path)``            a PNG image (path in run dir)
 ``h``  ``("h", key, step, wall_time, histogram)``             a histogram (see below)
 ``x``  ``("x", key, step, wall_time, text)``                  a text record
@@ -39,6 +40,10 @@ A model's ``absolute_path`` is its portable file (a torch state dict ``.pt``, xg
 model folder, or None, "metadata": dict or None, "params": {str: str}, "tags": {str: str},
 "model_type": str or None, "step": int}`` (an older journal's info has the first three).
 
+A run file's ``name`` is its path among the run's files (``wandb.save``'s name for it,
+see :mod:`tracelet.runfiles`); ``policy`` is ``"now"``, ``"live"`` or ``"end"``. A file
+saved again under the same name replaces the earlier one.
+
 A row is what one ``wandb.log`` commit holds, kept whole so that a tracker with rows
 (W&B) stores it as ``wandb.log`` would; the others receive its values as points.
 ``early`` lists the media keys W&B binds to the step before the row's, ``at`` (see
@@ -56,6 +61,7 @@ PARAMS: Final = "p"
 TAGS: Final = "t"
 ARTIFACT: Final = "a"
 MODEL: Final = "o"
+FILE: Final = "f"
 IMAGE: Final = "i"
 HISTOGRAM: Final = "h"
 TEXT: Final = "x"

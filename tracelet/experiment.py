@@ -45,6 +45,7 @@ from tracelet.objects import (
 )
 from tracelet.pictures import is_picture, write_picture
 from tracelet.rundir import CONSOLE_FILE, RunSpec, create_run_dir, write_spec
+from tracelet.runfiles import RunFiles
 from tracelet.summaries import RunSummary, check_metric_name, parse_summary_ops
 from tracelet.tables import flatten_params
 from tracelet.values import json_safe, to_float, to_step
@@ -139,6 +140,7 @@ class Experiment:
         self._wandb_log = WandbStyleLog(self._emit)
         # a tracker that serialises objects itself is given the object's pickle too
         self._objects_for_tracker = any(load_backend(b).serialises_objects for b in backends)
+        self._files = RunFiles(self.run_dir, self._emit)
         self._logs_dicts = False  # tracelet.log was called: watch() uses its step
         self._watcher = None
         self.summary = RunSummary(lambda event: self._emit(event))
@@ -335,6 +337,36 @@ class Experiment:
         target.parent.mkdir(parents=True, exist_ok=True)
         write(target)
         self._emit((ARTIFACT, name, str(target), *([info] if info else [])))
+
+    def save(
+        self,
+        glob_or_path: str | os.PathLike,
+        base_path: str | os.PathLike | None = None,
+        policy: str = "live",
+    ) -> list[str]:
+        """Keep the files ``glob_or_path`` matches among the run's files, as ``wandb.save``.
+
+        Each file is named by its path relative to ``base_path`` (default: the working
+        directory for a relative glob; for an absolute one, the folder above the file's
+        folder), the name W&B gives it. The glob is expanded now. ``policy`` says when
+        the file is captured: ``"now"`` (at this call), ``"live"`` (now and again when
+        the run stops, so the run keeps its last version) or ``"end"`` (at the stop).
+        W&B stores the files as the run's own files (``run.save``), MLflow as run
+        artifacts at those paths, ClearML as artifacts of those names, TensorBoard's
+        folder under ``artifacts/``. Returns the names saved (none when nothing matched,
+        as ``wandb.save`` saves nothing then).
+
+        Raises:
+            ValueError: an unknown ``policy``, or a glob outside ``base_path``.
+
+        Example:
+            ```python
+            torch.save(model.state_dict(), "vae.pt")
+            experiment.save("./vae.pt")             # the run file vae.pt, last version
+            experiment.save("ckpt/*.pt", policy="now")  # ckpt/<file>.pt, as they are now
+            ```
+        """
+        return self._files.save(glob_or_path, base_path, policy)
 
     def log_model(
         self,
@@ -672,6 +704,7 @@ class Experiment:
                 return self.report
             self._stopped = True
             self.unwatch()
+            self._files.capture_at_stop()
             if _active is self:
                 _active = None
                 _router.activate(None)

@@ -35,6 +35,7 @@ from tracelet.events import (
     ARTIFACT,
     DEFINE_METRIC,
     END,
+    FILE,
     HISTOGRAM,
     IMAGE,
     MEDIA,
@@ -194,13 +195,14 @@ def read_run(path: str | Path, run: str | None = None) -> RunTables:
     the row's order). Params and tags are last-wins, as a tracker would show them; params
     of a section read as ``section/key``. The summary is what ``experiment.summary`` ended
     with, plus the ``define_metric`` aggregates of the journal's points. Image events are
-    listed as artifacts ``media/<key>/<step>``. Images, histograms, texts and
+    listed as artifacts ``media/<key>/<step>``, run files (``experiment.save``) as
+    artifacts named by their path among the run files, each once. Images, histograms, texts and
     ``tracelet.log`` / ``experiment.log_*`` media are the media table.
     """
     from tracelet.media import media_table_rows, with_absolute_paths
     from tracelet.rundir import JOURNAL_FILE
     from tracelet.summaries import MetricSummaries
-    from tracelet.tables import file_sha256, histogram_content, image_content
+    from tracelet.tables import artifact_rows, file_sha256, histogram_content, image_content
 
     path = Path(path)
     journal = path / JOURNAL_FILE if path.is_dir() else path
@@ -208,6 +210,7 @@ def read_run(path: str | Path, run: str | None = None) -> RunTables:
     params: dict[str, Any] = {}
     tags: dict[str, str] = {}
     artifacts: list[tuple] = []
+    run_files: dict[str, str] = {}
     summary: dict[str, Any] = {}
     aggregates = MetricSummaries()
     media_rows: list[tuple] = []
@@ -254,10 +257,10 @@ def read_run(path: str | Path, run: str | None = None) -> RunTables:
         elif kind == TAGS:
             tags.update(event[1])
         elif kind == ARTIFACT:
-            from tracelet.tables import artifact_rows
-
             if Path(event[2]).exists():
                 artifacts.extend(artifact_rows(event[2], event[1]))
+        elif kind == FILE:
+            run_files[event[1]] = event[2]  # saved again: the last capture is the file
         elif kind == IMAGE:
             media = journal.parent / event[4]
             if media.exists():
@@ -265,6 +268,9 @@ def read_run(path: str | Path, run: str | None = None) -> RunTables:
                 artifacts.append((name, str(media), media.stat().st_size, file_sha256(media)))
                 row = (event[1], event[2], "image", media.stat().st_size, file_sha256(media))
                 media_rows.append((*row, image_content(media)))
+    for name, file in run_files.items():
+        if Path(file).exists():
+            artifacts.extend(artifact_rows(file, name))
     return RunTables(
         metrics=metrics_frame(metrics),
         params=params_frame(params),

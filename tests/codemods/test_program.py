@@ -453,3 +453,159 @@ def test_a_migrated_program_passing_its_run_between_modules_logs_the_same(
         ("loss", 0), ("loss", 1), ("loss", 2)
     ]  # fmt: skip
     assert compare_runs(original, migrated).exit_code == 0
+
+
+CONVNEXT_LOGGER = """\
+class WandbLogger(object):
+    def __init__(self, args):
+        try:
+            import wandb
+            self._wandb = wandb
+        except ImportError:
+            raise ImportError("To use the Weights and Biases Logger please install wandb.")
+        if self._wandb.run is None:
+            self._wandb.init(project=args.project, config=args)
+
+    def log_epoch_metrics(self, metrics, commit=True):
+        self._wandb.log({"epoch": metrics.get("epoch")}, commit=False)
+"""
+CONVNEXT_ENGINE = """\
+def train_one_epoch(model, wandb_logger=None):
+    if wandb_logger:
+        wandb_logger._wandb.log({"Rank-0 Batch Wise/train_loss": 0.5}, commit=False)
+"""
+
+
+def test_a_module_reaching_the_wandb_module_stored_on_self_is_migrated_with_it(
+    tmp_path: Path,
+) -> None:
+    """facebookresearch/ConvNeXt: utils.py keeps the module as ``self._wandb``, engine.py
+    logs with ``wandb_logger._wandb.log(...)``: both are migrated (``wandb.log`` would find
+    no W&B run once ``self._wandb.init`` became ``tracelet.start_logging``), or neither."""
+    (tmp_path / "utils.py").write_text(CONVNEXT_LOGGER)
+    (tmp_path / "engine.py").write_text(CONVNEXT_ENGINE)
+    outcome = runner.migrate([tmp_path], WANDB, jobs=1)
+    changed = {c.path.name: c.new.decode() for c in outcome.changes}
+    assert "tracelet.start_logging(" in changed["utils.py"]
+    assert (
+        'tracelet.log({"Rank-0 Batch Wise/train_loss": 0.5}, commit=False)' in changed["engine.py"]
+    )
+    assert "import tracelet" in changed["engine.py"]
+
+    left = (
+        CONVNEXT_ENGINE
+        + "        wandb_logger._wandb.log({'clip': wandb_logger._wandb.Video(v)})\n"
+    )
+    (tmp_path / "engine.py").write_text(left)
+    outcome = runner.migrate([tmp_path], WANDB, jobs=1)
+    logger = reports(outcome, tmp_path)["utils.py"]
+    assert logger.held and [c.path.name for c in outcome.changes] == ["engine.py"]
+    engine = outcome.changes[0].new.decode()
+    assert "wandb_logger._wandb.log({" in engine and "import tracelet" not in engine
+    assert {e.action for e in logger.entries if e.line > 5} == {HELD}
+    assert logger.entries[-1].reason == (
+        f"held back: {tmp_path / 'engine.py'}:3 calls wandb_logger._wandb.log on the W&B "
+        f"module stored at {tmp_path / 'utils.py'}:5, which keeps its calls: they would "
+        "find no run"
+    )
+
+
+CONVNEXT_MAIN = """\
+import argparse
+
+import utils
+from engine import train_one_epoch
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--project", default="convnext")
+    parser.add_argument("--enable_wandb", default=True)
+    args = parser.parse_args()
+    wandb_logger = utils.WandbLogger(args) if args.enable_wandb else None
+    for epoch in range(3):
+        if wandb_logger:
+            wandb_logger.set_steps()
+        train_one_epoch(epoch, wandb_logger=wandb_logger)
+        if wandb_logger:
+            wandb_logger.log_epoch_metrics({"epoch": epoch, "train_loss": 1.0 / (epoch + 1)})
+    if wandb_logger:
+        wandb_logger.finish()
+
+
+if __name__ == "__main__":
+    main()
+"""
+CONVNEXT_UTILS = """\
+class WandbLogger(object):
+    def __init__(self, args):
+        self.args = args
+        try:
+            import wandb
+            self._wandb = wandb
+        except ImportError:
+            raise ImportError("To use the Weights and Biases Logger please install wandb.")
+        if self._wandb.run is None:
+            self._wandb.init(project=args.project, config=args)
+
+    def log_epoch_metrics(self, metrics, commit=True):
+        self._wandb.log({"epoch": metrics.get("epoch")}, commit=False)
+        for k, v in metrics.items():
+            if "train" in k:
+                self._wandb.log({f"Global Train/{k}": v}, commit=False)
+        self._wandb.log({})
+
+    def set_steps(self):
+        batch_step = "Rank-0 Batch Wise/global_train_step"
+        self._wandb.define_metric("Rank-0 Batch Wise/*", step_metric=batch_step)
+        self._wandb.define_metric("Global Train/*", step_metric="epoch")
+
+    def finish(self):
+        self._wandb.finish()
+"""
+CONVNEXT_TRAIN_ONE_EPOCH = """\
+def train_one_epoch(epoch, wandb_logger=None):
+    for it in range(epoch * 2, epoch * 2 + 2):
+        loss_value = 1.0 / (it + 1)
+        if wandb_logger:
+            wandb_logger._wandb.log({
+                "Rank-0 Batch Wise/train_loss": loss_value,
+                "Rank-0 Batch Wise/train_max_lr": 0.1,
+            }, commit=False)
+            wandb_logger._wandb.log({"Rank-0 Batch Wise/global_train_step": it})
+"""
+
+
+@pytest.mark.slow
+def test_a_migrated_convnext_program_logs_what_the_original_logged(tmp_path: Path) -> None:
+    """A reduction of facebookresearch/ConvNeXt (main.py, utils.py's WandbLogger,
+    engine.py's train_one_epoch): the module stored on ``self._wandb`` is reached from
+    engine.py; the original and the migrated program store the same W&B run."""
+    folders = {side: tmp_path / side for side in ("original", "migrated")}
+    for folder in folders.values():
+        folder.mkdir()
+        (folder / "main.py").write_text(CONVNEXT_MAIN)
+        (folder / "utils.py").write_text(CONVNEXT_UTILS)
+        (folder / "engine.py").write_text(CONVNEXT_TRAIN_ONE_EPOCH)
+    argv = ["migrate", str(folders["migrated"]), "--from", "wandb", "--write", "--no-progress"]
+    assert main([*argv, "--force"]) == 0
+    engine = (folders["migrated"] / "engine.py").read_text()
+    assert "_wandb" not in engine and "tracelet.log({" in engine
+    started = {
+        side: start_script(folder, "main.py", tmp_path / f"{side}-env")
+        for side, folder in folders.items()
+    }
+    for side, (process, _) in started.items():
+        wait(process, f"{side}/main.py")
+    envs = {side: env for side, (_, env) in started.items()}
+    original = read_store(str(Path(envs["original"]["WANDB_DIR"]) / "wandb"))
+    migrated = read_store(
+        delivered_store(tracelet_run(envs["migrated"]), "wandb", envs["migrated"])
+    )
+    points = ["key", "step", "value"]
+    assert "Rank-0 Batch Wise/train_loss" in set(original.metrics["key"])
+    assert (
+        original.metrics[points].sort_values(points).to_records(index=False).tolist()
+        == migrated.metrics[points].sort_values(points).to_records(index=False).tolist()
+    )
+    assert compare_runs(original, migrated).exit_code == 0

@@ -303,19 +303,55 @@ def test_moved_artifact_arguments_keep_their_own_rewrites() -> None:
     assert "Artifact" not in new and "add_dir" not in new
 
 
-def test_add_file_under_its_own_name_is_folded_and_a_renamed_file_is_left() -> None:
-    """ultralytics/yolov5, utils/loggers/wandb/wandb_utils.py: ``name=`` repeats the file name."""
+def test_add_file_names_its_entry_inside_the_artifact() -> None:
+    """ultralytics/yolov5, utils/loggers/wandb/wandb_utils.py: ``add_file(p, name=...)`` is
+    the entry's name inside the artifact, ``<artifact>/<entry>`` in tracelet's name; every
+    line of the artifact is in the report."""
     code = """
     import wandb
     run = wandb.init(project="p")
     model_artifact = wandb.Artifact("run_" + run.id + "_model", type="model")
-    model_artifact.add_file(str(path / "last.pt"), name="last.pt")
+    model_artifact.add_file(str(path / "last.pt"), name="best.pt")
     run.log_artifact(model_artifact, aliases=["latest"])
     """
     new, entries = migrate("wandb", code)
-    assert 'run.log_artifact(str(path / "last.pt"), name="run_" + run.ids["wandb"]' in new
-    _, entries = migrate("wandb", code.replace('name="last.pt"', 'name="best.pt"'))
-    assert any("5 WB103 left: add_file/add_dir(name=...) renames" in e for e in entries), entries
+    assert (
+        'run.log_artifact(str(path / "last.pt"), name="run_" + run.ids["wandb"] + "_model" + '
+        '"/best.pt", type="model", aliases=["latest"])'
+    ) in new
+    assert [e.split(":")[0] for e in entries if "WB012" in e] == [
+        "4 WB012 rewritten", "5 WB012 rewritten", "6 WB012 rewritten",
+    ]  # fmt: skip
+
+
+def test_add_file_of_a_computed_path_names_the_entry_after_the_file() -> None:
+    """lucidrains/DALLE-pytorch, train_dalle.py: ``save_artifact(model_config, model_path,
+    name)`` adds ``model_path``; W&B names the entry after the file."""
+    new, _ = migrate(
+        "wandb",
+        """
+        import wandb
+        run = wandb.init(project="p")
+        def save_artifact(model_config, model_path, name='trained-dalle'):
+            model_artifact = wandb.Artifact(name, type='model', metadata=dict(model_config))
+            model_artifact.add_file(model_path)
+            run.log_artifact(model_artifact)
+        """,
+    )
+    assert (
+        'run.log_artifact(model_path, name=f"{name}/{os.path.basename(model_path)}", '
+        "type='model', metadata=dict(model_config))"
+    ) in new
+    assert "import os" in new
+    called = """
+    import wandb
+    run = wandb.init(project="p")
+    artifact = wandb.Artifact("m", type="model")
+    artifact.add_file(save(model))
+    run.log_artifact(artifact)
+    """
+    _, entries = migrate("wandb", called)  # save() would run twice for the entry's name
+    assert any("5 WB103 left: add_file(<expression>)" in e for e in entries), entries
 
 
 def test_media_appended_to_a_logged_list_is_not_left_and_returned_media_are() -> None:

@@ -32,6 +32,7 @@ from tracelet.events import (
     ARTIFACT,
     DEFINE_METRIC,
     END,
+    FILE,
     HISTOGRAM,
     IMAGE,
     MEDIA,
@@ -309,6 +310,8 @@ class BackendWorker:
             self._call("artifacts", 1, backend.log_artifact, *event[1:4])
         elif kind == MODEL:
             self._call("models", 1, backend.log_model, *event[1:4])
+        elif kind == FILE:
+            self._call("files", 1, backend.save_file, *event[1:4])
         elif kind == IMAGE:
             path = str(self.run_dir / event[4])
             self._call("images", 1, backend.log_image, event[1], event[2], event[3], path)

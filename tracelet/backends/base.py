@@ -184,6 +184,12 @@ class Backend(ABC):
         """Store a file or a folder under ``name``; ``info`` holds the ``type``,
         ``metadata`` and ``aliases`` given to ``log_artifact`` (see :mod:`tracelet.events`)."""
 
+    def save_file(self, name: str, path: str, policy: str) -> None:
+        """Keep a run file (``experiment.save``) under ``name``, its path among the run
+        files; saved again, it replaces the earlier one. By default an artifact of that
+        name (MLflow: a run artifact at that path; ClearML: an artifact of that name)."""
+        self.log_artifact(name, path)
+
     def log_model(self, name: str, path: str, info: Mapping[str, Any]) -> None:
         """Store a model: by default its portable file, as an artifact of type ``model``
         named like the file (``model.pt``)."""

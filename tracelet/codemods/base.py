@@ -138,6 +138,9 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
         # (qualified callee, argument position or keyword, kind): tracker objects passed to
         # functions imported from elsewhere, for the program decision to follow
         self.program_calls: list[tuple[str, int | str, str]] = []
+        # (line, attribute, tracker module): the module stored on self.<attribute>, which
+        # other modules may reach as <object>.<attribute> (the program decision follows)
+        self.module_aliases: list[tuple[int, str, str]] = []
 
     @staticmethod
     def add_args(arg_parser: argparse.ArgumentParser) -> None:
@@ -433,6 +436,7 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
         self.entries = []
         self.held = False
         self.program_calls = []
+        self.module_aliases = []
         self.resolver = Resolver(
             tree,
             self.get_metadata,

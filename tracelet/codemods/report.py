@@ -67,6 +67,7 @@ class FileReport:
     blocking_lines: list[int] = field(default_factory=list)
     held_by: list[str] = field(default_factory=list)  # other modules that hold this one
     program_calls: list[tuple[str, int | str, str]] = field(default_factory=list)
+    module_aliases: list[tuple[int, str, str]] = field(default_factory=list)
 
     @property
     def error_line(self) -> int:

@@ -283,10 +283,13 @@ class ProgramCalls:
     """What the program decision tells one module about calls between modules:
     ``params`` (function name, parameter) -> kind for functions this module defines and
     other modules call with a tracker object; ``callees`` qualified name -> signature for
-    functions of other modules this module calls with one."""
+    functions of other modules this module calls with one; ``module_attributes``
+    attribute name -> tracker module, for the tracker module another module stores on
+    ``self.<name>`` and this one reaches as ``<object>.<name>``."""
 
     params: dict[tuple[str, str], str] = field(default_factory=dict)
     callees: dict[str, Signature] = field(default_factory=dict)
+    module_attributes: dict[str, str] = field(default_factory=dict)
 
 
 class Resolver:
@@ -356,7 +359,17 @@ class Resolver:
             path = self.name_path(name)
             if path is not None:
                 found.append((name, path))
+            elif (reached := self._reached_module(name)) is not None:
+                found.append(reached)
         return found
+
+    def _reached_module(self, name: cst.Name) -> tuple[cst.CSTNode, Path] | None:
+        """``logger._wandb``: the tracker module another module stored on that attribute."""
+        parent = self.parent(name)
+        if not (isinstance(parent, cst.Attribute) and parent.value is name):
+            return None
+        kind = self.program.module_attributes.get(parent.attr.value)
+        return (parent, Path(kind)) if kind is not None else None
 
     def _self_root(self, name: cst.Name) -> tuple[cst.CSTNode, Path] | None:
         parent = self.parent(name)

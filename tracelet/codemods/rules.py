@@ -77,8 +77,9 @@ _RULES: tuple[Rule, ...] = (
     Rule("WB006", "wandb-tensorboard-sync", "wandb", Safety.SAFE,
          "wandb.tensorboard.patch() removed and sync_tensorboard= dropped: "
          "SummaryWriter calls reach the trackers natively"),
-    Rule("WB007", "wandb-save", "wandb", Safety.UNSAFE,
-         "wandb.save(path) -> experiment.log_artifact(path): an artifact, not a run file"),
+    Rule("WB007", "wandb-save", "wandb", Safety.SAFE,
+         "wandb.save(glob, base_path=, policy=) -> experiment.save(...) (same run file "
+         "names, globs and policy)"),
     Rule("WB008", "wandb-watch-define-metric", "wandb", Safety.SAFE,
          "wandb.watch / unwatch / define_metric -> experiment.watch / unwatch / define_metric"),
     Rule("WB009", "wandb-media-value", "wandb", Safety.SAFE,
@@ -102,6 +103,9 @@ _RULES: tuple[Rule, ...] = (
     Rule("WB016", "wandb-config-read", "wandb", Safety.SAFE,
          "reading wandb.config / run.config (attributes, keys, get, keys(), items(), in, "
          "dict()) -> experiment.config, which holds what the program set (no W&B sweeps)"),
+    Rule("WB018", "wandb-module-reference", "wandb", Safety.INFO,
+         "the wandb module itself as a value (if wandb: ..., self._wandb = wandb): kept; "
+         "its uses through the alias are migrated, the guard keeps its meaning"),
     Rule("WB100", "wandb-media", "wandb", Safety.MANUAL,
          "wandb.Video / Audio / plot / Html / Object3D ..., media with boxes or masks, lists "
          "of media that go elsewhere than wandb.log: the reason names the tracelet call to "

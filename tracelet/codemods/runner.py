@@ -21,9 +21,10 @@ from __future__ import annotations
 import ast
 import difflib
 import os
+import re
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,6 +116,7 @@ def transform_bytes(
     file_report.uses_run = codemod.uses_run
     file_report.blocking_lines = codemod.blocking_lines
     file_report.program_calls = codemod.program_calls
+    file_report.module_aliases = codemod.module_aliases
     file_report.changed = new != data
     return new, file_report, module.encoding
 
@@ -201,7 +203,8 @@ def migrate(
         work.append((str(path), data, options))
     originals = {item[0]: item[1] for item in work}
     decision = _ProgramDecision(paths, files, originals, options)
-    results = decision.hold_shared_runs(decision.follow_calls(_run(work, jobs, progress)))
+    results = decision.follow_calls(_run(work, jobs, progress))
+    results = decision.hold_shared_runs(decision.follow_module_aliases(results))
     outcome = Outcome(migration)
     for file_report, new, encoding in sorted(results, key=lambda r: r[0].path):
         file_report.named = Path(file_report.path) in named
@@ -269,6 +272,45 @@ class _ProgramDecision:
         done = {r.path for r, _, _ in results}
         out.extend(self._again(path) for path in self.calls if path not in done)
         return out
+
+    def follow_module_aliases(self, results: list[Result]) -> list[Result]:
+        """A module that stores the tracker module on ``self.<name>`` and another that
+        calls through ``<object>.<name>`` (ConvNeXt: ``wandb_logger._wandb.log(...)``): the
+        other is migrated again with those chains known as the tracker module; when it
+        still keeps its tracker calls, the storing module is held back with it, since the
+        calls would find no run once the storing module starts it through tracelet."""
+        reaching: dict[str, list[tuple[Path, str]]] = {}
+        for file_report, _, _ in results:
+            owner = Path(file_report.path)
+            for line, name, kind in file_report.module_aliases:
+                for path, where, code in self._reaching(owner, name):
+                    calls = self.calls.setdefault(str(path), ProgramCalls())
+                    calls.module_attributes[name] = kind
+                    reaching.setdefault(file_report.path, []).append(
+                        (path, f"{path}:{where} calls {code} on the {self.codemod.TRACKER_NAME} "
+                         f"module stored at {owner}:{line}")
+                    )  # fmt: skip
+        if not reaching:
+            return results
+        by_path = {r[0].path: r for r in results}
+        for path in {str(p) for found in reaching.values() for p, _ in found}:
+            by_path[path] = self._again(path)
+        for owner, found in reaching.items():
+            kept = [why for path, why in found if by_path[str(path)][0].held]
+            if kept:
+                reason = "; ".join(kept) + ", which keeps its calls: they would find no run"
+                by_path[owner] = self._again(owner, reason)
+        return list(by_path.values())
+
+    def _reaching(self, owner: Path, name: str) -> Iterator[tuple[Path, int, str]]:
+        """``(module, line, code)`` of the first ``<object>.<name>.<attribute>`` in each
+        other module of the program."""
+        use = re.compile(rf"\b(?!self\b)\w+(?:\.\w+)*\.{re.escape(name)}\.\w+")
+        for path, data in self.sources.items():
+            text = data.decode("utf-8", "replace")
+            found = use.search(text) if path != owner else None
+            if found is not None:
+                yield path, text.count("\n", 0, found.start()) + 1, found.group(0)
 
     def hold_shared_runs(self, results: list[Result]) -> list[Result]:
         """Migrate again, holding back, the modules that share a run with a held-back one."""

@@ -15,7 +15,7 @@ source                                              migrated
                                                     :mod:`tracelet.codemods.wandb_config`)
 ``wandb.run`` (as the run, or ``is None``)          ``tracelet.get_active_experiment()``
 ``wandb.tensorboard.patch()``, ``sync_tensorboard``  removed (SummaryWriter calls reach W&B)
-``wandb.save(path)`` (``--unsafe``)                 ``experiment.log_artifact(path)``
+``wandb.save(glob, base_path=, policy=)``           ``experiment.save(glob, base_path=, policy=)``
 media, summary, watch, define_metric, artifacts,  see :mod:`tracelet.codemods.wandb_vocabulary`
 ``run.id`` / ``url``, ``init(id=, resume=)``
 ==================================================  =============================================
@@ -48,6 +48,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 import libcst as cst
+import libcst.matchers as m
+from libcst.metadata import PositionProvider
 
 from tracelet.codemods.base import (
     ACTIVE_EXPERIMENT,
@@ -63,7 +65,7 @@ from tracelet.codemods.cstutil import (
     literal,
     string_value,
 )
-from tracelet.codemods.resolve import Path, Role, Usage
+from tracelet.codemods.resolve import Path, Role, Usage, simple_binding_target
 from tracelet.codemods.wandb_config import CONFIG, CONFIG_FACTORIES, WandbConfig
 from tracelet.codemods.wandb_vocabulary import (
     ARTIFACT,
@@ -205,6 +207,8 @@ class WandbToTracelet(WandbVocabulary, WandbConfig):
             )
         if usage.role == Role.ANNOTATION:
             return self.silent()
+        if not usage.path.attrs and not usage.factory and not usage.path.is_object:
+            return self._module_reference(usage)
         if usage.path.is_object and not usage.path.attrs:
             return None
         if head in MEDIA:
@@ -215,6 +219,34 @@ class WandbToTracelet(WandbVocabulary, WandbConfig):
             return self.left("WB104", "a W&B sweep drives this run's config")
         if head in NO_RUN and not usage.path.is_object:
             return self.kept(f"{self.describe(usage)} needs no W&B run")
+        return None
+
+    def _module_reference(self, usage: Usage) -> Decision | None:
+        """The module itself as a value: a guard (``if wandb:``, ``wandb if wandb else
+        None``) or an alias the codemod follows keeps its meaning once migrated."""
+        if usage.role == Role.TEST:
+            return self.kept(
+                "a test of the wandb module (or None) itself: it means the same after the "
+                "migration (wandb imported, the W&B path taken), and tracelet's W&B "
+                "backend needs wandb too",
+                "WB018",
+            )
+        if usage.role == Role.BIND and simple_binding_target(usage):
+            self.module_aliases.extend(
+                (self.get_metadata(PositionProvider, usage.node).start.line, attribute, "wandb")
+                for attribute in _self_attributes(usage.context)
+            )
+            return self.kept(
+                f"{self.code(usage.context)}: calls through this alias are migrated, here "
+                "and in the modules of the program that reach it as <object>.<attribute>",
+                "WB018",
+            )
+        if usage.role == Role.ARG and self.resolver.arg_is_followed(usage):
+            return self.kept(
+                "the wandb module passed to a function of this file: calls made through "
+                "it there are migrated",
+                "WB018",
+            )
         return None
 
     # ------------------------------------------------------------------ init
@@ -352,36 +384,45 @@ class WandbToTracelet(WandbVocabulary, WandbConfig):
         return self.rewrite("WB003", usage.node, transform)
 
     def _save(self, usage: Usage) -> Decision:
-        bound = bind_args(usage.call, ("glob_str", "base_path", "policy", "glob"))
-        if bound is None or bound.unknown or set(bound.named) - {"glob_str", "policy"}:
+        """``wandb.save(glob, base_path, policy)`` -> ``experiment.save`` with the same
+        arguments: the same run file names, globs expanded at the call, the same policy."""
+        params = ("glob_str", "base_path", "policy", "glob")
+        bound = bind_args(usage.call, params)
+        if bound is None or bound.unknown or "glob_str" not in bound:
+            return self.left("TL002", unmapped("wandb.save"))
+        if "glob" in bound and literal(bound.value("glob")) is not True:
             return self.left(
-                "TL002",
-                "wandb.save with base_path= or glob=: name the file, "
-                "experiment.log_artifact(path, name=...)",
+                "WB007",
+                "wandb.save(glob=False) saves a literal path; escape it with glob.escape(path) "
+                "and experiment.save(<escaped path>)",
             )
-        path = string_value(bound.value("glob_str"))
-        if path is None or any(ch in path for ch in "*?["):
-            return self.left(
-                "WB007", "wandb.save takes a glob pattern; name the file to log it as an artifact"
-            )
+        kept = [(name, bound.named[name]) for name in params[:3] if name in bound]
         fallback = self.experiment_code(usage.node)
 
         def transform(updated: cst.CSTNode) -> cst.CSTNode:
             assert isinstance(updated, cst.Call)
             target = receiver(updated, usage, fallback)
-            first = next(
-                a for a in updated.args if a.keyword is None or a.keyword.value == "glob_str"
-            )
-            return call_with(
-                updated, cst.Attribute(value=target, attr=cst.Name("log_artifact")), [(None, first)]
-            )
+            args = [
+                (None if name == "glob_str" else name, updated.args[usage.call.args.index(arg)])
+                for name, arg in kept
+            ]
+            return call_with(updated, cst.Attribute(value=target, attr=cst.Name("save")), args)
 
-        return Decision(
-            "rewritten",
-            "WB007",
-            reason="W&B kept the file among the run files; tracelet logs it as an artifact",
-            transforms=[(usage.node, transform)],
+        return self.rewrite("WB007", usage.node, transform)
+
+
+def _self_attributes(assign: cst.CSTNode) -> list[str]:
+    """The ``self.<name>`` targets of an assignment (``self.a, self.b = ...`` too)."""
+    targets = [t.target for t in getattr(assign, "targets", ())]
+    found = []
+    for target in targets:
+        items = [e.value for e in target.elements] if isinstance(target, cst.Tuple) else [target]
+        found.extend(
+            item.attr.value
+            for item in items
+            if isinstance(item, cst.Attribute) and m.matches(item.value, m.Name("self"))
         )
+    return found
 
 
 def _module_key(path: Path) -> str:

@@ -15,8 +15,9 @@ lists of them that only reach ``wandb.log``                 the same lists of tr
 ``wandb.watch(model, log=l, log_freq=f)`` / ``unwatch``     ``experiment.watch(...)`` /
                                                             ``unwatch``
 ``a = wandb.Artifact(n, type=t, metadata=m)``,              ``experiment.log_artifact(p,
-``a.add_file(p)`` (or ``add_dir``),                         name=n, type=t, metadata=m,
-``run.log_artifact(a, aliases=x)``                          aliases=x)``
+``a.add_file(p)`` (or ``add_dir(p)``),                      name=f"{n}/<file>", type=t,
+``run.log_artifact(a, aliases=x)``                          metadata=m, aliases=x)``
+                                                            (``name=n`` for ``add_dir``)
 ``run.log_artifact(p, name=n, type=t)``, ``log_model(p)``   ``experiment.log_artifact(p, ...)``
                                                             (``type="model"`` for log_model)
 ``run.id``, ``run.url``, ``run.name``, ``run.project``      ``experiment.ids["wandb"]``,
@@ -38,13 +39,23 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import libcst as cst
+import libcst.matchers as m
 from libcst.metadata import ScopeProvider
 
 from tracelet.codemods import report
 from tracelet.codemods.base import Decision, TrackerCodemod, receiver, unmapped
-from tracelet.codemods.cstutil import bind_args, call_with, expr, literal, string_value
+from tracelet.codemods.cstutil import (
+    bind_args,
+    call_with,
+    expr,
+    join_tag,
+    literal,
+    quote_string,
+    string_value,
+)
 from tracelet.codemods.resolve import Role, Usage
 from tracelet.codemods.wandb_media_lists import is_log_call, list_problem
+from tracelet.codemods.writer import pure
 
 RUN = "wandb:run"
 MEDIA_OBJECT = "wandb:media"
@@ -133,7 +144,10 @@ class WandbVocabulary(TrackerCodemod):
     """The vocabulary rewrites of the W&B codemod (see the module docstring)."""
 
     def start_vocabulary(self) -> None:
+        # the group each artifact name is bound to now (uses come in source order), and
+        # every group: a name bound again (one artifact per epoch) starts a new group
         self._artifacts: dict[tuple[int, str], _ArtifactGroup] = {}
+        self._artifact_groups: list[_ArtifactGroup] = []
 
     def tracker_key(self) -> str:
         """The tracker whose id ``run.id`` now reads: W&B when it is still a target."""
@@ -412,6 +426,7 @@ class WandbVocabulary(TrackerCodemod):
         decision = Decision(report.REWRITTEN, "WB012")
         group = _ArtifactGroup(usage, decisions=[decision])
         self._artifacts[self._artifact_key(assign.targets[0].target)] = group
+        self._artifact_groups.append(group)
         return decision
 
     def artifact_use(self, usage: Usage) -> Decision:
@@ -475,7 +490,7 @@ class WandbVocabulary(TrackerCodemod):
         return decision
 
     def finish_artifacts(self) -> None:
-        for group in self._artifacts.values():
+        for group in self._artifact_groups:
             problem = self._artifact_problem(group)
             if problem is not None:
                 for decision in group.decisions + [d for _, d in group.logs]:
@@ -502,11 +517,20 @@ class WandbVocabulary(TrackerCodemod):
                 "an artifact of several files: put them in one folder and call "
                 "experiment.log_artifact(folder, name=..., type=...)"
             )
-        add = bind_args(group.adds[0][0].call, ADD_PARAMS)
-        if add is None or add.unknown or "local_path" not in add or not _keeps_file_name(add):
+        add_usage = group.adds[0][0]
+        add = bind_args(add_usage.call, ADD_PARAMS)
+        if add is None or add.unknown or "local_path" not in add:
+            return "add_file/add_dir with arguments the codemod cannot map; " + _ARTIFACT_ADVICE
+        local_path = add.value("local_path")
+        if (
+            add_usage.path.attrs[0] == "add_file"
+            and "name" not in add
+            and _last_literal(local_path) is None
+            and not pure(local_path)
+        ):
             return (
-                "add_file/add_dir(name=...) renames the file inside the artifact; copy it "
-                "to that name first, then experiment.log_artifact(path, name=...)"
+                "add_file(<expression>): bind the path to a name first, then "
+                "experiment.log_artifact(path, name=f'<artifact>/<file name>', ...)"
             )
         statements = [
             self.resolver.statement_of(u.node)
@@ -525,14 +549,20 @@ class WandbVocabulary(TrackerCodemod):
         return None
 
     def _plan_artifact(self, group: _ArtifactGroup) -> None:
+        """One ``experiment.log_artifact(path, name="<artifact>/<entry>", ...)``: W&B's
+        artifact ``<artifact>`` holding the file (or folder) as ``<entry>``, its name inside
+        the artifact (an ``add_dir`` without ``name=`` puts the files at the root)."""
         create = bind_args(group.create.call, ARTIFACT_PARAMS)
-        add = bind_args(group.adds[0][0].call, ADD_PARAMS)
+        add_usage, add_decision = group.adds[0]
+        add = bind_args(add_usage.call, ADD_PARAMS)
         log_usage, log_decision = group.logs[0]
         log = bind_args(log_usage.call, LOG_ARTIFACT_PARAMS)
         assert create is not None and add is not None and log is not None
         # the moved arguments, as the rewrite left them (they may hold run.id, ...)
         moved = [(None, add.named["local_path"]), ("name", create.named["name"])]
         moved += [(n, create.named[n]) for n in ("type", "metadata") if n in create]
+        entry = add.named.get("name")
+        recorded = [arg for _, arg in moved] + ([entry] if entry is not None else [])
         rewritten: dict[int, cst.BaseExpression] = {}
 
         def record(updated: cst.CSTNode, original: cst.Arg) -> cst.CSTNode:
@@ -540,6 +570,13 @@ class WandbVocabulary(TrackerCodemod):
             rewritten[id(original)] = updated.value
             return updated
 
+        file_name = None
+        if add_usage.path.attrs[0] == "add_file" and entry is None:
+            known = _last_literal(add.value("local_path"))
+            if known is not None:
+                file_name = expr(quote_string(known))
+            elif not _imports_os(self.module):
+                log_decision.imports.append("os")
         aliases = log.named.get("aliases")
         fallback = self.experiment_code(log_usage.node)
 
@@ -549,6 +586,12 @@ class WandbVocabulary(TrackerCodemod):
                 value=receiver(updated, log_usage, fallback), attr=cst.Name("log_artifact")
             )
             new_args: list = [(kw, rewritten[id(arg)]) for kw, arg in moved]
+            inside = rewritten[id(entry)] if entry is not None else file_name
+            if inside is None and add_usage.path.attrs[0] == "add_file":
+                path_code = self.module.code_for_node(new_args[0][1])
+                inside = expr(f"os.path.basename({path_code})")
+            if inside is not None:
+                new_args[1] = ("name", expr(_entry_name(self.module, new_args[1][1], inside)))
             if aliases is not None:
                 index = log_usage.call.args.index(aliases)
                 new_args.append(("aliases", updated.args[index]))
@@ -564,11 +607,12 @@ class WandbVocabulary(TrackerCodemod):
         creation.reason = "folded into experiment.log_artifact(...)"
         creation.uses_tracelet = False
         creation.side_transforms = [
-            (arg, lambda updated, arg=arg: record(updated, arg)) for _, arg in moved
+            (arg, lambda updated, arg=arg: record(updated, arg)) for arg in recorded
         ]
-        add_usage, add_decision = group.adds[0]
         add_decision.remove = self.resolver.parent(add_usage.node)
         add_decision.uses_tracelet = False
+        add_decision.report = True
+        add_decision.reason = "folded into experiment.log_artifact(...) as the entry of its name"
 
     def _artifact_key(self, name: cst.CSTNode | None) -> tuple[int, str]:
         if not isinstance(name, cst.Name):
@@ -598,13 +642,31 @@ def not_a_dict_log(codemod: TrackerCodemod, call: cst.CSTNode | None) -> bool:
     return bound is not None and "data" in bound and literal(bound.value("data")) is not ...
 
 
-def _keeps_file_name(add) -> bool:
-    """``add_file(p)``, or ``add_file(str(d / "last.pt"), name="last.pt")``: the file keeps
-    its own name inside the artifact, as ``experiment.log_artifact(p)`` stores it."""
-    if "name" not in add:
-        return True
-    name = string_value(add.value("name"))
-    return name is not None and _last_literal(add.value("local_path")) == name
+def _imports_os(module: cst.Module) -> bool:
+    """``import os`` at the top of the module (then adding it again is a slow no-op)."""
+    return any(
+        m.matches(
+            line,
+            m.SimpleStatementLine(
+                body=[m.Import(names=[m.ImportAlias(name=m.Name("os"), asname=None)])]
+            ),
+        )
+        for line in module.body
+    )
+
+
+def _entry_name(module: cst.Module, artifact: cst.BaseExpression, entry: cst.BaseExpression) -> str:
+    """Source of ``"<artifact>/<entry>"``: an f-string when the artifact name is a name or
+    a string, else ``<artifact> + "/<entry>"``."""
+    if isinstance(artifact, cst.Name | cst.Attribute | cst.SimpleString | cst.FormattedString):
+        return join_tag(module, artifact, entry)
+    left = module.code_for_node(artifact)
+    if not isinstance(artifact, cst.BinaryOperation | cst.Call | cst.Subscript):
+        left = f"({left})"
+    text = string_value(entry)
+    if text is not None:
+        return f"{left} + {quote_string('/' + text)}"
+    return f'{left} + "/" + {module.code_for_node(entry)}'
 
 
 def _last_literal(node: cst.BaseExpression | None) -> str | None:

@@ -83,7 +83,8 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
+from glob import escape as escape_glob
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from tracelet import summaries, tables
@@ -312,13 +313,15 @@ class WandbBackend(Backend):
 
     def log_artifact(self, name: str, path: str, info: Mapping[str, Any] | None = None) -> None:
         info = info or {}
+        artifact_name, _, entry = name.partition("/")
         self._log_files(
-            _artifact_name(name),
+            _artifact_name(artifact_name),
             name,
             path,
             info.get("type") or ARTIFACT_TYPE,
             info.get("metadata"),
             info.get("aliases"),
+            entry,
         )
 
     def log_model(self, name: str, path: str, info: Mapping[str, Any]) -> None:
@@ -326,6 +329,22 @@ class WandbBackend(Backend):
         the ``metadata`` given to ``log_model`` as its metadata."""
         metadata = info.get("metadata")
         self._log_files(_artifact_name(name), Path(path).name, path, MODEL_TYPE, metadata, None)
+
+    def save_file(self, name: str, path: str, policy: str) -> None:
+        """The run file ``wandb.save`` makes: the capture copied to ``<run dir>/files/<name>``
+        and ``run.save`` of it with its policy (W&B links to the user's file instead; the
+        bytes are the capture's)."""
+        source = existing_file(path, f"W&B run file {name!r}:")
+        parts = PurePosixPath(name).parts
+        if not parts or PurePosixPath(name).is_absolute() or ".." in parts:
+            raise RefusedError(f"run file name {name!r} must be a relative path without '..'")
+        if self._run.disabled:
+            return
+        files = Path(self._run.dir)
+        target = files.joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        self._run.save(escape_glob(str(target)), base_path=str(files), policy=policy)
 
     def _log_files(
         self,
@@ -335,29 +354,31 @@ class WandbBackend(Backend):
         artifact_type: str,
         metadata: Mapping[str, Any] | None,
         aliases: Sequence[str] | None,
+        entry: str = "",
     ) -> None:
+        """``entry`` is the file's name, or the folder's, inside the artifact (default: a
+        file's own name, a folder's files at the artifact's root)."""
         wandb = _wandb()
         source = existing_file(path, f"W&B artifact {name!r}:")
         is_file = source.is_file()
         files = [source] if is_file else sorted(p for p in source.rglob("*") if p.is_file())
+        prefix = f"{entry}/" if entry else ""
         hashes = {
-            (f.name if is_file else f.relative_to(source).as_posix()): tables.file_sha256(f)
+            (entry or f.name if is_file else prefix + f.relative_to(source).as_posix()): (
+                tables.file_sha256(f)
+            )
             for f in files
         }
+        info = {"tracelet_name": name, "tracelet_file": is_file, "sha256": hashes}
+        if entry and not is_file:
+            info["tracelet_entry"] = entry
         artifact = wandb.Artifact(
-            artifact_name,
-            type=artifact_type,
-            metadata={
-                **(metadata or {}),
-                "tracelet_name": name,
-                "tracelet_file": is_file,
-                "sha256": hashes,
-            },
+            artifact_name, type=artifact_type, metadata={**(metadata or {}), **info}
         )
         if is_file:
-            artifact.add_file(str(source))
+            artifact.add_file(str(source), name=entry or None)
         else:
-            artifact.add_dir(str(source))
+            artifact.add_dir(str(source), name=entry or None)
         self._run.log_artifact(artifact, aliases=list(aliases) if aliases else None)
 
     def log_image(self, key: str, step: int, wall_time: float, png_path: str) -> None:
@@ -732,14 +753,32 @@ def _artifact_rows(decoded: Decoded, notes: list[str]) -> list[tuple[str, str, i
         ours = "tracelet_name" in metadata
         name = metadata["tracelet_name"] if ours else artifact.name
         hashes = (metadata.get("sha256") or {}) if ours else {}
+        folder = f"{metadata['tracelet_entry']}/" if ours and "tracelet_entry" in metadata else ""
         for entry in artifact.manifest.contents:
             digest = hashes.get(entry.path)
             if digest is None and entry.local_path and Path(entry.local_path).is_file():
                 digest = tables.file_sha256(entry.local_path)
             if digest is None:
                 notes.append(f"artifact {name!r}: no local copy of {entry.path!r} (sha256 unknown)")
-            row_name = name if ours and metadata.get("tracelet_file") else f"{name}/{entry.path}"
+            inside = entry.path.removeprefix(folder)
+            row_name = name if ours and metadata.get("tracelet_file") else f"{name}/{inside}"
             rows.append((row_name, entry.local_path, entry.size, digest or ""))
+    return rows
+
+
+def _run_file_rows(run_files: Mapping[str, Path], notes: list[str]) -> list[tuple]:
+    """The files ``run.save`` kept, as artifact rows named by their path among the run
+    files (how every tracker stores ``experiment.save``), read through W&B's links; the
+    uncommitted diff W&B keeps as ``diff.patch`` is the run's origin, not a saved file."""
+    rows = []
+    for name, root in run_files.items():
+        file = root / name
+        if name == DIFF_FILE:
+            continue
+        if not file.is_file():
+            notes.append(f"run file {name!r}: {file} is gone (sha256 unknown)")
+            continue
+        rows.append((name, str(file), file.stat().st_size, tables.file_sha256(file)))
     return rows
 
 
@@ -827,6 +866,7 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
     tags: dict[str, str] = {}
     summary: dict[str, Any] = {}
     artifacts = []
+    run_files: dict[str, Path] = {}  # name -> the files folder of the run part that saved it
     system: list[tuple[float, dict[str, str]]] = []
     origin: dict[str, str] = {}
     history: list[dict[str, str]] = []
@@ -854,7 +894,9 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
         summary.update(_summary(decoded))
         tags.update(_tags(decoded))
         artifacts.extend(_artifact_rows(decoded, notes))
+        run_files.update(dict.fromkeys(decoded.saved_files, sync_file.parent / "files"))
     config.pop(TAGS_CONFIG_KEY, None)
+    artifacts.extend(_run_file_rows(run_files, notes))
     metrics = tables.metrics_from_columns(keys, steps, values, walls)
     if synced:
         notes.append(TB_SYNC_NOTE)

@@ -38,7 +38,7 @@ def _skipped_record_tags() -> frozenset[int]:
     from wandb.proto import wandb_internal_pb2 as pb
 
     fields = pb.Record.DESCRIPTOR.fields_by_name
-    names = ("output", "output_raw", "telemetry", "files")
+    names = ("output", "output_raw", "telemetry")
     return frozenset((fields[n].number << 3) | 2 for n in names if fields[n].number < 16)
 
 
@@ -136,6 +136,8 @@ class Decoded:
     #: the summary W&B derives from the history (written by ``nested_key``): last
     #: values, and the ``define_metric`` aggregates as ``{"min": ...}`` dicts
     history_summary: dict[str, Any] = field(default_factory=dict)
+    #: the run files published by ``run.save`` (not W&B's own, nor media), in order
+    saved_files: list[str] = field(default_factory=list)
 
 
 def decode(path: Path) -> Decoded:
@@ -167,6 +169,12 @@ def decode(path: Path) -> Decoded:
             out.artifacts.append(_copy(pb.ArtifactRecord, record.artifact))
         elif kind == "summary":
             _apply_summary(out, record.summary)
+        elif kind == "files":
+            out.saved_files.extend(
+                item.path
+                for item in record.files.files
+                if item.type != pb.FilesItem.WANDB and not item.path.startswith("media/")
+            )
         elif kind == "tbrecord":
             out.tensorboard = True
         elif kind == "exit":
