@@ -25,7 +25,7 @@ from tracelet.agent.delivery import DeliveryState
 from tracelet.agent.launch import AgentHandle
 from tracelet.agent.stop_report import StopReport, collect_report
 from tracelet.backends import ensure_installed, load_backend, normalize_backends
-from tracelet.backends.base import OBJECT_INFO
+from tracelet.backends.base import CONFIGURATION_INFO, OBJECT_INFO
 from tracelet.config import RunConfig
 from tracelet.console import ConsoleCapture
 from tracelet.distributed import process_rank, resolve_mode
@@ -326,6 +326,56 @@ class Experiment:
         folder = self._new_folder(ARTIFACTS_DIR)
         snapshot = _copy_matches(source, matches, folder) if matches else _snapshot(source, folder)
         self._emit((ARTIFACT, name, str(snapshot), *([info] if info else [])))
+
+    def log_configuration(
+        self,
+        name: str,
+        config_or_path: Mapping[str, Any] | list | str | os.PathLike,
+        description: str | None = None,
+    ) -> Any:
+        """Store a configuration document with the run under ``name``; returns
+        ``config_or_path``.
+
+        A dict or list is the configuration itself, a str or path a configuration file
+        whose text is read now. ClearML keeps it as ``Task.connect_configuration(...,
+        name=name, description=description)`` does: a configuration object
+        (Configuration tab) holding ClearML's HOCON text of the dict, or the file's text
+        typed by its suffix. The other trackers store a file artifact: the dict as JSON,
+        ``<name>.json``, or a copy of the file, ``<name><suffix>`` (``.txt`` without one).
+        Unlike ClearML's returned dict, later changes to the dict are not stored.
+
+        Raises:
+            FileNotFoundError: the path is not a file.
+
+        Example:
+            ```python
+            config = experiment.log_configuration("model", {"layers": [64, 32]})
+            experiment.log_configuration("data", "configs/data.yaml", description="splits")
+            ```
+        """
+        record = {"name": name, **({"description": description} if description else {})}
+        info = {CONFIGURATION_INFO: record}
+        if isinstance(config_or_path, Mapping | list):
+            record["document"] = True
+            document = json_safe(config_or_path)
+
+            def write(target: Path) -> None:
+                write_object(document, target)
+                pickled = target.with_name(target.name + ".object.pkl")
+                with contextlib.suppress(TypeError):  # ClearML then reads the JSON
+                    pickle_object(config_or_path, pickled)
+                    record["pickle"] = str(pickled)
+
+            self._write_artifact(file_name(name, ".json"), write, info)
+            return config_or_path
+        source = Path(config_or_path)
+        if not source.is_file():
+            raise FileNotFoundError(f"log_configuration: {source} is not a file")
+        if self._router is not None:
+            copy = self._new_folder(ARTIFACTS_DIR) / source.name
+            shutil.copy2(source, copy)
+            self._emit((ARTIFACT, file_name(name, source.suffix or ".txt"), str(copy), info))
+        return config_or_path
 
     def _write_artifact(self, name: str, write: Callable[[Path], None], info: dict) -> None:
         """An object artifact: ``write`` makes the file ``name`` in a new artifact folder."""

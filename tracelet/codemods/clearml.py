@@ -35,7 +35,7 @@ is left: ClearML's graph would split differently.
 
 Media, single values, sections and artifacts of objects: :mod:`clearml_vocabulary`. Left:
 plots tracelet has no value for (``report_plotly``, ``report_scatter2d``, ...) and other
-Task methods (``execute_remotely``, ``connect_configuration``, ``register_artifact``, ...),
+Task methods (``execute_remotely``, ``register_artifact``, ...),
 each with what to write instead.
 
 ``Task.init``'s seeding and argparse capture are repeated in the migrated code (see
@@ -305,6 +305,8 @@ class ClearmlToTracelet(ClearmlVocabulary):
             )
         if method == "upload_artifact":
             return self._upload_artifact(usage)
+        if method == "connect_configuration":
+            return self.connect_configuration(usage)
         if method == "set_user_properties":
             return self.user_properties(usage)
         if method in ("get_reported_single_value", "get_reported_single_values"):
@@ -472,11 +474,6 @@ _TASK_OTHER = (
 _TASK_LEFT = {
     "execute_remotely": "{}: tracelet runs where it is started; enqueue the script with "
     "clearml-task or an agent instead, and drop this call",
-    "connect_configuration": "{}: ClearML stores a configuration object (the text of the "
-    "dict or file, Configuration tab), which tracelet's ClearML backend does not write; "
-    "experiment.log_params(cfg, section=name) stores hyperparameters instead (a different "
-    "ClearML store), and experiment.log_artifact(path, name=...) the file as an artifact: "
-    "write one of them where that difference is acceptable, or keep this file on ClearML",
     "get_parameters": "{}: ClearML returns every section it holds as 'section/name' strings, "
     "its own argparse capture included; keep the values the script passed to "
     "experiment.log_params in a variable and read them there",
