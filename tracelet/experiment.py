@@ -25,7 +25,7 @@ from tracelet.agent.delivery import DeliveryState
 from tracelet.agent.launch import AgentHandle
 from tracelet.agent.stop_report import StopReport, collect_report
 from tracelet.backends import ensure_installed, load_backend, normalize_backends
-from tracelet.backends.base import CONFIGURATION_INFO, OBJECT_INFO
+from tracelet.backends.base import CONFIGURATION_INFO, OBJECT_INFO, REGISTERED_INFO
 from tracelet.config import RunConfig
 from tracelet.console import ConsoleCapture
 from tracelet.distributed import process_rank, resolve_mode
@@ -140,6 +140,7 @@ class Experiment:
         # a tracker that serialises objects itself is given the object's pickle too
         self._objects_for_tracker = any(load_backend(b).serialises_objects for b in backends)
         self._logs_dicts = False  # tracelet.log was called: watch() uses its step
+        self._registered: dict[str, tuple[Any, Mapping[str, Any] | None]] = {}
         self._watcher = None
         self.summary = RunSummary(lambda event: self._emit(event))
         self.config = RunConfig(self.log_params)
@@ -376,6 +377,45 @@ class Experiment:
             shutil.copy2(source, copy)
             self._emit((ARTIFACT, file_name(name, source.suffix or ".txt"), str(copy), info))
         return config_or_path
+
+    def register_artifact(
+        self, name: str, df: Any, metadata: Mapping[str, Any] | None = None
+    ) -> None:
+        """Store the pandas DataFrame ``df`` with the run under ``name`` as it is when the
+        run stops (later changes included), without its index, as ClearML's
+        ``Task.register_artifact`` does. ClearML: that call itself, made at the stop (a
+        ``data-audit-table`` artifact ``<name>.csv.gz``); the others: the artifact
+        ``<name>.csv``. ``metadata`` as in :meth:`log_artifact`. Registering a name again
+        replaces the frame.
+
+        Example:
+            ```python
+            experiment.register_artifact("train", df, metadata={"counting": "legs"})
+            df["seen"] = 1  # stored too
+            ```
+        """
+        self._registered[name] = (df, metadata)
+
+    def get_registered_artifacts(self) -> dict[str, Any]:
+        """The frames given to :meth:`register_artifact`, by name (the objects
+        themselves, as ClearML's ``Task.get_registered_artifacts`` returns them)."""
+        return {name: df for name, (df, _) in self._registered.items()}
+
+    def _log_registered(self) -> None:
+        for name, (df, metadata) in self._registered.items():
+            frame = df.reset_index(drop=True)
+            record = {"name": name}
+            info = {REGISTERED_INFO: record}
+            if metadata:
+                info["metadata"] = json_safe(dict(metadata))
+
+            def write(target: Path, df=df, frame=frame, record=record) -> None:
+                write_object(frame, target)
+                pickled = target.with_name(target.name + ".object.pkl")
+                pickle_object(df, pickled)
+                record["pickle"] = str(pickled)
+
+            self._write_artifact(file_name(name, ".csv"), write, info)
 
     def _write_artifact(self, name: str, write: Callable[[Path], None], info: dict) -> None:
         """An object artifact: ``write`` makes the file ``name`` in a new artifact folder."""
@@ -695,6 +735,7 @@ class Experiment:
             return self.report
         timeout = self.stop_timeout if timeout is None else timeout
         deadline = time.time() + timeout
+        self._log_registered()
         self._wandb_log.finish()
         router = self._router
         router.close(status, deadline)

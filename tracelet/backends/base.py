@@ -292,8 +292,12 @@ OBJECT_INFO = "object"
 #: ``pickle``, the object itself, when it pickles). ClearML connects it as a
 #: configuration object; the others store the file.
 CONFIGURATION_INFO = "configuration"
+#: ``log_artifact``'s ``info`` key of a registered DataFrame
+#: (``Experiment.register_artifact``): ``{"name": str, "pickle": path}``, the frame with
+#: its index as it was at the stop; the file is the frame without its index (``.csv``).
+REGISTERED_INFO = "registered"
 #: the ``info`` keys only a tracker that reads them uses (not artifact metadata)
-TRACKER_INFO = (OBJECT_INFO, CONFIGURATION_INFO)
+TRACKER_INFO = (OBJECT_INFO, CONFIGURATION_INFO, REGISTERED_INFO)
 
 
 def existing_file(path: str, what: str) -> Path:

@@ -110,6 +110,7 @@ from typing import Any
 from tracelet.backends.base import (
     CONFIGURATION_INFO,
     OBJECT_INFO,
+    REGISTERED_INFO,
     Backend,
     BackendUnavailable,
     RefusedError,
@@ -327,6 +328,11 @@ class ClearmlBackend(Backend):
         source: Any = existing_file(path, "artifact")
         if CONFIGURATION_INFO in info:
             self._connect_configuration(info[CONFIGURATION_INFO], source)
+            return
+        if REGISTERED_INFO in info:  # ClearML uploads it when the task closes, as its own
+            frame = _unpickled(info[REGISTERED_INFO]["pickle"], source)
+            metadata = info.get("metadata")
+            self._task.register_artifact(info[REGISTERED_INFO]["name"], frame, metadata=metadata)
             return
         record = info.get(OBJECT_INFO)
         if record:  # an object: ClearML serialises it and names it as its own call does
