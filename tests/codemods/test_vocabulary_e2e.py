@@ -144,9 +144,10 @@ def _task_json(tables) -> dict:
 def test_clearml_object_wildcard_and_folder_artifacts_and_task_type(tmp_path: Path) -> None:
     original, migrated, source = migrate_and_run(tmp_path, "clearml_artifacts_example.py")
     assert 'name="pillow_image"' in source and '"task_type": "testing"' in source
-    assert {"Pandas", "pillow_image", "seen", "wildcard jpegs/more/small.jpg"} <= set(
+    assert {"Pandas", "pillow_image", "seen", "train", "wildcard jpegs/more/small.jpg"} <= set(
         original.artifacts["name"]
     )
+    assert 'task.register_artifact("train", df, metadata=' in source
     assert_same_tables(original, migrated)
     # ClearML's own record of the two tasks: the task type, artifact keys, types, files
     tasks = _task_json(original), _task_json(migrated)

@@ -35,7 +35,7 @@ is left: ClearML's graph would split differently.
 
 Media, single values, sections and artifacts of objects: :mod:`clearml_vocabulary`. Left:
 plots tracelet has no value for (``report_plotly``, ``report_scatter2d``, ...) and other
-Task methods (``execute_remotely``, ``register_artifact``, ...),
+Task methods (``execute_remotely``, ``get_parameters``, ...),
 each with what to write instead.
 
 ``Task.init``'s seeding and argparse capture are repeated in the migrated code (see
@@ -307,6 +307,10 @@ class ClearmlToTracelet(ClearmlVocabulary):
             return self._upload_artifact(usage)
         if method == "connect_configuration":
             return self.connect_configuration(usage)
+        if method == "register_artifact":
+            return self.register_artifact(usage)
+        if method == "get_registered_artifacts":
+            return self.registered_artifacts(usage)
         if method == "set_user_properties":
             return self.user_properties(usage)
         if method in ("get_reported_single_value", "get_reported_single_values"):
@@ -480,13 +484,6 @@ _TASK_LEFT = {
     "get_parameters_as_dict": "{}: ClearML returns every section it holds, its own argparse "
     "capture included; keep the values the script passed to experiment.log_params in a "
     "variable and read them there",
-    "register_artifact": "{}: ClearML uploads a registered DataFrame without its index, with "
-    "the content it has when the task closes (later changes included); "
-    "experiment.log_artifact(df, name=...) stores it as upload_artifact does, index "
-    "included, when it is called: write that at the end of the run where that file is "
-    "acceptable, or keep this file on ClearML",
-    "get_registered_artifacts": "{}: keep a reference to the objects you log with "
-    "experiment.log_artifact(obj, name=...)",
     "set_base_docker": "{}: ClearML keeps the container for a ClearML agent that runs the "
     "task remotely (the task's container section); tracelet's ClearML task has none: drop "
     "the call if no agent re-runs the task, or keep this file on ClearML",

@@ -15,6 +15,8 @@ source                                                   migrated
 ``logger.report_table(t, s, i, table_plot=df)``          ``logger.log_table(key, df, step=i)``
 ``task.connect(cfg, name="section")``                    ``task.log_params(cfg, section=...)``
 ``task.connect_configuration(cfg, name=n)``               ``task.log_configuration(n, cfg)``
+``task.register_artifact(n, df)``,                        the experiment's methods of the same
+``task.get_registered_artifacts()``                      name (the frame stored at the stop)
 ``task.set_user_properties(k=v)``                        ``task.set_tags({"k": v})``
 ``task.id``, ``task.name``                               ``task.ids["clearml"]``, ``task.name``
 =======================================================  =========================================
@@ -357,6 +359,46 @@ class ClearmlVocabulary(TrackerCodemod):
             return call_with(updated, func, args)
 
         return self.rewrite("CL014", usage.node, transform)
+
+    def register_artifact(self, usage: Usage) -> Decision:
+        """``task.register_artifact(name, df, metadata=m)`` ->
+        ``experiment.register_artifact(name, df, metadata=m)``: stored when the run stops."""
+        bound = bind_args(usage.call, ("name", "artifact", "metadata", "uniqueness_columns"))
+        if bound is None or bound.unknown or not {"name", "artifact"} <= set(bound.named):
+            return self.left("TL002", unmapped("register_artifact"))
+        if "uniqueness_columns" in bound and literal(bound.value("uniqueness_columns")) is not True:
+            return self.left(
+                "CL015",
+                "register_artifact(uniqueness_columns=...) changes the preview ClearML "
+                "stores; experiment.register_artifact(name, df) computes it over every column",
+            )
+        if usage.result_role != Role.STATEMENT:
+            return self.left("CL015", "register_artifact returns None; call it as a statement")
+        index = {name: usage.call.args.index(arg) for name, arg in bound.named.items()}
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            target = receiver(updated, usage, ACTIVE_EXPERIMENT)
+            func = cst.Attribute(value=target, attr=cst.Name("register_artifact"))
+            args = [(None, updated.args[index["name"]]), (None, updated.args[index["artifact"]])]
+            if "metadata" in index:
+                args.append(("metadata", updated.args[index["metadata"]]))
+            return call_with(updated, func, args)
+
+        return self.rewrite("CL015", usage.node, transform)
+
+    def registered_artifacts(self, usage: Usage) -> Decision:
+        """``task.get_registered_artifacts()``: the experiment's method of the same name."""
+        if usage.call.args:
+            return self.left("TL002", unmapped("get_registered_artifacts"))
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            target = receiver(updated, usage, ACTIVE_EXPERIMENT)
+            func = cst.Attribute(value=target, attr=cst.Name("get_registered_artifacts"))
+            return call_with(updated, func, [])
+
+        return self.rewrite("CL016", usage.node, transform)
 
     def _changed_after(self, usage: Usage, name: str) -> int | None:
         """The line of a use of ``name`` after ``usage`` that may change it (anything but
