@@ -398,7 +398,13 @@ class Experiment:
 
     def get_registered_artifacts(self) -> dict[str, Any]:
         """The frames given to :meth:`register_artifact`, by name (the objects
-        themselves, as ClearML's ``Task.get_registered_artifacts`` returns them)."""
+        themselves, as ClearML's ``Task.get_registered_artifacts`` returns them).
+
+        Example:
+            ```python
+            experiment.get_registered_artifacts()["train"]["seen"] = 1
+            ```
+        """
         return {name: df for name, (df, _) in self._registered.items()}
 
     def _log_registered(self) -> None:
