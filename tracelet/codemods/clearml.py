@@ -478,9 +478,11 @@ _TASK_OTHER = (
 _TASK_LEFT = {
     "execute_remotely": "{}: tracelet runs where it is started; enqueue the script with "
     "clearml-task or an agent instead, and drop this call",
-    "get_parameters": "{}: ClearML returns every section it holds as 'section/name' strings, "
-    "its own argparse capture included; keep the values the script passed to "
-    "experiment.log_params in a variable and read them there",
+    "get_parameters": "{}: ClearML returns every section it holds as 'section/name' strings "
+    "in its own order (user properties and its argparse capture included, values as ClearML "
+    "wrote them, later changes to connected dicts included), which the run does not hold; "
+    "keep the values the script passed to experiment.log_params in a variable and read "
+    "them there",
     "get_parameters_as_dict": "{}: ClearML returns every section it holds, its own argparse "
     "capture included; keep the values the script passed to experiment.log_params in a "
     "variable and read them there",
