@@ -393,7 +393,13 @@ class Experiment:
             experiment.register_artifact("train", df, metadata={"counting": "legs"})
             df["seen"] = 1  # stored too
             ```
+
+        Raises:
+            TypeError: ``df`` is not a pandas DataFrame (ClearML registers only those).
         """
+        kind = type(df)
+        if kind.__name__ != "DataFrame" or not kind.__module__.startswith("pandas"):
+            raise TypeError(f"register_artifact takes a pandas DataFrame, not {kind.__name__}")
         self._registered[name] = (df, metadata)
 
     def get_registered_artifacts(self) -> dict[str, Any]:

@@ -171,6 +171,8 @@ def test_registered_frames_reach_other_trackers_without_their_index(isolated: Pa
     with tracelet.start_logging(exp_name="registered", backend="mlflow") as run:
         run.register_artifact("train", df)
         df["num_wings"] = [2, 0, 0, 0]
+        with pytest.raises(TypeError, match="takes a pandas DataFrame, not dict"):
+            run.register_artifact("rows", {"num_legs": [2]})
     assert run.report.complete, run.report.summary()
     [path] = read_store(run.urls["mlflow"]).artifacts["path"]
     assert Path(path).name == "train.csv"
