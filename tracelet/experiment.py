@@ -25,7 +25,7 @@ from tracelet.agent.delivery import DeliveryState
 from tracelet.agent.launch import AgentHandle
 from tracelet.agent.stop_report import StopReport, collect_report
 from tracelet.backends import ensure_installed, load_backend, normalize_backends
-from tracelet.backends.base import OBJECT_INFO
+from tracelet.backends.base import CONFIGURATION_INFO, OBJECT_INFO, REGISTERED_INFO
 from tracelet.config import RunConfig
 from tracelet.console import ConsoleCapture
 from tracelet.distributed import process_rank, resolve_mode
@@ -142,6 +142,7 @@ class Experiment:
         self._objects_for_tracker = any(load_backend(b).serialises_objects for b in backends)
         self._files = RunFiles(self.run_dir, self._emit)
         self._logs_dicts = False  # tracelet.log was called: watch() uses its step
+        self._registered: dict[str, tuple[Any, Mapping[str, Any] | None]] = {}
         self._watcher = None
         self.summary = RunSummary(lambda event: self._emit(event))
         self.config = RunConfig(self.log_params)
@@ -328,6 +329,107 @@ class Experiment:
         folder = self._new_folder(ARTIFACTS_DIR)
         snapshot = _copy_matches(source, matches, folder) if matches else _snapshot(source, folder)
         self._emit((ARTIFACT, name, str(snapshot), *([info] if info else [])))
+
+    def log_configuration(
+        self,
+        name: str,
+        config_or_path: Mapping[str, Any] | list | str | os.PathLike,
+        description: str | None = None,
+    ) -> Any:
+        """Store a configuration document with the run under ``name``; returns
+        ``config_or_path``.
+
+        A dict or list is the configuration itself, a str or path a configuration file
+        whose text is read now. ClearML keeps it as ``Task.connect_configuration(...,
+        name=name, description=description)`` does: a configuration object
+        (Configuration tab) holding ClearML's HOCON text of the dict, or the file's text
+        typed by its suffix. The other trackers store a file artifact: the dict as JSON,
+        ``<name>.json``, or a copy of the file, ``<name><suffix>`` (``.txt`` without one).
+        Unlike ClearML's returned dict, later changes to the dict are not stored.
+
+        Raises:
+            FileNotFoundError: the path is not a file.
+
+        Example:
+            ```python
+            config = experiment.log_configuration("model", {"layers": [64, 32]})
+            experiment.log_configuration("data", "configs/data.yaml", description="splits")
+            ```
+        """
+        record = {"name": name, **({"description": description} if description else {})}
+        info = {CONFIGURATION_INFO: record}
+        if isinstance(config_or_path, Mapping | list):
+            record["document"] = True
+            document = json_safe(config_or_path)
+
+            def write(target: Path) -> None:
+                write_object(document, target)
+                pickled = target.with_name(target.name + ".object.pkl")
+                with contextlib.suppress(TypeError):  # ClearML then reads the JSON
+                    pickle_object(config_or_path, pickled)
+                    record["pickle"] = str(pickled)
+
+            self._write_artifact(file_name(name, ".json"), write, info)
+            return config_or_path
+        source = Path(config_or_path)
+        if not source.is_file():
+            raise FileNotFoundError(f"log_configuration: {source} is not a file")
+        if self._router is not None:
+            copy = self._new_folder(ARTIFACTS_DIR) / source.name
+            shutil.copy2(source, copy)
+            self._emit((ARTIFACT, file_name(name, source.suffix or ".txt"), str(copy), info))
+        return config_or_path
+
+    def register_artifact(
+        self, name: str, df: Any, metadata: Mapping[str, Any] | None = None
+    ) -> None:
+        """Store the pandas DataFrame ``df`` with the run under ``name`` as it is when the
+        run stops (later changes included), without its index, as ClearML's
+        ``Task.register_artifact`` does. ClearML: that call itself, made at the stop (a
+        ``data-audit-table`` artifact ``<name>.csv.gz``); the others: the artifact
+        ``<name>.csv``. ``metadata`` as in :meth:`log_artifact`. Registering a name again
+        replaces the frame.
+
+        Example:
+            ```python
+            experiment.register_artifact("train", df, metadata={"counting": "legs"})
+            df["seen"] = 1  # stored too
+            ```
+
+        Raises:
+            TypeError: ``df`` is not a pandas DataFrame (ClearML registers only those).
+        """
+        kind = type(df)
+        if kind.__name__ != "DataFrame" or not kind.__module__.startswith("pandas"):
+            raise TypeError(f"register_artifact takes a pandas DataFrame, not {kind.__name__}")
+        self._registered[name] = (df, metadata)
+
+    def get_registered_artifacts(self) -> dict[str, Any]:
+        """The frames given to :meth:`register_artifact`, by name (the objects
+        themselves, as ClearML's ``Task.get_registered_artifacts`` returns them).
+
+        Example:
+            ```python
+            experiment.get_registered_artifacts()["train"]["seen"] = 1
+            ```
+        """
+        return {name: df for name, (df, _) in self._registered.items()}
+
+    def _log_registered(self) -> None:
+        for name, (df, metadata) in self._registered.items():
+            frame = df.reset_index(drop=True)
+            record = {"name": name}
+            info = {REGISTERED_INFO: record}
+            if metadata:
+                info["metadata"] = json_safe(dict(metadata))
+
+            def write(target: Path, df=df, frame=frame, record=record) -> None:
+                write_object(frame, target)
+                pickled = target.with_name(target.name + ".object.pkl")
+                pickle_object(df, pickled)
+                record["pickle"] = str(pickled)
+
+            self._write_artifact(file_name(name, ".csv"), write, info)
 
     def _write_artifact(self, name: str, write: Callable[[Path], None], info: dict) -> None:
         """An object artifact: ``write`` makes the file ``name`` in a new artifact folder."""
@@ -714,6 +816,7 @@ class Experiment:
             return self.report
         timeout = self.stop_timeout if timeout is None else timeout
         deadline = time.time() + timeout
+        self._log_registered()
         self._wandb_log.finish()
         router = self._router
         router.close(status, deadline)

@@ -44,8 +44,10 @@ def _instance(obj: Any, module: str, attribute: str) -> bool:
 
 def is_picture(obj: Any, name: str | None) -> bool:
     """Whether ``log_artifact(obj, name=name)`` stores ``obj`` as a figure or image file."""
-    if _is_figure(obj) or _instance(obj, "PIL.Image", "Image"):
+    if _is_figure(obj):
         return True
+    if _instance(obj, "PIL.Image", "Image"):  # without a suffix: an object (a .png)
+        return bool(name) and bool(posixpath.splitext(name)[1])
     if not name or posixpath.splitext(name)[1].lower() not in IMAGE_SUFFIXES:
         return False
     return _instance(obj, "numpy", "ndarray")

@@ -110,3 +110,70 @@ def test_other_objects_are_pickled_for_every_tracker(isolated: Path) -> None:
     stored = {Path(p).name: Path(p) for p in read_store(str(run.run_dir)).artifacts["path"]}
     assert pd.read_pickle(stored["ids.pkl"]) == {1, 2}
     assert pd.read_pickle(stored["when.pkl"]) == pd.Timestamp("2024-01-02")
+
+
+REGISTERED = """
+import pandas as pd
+
+df = pd.DataFrame({"num_legs": [2, 4, 8, 0]}, index=["falcon", "dog", "spider", "fish"])
+metadata = {"counting": "legs", "max legs": 69}
+"""
+
+
+def _registered_record(session: Path) -> dict:
+    """ClearML's own record of the artifact ``train``, less its timestamp and location."""
+    task = json.loads((session / "task.json").read_text())
+    [artifact] = task["execution"]["artifacts"]
+    artifact["uri"] = artifact["uri"].rsplit("/", 1)[-1]
+    del artifact["timestamp"]
+    return artifact
+
+
+@pytest.mark.slow
+def test_registered_frames_are_stored_at_the_end_as_clearml_stores_them(isolated: Path) -> None:
+    original_script = f"""
+{REGISTERED}
+from clearml import Task
+
+task = Task.init(project_name="examples", task_name="registered")
+task.register_artifact("train", df, metadata=metadata)
+assert task.get_registered_artifacts()["train"] is df
+df["num_wings"] = [2, 0, 0, 0]
+"""
+    result = run_python(original_script, isolated)
+    assert result.returncode == 0, result.stderr
+    [original_session] = [p for p in (Path(os.environ["CLEARML_CACHE_DIR"]) / "offline").iterdir()
+                          if p.is_dir()]  # fmt: skip
+
+    namespace: dict = {}
+    exec(REGISTERED, namespace)
+    df = namespace["df"]
+    start = {"exp_name": "registered", "project": "examples", "backend": "clearml"}
+    with tracelet.start_logging(**start) as run:
+        run.register_artifact("train", df, metadata=namespace["metadata"])
+        assert run.get_registered_artifacts()["train"] is df
+        df["num_wings"] = [2, 0, 0, 0]
+    assert run.report.complete, run.report.summary()
+
+    stored = _registered_record(Path(run.urls["clearml"]))
+    assert stored == _registered_record(original_session)
+    assert (stored["type"], stored["uri"]) == ("data-audit-table", "train.csv.gz")
+    assert "num_wings" in stored["type_data"]["preview"]
+    original, migrated = read_store(str(original_session)), read_store(run.urls["clearml"])
+    assert list(migrated.artifacts["name"]) == ["train"]
+    assert compare_runs(original, migrated).exit_code == 0
+
+
+def test_registered_frames_reach_other_trackers_without_their_index(isolated: Path) -> None:
+    namespace: dict = {}
+    exec(REGISTERED, namespace)
+    df = namespace["df"]
+    with tracelet.start_logging(exp_name="registered", backend="mlflow") as run:
+        run.register_artifact("train", df)
+        df["num_wings"] = [2, 0, 0, 0]
+        with pytest.raises(TypeError, match="takes a pandas DataFrame, not dict"):
+            run.register_artifact("rows", {"num_legs": [2]})
+    assert run.report.complete, run.report.summary()
+    [path] = read_store(run.urls["mlflow"]).artifacts["path"]
+    assert Path(path).name == "train.csv"
+    assert Path(path).read_text() == "num_legs,num_wings\n2,2\n4,0\n8,0\n0,0\n"

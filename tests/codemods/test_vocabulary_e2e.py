@@ -151,9 +151,10 @@ def _task_json(tables) -> dict:
 def test_clearml_object_wildcard_and_folder_artifacts_and_task_type(tmp_path: Path) -> None:
     original, migrated, source = migrate_and_run(tmp_path, "clearml_artifacts_example.py")
     assert 'name="pillow_image"' in source and '"task_type": "testing"' in source
-    assert {"Pandas", "pillow_image", "seen", "wildcard jpegs/more/small.jpg"} <= set(
+    assert {"Pandas", "pillow_image", "seen", "train", "wildcard jpegs/more/small.jpg"} <= set(
         original.artifacts["name"]
     )
+    assert 'task.register_artifact("train", df, metadata=' in source
     assert_same_tables(original, migrated)
     # ClearML's own record of the two tasks: the task type, artifact keys, types, files
     tasks = _task_json(original), _task_json(migrated)
@@ -166,14 +167,21 @@ def test_clearml_object_wildcard_and_folder_artifacts_and_task_type(tmp_path: Pa
 
 
 @pytest.mark.slow
-def test_clearml_task_parameters_class_user_properties_and_argparse(tmp_path: Path) -> None:
+def test_clearml_task_parameters_class_user_properties_configuration_and_argparse(
+    tmp_path: Path,
+) -> None:
     original, migrated, source = migrate_and_run(tmp_path, "clearml_hyper_parameters.py")
     assert "from clearml.task_parameters import TaskParameters" in source
     assert 'section="from TaskParameters-like object"' in source
     params = dict(zip(original.params["key"], original.params["value"], strict=True))
     assert params["from TaskParameters-like object/iterations"] == "1000"
     assert params["Args/argparser_int_value"] == "1"
+    assert 'log_configuration(\n    "configuration dictionary", complex_nested' in source
+    assert "configuration:configuration dictionary" in set(original.artifacts["name"])
     assert_same_tables(original, migrated)
+    configurations = [_task_json(tables)["configuration"] for tables in (original, migrated)]
+    assert configurations[0] == configurations[1]
+    assert configurations[0]["configuration dictionary"]["type"] == "dictionary"
 
 
 @pytest.mark.slow

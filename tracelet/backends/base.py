@@ -297,6 +297,18 @@ def row_points(step: int, wall_time: float, values: Mapping[str, Any]) -> list[P
 
 
 OBJECT_INFO = "object"
+#: ``log_artifact``'s ``info`` key of a configuration (``Experiment.log_configuration``):
+#: ``{"name": str, "description": str, "document": True, "pickle": path}``
+#: (``description`` when given; ``document`` for a dict or list, written as JSON, and
+#: ``pickle``, the object itself, when it pickles). ClearML connects it as a
+#: configuration object; the others store the file.
+CONFIGURATION_INFO = "configuration"
+#: ``log_artifact``'s ``info`` key of a registered DataFrame
+#: (``Experiment.register_artifact``): ``{"name": str, "pickle": path}``, the frame with
+#: its index as it was at the stop; the file is the frame without its index (``.csv``).
+REGISTERED_INFO = "registered"
+#: the ``info`` keys only a tracker that reads them uses (not artifact metadata)
+TRACKER_INFO = (OBJECT_INFO, CONFIGURATION_INFO, REGISTERED_INFO)
 
 
 def existing_file(path: str, what: str) -> Path:

@@ -108,7 +108,9 @@ from pathlib import Path
 from typing import Any
 
 from tracelet.backends.base import (
+    CONFIGURATION_INFO,
     OBJECT_INFO,
+    REGISTERED_INFO,
     Backend,
     BackendUnavailable,
     RefusedError,
@@ -137,6 +139,8 @@ from tracelet.tables import (
 
 PROPERTIES_SECTION = "properties"
 """The hyperparameter section ClearML keeps user properties in."""
+CONFIGURATION_PREFIX = "configuration:"
+"""The reader's artifact row of a configuration object is ``configuration:<name>``."""
 SINGLE_VALUE_ITERATION = -(2**31)
 """The iteration ``Logger.report_single_value`` reports at (under title ``Summary``)."""
 
@@ -322,6 +326,14 @@ class ClearmlBackend(Backend):
     def log_artifact(self, name: str, path: str, info: Mapping[str, Any] | None = None) -> None:
         info = info or {}
         source: Any = existing_file(path, "artifact")
+        if CONFIGURATION_INFO in info:
+            self._connect_configuration(info[CONFIGURATION_INFO], source)
+            return
+        if REGISTERED_INFO in info:  # ClearML uploads it when the task closes, as its own
+            frame = _unpickled(info[REGISTERED_INFO]["pickle"], source)
+            metadata = info.get("metadata")
+            self._task.register_artifact(info[REGISTERED_INFO]["name"], frame, metadata=metadata)
+            return
         record = info.get(OBJECT_INFO)
         if record:  # an object: ClearML serialises it and names it as its own call does
             name = record["name"]
@@ -331,6 +343,19 @@ class ClearmlBackend(Backend):
             name, artifact_object=source, metadata=metadata or None, wait_on_upload=True
         ):
             raise RuntimeError(f"ClearML did not store artifact {name!r} from {source}")
+
+    def _connect_configuration(self, record: Mapping[str, Any], written: Path) -> None:
+        """``connect_configuration`` of what the training script gave: the dict (its
+        pickle, else the JSON document) or the file (a copy with the same name, so ClearML
+        types it by the same suffix)."""
+        value: Any = written
+        if record.get("document"):
+            loaded = _unpickled(record["pickle"], written) if "pickle" in record else None
+            document = isinstance(loaded, dict | list)
+            value = loaded if document else json.loads(written.read_text(encoding="utf-8"))
+        self._task.connect_configuration(
+            value, name=record["name"], description=record.get("description")
+        )
 
     def log_image(self, key: str, step: int, wall_time: float, png_path: str) -> None:
         title, series = clearml_title_series(key)
@@ -800,6 +825,11 @@ def _read_artifacts(session: _Session, task: Mapping[str, Any]) -> tuple[list[tu
             rows.extend(_archive_rows(name, location, data))
         else:
             rows.append((name, location, len(data), _sha256(data)))
+    for name, entry in (task.get("configuration") or {}).items():
+        text = str(entry.get("value") or "").encode("utf-8")
+        location = f"{session.location('task.json')}#configuration/{name}"
+        rows.append((f"{CONFIGURATION_PREFIX}{name}", location, len(text), _sha256(text)))
+        notes.append(f"configuration {json.dumps({'name': name, 'type': entry.get('type')})}")
     return rows, notes
 
 

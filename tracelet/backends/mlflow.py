@@ -54,7 +54,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from tracelet.backends.base import (
-    OBJECT_INFO,
+    TRACKER_INFO,
     Backend,
     BackendUnavailable,
     RefusedError,
@@ -452,7 +452,7 @@ class MlflowBackend(Backend):
     # -- media and artifacts -------------------------------------------------------------
     def log_artifact(self, name: str, path: str, info: Mapping[str, Any] | None = None) -> None:
         self._store_artifact(name, path)
-        info = {k: v for k, v in (info or {}).items() if k != OBJECT_INFO}
+        info = {k: v for k, v in (info or {}).items() if k not in TRACKER_INFO}
         if info:  # MLflow artifacts have no type or metadata: one tag holds them all
             infos = {**self.state.get("artifact_info", {}), name: info}
             self._log_batch(tags=[(ARTIFACT_INFO_TAG, json.dumps(infos, ensure_ascii=False))])

@@ -35,7 +35,7 @@ is left: ClearML's graph would split differently.
 
 Media, single values, sections and artifacts of objects: :mod:`clearml_vocabulary`. Left:
 plots tracelet has no value for (``report_plotly``, ``report_scatter2d``, ...) and other
-Task methods (``execute_remotely``, ``connect_configuration``, ``register_artifact``, ...),
+Task methods (``execute_remotely``, ``get_parameters``, ...),
 each with what to write instead.
 
 ``Task.init``'s seeding and argparse capture are repeated in the migrated code (see
@@ -305,6 +305,12 @@ class ClearmlToTracelet(ClearmlVocabulary):
             )
         if method == "upload_artifact":
             return self._upload_artifact(usage)
+        if method == "connect_configuration":
+            return self.connect_configuration(usage)
+        if method == "register_artifact":
+            return self.register_artifact(usage)
+        if method == "get_registered_artifacts":
+            return self.registered_artifacts(usage)
         if method == "set_user_properties":
             return self.user_properties(usage)
         if method in ("get_reported_single_value", "get_reported_single_values"):
@@ -472,24 +478,14 @@ _TASK_OTHER = (
 _TASK_LEFT = {
     "execute_remotely": "{}: tracelet runs where it is started; enqueue the script with "
     "clearml-task or an agent instead, and drop this call",
-    "connect_configuration": "{}: ClearML stores a configuration object (the text of the "
-    "dict or file, Configuration tab), which tracelet's ClearML backend does not write; "
-    "experiment.log_params(cfg, section=name) stores hyperparameters instead (a different "
-    "ClearML store), and experiment.log_artifact(path, name=...) the file as an artifact: "
-    "write one of them where that difference is acceptable, or keep this file on ClearML",
-    "get_parameters": "{}: ClearML returns every section it holds as 'section/name' strings, "
-    "its own argparse capture included; keep the values the script passed to "
-    "experiment.log_params in a variable and read them there",
+    "get_parameters": "{}: ClearML returns every section it holds as 'section/name' strings "
+    "in its own order (user properties and its argparse capture included, values as ClearML "
+    "wrote them, later changes to connected dicts included), which the run does not hold; "
+    "keep the values the script passed to experiment.log_params in a variable and read "
+    "them there",
     "get_parameters_as_dict": "{}: ClearML returns every section it holds, its own argparse "
     "capture included; keep the values the script passed to experiment.log_params in a "
     "variable and read them there",
-    "register_artifact": "{}: ClearML uploads a registered DataFrame without its index, with "
-    "the content it has when the task closes (later changes included); "
-    "experiment.log_artifact(df, name=...) stores it as upload_artifact does, index "
-    "included, when it is called: write that at the end of the run where that file is "
-    "acceptable, or keep this file on ClearML",
-    "get_registered_artifacts": "{}: keep a reference to the objects you log with "
-    "experiment.log_artifact(obj, name=...)",
     "set_base_docker": "{}: ClearML keeps the container for a ClearML agent that runs the "
     "task remotely (the task's container section); tracelet's ClearML task has none: drop "
     "the call if no agent re-runs the task, or keep this file on ClearML",

@@ -14,6 +14,9 @@ source                                                   migrated
                                                          list(range(-1, len(c)))), step=i)``
 ``logger.report_table(t, s, i, table_plot=df)``          ``logger.log_table(key, df, step=i)``
 ``task.connect(cfg, name="section")``                    ``task.log_params(cfg, section=...)``
+``task.connect_configuration(cfg, name=n)``               ``task.log_configuration(n, cfg)``
+``task.register_artifact(n, df)``,                        the experiment's methods of the same
+``task.get_registered_artifacts()``                      name (the frame stored at the stop)
 ``task.set_user_properties(k=v)``                        ``task.set_tags({"k": v})``
 ``task.id``, ``task.name``                               ``task.ids["clearml"]``, ``task.name``
 =======================================================  =========================================
@@ -28,6 +31,7 @@ bin at its right edge, so the bars read back at the same positions.
 from __future__ import annotations
 
 import libcst as cst
+from libcst.metadata import PositionProvider, ScopeProvider
 
 from tracelet.codemods.base import ACTIVE_EXPERIMENT, Decision, TrackerCodemod, receiver, unmapped
 from tracelet.codemods.cstutil import (
@@ -57,6 +61,7 @@ LAYOUT_ONLY = {"max_image_history", "max_history", "report_image", "report_inter
 PYPLOT = {"plt", "pyplot", "matplotlib.pyplot"}
 TASK_FIELDS = {"id": '.ids["{}"]', "name": ".name"}
 WEB_PAGE = "get_output_log_web_page"
+READ_ONLY_CALLS = {"print", "len", "str", "repr"}
 
 
 class ClearmlVocabulary(TrackerCodemod):
@@ -315,6 +320,108 @@ class ClearmlVocabulary(TrackerCodemod):
 
         return self.rewrite("CL009", usage.node, transform)
 
+    def connect_configuration(self, usage: Usage) -> Decision:
+        """``task.connect_configuration(cfg, name=n, description=d)`` ->
+        ``experiment.log_configuration(n, cfg, description=d)``. Both return ``cfg`` (a
+        dict, or the path) where ClearML runs the task itself; ClearML's returned dict
+        also stores its later changes, so the result may only be read after it."""
+        bound = bind_args(
+            usage.call, ("configuration", "name", "description", "ignore_remote_overrides")
+        )
+        if bound is None or bound.unknown or "configuration" not in bound:
+            return self.left("TL002", unmapped("connect_configuration"))
+        result = _bound_name(usage)
+        if usage.result_role != Role.STATEMENT and result is None:
+            return self.left(
+                "CL014",
+                "the dict connect_configuration returns is used in place; write "
+                "cfg = experiment.log_configuration(name, cfg) as its own statement",
+            )
+        changed = result and self._changed_after(usage, result)
+        if changed and string_value(bound.value("configuration")) is None:
+            return self.left(
+                "CL014",
+                f"{result} is used after connect_configuration (line {changed}): ClearML "
+                "stores the changes made to the dict it returns, experiment."
+                "log_configuration(name, cfg) only what cfg holds when it is called: "
+                "change it before the call, or keep this file on ClearML",
+            )
+        index = {name: usage.call.args.index(arg) for name, arg in bound.named.items()}
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            target = receiver(updated, usage, ACTIVE_EXPERIMENT)
+            func = cst.Attribute(value=target, attr=cst.Name("log_configuration"))
+            name = updated.args[index["name"]] if "name" in index else expr('"General"')
+            args = [(None, name), (None, updated.args[index["configuration"]])]
+            if "description" in index:
+                args.append(("description", updated.args[index["description"]]))
+            return call_with(updated, func, args)
+
+        return self.rewrite("CL014", usage.node, transform)
+
+    def register_artifact(self, usage: Usage) -> Decision:
+        """``task.register_artifact(name, df, metadata=m)`` ->
+        ``experiment.register_artifact(name, df, metadata=m)``: stored when the run stops."""
+        bound = bind_args(usage.call, ("name", "artifact", "metadata", "uniqueness_columns"))
+        if bound is None or bound.unknown or not {"name", "artifact"} <= set(bound.named):
+            return self.left("TL002", unmapped("register_artifact"))
+        if "uniqueness_columns" in bound and literal(bound.value("uniqueness_columns")) is not True:
+            return self.left(
+                "CL015",
+                "register_artifact(uniqueness_columns=...) changes the preview ClearML "
+                "stores; experiment.register_artifact(name, df) computes it over every column",
+            )
+        if usage.result_role != Role.STATEMENT:
+            return self.left("CL015", "register_artifact returns None; call it as a statement")
+        index = {name: usage.call.args.index(arg) for name, arg in bound.named.items()}
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            target = receiver(updated, usage, ACTIVE_EXPERIMENT)
+            func = cst.Attribute(value=target, attr=cst.Name("register_artifact"))
+            args = [(None, updated.args[index["name"]]), (None, updated.args[index["artifact"]])]
+            if "metadata" in index:
+                args.append(("metadata", updated.args[index["metadata"]]))
+            return call_with(updated, func, args)
+
+        return self.rewrite("CL015", usage.node, transform)
+
+    def registered_artifacts(self, usage: Usage) -> Decision:
+        """``task.get_registered_artifacts()``: the experiment's method of the same name."""
+        if usage.call.args:
+            return self.left("TL002", unmapped("get_registered_artifacts"))
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            target = receiver(updated, usage, ACTIVE_EXPERIMENT)
+            func = cst.Attribute(value=target, attr=cst.Name("get_registered_artifacts"))
+            return call_with(updated, func, [])
+
+        return self.rewrite("CL016", usage.node, transform)
+
+    def _changed_after(self, usage: Usage, name: str) -> int | None:
+        """The line of a use of ``name`` after ``usage`` that may change it (anything but
+        an argument of ``print``, ``len``, ``str``, ``repr``), or None."""
+        after = self.get_metadata(PositionProvider, usage.node).end.line
+        scope = self.get_metadata(ScopeProvider, usage.node)
+        for assignment in scope.assignments[name] if scope else ():
+            for access in assignment.references:
+                line = self.get_metadata(PositionProvider, access.node).start.line
+                if line > after and not self._only_read(access.node):
+                    return line
+        return None
+
+    def _only_read(self, node: cst.CSTNode) -> bool:
+        arg = self.resolver.parent(node)
+        call = self.resolver.parent(arg) if isinstance(arg, cst.Arg) else None
+        return (
+            isinstance(call, cst.Call)
+            and not arg.star
+            and isinstance(call.func, cst.Name)
+            and call.func.value in READ_ONLY_CALLS
+        )
+
     def task_field(self, usage: Usage, method: str) -> Decision | None:
         """``task.id`` / ``task.name`` / ``task.get_output_log_web_page()``."""
         if len(usage.path.attrs) != 1:
@@ -332,6 +439,15 @@ class ClearmlVocabulary(TrackerCodemod):
             return expr(self.module.code_for_node(attribute.value) + suffix)
 
         return self.rewrite("CL012", usage.node, transform)
+
+
+def _bound_name(usage: Usage) -> str | None:
+    """``x`` of ``x = <the call>``."""
+    assign = usage.context
+    if usage.result_role != Role.BIND or not isinstance(assign, cst.Assign):
+        return None
+    [*rest, target] = assign.targets
+    return target.target.value if not rest and isinstance(target.target, cst.Name) else None
 
 
 def _last_literal(node: cst.BaseExpression | None) -> str | None:

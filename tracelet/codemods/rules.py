@@ -206,6 +206,14 @@ _RULES: tuple[Rule, ...] = (
     Rule("CL013", "clearml-task-type", "clearml", Safety.SAFE,
          "Task.init(task_type=Task.TaskTypes.t) -> start_logging(..., backend_options="
          "{'clearml': {'task_type': 't'}}): tracelet's ClearML task gets the same type"),
+    Rule("CL014", "clearml-configuration", "clearml", Safety.SAFE,
+         "task.connect_configuration(cfg, name=n) -> experiment.log_configuration(n, cfg): "
+         "the same ClearML configuration object (a file artifact elsewhere)"),
+    Rule("CL015", "clearml-register-artifact", "clearml", Safety.SAFE,
+         "task.register_artifact(n, df) -> experiment.register_artifact(n, df): the frame "
+         "as it is at the stop, without its index (ClearML's own data-audit-table)"),
+    Rule("CL016", "clearml-registered-artifacts", "clearml", Safety.SAFE,
+         "task.get_registered_artifacts() -> experiment.get_registered_artifacts()"),
     Rule("CL100", "clearml-plots", "clearml", Safety.MANUAL,
          "report_media / plotly / scatter / confusion matrix ..., images by url, histograms "
          "with labels: the reason names the experiment call to write"),
