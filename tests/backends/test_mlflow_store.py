@@ -80,6 +80,26 @@ print(experiment.run_dir)
 """
 
 
+def test_the_store_is_created_in_the_callers_session_in_a_process_group_of_its_own(
+    tmp_path: Path,
+):
+    from tracelet.backends.mlflow import (
+        _finish_store_creation,
+        _latest_revision,
+        _sqlite_revision,
+        _start_store_creation,
+    )
+
+    db = tmp_path / "mlflow.db"
+    creating = _start_store_creation(db)
+    child = creating[0].pid
+    # the agent's scheduling group, hence its CPU priority; out of its Ctrl-C and killpg
+    assert os.getsid(child) == os.getsid(0)
+    assert os.getpgid(child) == child != os.getpgid(0)
+    _finish_store_creation(creating, db, str(tmp_path))
+    assert _sqlite_revision(db) == _latest_revision()
+
+
 def test_a_stop_deadline_inside_store_creation_leaves_a_usable_store(isolated: Path):
     from mlflow import MlflowClient
 

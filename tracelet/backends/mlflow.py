@@ -632,11 +632,14 @@ def _fresh_sqlite_store(uri: str) -> Path | None:
     return None if _sqlite_revision(path) else path
 
 
-# A store that is not complete is created by a child process in its own session: MLflow
-# creates its tables in about fifty steps, and a process killed in between (the agent at
-# a stop deadline) leaves a file MLflow cannot open again, while the child finishes even
-# when the agent is killed. It also waits, silently, while another process (MLflow called
-# directly, another run) is creating the store, instead of creating tables next to it.
+# A store that is not complete is created by a child process in its own process group:
+# MLflow creates its tables in about fifty steps, and a process killed in between (the
+# agent at a stop deadline) leaves a file MLflow cannot open again, while the child
+# finishes even when the agent is killed. It stays in the agent's session, hence in its
+# scheduling group and at its CPU priority (tracelet.agent.priority): in a session of its
+# own it would take a core from training at normal priority. It also waits, silently,
+# while another process (MLflow called directly, another run) is creating the store,
+# instead of creating tables next to it.
 def _start_store_creation(db_path: Path) -> tuple[subprocess.Popen, Any]:
     package_root = str(Path(__file__).resolve().parents[2])
     path_entries = (package_root, os.environ.get("PYTHONPATH"))
@@ -649,7 +652,7 @@ def _start_store_creation(db_path: Path) -> tuple[subprocess.Popen, Any]:
         env=env,
         stdout=output,
         stderr=output,
-        start_new_session=True,
+        process_group=0,
     )
     return child, output
 
