@@ -24,8 +24,8 @@ def autogroup_nice(pid: int) -> int:
 
 
 def levels(pid: int) -> tuple[int, int]:
-    """The autogroup's nice value, and the process's own where it can be set back (root
-    here); its own stays 0 where it cannot."""
+    """The autogroup's nice value, and the process's own where tracelet sets it (where it
+    can be set back: root, here); elsewhere the autogroup's twice."""
     own = os.getpriority(os.PRIO_PROCESS, pid)
     return autogroup_nice(pid), own if priority._can_renice() else autogroup_nice(pid)
 
