@@ -17,6 +17,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 import tracelet
 from tests.conftest import run_python
+from tracelet.agent import priority
 from tracelet.backends.mlflow import read_run
 from tracelet.cli import main as cli_main
 
@@ -80,24 +81,35 @@ print(experiment.run_dir)
 """
 
 
-def test_the_store_is_created_in_the_callers_session_in_a_process_group_of_its_own(
-    tmp_path: Path,
-):
-    from tracelet.backends.mlflow import (
-        _finish_store_creation,
-        _latest_revision,
-        _sqlite_revision,
-        _start_store_creation,
-    )
+STORE_CREATION_AT_LOW_PRIORITY = """
+import json, os, sys
+from pathlib import Path
+from tracelet.agent import priority
+from tracelet.backends import mlflow
+priority.set_level(os.getpid(), priority.LOW)  # an agent in its cold window
+db = Path(sys.argv[1])
+creating = mlflow._start_store_creation(db)
+child = creating[0].pid
+group = int(Path(f"/proc/{child}/autogroup").read_text().split()[-1])
+seen = [os.getsid(child) == child, group]
+mlflow._finish_store_creation(creating, db, str(db.parent))
+seen.append(mlflow._sqlite_revision(db) == mlflow._latest_revision())
+print(json.dumps(seen))
+"""
 
-    db = tmp_path / "mlflow.db"
-    creating = _start_store_creation(db)
-    child = creating[0].pid
-    # the agent's scheduling group, hence its CPU priority; out of its Ctrl-C and killpg
-    assert os.getsid(child) == os.getsid(0)
-    assert os.getpgid(child) == child != os.getpgid(0)
-    _finish_store_creation(creating, db, str(tmp_path))
-    assert _sqlite_revision(db) == _latest_revision()
+
+def test_the_store_is_created_in_a_session_of_its_own_at_the_agents_priority(tmp_path: Path):
+    result = subprocess.run(  # in a session of its own, as the agent
+        [sys.executable, "-c", STORE_CREATION_AT_LOW_PRIORITY, str(tmp_path / "mlflow.db")],
+        capture_output=True,
+        text=True,
+        start_new_session=True,
+    )
+    assert result.returncode == 0, result.stderr
+    own_session, group_nice, created = json.loads(result.stdout.splitlines()[-1])
+    assert own_session  # it finishes the store even when the agent is killed
+    assert group_nice == priority.LOW  # from its start, not the agent's next check
+    assert created
 
 
 def test_a_stop_deadline_inside_store_creation_leaves_a_usable_store(isolated: Path):

@@ -21,8 +21,8 @@ The agent runs in its own session, hence (with Linux autogroups, the default for
 processes outside a CPU cgroup) in its own scheduling group. The group's nice value is
 what weighs it against the training process, and unlike a process's nice value or
 ``SCHED_IDLE``, an unprivileged process may set it back to 0 (sched(7): raising priority
-needs privilege only below 0). Processes the agent starts share its group (MLflow's
-store creation), unless they start a session of their own (wandb-core): those the agent
+needs privilege only below 0). Processes the agent starts share its group, unless they
+start a session of their own (wandb-core, MLflow's store creation): those the agent
 keeps at its own level. Where autogroups do not apply (a CPU cgroup, as in most
 containers) the processes are niced instead, but only when they can be un-niced (root,
 or an ``RLIMIT_NICE`` that allows it). All of it is best effort: a system that refuses
@@ -113,6 +113,13 @@ class AgentPriority:
         """Normal priority, for itself and the processes it started (the end marker is
         here: the run stops)."""
         set_tree_level(os.getpid(), NORMAL)
+
+
+def share_level(pid: int) -> None:
+    """Give a process just started in a session of its own (a scheduling group of its
+    own) this process's priority now, not at the agent's next :meth:`AgentPriority.watch`:
+    it would take a core from training at normal priority until then."""
+    _set_autogroup(pid, current_level())
 
 
 def current_level() -> int:
