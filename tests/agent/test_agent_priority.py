@@ -1,10 +1,13 @@
 """The delivery agent yields the CPU to training while it starts up, and delivers at
-normal priority once its tracker runs are open (or after a bounded cold window)."""
+normal priority once its tracker runs are open (or after a bounded cold window, or when
+the training process waits for it or stops)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -20,6 +23,13 @@ def autogroup_nice(pid: int) -> int:
     return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
 
 
+def levels(pid: int) -> tuple[int, int]:
+    """The autogroup's nice value, and the process's own where tracelet sets it (where it
+    can be set back: root, here); elsewhere the autogroup's twice."""
+    own = os.getpriority(os.PRIO_PROCESS, pid)
+    return autogroup_nice(pid), own if priority._can_renice() else autogroup_nice(pid)
+
+
 def wait_for(condition, seconds: float = 300.0):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -30,18 +40,47 @@ def wait_for(condition, seconds: float = 300.0):
     raise AssertionError("condition not met in time")
 
 
-def test_the_cold_window_ends_the_low_priority_even_before_the_start_up_does(monkeypatch):
-    restored = []
-    monkeypatch.setattr(priority, "restore", restored.append)  # not this test's own process
-    cold = priority.AgentPriority(window=300.0)
-    cold.watch(started_up=False)
-    assert not cold.restored and restored == []
-    cold.watch(started_up=True)
-    assert cold.restored and restored == [os.getpid()]
+AGENT_SIDE = """
+import json, os, subprocess
+from tracelet.agent import priority
+def levels(*pids):
+    return [int(open(f"/proc/{p}/autogroup").read().split()[-1]) for p in pids]
+priority.set_level(os.getpid(), priority.LOW)  # as the training process does
+in_session = subprocess.Popen(["sleep", "60"])  # shares this process's group (git, say)
+own_session = subprocess.Popen(["sleep", "60"], start_new_session=True)  # as wandb-core
+seen = []
+agent = priority.AgentPriority()
+agent.watch(started_up=False)
+seen.append(levels(os.getpid(), own_session.pid))
+agent.watch(started_up=True)
+seen.append(levels(os.getpid(), own_session.pid))
+priority.set_level(os.getpid(), priority.LOW)  # the training process waited for it, then
+agent.watch(started_up=False)  # lowered it again (a new tracker run is being opened)
+seen.append(levels(os.getpid(), own_session.pid))
+agent.restore()  # the end marker
+seen.append(levels(os.getpid(), own_session.pid))
+# only the child in a session of its own was given a level: writing the autogroup of one
+# in the agent's session sets the agent's own (a stale level would take it down again)
+seen.append(sorted(agent._children) == [own_session.pid])
+for child in (in_session, own_session):
+    child.kill()
+    child.wait()
+print(json.dumps(seen))
+"""
 
-    window_over = priority.AgentPriority(window=0.0)
-    window_over.watch(started_up=False)
-    assert window_over.restored and restored == [os.getpid()] * 2
+
+def test_the_agent_leaves_the_lowest_priority_once_started_and_its_services_follow_it():
+    # in a session of its own, as the agent: this test's own group keeps its priority
+    result = subprocess.run(
+        [sys.executable, "-c", AGENT_SIDE], capture_output=True, text=True, start_new_session=True
+    )
+    assert result.returncode == 0, result.stderr
+    low, started, lowered_again, stopped, only_own_session = json.loads(result.stdout)
+    assert low == [priority.LOW, priority.LOW]
+    assert started == [priority.NORMAL, priority.NORMAL]
+    assert lowered_again == [priority.LOW, priority.LOW]
+    assert stopped == [priority.NORMAL, priority.NORMAL]
+    assert only_own_session
 
 
 def test_the_training_process_ends_the_cold_window_of_an_agent_that_cannot_run(
@@ -50,10 +89,33 @@ def test_the_training_process_ends_the_cold_window_of_an_agent_that_cannot_run(
     monkeypatch.setenv("TRACELET_AGENT_COLD_SECONDS", "0.5")
     starved = subprocess.Popen(["sleep", "60"], start_new_session=True)  # never runs a check
     try:
-        timer = priority.lower(starved.pid)
-        assert autogroup_nice(starved.pid) == priority.LOW
-        wait_for(lambda: autogroup_nice(starved.pid) == priority.NORMAL)
-        assert not timer.is_alive()
+        side = priority.TrainingSide(starved.pid)
+        assert levels(starved.pid) == (priority.LOW, priority.LOW)
+        wait_for(lambda: levels(starved.pid) == (priority.NORMAL, priority.NORMAL))
+        side._timer.join(timeout=60)
+        side.resume()  # after an Experiment.ids: the window is over, it stays normal
+        assert levels(starved.pid) == (priority.NORMAL, priority.NORMAL)
+    finally:
+        starved.kill()
+        starved.wait()
+
+
+def test_normal_priority_while_the_training_process_waits_and_from_the_stop_on(monkeypatch):
+    monkeypatch.setenv("TRACELET_AGENT_COLD_SECONDS", "300")
+    starved = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        side = priority.TrainingSide(starved.pid)
+        assert levels(starved.pid) == (priority.LOW, priority.LOW)
+        side.normal()  # Experiment.ids waits for the agent
+        assert levels(starved.pid) == (priority.NORMAL, priority.NORMAL)
+        side.resume()  # training goes on inside the cold window
+        assert levels(starved.pid) == (priority.LOW, priority.LOW)
+        side.stop()  # stop_logging
+        assert levels(starved.pid) == (priority.NORMAL, priority.NORMAL)
+        side.resume()  # an Experiment.ids during the stop leaves it normal
+        assert levels(starved.pid) == (priority.NORMAL, priority.NORMAL)
+        side._timer.join(timeout=60)  # the window ends with the run
+        assert not side._timer.is_alive()
     finally:
         starved.kill()
         starved.wait()
@@ -63,8 +125,10 @@ def test_a_cold_window_of_zero_leaves_the_agent_at_normal_priority(monkeypatch):
     monkeypatch.setenv("TRACELET_AGENT_COLD_SECONDS", "0")
     process = subprocess.Popen(["sleep", "60"], start_new_session=True)
     try:
-        assert priority.lower(process.pid) is None
-        assert autogroup_nice(process.pid) == priority.NORMAL
+        side = priority.TrainingSide(process.pid)
+        assert side.level == priority.NORMAL and side._timer is None
+        side.resume()
+        assert levels(process.pid) == (priority.NORMAL, priority.NORMAL)
     finally:
         process.kill()
         process.wait()
@@ -81,8 +145,9 @@ def test_the_agent_starts_low_and_delivers_at_normal_priority_while_training_run
     experiment.log_metric("loss", 0.5, 1)
     experiment.flush()
 
+    assert experiment.ids["mlflow"]  # waits for the run (the agent at normal priority)
     wait_for(lambda: autogroup_nice(agent) == priority.NORMAL)  # the run is still going
-    wait_for(lambda: DeliveryState.load(experiment.run_dir, "mlflow").location)
+    assert DeliveryState.load(experiment.run_dir, "mlflow").location
     assert tracelet.get_active_experiment() is experiment
 
     report = tracelet.stop_logging()
@@ -104,7 +169,7 @@ def test_wandb_core_is_low_with_the_agent_and_normal_once_the_run_is_open(
     core = wait_for(lambda: priority.children_of(agent))  # wandb-core, in its own session
     wait_for(lambda: DeliveryState.load(experiment.run_dir, "wandb").location)
     wait_for(lambda: autogroup_nice(agent) == priority.NORMAL)
-    assert all(autogroup_nice(pid) == priority.NORMAL for pid in core)
+    wait_for(lambda: all(autogroup_nice(pid) == priority.NORMAL for pid in core))
 
     report = tracelet.stop_logging()
     assert report.complete, report.summary()

@@ -17,6 +17,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 import tracelet
 from tests.conftest import run_python
+from tracelet.agent import priority
 from tracelet.backends.mlflow import read_run
 from tracelet.cli import main as cli_main
 
@@ -78,6 +79,37 @@ report = tracelet.stop_logging(timeout=0.5)  # the agent is killed at this deadl
 assert not report.complete
 print(experiment.run_dir)
 """
+
+
+STORE_CREATION_AT_LOW_PRIORITY = """
+import json, os, sys
+from pathlib import Path
+from tracelet.agent import priority
+from tracelet.backends import mlflow
+priority.set_level(os.getpid(), priority.LOW)  # an agent in its cold window
+db = Path(sys.argv[1])
+creating = mlflow._start_store_creation(db)
+child = creating[0].pid
+group = int(Path(f"/proc/{child}/autogroup").read_text().split()[-1])
+seen = [os.getsid(child) == child, group]
+mlflow._finish_store_creation(creating, db, str(db.parent))
+seen.append(mlflow._sqlite_revision(db) == mlflow._latest_revision())
+print(json.dumps(seen))
+"""
+
+
+def test_the_store_is_created_in_a_session_of_its_own_at_the_agents_priority(tmp_path: Path):
+    result = subprocess.run(  # in a session of its own, as the agent
+        [sys.executable, "-c", STORE_CREATION_AT_LOW_PRIORITY, str(tmp_path / "mlflow.db")],
+        capture_output=True,
+        text=True,
+        start_new_session=True,
+    )
+    assert result.returncode == 0, result.stderr
+    own_session, group_nice, created = json.loads(result.stdout.splitlines()[-1])
+    assert own_session  # it finishes the store even when the agent is killed
+    assert group_nice == priority.LOW  # from its start, not the agent's next check
+    assert created
 
 
 def test_a_stop_deadline_inside_store_creation_leaves_a_usable_store(isolated: Path):

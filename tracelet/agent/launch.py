@@ -57,10 +57,10 @@ class AgentHandle:
         self.process: subprocess.Popen | None = None
         self.thread: threading.Thread | None = None
         self.agent = None  # the Agent itself, in thread mode
-        self._cold_window: threading.Timer | None = None
+        self._priority: priority.TrainingSide | None = None
         if mode == "process":
             self.process = _start_process(self.run_dir)
-            self._cold_window = priority.lower(self.process.pid)  # so its imports run low
+            self._priority = priority.TrainingSide(self.process.pid)
         else:
             self.agent = _thread_agent(self.run_dir, spec)
             self.thread = threading.Thread(
@@ -78,26 +78,22 @@ class AgentHandle:
         """Normal CPU priority for the agent while the training process waits for it
         (``Experiment.ids``): training is not running then, and a starved agent on a busy
         machine takes minutes to open its trackers. Call what it yields on every poll: it
-        also restores the processes the agent started meanwhile (an MLflow store being
-        created, wandb-core), which the agent itself lowers."""
-        if self.process is None or not self.running():
+        also restores the processes the agent started meanwhile (wandb-core)."""
+        if self._priority is None or not self.running():
             yield lambda: None
             return
-        pid = self.process.pid
         try:
-            yield lambda: priority.restore(pid)
+            yield self._priority.normal
         finally:
-            priority.lower_again(pid)
+            self._priority.resume()
 
     def wait_for_delivery(self, deadline: float, points_logged: int = 0) -> None:
         """Return as soon as every backend has its end marker (the agent then exits on
         its own), or when the agent is gone, or shortly after the deadline. A backend
         whose error cannot heal, or that has never answered, is not waited for: when
         only such backends are left, the agent is asked to stop."""
-        if self._cold_window is not None:
-            self._cold_window.cancel()
-        if self.process is not None:
-            priority.restore(self.process.pid)  # the run stops: full speed for delivery
+        if self._priority is not None:
+            self._priority.stop()  # the run stops: full speed for delivery
         started = time.time()
         reachable: dict[str, bool | None] = {}
         probed = 0.0
@@ -109,6 +105,8 @@ class AgentHandle:
                     break
                 if time.time() - probed >= PROBE_EVERY_SECONDS:
                     reachable, probed = self._probe(states), time.time()
+                    if self._priority is not None:  # again: an agent that read its old
+                        self._priority.stop()  # level just before may have set it back
                 if all(_not_worth_waiting(s, started, reachable.get(s.backend)) for s in states):
                     self._stop_agent()
                     break

@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from tracelet.agent.priority import share_level
 from tracelet.backends.base import (
     TRACKER_INFO,
     Backend,
@@ -671,8 +672,11 @@ def _fresh_sqlite_store(uri: str) -> Path | None:
 # A store that is not complete is created by a child process in its own session: MLflow
 # creates its tables in about fifty steps, and a process killed in between (the agent at
 # a stop deadline) leaves a file MLflow cannot open again, while the child finishes even
-# when the agent is killed. It also waits, silently, while another process (MLflow called
-# directly, another run) is creating the store, instead of creating tables next to it.
+# when the agent is killed. Its own session is its own scheduling group, which gets the
+# agent's CPU priority from its start (tracelet.agent.priority; else it would take a core
+# from training at normal priority) and a share of the CPU of its own at the stop. It
+# also waits, silently, while another process (MLflow called directly, another run) is
+# creating the store, instead of creating tables next to it.
 def _start_store_creation(db_path: Path) -> tuple[subprocess.Popen, Any]:
     package_root = str(Path(__file__).resolve().parents[2])
     path_entries = (package_root, os.environ.get("PYTHONPATH"))
@@ -687,6 +691,7 @@ def _start_store_creation(db_path: Path) -> tuple[subprocess.Popen, Any]:
         stderr=output,
         start_new_session=True,
     )
+    share_level(child.pid)
     return child, output
 
 
