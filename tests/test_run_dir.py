@@ -24,6 +24,8 @@ from tests.test_run_files import saved_files, write
 from tracelet.backends.wandb import read_run
 from tracelet.events import FILE
 from tracelet.journal import iter_events
+from tracelet.journal import read_run as read_journal
+from tracelet.readers import read_store
 from tracelet.rundir import JOURNAL_FILE
 
 WRITTEN = {"model.pt", "sub/deep/notes.txt", "best.pt", "files/model.pt"}
@@ -51,11 +53,12 @@ def wandb_twin(folder: Path) -> Path:
     return run_dir
 
 
-def tracelet_run(folder: Path, backend: str) -> tracelet.Experiment:
+def tracelet_run(folder: Path, backend: str | list[str]) -> tracelet.Experiment:
     folder.mkdir()
     os.chdir(folder)
     with tracelet.start_logging(project="pytorch-cnn-fashion", backend=backend) as run:
-        assert Path(run.dir).is_dir() and run.dir == run.dir
+        files = run.dir
+        assert Path(files).is_dir() and run.dir == files  # one folder, made at first use
         fashion_shapes(run.dir, run.save)
         write(os.path.join(run.dir, "after.txt"), "written after the last save")
     assert run.report.complete, run.report.summary()
@@ -124,6 +127,20 @@ def test_run_dir_files_are_mlflow_artifacts_at_their_paths(tmp_path: Path) -> No
 
 def test_run_dir_of_a_run_that_delivers_nothing_is_a_folder_of_its_own() -> None:
     run = tracelet.Experiment("x", "p", ["mlflow"], {}, delivery="off")
-    assert Path(run.dir).is_dir() and run.dir == run.dir
+    folder = run.dir
+    assert Path(folder).is_dir() and run.dir == folder
     write(os.path.join(run.dir, "model.pt"), "state dict")
     run.stop()
+
+
+@pytest.mark.slow
+def test_run_dir_files_are_clearml_artifacts_and_tensorboard_files(tmp_path: Path) -> None:
+    backends = ["clearml", "tensorboard"]
+    run = tracelet_run(tmp_path / "migrated", backends)
+    names = WRITTEN | {"after.txt"}
+    journal = read_journal(run.run_dir).artifacts.set_index("name")
+    assert set(journal.index) == names
+    for backend in backends:
+        stored = read_store(run.urls[backend]).artifacts.set_index("name")
+        assert set(stored.index) == names, backend
+        assert stored.loc[sorted(names), "sha256"].equals(journal.loc[sorted(names), "sha256"])

@@ -789,7 +789,8 @@ def _run_file_rows(run_files: Mapping[str, Path], notes: list[str]) -> list[tupl
 def _written_files(files: Path) -> list[str]:
     """The files a program wrote into ``run.dir`` (the run's ``files`` folder), which W&B
     uploads at the end of the run with no ``files`` record: every file there but those
-    W&B writes itself (its config, summary, metadata, console, requirements, diffs, media)."""
+    W&B writes itself (its config, summary, metadata, console, requirements, diffs, media,
+    saved code)."""
     from wandb.sdk.lib import filenames
 
     own = {
@@ -800,11 +801,17 @@ def _written_files(files: Path) -> list[str]:
         filenames.METADATA_FNAME,
         filenames.REQUIREMENTS_FNAME,
         filenames.CONDA_ENVIRONMENTS_FNAME,
+        filenames.HISTORY_FNAME,
+        filenames.EVENTS_FNAME,
     }
     names = []
     for file in sorted(files.rglob("*")):
         name = file.relative_to(files).as_posix()
-        if not file.is_file() or name in own or name.startswith(("media/", "upstream_diff_")):
+        if (
+            not file.is_file()
+            or name in own
+            or name.startswith(("media/", "code/", "upstream_diff_"))
+        ):
             continue
         names.append(name)
     return names
