@@ -41,8 +41,9 @@ model folder, or None, "metadata": dict or None, "params": {str: str}, "tags": {
 "model_type": str or None, "step": int}`` (an older journal's info has the first three).
 
 A run file's ``name`` is its path among the run's files (``wandb.save``'s name for it,
-see :mod:`tracelet.runfiles`); ``policy`` is ``"now"``, ``"live"`` or ``"end"``. A file
-saved again under the same name replaces the earlier one.
+see :mod:`tracelet.runfiles`); ``policy`` is ``"now"``, ``"live"`` or ``"end"``, or ``"dir"``
+for a file the program wrote into ``experiment.dir`` (kept at the end). A file saved again
+under the same name replaces the earlier one.
 
 A row is what one ``wandb.log`` commit holds, kept whole so that a tracker with rows
 (W&B) stores it as ``wandb.log`` would; the others receive its values as points.

@@ -470,6 +470,25 @@ class Experiment:
         """
         return self._files.save(glob_or_path, base_path, policy)
 
+    @property
+    def dir(self) -> str:
+        """The run's files folder, W&B's ``run.dir``, created on first use: every file
+        written under it is kept with the run when it stops, named by its path in the
+        folder, as ``save(f"{experiment.dir}/**", base_path=experiment.dir, policy="end")``
+        would keep it (with ``**`` spanning folders), also for files written after this
+        call. W&B keeps them as W&B keeps the files of its ``run.dir`` (run files uploaded
+        at the end), MLflow as run artifacts at those paths, ClearML as artifacts of those
+        names. A file also given to [`save`][tracelet.Experiment.save] is kept once. On a
+        non-zero rank it is a temporary folder no tracker receives.
+
+        Example:
+            ```python
+            torch.save(model.state_dict(), os.path.join(experiment.dir, "model.pt"))
+            # the run file model.pt once the run stops
+            ```
+        """
+        return str(self._files.folder())
+
     def log_model(
         self,
         model: Any,

@@ -1,5 +1,6 @@
-"""A migrated script that reads its hyper-parameters through ``wandb.config`` logs what the
-original logged: W&B's example ``pytorch-cnn-fashion`` reduced
+"""A migrated script that reads its hyper-parameters through ``wandb.config`` and saves its
+model into ``wandb.run.dir`` logs what the original logged: W&B's example
+``pytorch-cnn-fashion`` reduced
 (``tests/fixtures/vocabulary_e2e/wandb_fashion_config.py``), migrated with ``--write``, both
 copies run into W&B offline stores, read back with tracelet's W&B reader and compared as
 ``tracelet validate`` compares them."""
@@ -18,6 +19,10 @@ def test_wandb_config_reads_in_a_model_and_a_loop(tmp_path: Path) -> None:
     original, migrated, source = migrate_and_run(tmp_path, "wandb_fashion_config.py")
     assert "config = tracelet.get_active_experiment().config" in source
     assert "out_channels=config.channels_one" in source and "import wandb" not in source
+    assert 'os.path.join(tracelet.get_active_experiment().dir, "model.pt")' in source
+    columns = ["name", "size", "sha256"]
+    assert list(original.artifacts["name"]) == ["model.pt"]
+    assert original.artifacts[columns].equals(migrated.artifacts[columns])
     params = dict(zip(original.params["key"], original.params["value"], strict=True))
     assert params == {
         "dropout": "0.5",

@@ -103,6 +103,9 @@ _RULES: tuple[Rule, ...] = (
     Rule("WB016", "wandb-config-read", "wandb", Safety.SAFE,
          "reading wandb.config / run.config (attributes, keys, get, keys(), items(), in, "
          "dict()) -> experiment.config, which holds what the program set (no W&B sweeps)"),
+    Rule("WB017", "wandb-run-dir", "wandb", Safety.SAFE,
+         "wandb.run.dir / run.dir -> experiment.dir: the run's files folder, whose files "
+         "are kept with the run when it stops (W&B: the same run files)"),
     Rule("WB018", "wandb-module-reference", "wandb", Safety.INFO,
          "the wandb module itself as a value (if wandb: ..., self._wandb = wandb): kept; "
          "its uses through the alias are migrated, the guard keeps its meaning"),
@@ -118,7 +121,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("WB104", "wandb-sweep", "wandb", Safety.MANUAL,
          "wandb.sweep / wandb.agent: the sweep controller drives the run"),
     Rule("WB105", "wandb-run-field", "wandb", Safety.MANUAL,
-         "run.dir / entity / path / notes, or a run field that is set: the reason says what "
+         "run.entity / path / notes, or a run field that is set: the reason says what "
          "to read instead"),
     # MLflow
     Rule("ML001", "mlflow-start-run", "mlflow", Safety.SAFE,

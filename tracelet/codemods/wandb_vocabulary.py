@@ -117,10 +117,8 @@ IDENTITY = {
     "name": ".name",
     "project": ".project",
 }
+RUN_FOLDER = ".dir"  # run.dir: the run's files folder, kept with the run at its end
 RUN_FIELDS_LEFT = {
-    "dir": "W&B's run-files folder, whose files W&B uploads with the run; write "
-    "the file to a path of your own and log it: experiment.save(path) keeps it a W&B run "
-    "file of the same name (experiment.log_artifact(path) makes it an artifact)",
     "entity": "pass entity= in start_logging(backend_options={'wandb': {'entity': ...}}) and "
     "read it from there",
     "path": "build it from experiment.ids['wandb'] (the W&B run id)",
@@ -339,19 +337,33 @@ class WandbVocabulary(TrackerCodemod):
         field_name = attrs[0]
         if field_name in RUN_FIELDS_LEFT and len(attrs) == 1:
             return self.left("WB105", f"{self.describe(usage)}: {RUN_FIELDS_LEFT[field_name]}")
-        if field_name not in IDENTITY or len(attrs) != 1:
+        is_folder = field_name == "dir"
+        if not (is_folder or field_name in IDENTITY) or len(attrs) != 1:
             return None
         if usage.role in (Role.STORE, Role.DELETE):
             return self.left(
                 "WB105",
-                f"{self.describe(usage)} is set; give the name at start: "
-                "tracelet.start_logging(exp_name=...)",
+                f"{self.describe(usage)} is set; "
+                + (
+                    "W&B chooses its run folder: write the files into experiment.dir"
+                    if is_folder
+                    else "give the name at start: tracelet.start_logging(exp_name=...)"
+                ),
             )
         is_call = field_name == "get_url"
         if is_call != (usage.role == Role.CALL):
             return None
-        suffix = self.quoted_for(usage.node, IDENTITY[field_name].format(self.tracker_key()))
         notes = []
+        if is_folder:
+            suffix, rule = RUN_FOLDER, "WB017"
+            if "wandb" not in self.targets:
+                notes.append(
+                    f"the files written into run.dir are kept as {self.tracker_key()} "
+                    "artifacts at their paths in the folder"
+                )
+        else:
+            suffix = self.quoted_for(usage.node, IDENTITY[field_name].format(self.tracker_key()))
+            rule = "WB011"
         if field_name in ("id", "url", "get_url") and "wandb" not in self.targets:
             notes.append(f"run.{field_name} now reads the {self.tracker_key()} run's")
 
@@ -360,7 +372,7 @@ class WandbVocabulary(TrackerCodemod):
             assert isinstance(attribute, cst.Attribute)
             return expr(self.module.code_for_node(attribute.value) + suffix)
 
-        return self.rewrite("WB011", usage.node, transform, notes)
+        return self.rewrite(rule, usage.node, transform, notes)
 
     # ------------------------------------------------------------------ resume
     def resume_args(self, bound) -> tuple[list[tuple[str, cst.BaseExpression]], list[str]] | str:

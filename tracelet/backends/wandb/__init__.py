@@ -101,6 +101,7 @@ from tracelet.backends.tensorboard import FLOAT32_ENCODING
 from tracelet.backends.wandb.logfile import Decoded, decode, wait_for_exit_record
 from tracelet.errors import first_line
 from tracelet.events import Point
+from tracelet.runfiles import DIR_POLICY
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -333,7 +334,9 @@ class WandbBackend(Backend):
     def save_file(self, name: str, path: str, policy: str) -> None:
         """The run file ``wandb.save`` makes: the capture copied to ``<run dir>/files/<name>``
         and ``run.save`` of it with its policy (W&B links to the user's file instead; the
-        bytes are the capture's)."""
+        bytes are the capture's). A file the program wrote into ``experiment.dir``
+        (policy ``"dir"``) is only copied there, as a program writing into ``run.dir``
+        leaves it for W&B to upload at the end."""
         source = existing_file(path, f"W&B run file {name!r}:")
         parts = PurePosixPath(name).parts
         if not parts or PurePosixPath(name).is_absolute() or ".." in parts:
@@ -344,7 +347,8 @@ class WandbBackend(Backend):
         target = files.joinpath(*parts)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
-        self._run.save(escape_glob(str(target)), base_path=str(files), policy=policy)
+        if policy != DIR_POLICY:
+            self._run.save(escape_glob(str(target)), base_path=str(files), policy=policy)
 
     def _log_files(
         self,
@@ -782,6 +786,37 @@ def _run_file_rows(run_files: Mapping[str, Path], notes: list[str]) -> list[tupl
     return rows
 
 
+def _written_files(files: Path) -> list[str]:
+    """The files a program wrote into ``run.dir`` (the run's ``files`` folder), which W&B
+    uploads at the end of the run with no ``files`` record: every file there but those
+    W&B writes itself (its config, summary, metadata, console, requirements, diffs, media,
+    saved code)."""
+    from wandb.sdk.lib import filenames
+
+    own = {
+        filenames.CONFIG_FNAME,
+        filenames.OUTPUT_FNAME,
+        filenames.DIFF_FNAME,
+        filenames.SUMMARY_FNAME,
+        filenames.METADATA_FNAME,
+        filenames.REQUIREMENTS_FNAME,
+        filenames.CONDA_ENVIRONMENTS_FNAME,
+        filenames.HISTORY_FNAME,
+        filenames.EVENTS_FNAME,
+    }
+    names = []
+    for file in sorted(files.rglob("*")):
+        name = file.relative_to(files).as_posix()
+        if (
+            not file.is_file()
+            or name in own
+            or name.startswith(("media/", "code/", "upstream_diff_"))
+        ):
+            continue
+        names.append(name)
+    return names
+
+
 def _summary(decoded: Decoded) -> dict[str, Any]:
     """What ``run.summary`` was given, plus the ``define_metric`` aggregates; not the
     last value W&B keeps for every logged key."""
@@ -895,6 +930,9 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
         tags.update(_tags(decoded))
         artifacts.extend(_artifact_rows(decoded, notes))
         run_files.update(dict.fromkeys(decoded.saved_files, sync_file.parent / "files"))
+        run_files.update(
+            dict.fromkeys(_written_files(sync_file.parent / "files"), sync_file.parent / "files")
+        )
     config.pop(TAGS_CONFIG_KEY, None)
     artifacts.extend(_run_file_rows(run_files, notes))
     metrics = tables.metrics_from_columns(keys, steps, values, walls)
