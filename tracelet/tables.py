@@ -119,8 +119,10 @@ def summary_frame(summary: Mapping[str, Any] | None = None) -> pd.DataFrame:
 
 
 def artifacts_frame(rows: Iterable[tuple] | None = None) -> pd.DataFrame:
-    """Build an artifacts table from ``(name, path, size, sha256)`` rows."""
-    return _frame(sorted(rows or []), ARTIFACT_COLUMNS)
+    """Build an artifacts table from ``(name, path, size, sha256)`` rows, sorted by name;
+    rows of one name (versions of an artifact) stay in the order given, since their paths
+    are often temporary names that would order them at random."""
+    return _frame(sorted(rows or [], key=lambda row: row[0]), ARTIFACT_COLUMNS)
 
 
 def media_frame(rows: Iterable[tuple] | None = None) -> pd.DataFrame:
