@@ -40,7 +40,7 @@ def histograms(run_dir: Path) -> list[tuple[str, int, dict]]:
 def test_hooks_follow_wandb_watch_names_and_log_freq():
     events: list[tuple] = []
     model = make_model()
-    watcher = Watcher(events.append, step_of=lambda calls: calls)
+    watcher = Watcher(events.append, step_of=lambda calls: calls, joins_rows=lambda: False)
     watcher.watch(model, log="all", log_freq=2)
     train(model, 5, lambda row: None)
     keys = {(e[1], e[2]) for e in events}
