@@ -137,6 +137,16 @@ def test_watch_stores_what_wandb_watch_stores(isolated: Path):
     routed = by_key(read_media(root, run_id))
     assert len(direct) == 16
     assert routed == direct
+    # the histograms joined the loss rows, as wandb.watch's commit=False log does
+    from tracelet.backends.wandb.logfile import decode
+
+    def history(sync_file: Path) -> list[tuple]:
+        rows = decode(sync_file).rows
+        return [(row["_step"], sorted(k for k in row if not k.startswith("_"))) for row in rows]
+
+    (routed_file,) = Path(root).rglob(f"run-{run_id}.wandb")
+    direct_rows = history(next(direct_dir.glob("*.wandb")))
+    assert len(direct_rows) == 4 and history(routed_file) == direct_rows
 
 
 @pytest.mark.slow
