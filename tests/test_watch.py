@@ -116,6 +116,8 @@ def test_watch_stores_what_wandb_watch_stores(isolated: Path):
     model = make_model()
     wandb.watch(model, log="all", log_freq=2)
     train(model, 4, run.log)
+    model(torch.ones(1, 4)), model(torch.ones(1, 4))  # the 6th forward pass, after the
+    # last row, logs the parameters: W&B's finish commits them
     direct_dir = Path(run.settings.sync_dir)
     run.finish()
 
@@ -123,6 +125,7 @@ def test_watch_stores_what_wandb_watch_stores(isolated: Path):
     model = make_model()
     experiment.watch(model, log="all", log_freq=2)
     train(model, 4, tracelet.log)
+    model(torch.ones(1, 4)), model(torch.ones(1, 4))
     report = tracelet.stop_logging()
     assert report.complete, report.summary()
 
@@ -135,7 +138,7 @@ def test_watch_stores_what_wandb_watch_stores(isolated: Path):
     direct = wait_until(lambda: by_key(read_media(str(direct_dir))), "wandb.watch's rows")
     root, _, run_id = delivered_store(experiment.run_dir, "wandb").rpartition("#")
     routed = by_key(read_media(root, run_id))
-    assert len(direct) == 16
+    assert len(direct) == 20
     assert routed == direct
     # the histograms joined the loss rows, as wandb.watch's commit=False log does
     from tracelet.backends.wandb.logfile import decode
@@ -146,7 +149,7 @@ def test_watch_stores_what_wandb_watch_stores(isolated: Path):
 
     (routed_file,) = Path(root).rglob(f"run-{run_id}.wandb")
     direct_rows = history(next(direct_dir.glob("*.wandb")))
-    assert len(direct_rows) == 4 and history(routed_file) == direct_rows
+    assert len(direct_rows) == 5 and history(routed_file) == direct_rows
 
 
 @pytest.mark.slow
