@@ -116,8 +116,8 @@ def test_watch_stores_what_wandb_watch_stores(isolated: Path):
     model = make_model()
     wandb.watch(model, log="all", log_freq=2)
     train(model, 4, run.log)
-    model(torch.ones(1, 4)), model(torch.ones(1, 4))  # the 6th forward pass, after the
-    # last row, logs the parameters: W&B's finish commits them
+    for _ in range(2):  # the 6th forward pass, after the last row, logs the parameters:
+        model(torch.ones(1, 4))  # W&B's finish commits them
     direct_dir = Path(run.settings.sync_dir)
     run.finish()
 
@@ -125,7 +125,8 @@ def test_watch_stores_what_wandb_watch_stores(isolated: Path):
     model = make_model()
     experiment.watch(model, log="all", log_freq=2)
     train(model, 4, tracelet.log)
-    model(torch.ones(1, 4)), model(torch.ones(1, 4))
+    for _ in range(2):
+        model(torch.ones(1, 4))
     report = tracelet.stop_logging()
     assert report.complete, report.summary()
 
