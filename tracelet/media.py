@@ -204,8 +204,8 @@ class MediaList(Media):
 
 
 def media_list(key: str, values: list | tuple) -> MediaList:
-    """``values`` as one media value; only references are kept (the training thread's
-    cost), the items are encoded by the flusher.
+    """``values`` as one media value: the items, each the snapshot it took when it was
+    made; they are encoded off the training thread.
 
     Raises:
         TypeError: ``values`` mixes media kinds, or holds something that is not media.
