@@ -9,7 +9,9 @@ alternating order:
   without tracelet (TensorBoard encodes the PNG on the calling thread);
 * ``tracelet.log Image``: ``tracelet.log({"img": tracelet.Image(img)})`` on a running
   tracelet run (the flusher thread writes the pixels; the agent encodes);
-* ``log_image``: ``experiment.log_image("img", img, step)``.
+* ``log_image``: ``experiment.log_image("img", img, step)``;
+* ``tracelet.log Histogram``: ``tracelet.log({"h": tracelet.Histogram(img)})``, the
+  frame's 196608 values binned into 64 buckets.
 
 ``--image noise`` (random pixels, the PNG encoder's worst case) or ``gradient`` (smooth,
 cheap to compress). Each case logs a new array per step (a copy, as a training loop
@@ -55,13 +57,15 @@ else:
                                         track_system=False, track_git=False)
     if case == "tracelet.log Image":
         result = timed(lambda img, step: tracelet.log({{"img": tracelet.Image(img)}}))
+    elif case == "tracelet.log Histogram":
+        result = timed(lambda img, step: tracelet.log({{"h": tracelet.Histogram(img)}}))
     else:
         result = timed(lambda img, step: experiment.log_image("img", img, step))
     tracelet.stop_logging()
 print(json.dumps({{"us": result}}))
 """
 
-CASES = ("plain add_image", "tracelet.log Image", "log_image")
+CASES = ("plain add_image", "tracelet.log Image", "log_image", "tracelet.log Histogram")
 
 
 def main() -> None:

@@ -135,6 +135,51 @@ def test_media_reach_tensorboard_clearml_and_wandb_and_read_back_alike(isolated:
 
 
 @pytest.mark.slow
+def test_media_store_the_data_at_the_call_not_after_later_in_place_changes(isolated: Path):
+    """A tensor changed in place right after the call (an optimizer step) before the run
+    flushes: W&B and MLflow store what it held at the call, as wandb's media types do."""
+    import torch
+
+    from tracelet.readers import delivered_store, read_store
+
+    weights = torch.linspace(-1.0, 1.0, 100, requires_grad=True)
+    pixels = torch.linspace(0.0, 1.0, 3 * 8 * 8).reshape(3, 8, 8)
+    cells = [[1, torch.tensor(0.5)]]
+    kept = weights.detach().clone(), pixels.clone(), [[1, torch.tensor(0.5)]]
+    backends = ["wandb", "mlflow"]
+    with tracelet.start_logging(exp_name="snap", project="p", backend=backends) as experiment:
+        tracelet.log(
+            {
+                "w": tracelet.Histogram(weights, num_bins=16),
+                "img": tracelet.Image(pixels),
+                "tab": tracelet.Table(columns=["id", "p"], data=cells),
+            }
+        )
+        with torch.no_grad():
+            weights.mul_(10.0)
+        pixels.fill_(0.0)
+        cells[0][1].fill_(9.0)
+        tracelet.log(
+            {
+                "w_kept": tracelet.Histogram(kept[0], num_bins=16),
+                "img_kept": tracelet.Image(kept[1]),
+                "tab_kept": tracelet.Table(columns=["id", "p"], data=kept[2]),
+            }
+        )
+    assert experiment.report.complete, experiment.report.summary()
+
+    for backend in backends:
+        media = read_store(delivered_store(experiment.run_dir, backend)).media
+        content = dict(zip(media["key"], media["content"], strict=True))
+        for key in ("w", "img", "tab"):
+            assert content[key] == content[f"{key}_kept"], (backend, key)
+        assert json.loads(content["w"])["limits"][-1] == 1.0, backend
+    wandb_media = read_store(delivered_store(experiment.run_dir, "wandb")).media
+    table = wandb_media.set_index("key").loc["tab", "content"]
+    assert json.loads(table) == {"columns": ["id", "p"], "data": [[1, 0.5]]}
+
+
+@pytest.mark.slow
 def test_validate_compares_the_journal_media_with_the_store(isolated: Path, capsys):
     from tracelet.cli import main
     from tracelet.readers import delivered_store
@@ -191,3 +236,29 @@ def test_the_flusher_writes_media_files_and_a_backend_reads_them_natively(tmp_pa
     assert (media["image"].key, media["image"].step) == ("img", 2)
     assert media["image"].content == image_content(png)
     assert json.loads(media["histogram"].content)["counts"] == [2.0] * 5
+
+
+def test_histogram_bins_at_the_call_exactly_as_wandb_histogram(tmp_path: Path):
+    import torch
+    import wandb
+
+    from tracelet.media import histogram_dict
+
+    media_dir = tmp_path / "media"
+    media_dir.mkdir()
+    rng = np.random.default_rng(4)
+    cases = [
+        (rng.standard_normal(1000).astype(np.float32), 64),
+        (torch.randn(50, 20, generator=torch.Generator().manual_seed(5)), 7),
+        (list(rng.integers(0, 10, size=30)), 1),
+    ]
+    for values, num_bins in cases:
+        expected = wandb.Histogram(values, num_bins=num_bins)
+        descriptor = tracelet.Histogram(values, num_bins=num_bins).descriptor(media_dir, "h")
+        assert descriptor["np_histogram"] == [expected.histogram, expected.bins]
+        assert json.dumps(descriptor["np_histogram"]) == json.dumps(
+            [expected.histogram, expected.bins]
+        )
+        flat = np.asarray(values, dtype=np.float64).ravel()
+        assert histogram_dict(descriptor)["sum"] == float(flat.sum())
+    assert not list(media_dir.iterdir())  # nothing written: the counts are the descriptor

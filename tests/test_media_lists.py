@@ -158,15 +158,17 @@ def test_a_list_mixing_kinds_or_holding_other_values_raises_naming_the_key():
     assert row[3]["examples"].items == (image, image) and row[3]["loss"] == 1.0
 
 
-def test_the_training_thread_keeps_references_and_the_flusher_writes_the_files(tmp_path: Path):
+def test_the_training_thread_keeps_a_snapshot_and_the_flusher_writes_the_files(tmp_path: Path):
     from tracelet.media import prepare, with_absolute_paths
 
     pixels = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    given = pixels.copy()
     rows: list[tuple] = []
     WandbStyleLog(rows.append).log({"examples": [tracelet.Image(pixels, caption="a")] * 2})
     listed = rows[0][3]["examples"]
-    assert all(item.data_or_path is pixels for item in listed.items)  # no copy, no encoding
+    assert all(item.data_or_path is not pixels for item in listed.items)  # a copy, not encoded
     assert not list(tmp_path.rglob("*.npy"))
+    pixels += 100  # changed in place after the call: not what was logged
 
     (tmp_path / "media").mkdir()  # the run folder's, made by start_logging
     descriptor = prepare(listed, tmp_path, "000001")
@@ -176,4 +178,4 @@ def test_the_training_thread_keeps_references_and_the_flusher_writes_the_files(t
         "media/000001-1.npy",
     ]
     absolute = with_absolute_paths(descriptor, tmp_path)
-    assert np.array_equal(np.load(absolute["items"][1]["path"]), pixels)
+    assert np.array_equal(np.load(absolute["items"][1]["path"]), given)

@@ -40,7 +40,7 @@ def histograms(run_dir: Path) -> list[tuple[str, int, dict]]:
 def test_hooks_follow_wandb_watch_names_and_log_freq():
     events: list[tuple] = []
     model = make_model()
-    watcher = Watcher(events.append, step_of=lambda calls: calls)
+    watcher = Watcher(events.append, step_of=lambda calls: calls, joins_rows=lambda: False)
     watcher.watch(model, log="all", log_freq=2)
     train(model, 5, lambda row: None)
     keys = {(e[1], e[2]) for e in events}
@@ -116,6 +116,8 @@ def test_watch_stores_what_wandb_watch_stores(isolated: Path):
     model = make_model()
     wandb.watch(model, log="all", log_freq=2)
     train(model, 4, run.log)
+    for _ in range(2):  # the 6th forward pass, after the last row, logs the parameters:
+        model(torch.ones(1, 4))  # W&B's finish commits them
     direct_dir = Path(run.settings.sync_dir)
     run.finish()
 
@@ -123,6 +125,8 @@ def test_watch_stores_what_wandb_watch_stores(isolated: Path):
     model = make_model()
     experiment.watch(model, log="all", log_freq=2)
     train(model, 4, tracelet.log)
+    for _ in range(2):
+        model(torch.ones(1, 4))
     report = tracelet.stop_logging()
     assert report.complete, report.summary()
 
@@ -135,8 +139,18 @@ def test_watch_stores_what_wandb_watch_stores(isolated: Path):
     direct = wait_until(lambda: by_key(read_media(str(direct_dir))), "wandb.watch's rows")
     root, _, run_id = delivered_store(experiment.run_dir, "wandb").rpartition("#")
     routed = by_key(read_media(root, run_id))
-    assert len(direct) == 16
+    assert len(direct) == 20
     assert routed == direct
+    # the histograms joined the loss rows, as wandb.watch's commit=False log does
+    from tracelet.backends.wandb.logfile import decode
+
+    def history(sync_file: Path) -> list[tuple]:
+        rows = decode(sync_file).rows
+        return [(row["_step"], sorted(k for k in row if not k.startswith("_"))) for row in rows]
+
+    (routed_file,) = Path(root).rglob(f"run-{run_id}.wandb")
+    direct_rows = history(next(direct_dir.glob("*.wandb")))
+    assert len(direct_rows) == 5 and history(routed_file) == direct_rows
 
 
 @pytest.mark.slow

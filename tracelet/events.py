@@ -13,7 +13,7 @@ kind   tuple                                                  meaning
 ``o``  ``("o", name, absolute_path, model_info)``             a model (see below)
 ``f``  ``("f", name, absolute_path, policy)``                 a run file (``experiment.save``)
 ``i``  ``("i", key, step, wall_time, media_path)``            a PNG image (path in run dir)
-``h``  ``("h", key, step, wall_time, histogram)``             a histogram (see below)
+``h``  ``("h", key, step, wall_time, histogram[, "row"])``    a histogram (see below)
 ``x``  ``("x", key, step, wall_time, text)``                  a text record
 ``s``  ``("s", {key: value}, [removed keys])``                summary values set / deleted
 ``d``  ``("d", name, step_metric, [summary ops] or None)``    ``define_metric``
@@ -65,6 +65,9 @@ MODEL: Final = "o"
 FILE: Final = "f"
 IMAGE: Final = "i"
 HISTOGRAM: Final = "h"
+#: a histogram event's sixth item: logged while a ``tracelet.log`` row was pending
+#: (``experiment.watch``, as ``wandb.watch`` logs with ``commit=False``)
+JOINS_ROW: Final = "row"
 TEXT: Final = "x"
 SUMMARY: Final = "s"
 DEFINE_METRIC: Final = "d"

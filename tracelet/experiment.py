@@ -8,6 +8,7 @@ and a delivery agent process delivers them to the trackers.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import shutil
 import sys
@@ -678,7 +679,9 @@ class Experiment:
         if self._router is None:  # a non-zero rank: no hooks, no histograms to compute
             return
         if self._watcher is None:
-            self._watcher = Watcher(lambda event: self._emit(event), self._watch_step)
+            self._watcher = Watcher(
+                lambda event: self._emit(event), self._watch_step, lambda: self._logs_dicts
+            )
         self._watcher.watch(model, log=log, log_freq=log_freq)
 
     def unwatch(self, model: Any = None) -> None:
@@ -699,8 +702,8 @@ class Experiment:
         """Log an image under ``key`` (``step=None`` is step 0): a numpy array (HW, HWC),
         a torch tensor (CHW), a PIL image, a file path or a [`tracelet.Image`][tracelet.Image].
 
-        Only a reference is taken here; the pixels are encoded by the flusher thread,
-        so do not change the array in place before the next flush.
+        The pixels are copied here (later in-place changes are not logged) and encoded
+        off the training thread.
 
         Example:
             ```python
@@ -710,7 +713,8 @@ class Experiment:
         if not isinstance(image, Image):
             image = Image(image, caption=caption)
         elif caption is not None:
-            image = Image(image.data_or_path, mode=image.mode, caption=caption)
+            image = copy.copy(image)  # the pixels were copied when it was made
+            image.caption = caption
         self._emit_media(key, image, step)
 
     def log_images(

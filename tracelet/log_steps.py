@@ -134,8 +134,8 @@ class WandbStyleLog:
         self._commit()
 
     def _values(self, data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-        """The loggable values of ``data`` by flattened name; media stay references (the
-        flusher encodes them, off this thread)."""
+        """The loggable values of ``data`` by flattened name; media are the snapshots
+        their constructors took (the flusher and the agent encode them, off this thread)."""
         values: dict[str, Any] = {}
         for key, value in data.items():
             name = f"{prefix}{key}"

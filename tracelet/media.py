@@ -4,17 +4,21 @@ They take the arguments real code passes to ``wandb.Image`` / ``wandb.Histogram`
 ``wandb.Table`` and are accepted as values of ``tracelet.log({...})`` (W&B's step
 rules, in the same row as the scalars) and by ``experiment.log_image`` and friends.
 
-Constructing one only keeps a reference to what it was given: no copy, no encoding,
-no numpy or PIL import, so it costs the training thread almost nothing. The router's
-flusher thread turns it into a file in the run folder's ``media/`` (:func:`prepare`)
-and the journal carries a small JSON descriptor with a ``"_type"``:
+Constructing one takes a snapshot of its data, as W&B's media types do, so changing
+the array or tensor in place afterwards (an optimizer step) does not change what is
+logged: an image's pixels are copied (a tensor with ``.detach().cpu().clone()``, an
+array with ``.copy()``, a PIL image with ``.copy()``; a path or bytes need nothing), a
+histogram is binned at once with ``numpy.histogram`` exactly as ``wandb.Histogram``
+bins it, and a table's cells become JSON values. Encoding is left to others: the
+router's flusher thread turns the value into a file in the run folder's ``media/``
+(:func:`prepare`) and the journal carries a small JSON descriptor with a ``"_type"``:
 
 =============  ===========================================================================
 ``image``      ``path`` of the pixels as given (``.npy`` for an array or tensor, ``.png``
                for a PIL image, the file itself for a path), ``source`` (``numpy``,
                ``torch``, ``pil``, ``file``), ``mode``, ``caption``
-``histogram``  ``path`` of the ``.npy`` sequence and ``num_bins``, or ``np_histogram``
-               as ``[counts, edges]`` lists
+``histogram``  ``np_histogram`` as ``[counts, edges]`` lists and ``num_bins``; for
+               raw values also ``sum`` and ``sum_squares`` (float64, of the values)
 ``table``      ``columns`` and ``data`` (lists of JSON values)
 ``list``       ``kind`` (the items' ``_type``, ``None`` for an empty list) and ``items``,
                one descriptor per value: a list (or tuple) of media of one kind logged
@@ -89,7 +93,7 @@ class Image(Media):
     kind = IMAGE
 
     def __init__(self, data_or_path: Any, mode: str | None = None, caption: str | None = None):
-        self.data_or_path = data_or_path
+        self.data_or_path = _pixels_snapshot(data_or_path)
         self.mode = mode
         self.caption = caption
 
@@ -110,7 +114,7 @@ class Image(Media):
             data.save(target, format="PNG")
             return {**base, "source": "pil", "path": _relative(target)}
         is_torch = type(data).__module__.startswith("torch")
-        array = data.detach().cpu().numpy() if is_torch else data
+        array = data.numpy() if is_torch else data
         return {
             **base,
             "source": "torch" if is_torch else "numpy",
@@ -120,8 +124,9 @@ class Image(Media):
 
 class Histogram(Media):
     """A histogram, as ``wandb.Histogram(sequence=None, np_histogram=None, num_bins=64)``
-    takes it: raw values (binned into ``num_bins`` by the tracker, as W&B bins them) or
-    a ``(counts, edges)`` pair from ``numpy.histogram``.
+    takes it: raw values (binned into ``num_bins`` here, by ``numpy.histogram`` on the
+    values' own dtype, as W&B bins them) or a ``(counts, edges)`` pair from
+    ``numpy.histogram``.
 
     Example:
         ```python
@@ -135,21 +140,22 @@ class Histogram(Media):
     def __init__(self, sequence: Any = None, np_histogram: Any = None, num_bins: int = 64):
         if (sequence is None) == (np_histogram is None):
             raise ValueError("Histogram takes a sequence or an np_histogram, not both or neither")
-        self.sequence = sequence
-        self.np_histogram = np_histogram
         self.num_bins = int(num_bins)
+        self.totals: tuple[float, float] | None = None  # sum and sum of squares of the values
+        if np_histogram is None:
+            np_histogram, self.totals = _binned(sequence, self.num_bins)
+        self.np_histogram = tuple(_json_list(part) for part in np_histogram)
 
     def descriptor(self, media_dir: Path, stem: str) -> dict[str, Any]:
-        base = {"_type": HISTOGRAM, "num_bins": self.num_bins}
-        if self.np_histogram is not None:
-            counts, edges = self.np_histogram
-            return {**base, "np_histogram": [json_safe(counts), json_safe(edges)]}
-        import numpy as np
-
-        values = self.sequence
-        if type(values).__module__.startswith("torch"):
-            values = values.detach().cpu().numpy()
-        return {**base, "path": _save_array(media_dir / f"{stem}.npy", np.asarray(values))}
+        counts, edges = self.np_histogram
+        descriptor = {
+            "_type": HISTOGRAM,
+            "num_bins": self.num_bins,
+            "np_histogram": [counts, edges],
+        }
+        if self.totals is not None:
+            descriptor["sum"], descriptor["sum_squares"] = self.totals
+        return descriptor
 
 
 class Table(Media):
@@ -173,13 +179,12 @@ class Table(Media):
         rows: Any = None,
         dataframe: Any = None,
     ):
-        self.columns = columns
-        self.data = data if data is not None else rows
-        self.dataframe = dataframe
+        self.columns, self.data = table_cells(
+            dataframe, columns, data if data is not None else rows
+        )
 
     def descriptor(self, media_dir: Path, stem: str) -> dict[str, Any]:
-        columns, data = table_cells(self.dataframe, self.columns, self.data)
-        return {"_type": TABLE, "columns": columns, "data": data}
+        return {"_type": TABLE, "columns": self.columns, "data": self.data}
 
 
 class MediaList(Media):
@@ -199,8 +204,8 @@ class MediaList(Media):
 
 
 def media_list(key: str, values: list | tuple) -> MediaList:
-    """``values`` as one media value; only references are kept (the training thread's
-    cost), the items are encoded by the flusher.
+    """``values`` as one media value: the items, each the snapshot it took when it was
+    made; they are encoded off the training thread.
 
     Raises:
         TypeError: ``values`` mixes media kinds, or holds something that is not media.
@@ -280,6 +285,34 @@ def prepare(value: Media, run_dir: Path, stem: str) -> dict[str, Any]:
     return descriptor
 
 
+def _pixels_snapshot(data: Any) -> Any:
+    """A copy of an image's pixels that later in-place changes do not reach."""
+    module = type(data).__module__
+    if module.startswith("torch"):
+        return data.detach().cpu().clone()
+    if module.startswith(("numpy", "PIL.")):
+        return data.copy()
+    return data  # a path or PNG bytes: nothing to change in place
+
+
+def _binned(sequence: Any, num_bins: int) -> tuple[tuple[list, list], tuple[float, float]]:
+    """``numpy.histogram(sequence, bins=num_bins)`` as ``wandb.Histogram`` computes it
+    (on the values' dtype), with the float64 sum and sum of squares of the values."""
+    import numpy as np
+
+    if type(sequence).__module__.startswith("torch"):
+        sequence = sequence.detach().cpu().numpy()
+    values = np.asarray(sequence)
+    counts, edges = np.histogram(values, bins=num_bins)
+    flat = values.astype(np.float64, copy=False).ravel()
+    return (counts.tolist(), edges.tolist()), (float(flat.sum()), float(np.dot(flat, flat)))
+
+
+def _json_list(values: Any) -> list[Any]:
+    """``values`` (a list, an array, a tensor) as a list of JSON values."""
+    return [json_safe(v) for v in (values.tolist() if hasattr(values, "tolist") else values)]
+
+
 def _save_array(target: Path, array: Any) -> str:
     import numpy as np
 
@@ -357,28 +390,20 @@ def pil_image(descriptor: dict[str, Any]) -> Any:
 
 
 def histogram_counts(descriptor: dict[str, Any]) -> tuple[list[float], list[float]]:
-    """``(counts, edges)``: the given ``np_histogram``, or the values binned into
-    ``num_bins`` by ``numpy.histogram`` (what ``wandb.Histogram`` does)."""
-    if descriptor.get("np_histogram") is not None:
-        counts, edges = descriptor["np_histogram"]
-        return [float(c) for c in counts], [float(e) for e in edges]
-    import numpy as np
-
-    values = np.load(descriptor["path"], allow_pickle=False).astype(np.float64).ravel()
-    counts, edges = np.histogram(values, bins=int(descriptor["num_bins"]))
-    return counts.astype(float).tolist(), edges.astype(float).tolist()
+    """``(counts, edges)`` of a histogram descriptor, as floats."""
+    counts, edges = descriptor["np_histogram"]
+    return [float(c) for c in counts], [float(e) for e in edges]
 
 
 def histogram_dict(descriptor: dict[str, Any]) -> dict[str, Any]:
     """The histogram in tracelet's event form (``bucket_limits``, ``bucket_counts``, ...,
-    see :mod:`tracelet.events`); ``sum`` and ``sum_squares`` come from the raw values
-    when there are any, else from the bucket centres."""
+    see :mod:`tracelet.events`); ``sum`` and ``sum_squares`` are those of the raw values
+    when it was built from values, else from the bucket centres."""
     import numpy as np
 
     counts, edges = histogram_counts(descriptor)
-    if descriptor.get("path"):
-        values = np.load(descriptor["path"], allow_pickle=False).astype(np.float64).ravel()
-        total, squares = float(values.sum()), float((values**2).sum())
+    if "sum" in descriptor:
+        total, squares = float(descriptor["sum"]), float(descriptor["sum_squares"])
     else:
         centres = (np.asarray(edges[:-1]) + np.asarray(edges[1:])) / 2
         total = float((centres * counts).sum())

@@ -17,7 +17,10 @@ The hook does no tracker work: it hands a histogram event (kind ``h``) to the ru
 queue, and the delivery agent sends it to every tracker. Its step is
 [`tracelet.log`][tracelet.log]'s current step (the row ``wandb.watch`` adds its
 histograms to); a run that never calls ``tracelet.log`` uses the hook's own count (the
-forward pass, or the backward pass of that parameter, counted from 1).
+forward pass, or the backward pass of that parameter, counted from 1). Once the run
+has called ``tracelet.log``, the event is marked as part of the pending row
+(:data:`~tracelet.events.JOINS_ROW`): W&B adds it to the next committed row, as
+``wandb.watch``'s ``commit=False`` log does, and the other trackers store it at its step.
 
 torch is imported only when ``watch`` is called.
 """
@@ -29,7 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tracelet.events import HISTOGRAM
+from tracelet.events import HISTOGRAM, JOINS_ROW
 
 NUM_BINS = 64
 LOG_CHOICES = ("gradients", "parameters", "all", None)
@@ -41,9 +44,10 @@ StepOf = Callable[[int], int]
 class Watcher:
     """The hooks of one run's ``watch`` calls."""
 
-    def __init__(self, emit: Emit, step_of: StepOf):
+    def __init__(self, emit: Emit, step_of: StepOf, joins_rows: Callable[[], bool]):
         self._emit = emit
         self._step_of = step_of
+        self._joins_rows = joins_rows
         self._handles: dict[int, list[Any]] = {}
         self._watched = 0
 
@@ -111,7 +115,8 @@ class Watcher:
     def _log(self, key: str, tensor: Any, step: int) -> None:
         histogram = tensor_histogram(tensor)
         if histogram is not None:
-            self._emit((HISTOGRAM, key, step, time.time(), histogram))
+            event = (HISTOGRAM, key, step, time.time(), histogram)
+            self._emit((*event, JOINS_ROW) if self._joins_rows() else event)
 
 
 class _Every:

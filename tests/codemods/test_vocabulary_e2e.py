@@ -7,9 +7,7 @@ run ids, parameter sections. One copy is migrated with ``--write``; both run int
 stores (see ``tests.codemods.test_examples_e2e``), are read back with tracelet's readers
 and compared with ``tracelet validate``'s comparison.
 
-Known open differences are strict ``xfail`` marks that name them (each fails the day its
-difference is gone): ``experiment.watch`` logs rows of its own where ``wandb.watch`` adds
-to the next row. A W&B artifact built with ``add_file`` migrates to
+A W&B artifact built with ``add_file`` migrates to
 ``log_artifact(path, name="<artifact>/<file>")``, which W&B stores as the same artifact
 holding the same entry (checked before the comparison).
 """
@@ -28,12 +26,6 @@ from tracelet.readers import delivered_store, read_store
 from tracelet.validators.compare import compare_runs
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "fixtures" / "vocabulary_e2e"
-W_AND_B_WATCH_ROWS = pytest.mark.xfail(
-    reason="known: experiment.watch logs its histograms in rows of their own (18 rows and a "
-    "tracelet/step column for W&B's 6), and tracelet.Histogram reads an array when the run "
-    "flushes, after later optimizer steps changed it",
-    strict=True,
-)
 
 
 def original_location(tracker: str, folder: Path, env: dict[str, str]) -> str:
@@ -85,7 +77,6 @@ def assert_same_tables(original, migrated) -> None:
 
 
 @pytest.mark.slow
-@W_AND_B_WATCH_ROWS
 def test_wandb_media_summary_watch_and_artifact(tmp_path: Path) -> None:
     original, migrated, source = migrate_and_run(tmp_path, "wandb_open_clip_train.py")
     assert "tracelet.Image(" in source and ".summary[" in source and ".watch(model" in source

@@ -35,6 +35,7 @@ from tracelet.events import (
     FILE,
     HISTOGRAM,
     IMAGE,
+    JOINS_ROW,
     MEDIA,
     METRIC,
     MODEL,
@@ -316,7 +317,9 @@ class BackendWorker:
             path = str(self.run_dir / event[4])
             self._call("images", 1, backend.log_image, event[1], event[2], event[3], path)
         elif kind == HISTOGRAM:
-            self._call("histograms", 1, backend.log_histogram, *event[1:5])
+            joins_row = len(event) > 5 and event[5] == JOINS_ROW
+            log = backend.log_row_histogram if joins_row else backend.log_histogram
+            self._call("histograms", 1, log, *event[1:5])
         elif kind == TEXT:
             self._call("texts", 1, backend.log_text, *event[1:5])
         elif kind == ROW:

@@ -260,6 +260,14 @@ class Backend(ABC):
         """Store a histogram (``bucket_limits``, ``bucket_counts``, ...)."""
         self._refuse_media("histogram", key)
 
+    def log_row_histogram(
+        self, key: str, step: int, wall_time: float, histogram: Mapping[str, Any]
+    ) -> None:
+        """Store a histogram logged while a ``tracelet.log`` row was pending
+        (``experiment.watch``): a tracker whose history is rows adds it to the next
+        committed row, as ``wandb.watch`` does; by default it is :meth:`log_histogram`'s."""
+        self.log_histogram(key, step, wall_time, histogram)
+
     def log_text(self, key: str, step: int, wall_time: float, text: str) -> None:
         self._refuse_media("text", key)
 

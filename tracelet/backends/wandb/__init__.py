@@ -34,6 +34,11 @@ Writing (:class:`WandbBackend`, used by the delivery agent):
 * **Tags** (key -> value) become W&B run tags ``"key:value"`` (``"key"`` when the
   value is empty; cut to W&B's 64 characters), which is how W&B users filter runs.
   The exact mapping is also kept in ``config["tracelet_tags"]``, which the reader uses.
+* **Watch.** ``experiment.watch``'s histograms, once the run has called
+  ``tracelet.log``, join the next committed row (kept in the delivery state until
+  then; a later histogram of a key replaces the earlier one), as ``wandb.watch``'s
+  ``commit=False`` log joins the next ``wandb.log`` row; what is still pending at the
+  end is committed by ``close`` at the current step, as ``run.finish`` does.
 * **Media.** Images are ``wandb.Image``; histograms are
   ``wandb.Histogram(np_histogram=...)`` (more than 512 buckets are merged into at
   most 512, W&B's limit); text is a ``wandb.Html`` panel holding the text in a
@@ -82,6 +87,7 @@ import math
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from glob import escape as escape_glob
 from pathlib import Path, PurePosixPath
@@ -117,6 +123,7 @@ RESERVED_KEYS = frozenset({STEP_KEY, "_step", "_runtime", "_timestamp"})
 EXIT_CODES = {"FINISHED": 0, "FAILED": 1, "KILLED": 255}
 MAX_TAG_LENGTH = 64
 MAX_HISTOGRAM_BUCKETS = 512
+ROW_HISTOGRAMS = "wandb_row_histograms"  # state: watch histograms awaiting the next row
 SEPARATED_IMAGES = "images/separated"  # the history value of wandb.log of a list of images
 _TEXT_OPEN = '<pre style="white-space: pre-wrap">'
 _TEXT_CLOSE = "</pre>"
@@ -249,9 +256,12 @@ class WandbBackend(Backend):
     ) -> None:
         refused = [reason for key in values if (reason := _key_problem(key))]
         row = {
-            key: _wandb_media(key, step, value) if isinstance(value, Mapping) else value
-            for key, value in values.items()
-            if not _key_problem(key)
+            **self._take_row_histograms(),
+            **{
+                key: _wandb_media(key, step, value) if isinstance(value, Mapping) else value
+                for key, value in values.items()
+                if not _key_problem(key)
+            },
         }
         if row:
             if self.state.get("wandb_step_column") or step < self.state["wandb_next_step"]:
@@ -395,6 +405,28 @@ class WandbBackend(Backend):
             key, step, wall_time, lambda w: w.Histogram(np_histogram=_np_histogram(histogram))
         )
 
+    def log_row_histogram(
+        self, key: str, step: int, wall_time: float, histogram: Mapping[str, Any]
+    ) -> None:
+        """Kept (in the delivery state) for the next committed row, as ``wandb.watch``'s
+        ``run._log(..., commit=False)``; a later histogram of the same key replaces it. In
+        a run whose rows carry ``tracelet/step`` it is a row of its own, as before."""
+        if self.state.get("wandb_step_column"):
+            self.log_histogram(key, step, wall_time, histogram)
+            return
+        problem = _key_problem(key)
+        if problem:
+            raise RefusedError(f"W&B: {problem}")
+        self.state.setdefault(ROW_HISTOGRAMS, {})[key] = dict(histogram)
+
+    def _take_row_histograms(self) -> dict[str, Any]:
+        pending = self.state.pop(ROW_HISTOGRAMS, None) or {}
+        wandb = _wandb() if pending else None
+        return {
+            key: wandb.Histogram(np_histogram=_np_histogram(histogram))
+            for key, histogram in pending.items()
+        }
+
     def log_media(self, key: str, step: int, wall_time: float, media: Mapping[str, Any]) -> None:
         self._log_media(key, step, wall_time, lambda w: _wandb_media(key, step, media))
 
@@ -420,6 +452,8 @@ class WandbBackend(Backend):
     def close(self, status: str) -> None:
         if self._run is None:
             return
+        if self.state.get(ROW_HISTOGRAMS):  # committed by run.finish in wandb
+            self.log_row(self.state["wandb_next_step"], time.time(), {})
         run, self._run = self._run, None
         sync_file = None if run.disabled else Path(run.settings.sync_file)
         flushed = sync_file.stat().st_size if sync_file and sync_file.exists() else 0
@@ -512,13 +546,8 @@ def _wandb_media(key: str, step: int, media: Mapping[str, Any]) -> Any:
         if kind == kinds.IMAGE:
             pixels = kinds.load_pixels(dict(media))
             return wandb.Image(pixels, mode=media.get("mode"), caption=media.get("caption"))
-        if kind == kinds.HISTOGRAM:
-            if media.get("np_histogram") is not None:
-                return wandb.Histogram(np_histogram=tuple(media["np_histogram"]))
-            import numpy as np
-
-            values = np.load(media["path"], allow_pickle=False)
-            return wandb.Histogram(values, num_bins=int(media["num_bins"]))
+        if kind == kinds.HISTOGRAM:  # binned as wandb.Histogram bins, when it was logged
+            return wandb.Histogram(np_histogram=tuple(media["np_histogram"]))
         if kind == kinds.TABLE:
             return wandb.Table(columns=list(media["columns"]), data=list(media["data"]))
     except (OSError, ValueError, TypeError) as error:
