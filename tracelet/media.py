@@ -8,8 +8,9 @@ Constructing one takes a snapshot of its data, as W&B's media types do, so chang
 the array or tensor in place afterwards (an optimizer step) does not change what is
 logged: an image's pixels are copied (a tensor with ``.detach().cpu().clone()``, an
 array with ``.copy()``, a PIL image with ``.copy()``; a path or bytes need nothing), a
-histogram is binned at once with ``numpy.histogram`` exactly as ``wandb.Histogram``
-bins it, and a table's cells become JSON values. Encoding is left to others: the
+histogram's values are copied the same way (the flusher bins them with
+``numpy.histogram`` exactly as ``wandb.Histogram`` bins them), and a table's cells
+become JSON values. Encoding is left to others: the
 router's flusher thread turns the value into a file in the run folder's ``media/``
 (:func:`prepare`) and the journal carries a small JSON descriptor with a ``"_type"``:
 
@@ -124,7 +125,7 @@ class Image(Media):
 
 class Histogram(Media):
     """A histogram, as ``wandb.Histogram(sequence=None, np_histogram=None, num_bins=64)``
-    takes it: raw values (binned into ``num_bins`` here, by ``numpy.histogram`` on the
+    takes it: raw values (copied now, binned into ``num_bins`` by ``numpy.histogram`` on the
     values' own dtype, as W&B bins them) or a ``(counts, edges)`` pair from
     ``numpy.histogram``.
 
@@ -142,9 +143,18 @@ class Histogram(Media):
             raise ValueError("Histogram takes a sequence or an np_histogram, not both or neither")
         self.num_bins = int(num_bins)
         self.totals: tuple[float, float] | None = None  # sum and sum of squares of the values
-        if np_histogram is None:
-            np_histogram, self.totals = _binned(sequence, self.num_bins)
-        self.np_histogram = tuple(_json_list(part) for part in np_histogram)
+        # A copy of the values now (a tensor changed in place later is not what was
+        # logged); the binning, the costly part, is left to the flusher thread.
+        self._values = _copied_values(sequence) if np_histogram is None else None
+        self._np_histogram = None if np_histogram is None else _as_lists(np_histogram)
+
+    @property
+    def np_histogram(self) -> tuple[list, list]:
+        """``(counts, edges)`` as ``numpy.histogram`` returns them, as lists."""
+        if self._np_histogram is None:
+            binned, self.totals = _binned(self._values, self.num_bins)
+            self._np_histogram, self._values = _as_lists(binned), None
+        return self._np_histogram
 
     def descriptor(self, media_dir: Path, stem: str) -> dict[str, Any]:
         counts, edges = self.np_histogram
@@ -295,13 +305,27 @@ def _pixels_snapshot(data: Any) -> Any:
     return data  # a path or PNG bytes: nothing to change in place
 
 
+def _copied_values(sequence: Any) -> Any:
+    """The values as they are now: a torch tensor cloned on the CPU, anything else a numpy
+    array of its own."""
+    if type(sequence).__module__.startswith("torch"):
+        return sequence.detach().cpu().clone()
+    import numpy as np
+
+    return np.array(sequence, copy=True)
+
+
+def _as_lists(np_histogram: Any) -> tuple[list, list]:
+    return tuple(_json_list(part) for part in np_histogram)
+
+
 def _binned(sequence: Any, num_bins: int) -> tuple[tuple[list, list], tuple[float, float]]:
     """``numpy.histogram(sequence, bins=num_bins)`` as ``wandb.Histogram`` computes it
     (on the values' dtype), with the float64 sum and sum of squares of the values."""
     import numpy as np
 
     if type(sequence).__module__.startswith("torch"):
-        sequence = sequence.detach().cpu().numpy()
+        sequence = sequence.numpy()
     values = np.asarray(sequence)
     counts, edges = np.histogram(values, bins=num_bins)
     flat = values.astype(np.float64, copy=False).ravel()
