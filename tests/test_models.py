@@ -21,10 +21,10 @@ from tracelet.readers import read_store
 
 
 @pytest.fixture
-def store(isolated: Path) -> str:
+def store(mlflow_db: Path) -> str:
     """This test's MLflow store, also for MLflow's own ``models:/`` loaders (MLflow
     caches stores by URI: a relative one would reach an earlier test's folder)."""
-    uri = f"sqlite:///{isolated / 'mlflow.db'}"
+    uri = f"sqlite:///{mlflow_db}"
     mlflow.set_tracking_uri(uri)
     return uri
 
@@ -52,6 +52,7 @@ def artifact_row(tables, name: str) -> pd.Series:
     return tables.artifacts.set_index("name").loc[name]
 
 
+@pytest.mark.slow
 def test_torch_model_is_a_loadable_mlflow_logged_model_and_a_state_dict(store: str):
     torch.manual_seed(0)
     net = Net()

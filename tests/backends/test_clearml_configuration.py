@@ -76,6 +76,7 @@ def test_configurations_are_stored_as_clearml_stores_them(isolated: Path) -> Non
     assert compare_runs(original, migrated).exit_code == 0
 
 
+@pytest.mark.slow
 def test_other_trackers_keep_the_configuration_as_a_file(isolated: Path) -> None:
     (isolated / "model.yaml").write_text(YAML)
     with tracelet.start_logging(exp_name="configuration", backend="mlflow") as run:

@@ -164,6 +164,7 @@ df["num_wings"] = [2, 0, 0, 0]
     assert compare_runs(original, migrated).exit_code == 0
 
 
+@pytest.mark.slow
 def test_registered_frames_reach_other_trackers_without_their_index(isolated: Path) -> None:
     namespace: dict = {}
     exec(REGISTERED, namespace)
