@@ -379,10 +379,7 @@ class LightningToTracelet(TrackerCodemod):
 
     def _single_assignment(self, name: cst.Name) -> cst.Assign | None:
         """The ``name = ...`` statement a name refers to, when it is the only one."""
-        scope = self.get_metadata(ScopeProvider, name, None)
-        if scope is None:
-            return None
-        referents = next((a.referents for a in scope.accesses[name.value] if a.node is name), ())
+        referents = self.resolver.referents(name)
         if len(referents) != 1:
             return None
         (assignment,) = referents

@@ -347,10 +347,7 @@ class MlflowToTracelet(MlflowVocabulary):
 
     def _bound_once(self, name: cst.Name) -> cst.BaseExpression | None:
         """The value of ``name`` where it is read, when one plain assignment binds it."""
-        scope = self.get_metadata(ScopeProvider, name, None)
-        if scope is None:
-            return None
-        referents = next((a.referents for a in scope.accesses[name.value] if a.node is name), ())
+        referents = self.resolver.referents(name)
         if len(referents) != 1:
             return None
         [assignment] = referents

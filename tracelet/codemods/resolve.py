@@ -401,15 +401,15 @@ class Resolver:
         kind = self.attr_factories.get(path.key)
         return Path(kind) if kind else path
 
-    def _name_kind(self, name: cst.Name) -> str | None:
+    def referents(self, name: cst.Name) -> tuple:
+        """The assignments this read of ``name`` may refer to (empty when unknown)."""
         scope = self.get(ScopeProvider, name, None)
         if scope is None:
-            return None
-        referents = None
-        for access in scope.accesses[name.value]:
-            if access.node is name:
-                referents = access.referents
-                break
+            return ()
+        return tuple(next((a.referents for a in scope.accesses[name.value] if a.node is name), ()))
+
+    def _name_kind(self, name: cst.Name) -> str | None:
+        referents = self.referents(name)
         if not referents:
             return None
         kind: str | None = NONE
