@@ -120,6 +120,31 @@ metadata = {"counting": "legs", "max legs": 69}
 """
 
 
+# ClearML syncs registered frames from a thread that, once the task closes, ends after the
+# pass it is in. Under load the first pass (started by register_artifact) can still be
+# running at exit, so ClearML's own store then holds the frame as it was before the change.
+# The twin waits for the pass that stored the changed frame, as a run longer than a few
+# milliseconds always gets; tracelet registers the final frame, so it needs no wait.
+WAIT_FOR_CLEARML_SYNC = """
+import time
+
+from clearml.binding.artifacts import Artifacts
+from clearml.storage.hashing import sha256sum
+
+manager = task._artifacts_manager
+final_csv = manager._push_temp_file(prefix="train.", suffix=".csv.gz")  # the name is hashed
+manager._store_compressed_pd_csv(df, final_csv, index=False)
+final_hash, _ = sha256sum(final_csv, skip_header=32, block_size=Artifacts._hash_block_size)
+manager._delete_temp_file(final_csv)
+manager.flush()
+deadline = time.monotonic() + 120
+while not any(a.key == "train" and a.type_data and a.type_data.data_hash == final_hash
+              for a in manager._task_artifact_list):
+    assert time.monotonic() < deadline, "ClearML never synced the changed frame"
+    time.sleep(0.05)
+"""
+
+
 def _registered_record(session: Path) -> dict:
     """ClearML's own record of the artifact ``train``, less its timestamp and location."""
     task = json.loads((session / "task.json").read_text())
@@ -139,6 +164,7 @@ task = Task.init(project_name="examples", task_name="registered")
 task.register_artifact("train", df, metadata=metadata)
 assert task.get_registered_artifacts()["train"] is df
 df["num_wings"] = [2, 0, 0, 0]
+{WAIT_FOR_CLEARML_SYNC}
 """
     result = run_python(original_script, isolated)
     assert result.returncode == 0, result.stderr
