@@ -30,6 +30,12 @@ def levels(pid: int) -> tuple[int, int]:
     return autogroup_nice(pid), own if priority._can_renice() else autogroup_nice(pid)
 
 
+#: levels() of a process at normal priority: a process's own nice value goes back to the
+#: one this test runs at (`nice -n 10 make test` runs the agent at 10), its autogroup to 0
+NORMAL_LEVELS = (priority.NORMAL, priority.base_nice() if priority._can_renice() else 0)
+LOW_LEVELS = (priority.LOW, priority.LOW)
+
+
 def wait_for(condition, seconds: float = 300.0):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -90,11 +96,11 @@ def test_the_training_process_ends_the_cold_window_of_an_agent_that_cannot_run(
     starved = subprocess.Popen(["sleep", "60"], start_new_session=True)  # never runs a check
     try:
         side = priority.TrainingSide(starved.pid)
-        assert levels(starved.pid) == (priority.LOW, priority.LOW)
-        wait_for(lambda: levels(starved.pid) == (priority.NORMAL, priority.NORMAL))
+        assert levels(starved.pid) == LOW_LEVELS
+        wait_for(lambda: levels(starved.pid) == NORMAL_LEVELS)
         side._timer.join(timeout=60)
         side.resume()  # after an Experiment.ids: the window is over, it stays normal
-        assert levels(starved.pid) == (priority.NORMAL, priority.NORMAL)
+        assert levels(starved.pid) == NORMAL_LEVELS
     finally:
         starved.kill()
         starved.wait()
@@ -105,15 +111,15 @@ def test_normal_priority_while_the_training_process_waits_and_from_the_stop_on(m
     starved = subprocess.Popen(["sleep", "60"], start_new_session=True)
     try:
         side = priority.TrainingSide(starved.pid)
-        assert levels(starved.pid) == (priority.LOW, priority.LOW)
+        assert levels(starved.pid) == LOW_LEVELS
         side.normal()  # Experiment.ids waits for the agent
-        assert levels(starved.pid) == (priority.NORMAL, priority.NORMAL)
+        assert levels(starved.pid) == NORMAL_LEVELS
         side.resume()  # training goes on inside the cold window
-        assert levels(starved.pid) == (priority.LOW, priority.LOW)
+        assert levels(starved.pid) == LOW_LEVELS
         side.stop()  # stop_logging
-        assert levels(starved.pid) == (priority.NORMAL, priority.NORMAL)
+        assert levels(starved.pid) == NORMAL_LEVELS
         side.resume()  # an Experiment.ids during the stop leaves it normal
-        assert levels(starved.pid) == (priority.NORMAL, priority.NORMAL)
+        assert levels(starved.pid) == NORMAL_LEVELS
         side._timer.join(timeout=60)  # the window ends with the run
         assert not side._timer.is_alive()
     finally:
@@ -128,10 +134,36 @@ def test_a_cold_window_of_zero_leaves_the_agent_at_normal_priority(monkeypatch):
         side = priority.TrainingSide(process.pid)
         assert side.level == priority.NORMAL and side._timer is None
         side.resume()
-        assert levels(process.pid) == (priority.NORMAL, priority.NORMAL)
+        assert levels(process.pid) == NORMAL_LEVELS
     finally:
         process.kill()
         process.wait()
+
+
+NICED_TRAINING = """
+import json, os, subprocess
+from tracelet.agent import priority
+os.nice(5)  # as `nice -n 5 python train.py`
+agent = subprocess.Popen(["sleep", "60"], start_new_session=True)
+side = priority.TrainingSide(agent.pid)
+seen = [os.getpriority(os.PRIO_PROCESS, agent.pid)]
+side.stop()
+autogroup = int(open(f"/proc/{agent.pid}/autogroup").read().split()[-1])
+seen += [os.getpriority(os.PRIO_PROCESS, agent.pid), autogroup]
+agent.kill()
+print(json.dumps(seen))
+"""
+
+
+def test_a_niced_training_job_gets_its_agent_back_at_its_own_nice_value_not_above_it():
+    env = {**os.environ, "TRACELET_AGENT_COLD_SECONDS": "300"}
+    result = subprocess.run(
+        [sys.executable, "-c", NICED_TRAINING], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    niced = min(priority.base_nice() + 5, priority.LOW)
+    lowered = priority.LOW if priority._can_renice() else niced
+    assert json.loads(result.stdout) == [lowered, niced, priority.NORMAL]
 
 
 @pytest.mark.usefixtures("mlflow_db")

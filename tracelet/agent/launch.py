@@ -154,6 +154,7 @@ def _start_process(run_dir: Path) -> subprocess.Popen:
     package_root = str(Path(__file__).resolve().parent.parent)
     env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARIABLES}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    env[priority.BASE_NICE_VARIABLE] = str(priority.base_nice())
     cmd = [sys.executable, "-m", "tracelet.agent", str(run_dir), "--parent-pid", str(os.getpid())]
     if notify_fd is not None:
         cmd += ["--notify-fd", str(notify_fd)]

@@ -39,6 +39,10 @@ from pathlib import Path
 LOW = 19
 NORMAL = 0
 COLD_SECONDS = 10.0
+#: The nice value the training process had when it started the agent. A process's own
+#: nice value is set back to no lower than it: a job started with ``nice -n 10`` keeps an
+#: agent at 10, not one raised above it (autogroups start at 0, whatever the job's value).
+BASE_NICE_VARIABLE = "TRACELET_AGENT_BASE_NICE"
 
 
 def cold_seconds() -> float:
@@ -130,13 +134,20 @@ def current_level() -> int:
         return os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else NORMAL
 
 
+def base_nice() -> int:
+    """The training process's own nice value (:data:`BASE_NICE_VARIABLE` in the agent)."""
+    with suppress(KeyError, ValueError):
+        return int(os.environ[BASE_NICE_VARIABLE])
+    return os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else NORMAL
+
+
 def set_level(pid: int, nice: int) -> None:
     """The nice value of ``pid``'s autogroup, and of its process group where nice values
-    can be set back (:func:`_can_renice`)."""
+    can be set back (:func:`_can_renice`), there no lower than :func:`base_nice`."""
     _set_autogroup(pid, nice)
     if _can_renice():
         with suppress(OSError):
-            _set_process_group(os.getpgid(pid), nice)
+            _set_process_group(os.getpgid(pid), max(nice, base_nice()))
 
 
 def set_tree_level(agent_pid: int, nice: int) -> None:
