@@ -15,7 +15,13 @@ import tracelet
 from tracelet import log_steps
 
 ROOT = Path(__file__).resolve().parent.parent
-PUBLIC_FUNCTIONS = ["start_logging", "stop_logging", "get_active_experiment", "log"]
+PUBLIC_FUNCTIONS = [
+    "start_logging",
+    "stop_logging",
+    "set_backend_options",
+    "get_active_experiment",
+    "log",
+]
 # An object's section of the reference page: from its heading to the next one.
 SECTION = re.compile(r'<h\d id="(tracelet[\w.]*)"(.*?)(?=<h\d id="tracelet|\Z)', re.DOTALL)
 EXAMPLE_CODE = re.compile(r"^\s*```python\n(.*?)^\s*```", re.DOTALL | re.MULTILINE)

@@ -20,6 +20,7 @@ from tracelet.experiment import (
     Experiment,
     get_active_experiment,
     log,
+    set_backend_options,
     start_logging,
     stop_logging,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "__version__",
     "get_active_experiment",
     "log",
+    "set_backend_options",
     "start_logging",
     "stop_logging",
 ]

@@ -62,6 +62,8 @@ RESUME_MODES = ("allow", "must")
 
 _lock = threading.RLock()
 _active: Experiment | None = None
+# backend -> options set by set_backend_options, for the runs started after it
+_backend_defaults: dict[str, dict[str, Any]] = {}
 
 
 class Experiment:
@@ -907,7 +909,8 @@ def start_logging(
         config: parameters to record (nested dicts are flattened with ``/``).
         backend_url: the tracker's address: MLflow tracking URI, W&B base URL,
             ClearML API server. Default: the tracker's own configuration.
-        backend_options: per-backend options, e.g. ``{"wandb": {"entity": "me"}}``.
+        backend_options: per-backend options, e.g. ``{"wandb": {"entity": "me"}}``
+            (over the defaults [`set_backend_options`][tracelet.set_backend_options] set).
         tags: run tags.
         capture: patch ``SummaryWriter`` (torch and tensorboardX) to route its calls.
         delivery: ``"process"`` (default: a separate delivery agent process) or
@@ -966,6 +969,8 @@ def start_logging(
         options[name] = dict((backend_options or {}).get(name, {}))
         if backend_url:
             options[name].setdefault("url", backend_url)
+        for key, value in _backend_defaults.get(name, {}).items():
+            options[name].setdefault(key, value)
         options[name] = load_backend(name).pin_options(options[name], os.getcwd())
     for name, run in _resume_ids(backends, resume, resume_mode).items():
         options[name].update(resume=run, resume_mode=resume_mode)
@@ -1002,6 +1007,43 @@ def start_logging(
     if tags:
         experiment.set_tags(tags)
     return experiment
+
+
+def set_backend_options(backend: str, **options: Any) -> None:
+    """Default options of one backend for every run started from now on in this process.
+
+    What ``mlflow.set_tracking_uri(uri)`` is for MLflow's own runs, without importing
+    MLflow: the runs [`start_logging`][tracelet.start_logging] starts later are delivered
+    with these options. A run's own ``backend_options`` and ``backend_url`` win, key by
+    key; a run already started keeps the options it started with. Calling it again
+    updates the keys given; a value of ``None`` removes that default.
+
+    Args:
+        backend: ``"mlflow"``, ``"wandb"``, ``"clearml"`` or ``"tensorboard"``.
+        **options: the backend's options (each tracker's page lists them), e.g.
+            ``url`` (MLflow: the tracking URI; a relative ``sqlite:///mlflow.db`` is
+            resolved against the working directory when the run starts, as MLflow
+            resolves it when it opens the store).
+
+    Raises:
+        ValueError: ``backend`` is not a tracelet backend.
+
+    Example:
+        ```python
+        tracelet.set_backend_options("mlflow", url="sqlite:///mlflow.db")
+        ...
+        with tracelet.start_logging(project="nyc-taxi", backend="mlflow"):
+            ...  # stored in ./mlflow.db
+        ```
+    """
+    [name] = normalize_backends([backend])
+    with _lock:
+        defaults = _backend_defaults.setdefault(name, {})
+        for key, value in options.items():
+            if value is None:
+                defaults.pop(key, None)
+            else:
+                defaults[key] = value
 
 
 def stop_logging(timeout: float | None = None, status: str = "FINISHED") -> StopReport | None:

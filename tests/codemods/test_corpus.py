@@ -111,6 +111,12 @@ def test_bench_on_a_program_a_file_rewritten_and_a_file_left(tmp_path):
         "clearml/allegroai__clearml__examples__reporting__image_reporting.py": 8,
     }
     assert results["by_tracker"]["all"]["independent_sites"] == 15
+    # every site of hpo.py, its set_tracking_uri too (tracelet.set_backend_options)
+    hpo = by_entry[
+        "mlflow/DataTalksClub__mlops-zoomcamp__cohorts__2024__02-experiment-tracking"
+        "__solution__hpo.py"
+    ]
+    assert hpo["rewritten_of_independent"] == 5
 
 
 @pytest.mark.slow

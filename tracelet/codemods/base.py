@@ -105,6 +105,8 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
     START_KEYS: ClassVar[frozenset[str]] = frozenset()
     """Path keys of the factory calls that start a run (``wandb.init``): a module with none
     of them that still calls the tracker logs to a run another module starts."""
+    STILL_CALLING: ClassVar[frozenset[str]] = frozenset()
+    """First attributes of the tracker calls whose rewrite still calls the tracker."""
 
     def __init__(
         self,
@@ -135,6 +137,10 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
         self.starts_run = False
         self.uses_run = False
         self.blocking_lines: list[int] = []
+        # the migration moved the tracker's process-wide settings (mlflow.set_tracking_uri)
+        # into tracelet, which is faithful only while no module keeps calling the tracker
+        self.moves_globals = False
+        self.keeps_calls = False  # the migrated module still calls the tracker
         # (qualified callee, argument position or keyword, kind): tracker objects passed to
         # functions imported from elsewhere, for the program decision to follow
         self.program_calls: list[tuple[str, int | str, str]] = []
@@ -435,6 +441,7 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
         self._targets: dict[int, cst.CSTNode] = {}
         self.entries = []
         self.held = False
+        self.moves_globals = False
         self.program_calls = []
         self.module_aliases = []
         self.resolver = Resolver(
@@ -529,6 +536,7 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
         )
         self.blocking_lines = sorted({s.line for s in blockers})
         self.held = bool(blockers) or self.hold is not None
+        self.keeps_calls = self.held or any(self.still_calls(s) for s in sites)
         held_reason = (
             f"held back: this file keeps its {self.TRACKER_NAME} calls until "
             f"{_lines_are(self.blocking_lines)} resolved"
@@ -596,6 +604,13 @@ class TrackerCodemod(VisitorBasedCodemodCommand):
                 self._transforms[id(item)] = (_add_asname(name), None)
                 self._targets[id(item)] = item
         self._schedule_imports(uses_tracelet)
+
+    def still_calls(self, site: _Site) -> bool:
+        """Whether the migrated code of ``site`` still calls the tracker."""
+        attrs = site.usage.path.attrs
+        return site.decision.action != report.REWRITTEN or (
+            bool(attrs) and attrs[0] in self.STILL_CALLING
+        )
 
     def _old_node(self, site: _Site) -> cst.CSTNode:
         decision = site.decision

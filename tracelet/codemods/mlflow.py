@@ -30,8 +30,10 @@ before the run starts; the name is then evaluated when the run starts. An
 ``experiment_id=`` (of ``set_experiment`` or ``start_run``) bound once from
 ``mlflow.get_experiment_by_name(E).experiment_id`` / ``mlflow.create_experiment(E)`` is
 followed back to ``E``.
-``mlflow.set_tracking_uri`` is kept (other MLflow client code in the file may rely on
-it), and the run is delivered to the same store: ``start_logging`` gets
+``mlflow.set_tracking_uri(X)`` goes to tracelet (``backend_options={"mlflow": {"url": X}}``
+or ``tracelet.set_backend_options("mlflow", url=X)``, see :mod:`tracelet.codemods.mlflow_uri`)
+when no MLflow call is left to read it; otherwise it is kept and the run is delivered to
+the same store: ``start_logging`` gets
 ``backend_options={"mlflow": {"url": mlflow.get_tracking_uri()}}``.
 
 Media, models, dicts, texts and the run's ids go to the run vocabulary, see
@@ -73,6 +75,7 @@ from tracelet.codemods.cstutil import (
     quote_string,
     string_value,
 )
+from tracelet.codemods.mlflow_uri import MlflowTrackingUri
 from tracelet.codemods.mlflow_vocabulary import MlflowVocabulary
 from tracelet.codemods.resolve import Role, Usage
 from tracelet.codemods.writer import WriterTransform, add_scalar, pure, twin_add_scalar
@@ -132,7 +135,7 @@ FLAVOR_NO_RUN = {
 }
 
 
-class MlflowToTracelet(MlflowVocabulary):
+class MlflowToTracelet(MlflowTrackingUri, MlflowVocabulary):
     """Rewrite direct MLflow tracking calls into tracelet calls."""
 
     DESCRIPTION = "Rewrite mlflow.start_run/log_metric/log_param/... into tracelet (to MLflow)."
@@ -141,6 +144,7 @@ class MlflowToTracelet(MlflowVocabulary):
     ROOTS: ClassVar[dict[str, str]] = {"mlflow": "mlflow"}
     CALL_FACTORIES: ClassVar[dict[str, str]] = {"mlflow.start_run": RUN, "mlflow.active_run": RUN}
     START_KEYS: ClassVar[frozenset[str]] = frozenset({"mlflow.start_run"})
+    STILL_CALLING: ClassVar[frozenset[str]] = frozenset({"get_artifact_uri"})  # mlflow.get_run
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         self._experiments: list[tuple[Usage, Decision]] = []
@@ -148,7 +152,7 @@ class MlflowToTracelet(MlflowVocabulary):
         self._left_starts: list[Usage] = []
         self._loggers: list[Decision] = []
         self._project: str | None = None
-        self._tracking_uri = False
+        self.reset_tracking_uri()
         self._experiment_reader: str | None = None
         self._tracelet_projects = _tracelet_projects(tree)
         self._id_projects: list[tuple[Decision, str]] = []  # start_run(experiment_id=) names
@@ -204,11 +208,7 @@ class MlflowToTracelet(MlflowVocabulary):
                 else f"{self.describe(usage)} used this way cannot be followed",
             )
         if head == "set_tracking_uri":
-            self._tracking_uri = True
-            return self.kept(
-                "set_tracking_uri kept; the migrated run is delivered to "
-                "mlflow.get_tracking_uri() as it is when the run starts"
-            )
+            return self.set_tracking_uri(usage)
         if head in NO_RUN or (len(attrs) == 2 and attrs[1] in FLAVOR_NO_RUN):
             if head in EXPERIMENT_READERS:
                 self._experiment_reader = self._experiment_reader or self.describe(usage)
@@ -247,6 +247,7 @@ class MlflowToTracelet(MlflowVocabulary):
                 "no mlflow.start_run in this file: the rewritten calls need a run started with "
                 "tracelet.start_logging (MLflow would have started one by itself)"
             )
+        self.settle_tracking_uri(self._starts)
 
     # ------------------------------------------------------------------ runs
     def _start_run(self, usage: Usage) -> Decision:
@@ -296,8 +297,10 @@ class MlflowToTracelet(MlflowVocabulary):
                 args.append(("tags", updated.args[indexes["tags"]]))
             if "log_system_metrics" in indexes:
                 args.append(("track_system", updated.args[indexes["log_system_metrics"]]))
-            if self._tracking_uri and "mlflow" in self.targets:
-                args.append(("backend_options", expr(_URI_OPTION)))
+            if self.uri_option is not None:
+                args.append(("backend_options", expr(_URI_OPTION.format(url=self.uri_option))))
+            elif self.tracking_uri_kept and "mlflow" in self.targets:
+                args.append(("backend_options", expr(_URI_OPTION.format(url=_GET_URI))))
             return call_with(updated, expr("tracelet.start_logging"), args)
 
         decision = self.rewrite("ML001", usage.node, transform, notes)
@@ -768,7 +771,8 @@ _NOT_CARRIED = {
     "dataset": "MLflow stores the dataset's name and digest with the point; tracelet's "
     "points carry none: drop dataset= where nothing reads them, else keep MLflow here",
 }
-_URI_OPTION = '{"mlflow": {"url": mlflow.get_tracking_uri()}}'
+_URI_OPTION = '{{"mlflow": {{"url": {url}}}}}'
+_GET_URI = "mlflow.get_tracking_uri()"
 _RULE_OF = {"log_metric": "ML003", "log_metrics": "ML003", "log_params": "ML004",
             "set_tags": "ML005"}  # fmt: skip
 

@@ -68,6 +68,8 @@ class FileReport:
     held_by: list[str] = field(default_factory=list)  # other modules that hold this one
     program_calls: list[tuple[str, int | str, str]] = field(default_factory=list)
     module_aliases: list[tuple[int, str, str]] = field(default_factory=list)
+    moves_globals: bool = False  # the tracker's process-wide settings went to tracelet
+    keeps_calls: bool = False  # the migrated module still calls the tracker
 
     @property
     def error_line(self) -> int:

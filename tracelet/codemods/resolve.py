@@ -285,11 +285,14 @@ class ProgramCalls:
     other modules call with a tracker object; ``callees`` qualified name -> signature for
     functions of other modules this module calls with one; ``module_attributes``
     attribute name -> tracker module, for the tracker module another module stores on
-    ``self.<name>`` and this one reaches as ``<object>.<name>``."""
+    ``self.<name>`` and this one reaches as ``<object>.<name>``; ``keep_globals`` why a
+    setting of the tracker's process-wide state (``mlflow.set_tracking_uri``) stays."""
 
     params: dict[tuple[str, str], str] = field(default_factory=dict)
     callees: dict[str, Signature] = field(default_factory=dict)
     module_attributes: dict[str, str] = field(default_factory=dict)
+    # why the module keeps the tracker's process-wide settings (another module reads them)
+    keep_globals: str | None = None
 
 
 class Resolver:

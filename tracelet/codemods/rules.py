@@ -158,6 +158,12 @@ _RULES: tuple[Rule, ...] = (
     Rule("ML015", "mlflow-figure-file", "mlflow", Safety.SAFE,
          "mlflow.log_figure(fig, f) / log_image(image, artifact_file=f) -> "
          "experiment.log_artifact(fig_or_image, name=f): the same file at the same path"),
+    Rule("ML019", "mlflow-tracking-uri", "mlflow", Safety.SAFE,
+         "mlflow.set_tracking_uri(X) before the run in its function, when no MLflow call is "
+         "left: carried into start_logging(backend_options={'mlflow': {'url': X}})"),
+    Rule("ML020", "mlflow-default-tracking-uri", "mlflow", Safety.SAFE,
+         "mlflow.set_tracking_uri(X) elsewhere, when no MLflow call is left in the program: "
+         "tracelet.set_backend_options('mlflow', url=X) for the runs started after it"),
     Rule("ML100", "mlflow-autolog", "mlflow", Safety.MANUAL,
          "mlflow.autolog / <flavor>.autolog: log the framework's metrics with "
          "experiment.log_metrics where they are computed"),

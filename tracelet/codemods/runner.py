@@ -117,6 +117,8 @@ def transform_bytes(
     file_report.blocking_lines = codemod.blocking_lines
     file_report.program_calls = codemod.program_calls
     file_report.module_aliases = codemod.module_aliases
+    file_report.moves_globals = codemod.moves_globals
+    file_report.keeps_calls = codemod.keeps_calls
     file_report.changed = new != data
     return new, file_report, module.encoding
 
@@ -205,6 +207,7 @@ def migrate(
     decision = _ProgramDecision(paths, files, originals, options)
     results = decision.follow_calls(_run(work, jobs, progress))
     results = decision.hold_shared_runs(decision.follow_module_aliases(results))
+    results = decision.keep_tracker_globals(results)
     outcome = Outcome(migration)
     for file_report, new, encoding in sorted(results, key=lambda r: r[0].path):
         file_report.named = Path(file_report.path) in named
@@ -342,6 +345,32 @@ class _ProgramDecision:
             result = self._again(file_report.path, reason)
             result[0].held_by = [str(p) for p in holders]
             out.append(result)
+        return out
+
+    def keep_tracker_globals(self, results: list[Result]) -> list[Result]:
+        """Migrate again, keeping the tracker's process-wide settings it moved into tracelet
+        (``mlflow.set_tracking_uri``), a module whose settings other code still reads: a
+        module that keeps tracker calls, or, when no module given starts a run, the code
+        that starts it."""
+        moving = [r for r, _, _ in results if r.moves_globals and not r.held]
+        if not moving:
+            return results
+        keeping = [r.path for r, _, _ in results if r.keeps_calls or r.error is not None]
+        starting = any(r.starts_run and not r.held for r, _, _ in results)
+        name = self.codemod.TRACKER_NAME
+        out = []
+        for result in results:
+            file_report = result[0]
+            others = [path for path in keeping if path != file_report.path]
+            if file_report not in moving or (starting and not others):
+                out.append(result)
+                continue
+            self.calls.setdefault(file_report.path, ProgramCalls()).keep_globals = (
+                f"{others[0]} keeps {name} calls, which read it"
+                if others
+                else f"no module given starts the {name} run, and the code that starts it reads it"
+            )
+            out.append(self._again(file_report.path))
         return out
 
 
