@@ -44,6 +44,7 @@ from tracelet.objects import (
     wildcard_matches,
     write_object,
 )
+from tracelet.parameters import ConnectedParams, ParameterSections, typed_hints
 from tracelet.pictures import is_picture, write_picture
 from tracelet.rundir import CONSOLE_FILE, RunSpec, create_run_dir, write_spec
 from tracelet.runfiles import RunFiles
@@ -149,6 +150,7 @@ class Experiment:
         self._watcher = None
         self.summary = RunSummary(lambda event: self._emit(event))
         self.config = RunConfig(self.log_params)
+        self._parameters = ParameterSections()
 
     # -- logging API -----------------------------------------------------------------
     def log_metric(self, key: str, value: Any, step: Any = None) -> None:
@@ -192,13 +194,18 @@ class Experiment:
     def log_params(
         self, params: Mapping[str, Any], section: str | None = None
     ) -> Mapping[str, Any]:
-        """Record parameters (nested dicts flattened with ``/``); returns ``params``.
+        """Record parameters (nested dicts flattened with ``/``); returns ``params``, a
+        dict as a connected dict.
 
         Accepts a dict, an ``argparse.Namespace`` or any object with ``__dict__``.
         ``section`` names a parameter section: ClearML keeps it (``Args``, ``General``,
         or any name, as ``Task.connect(params, name=section)``); the other trackers store
         the keys as ``section/key``, which is also how every reader gives them back.
         ``None`` and ``"General"`` are ClearML's default section: the keys stay as they are.
+
+        A dict comes back connected, as from ClearML's ``Task.connect``: setting one of
+        its items (or ``update``) logs the whole dict again, on every tracker. An Enum
+        value is recorded as ``str()`` (ClearML: the member's name, typed by its class).
 
         Example:
             ```python
@@ -207,19 +214,61 @@ class Experiment:
 
             args = experiment.log_params(parser.parse_args(), section="Args")
             # ClearML: section Args; MLflow, W&B, TensorBoard: Args/lr, Args/epochs, ...
+
+            params = experiment.log_params({"lr": 0.01})
+            params["lr"] = 0.02  # lr is logged again, now 0.02
             ```
         """
-        mapping = _as_mapping(params)
-        flat = {k: json_safe(v) for k, v in flatten_params(mapping).items()}
         if section is not None and not isinstance(section, str):
             raise TypeError(f"section must be a string, got {type(section).__name__}")
-        if flat:
-            self._emit(
-                (PARAMS, flat, section) if section and section != "General" else (PARAMS, flat)
-            )
+        mapping = _as_mapping(params)
+        self._record_params(mapping, section, replace=_is_task_parameters(params))
         if section in (None, "General"):
             self.config._remember(mapping)
+        if type(params) is dict:
+            return ConnectedParams(params, lambda d: self._record_params(d, section))
         return params
+
+    def _record_params(
+        self, mapping: Mapping[str, Any], section: str | None, replace: bool = False
+    ) -> None:
+        raw = flatten_params(mapping)
+        flat = {k: json_safe(v) for k, v in raw.items()}
+        hints = typed_hints(raw)
+        # what the ClearML backend stores: the JSON form, a tuple or an Enum as it is
+        kept = {k: raw[k] if k in hints else v for k, v in flat.items()}
+        self._parameters.log(kept, section, replace=replace)
+        if not flat:
+            return
+        section = None if section == "General" else section
+        if hints:
+            self._emit((PARAMS, flat, section, hints))
+        else:
+            self._emit((PARAMS, flat, section) if section else (PARAMS, flat))
+
+    def get_parameters(
+        self, backwards_compatibility: bool = True, cast: bool = False
+    ) -> dict[str, Any]:
+        """The run's parameters as ClearML's ``Task.get_parameters()`` returns them:
+        ``{"section/name": value}``, every section the run holds (``General`` for
+        ``log_params`` without a section, ``properties`` for tags), values as the strings
+        ClearML stores (``cast=True``: back to the type each was first logged with), in
+        ClearML's order. Answered from what the program logged, with every backend
+        alike; ``backwards_compatibility`` changes nothing for a run tracelet started
+        (it concerns tasks from ClearML servers before 0.16). See
+        [`tracelet.parameters`][] for ClearML's rules.
+
+        Example:
+            ```python
+            experiment.log_params({"lr": 0.01, "layers": [64, 32]})
+            experiment.set_tags({"stage": "pretrain"})
+            experiment.get_parameters()
+            # {'General/layers': '[64, 32]', 'General/lr': '0.01', 'properties/stage': 'pretrain'}
+            experiment.get_parameters(cast=True)["General/lr"]  # 0.01
+            ```
+        """
+        del backwards_compatibility  # no legacy section in a tracelet run
+        return self._parameters.flat(cast=cast)
 
     def log_param(self, key: str, value: Any) -> Any:
         """Record one parameter; returns ``value``.
@@ -247,6 +296,7 @@ class Experiment:
         """
         clean = {str(k): str(json_safe(v)) for k, v in _as_mapping(tags).items()}
         if clean:
+            self._parameters.set_properties(clean)
             self._emit((TAGS, clean))
 
     def set_tag(self, key: str, value: Any) -> None:
@@ -361,6 +411,7 @@ class Experiment:
         """
         record = {"name": name, **({"description": description} if description else {})}
         info = {CONFIGURATION_INFO: record}
+        self._parameters.reload()
         if isinstance(config_or_path, Mapping | list):
             record["document"] = True
             document = json_safe(config_or_path)
@@ -1155,6 +1206,13 @@ def _as_mapping(value: Any) -> Mapping[str, Any]:
     if hasattr(value, "__dict__"):
         return {k: v for k, v in vars(value).items() if not k.startswith("_")}
     raise TypeError(f"expected a dict, got {type(value).__name__}")
+
+
+def _is_task_parameters(value: Any) -> bool:
+    """A ClearML ``TaskParameters``-like object: ClearML sets its section anew."""
+    return callable(getattr(value, "to_dict", None)) and callable(
+        getattr(value, "update_from_dict", None)
+    )
 
 
 def _is_object(value: Any, name: str | None) -> bool:

@@ -294,8 +294,9 @@ class BackendWorker:
         kind, backend = event[0], self.backend
         if kind == PARAMS:
             section = event[2] if len(event) > 2 else None
-            if section and backend.keeps_param_sections:
-                self._call("params", len(event[1]), backend.log_params, event[1], section)
+            typed = event[3] if len(event) > 3 else None
+            if (section or typed) and backend.keeps_param_sections:
+                self._call("params", len(event[1]), backend.log_params, event[1], section, typed)
             else:
                 params = {f"{section}/{k}": v for k, v in event[1].items()} if section else event[1]
                 self._call("params", len(params), backend.log_params, params)

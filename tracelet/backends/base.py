@@ -125,7 +125,8 @@ class Backend(ABC):
     #: for the others the delivery engine computes them (:mod:`tracelet.summaries`).
     computes_metric_summaries: ClassVar[bool] = False
     #: The tracker keeps parameter sections (ClearML): :meth:`log_params` then takes
-    #: ``section``; the others receive keys as ``section/key``.
+    #: ``section`` and ``typed`` (``{key: [type, string]}`` for tuple and Enum values,
+    #: :func:`tracelet.parameters.typed_hints`); the others receive keys as ``section/key``.
     keeps_param_sections: ClassVar[bool] = False
     #: The tracker serialises an object artifact itself (ClearML): ``log_artifact``'s
     #: ``info`` then holds :data:`OBJECT_INFO`, the name the object was given and its

@@ -29,7 +29,9 @@ Writing (:class:`ClearmlBackend`)
 * Params: ``task.connect(params, name=section)``, into the ``General`` section unless
   ``log_params(..., section=...)`` names another (``Args``, or any name but
   ``properties``, where ClearML keeps user properties); ClearML stores each value as a
-  string (``True``, ``0.001``, ``[1, "a"]``, ``None`` becomes ``""``).
+  string (``True``, ``0.001``, ``[1, "a"]``, ``None`` becomes ``""``). A tuple or an
+  Enum value (JSON has neither) is then set as ClearML sets it in a script that
+  connects it: type ``tuple/int``, or the Enum member's name typed by its class.
 * Summary: each numeric summary value (``experiment.summary``, ``define_metric``
   aggregates, nested values flattened with ``.``) is
   ``Logger.report_single_value(key, value)``, ClearML's "Summary" table. ClearML single
@@ -292,13 +294,21 @@ class ClearmlBackend(Backend):
             report(pair[0], pair[1], value, step)
         self._flush()
 
-    def log_params(self, params: Mapping[str, Any], section: str | None = None) -> None:
+    def log_params(
+        self,
+        params: Mapping[str, Any],
+        section: str | None = None,
+        typed: Mapping[str, Sequence[str | None]] | None = None,
+    ) -> None:
         if section == PROPERTIES_SECTION:
             raise RefusedError(
                 f"ClearML keeps user properties in the {section!r} section: "
                 "use set_tags, or another section name"
             )
-        self._task.connect(dict(params), name=section or "General")
+        section = section or "General"
+        self._task.connect(dict(params), name=section)
+        for key, (kind, text) in (typed or {}).items():  # a tuple or an Enum, as ClearML keeps it
+            self._task.set_parameter(f"{section}/{key}", text, value_type=kind)
 
     def set_summary(self, values: Mapping[str, Any], removed: Sequence[str]) -> None:
         refused = [f"{key!r} cannot be removed" for key in removed]
@@ -444,7 +454,18 @@ class ClearmlBackend(Backend):
         if self._tags:
             # ClearML's background threads rewrite task.json from a snapshot of the task;
             # one that raced an earlier set_tags could leave stale properties behind.
-            task.set_user_properties(*({"name": k, "value": v} for k, v in self._tags.items()))
+            # Each keeps the type ClearML gave it (str, once parameters were stored after it).
+            held = (task.data.hyperparams or {}).get(PROPERTIES_SECTION) or {}
+            task.set_user_properties(
+                *(
+                    {
+                        "name": k,
+                        "value": v,
+                        **({"type": held[k].type} if k in held and held[k].type else {}),
+                    }
+                    for k, v in self._tags.items()
+                )
+            )
         task.close()
         for name, value in self._saved_environ.items():
             if value is None:

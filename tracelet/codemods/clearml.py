@@ -313,6 +313,8 @@ class ClearmlToTracelet(ClearmlVocabulary):
             return self.registered_artifacts(usage)
         if method == "set_user_properties":
             return self.user_properties(usage)
+        if method == "get_parameters":
+            return self.get_parameters(usage)
         if method in ("get_reported_single_value", "get_reported_single_values"):
             return self.reported_single_values(usage, method)
         return self.left("CL102", _TASK_LEFT.get(method, _TASK_OTHER).format(self.describe(usage)))
@@ -478,11 +480,6 @@ _TASK_OTHER = (
 _TASK_LEFT = {
     "execute_remotely": "{}: tracelet runs where it is started; enqueue the script with "
     "clearml-task or an agent instead, and drop this call",
-    "get_parameters": "{}: ClearML returns every section it holds as 'section/name' strings "
-    "in its own order (user properties and its argparse capture included, values as ClearML "
-    "wrote them, later changes to connected dicts included), which the run does not hold; "
-    "keep the values the script passed to experiment.log_params in a variable and read "
-    "them there",
     "get_parameters_as_dict": "{}: ClearML returns every section it holds, its own argparse "
     "capture included; keep the values the script passed to experiment.log_params in a "
     "variable and read them there",

@@ -64,6 +64,10 @@ WEB_PAGE = "get_output_log_web_page"
 READ_ONLY_CALLS = {"print", "len", "str", "repr"}
 
 
+# argument libraries ClearML's Task.init binds besides argparse (clearml/binding/*_bind.py)
+CAPTURED_ARGUMENT_LIBRARIES = ("absl", "click", "fire", "hydra", "jsonargparse")
+
+
 class ClearmlVocabulary(TrackerCodemod):
     """The vocabulary rewrites of the ClearML codemod (see the module docstring).
 
@@ -399,6 +403,46 @@ class ClearmlVocabulary(TrackerCodemod):
             return call_with(updated, func, [])
 
         return self.rewrite("CL016", usage.node, transform)
+
+    def get_parameters(self, usage: Usage) -> Decision:
+        """``task.get_parameters(...)`` -> ``experiment.get_parameters(...)``: the same
+        dict, answered from what the migrated program logged (its argparse capture
+        included). Left where ClearML would have captured parameters the migrated code
+        does not log: another argument library ClearML binds by itself, and ``cast=True``
+        beside argparse (an argument that parsed to None reads back ``''`` from ClearML's
+        capture, None from tracelet)."""
+        bound = bind_args(usage.call, ("backwards_compatibility", "cast"))
+        if bound is None or bound.unknown:
+            return self.left("TL002", unmapped("get_parameters"))
+        captured = sorted(self.resolver.collected.all_names & set(CAPTURED_ARGUMENT_LIBRARIES))
+        if captured:
+            return self.left(
+                "CL018",
+                f"{self.describe(usage)}: ClearML also returns what it captured from "
+                f"{', '.join(captured)} by itself; log those values with "
+                "experiment.log_params(values, section=...) before this call, then write "
+                "experiment.get_parameters()",
+            )
+        if "cast" in bound and literal(bound.value("cast")) is not False and self._argparse:
+            return self.left(
+                "CL018",
+                f"{self.describe(usage)} with cast: ClearML's argparse capture types an "
+                "argument that parsed to None by its parser (cast gives ''); write "
+                "experiment.get_parameters(cast=True) if no argument defaults to None",
+            )
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.Call)
+            target = receiver(updated, usage, ACTIVE_EXPERIMENT)
+            func = cst.Attribute(value=target, attr=cst.Name("get_parameters"))
+            return updated.with_changes(func=func)
+
+        return self.rewrite("CL017", usage.node, transform)
+
+    @property
+    def _argparse(self) -> bool:
+        names = self.resolver.collected.all_names
+        return bool(names & {"argparse", "ArgumentParser", "parse_args", "parse_known_args"})
 
     def _changed_after(self, usage: Usage, name: str) -> int | None:
         """The line of a use of ``name`` after ``usage`` that may change it (anything but

@@ -223,13 +223,19 @@ _RULES: tuple[Rule, ...] = (
          "as it is at the stop, without its index (ClearML's own data-audit-table)"),
     Rule("CL016", "clearml-registered-artifacts", "clearml", Safety.SAFE,
          "task.get_registered_artifacts() -> experiment.get_registered_artifacts()"),
+    Rule("CL017", "clearml-get-parameters", "clearml", Safety.SAFE,
+         "task.get_parameters() -> experiment.get_parameters(): ClearML's dict, from what "
+         "the program logged (argparse capture, user properties, later changes included)"),
+    Rule("CL018", "clearml-get-parameters-captured", "clearml", Safety.MANUAL,
+         "task.get_parameters() where ClearML captured arguments the migrated code does "
+         "not log (hydra, click, fire, jsonargparse, absl; cast=True beside argparse)"),
     Rule("CL100", "clearml-plots", "clearml", Safety.MANUAL,
          "report_media / plotly / scatter / confusion matrix ..., images by url, histograms "
          "with labels: the reason names the experiment call to write"),
     Rule("CL101", "clearml-single-value-used", "clearml", Safety.MANUAL,
          "the value report_single_value returns is used"),
     Rule("CL102", "clearml-task-api", "clearml", Safety.MANUAL,
-         "other Task methods (execute_remotely, connect_configuration, get_parameters, ...): "
+         "other Task methods (execute_remotely, set_base_docker, update_output_model, ...): "
          "the reason says what to write instead"),
     # PyTorch Lightning loggers (lightning.pytorch and pytorch_lightning)
     Rule("LT001", "lightning-mlflow-logger", "lightning", Safety.SAFE,
