@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from enum import Enum
 
-from clearml.task_parameters import TaskParameters, param, percent_param
-
 import tracelet
 
 
@@ -22,9 +20,16 @@ class IntEnumClass(Enum):
     C = 1
 
 
-class MyTaskParameters(TaskParameters):
-    iterations = param(type=int, desc="Number of iterations to run", range=(0, 100000))
-    target_accuracy = percent_param(desc="The target accuracy of the model")
+def my_task_parameters(**values):
+    """ClearML's TaskParameters example. Imported here, under the test's offline ClearML
+    environment: ClearML reads its configuration once per process, at import."""
+    from clearml.task_parameters import TaskParameters, param, percent_param
+
+    class MyTaskParameters(TaskParameters):
+        iterations = param(type=int, desc="Number of iterations to run", range=(0, 100000))
+        target_accuracy = percent_param(desc="The target accuracy of the model")
+
+    return MyTaskParameters(**values)
 
 
 def experiment() -> tracelet.Experiment:
@@ -49,7 +54,7 @@ def test_the_hyper_parameters_example_as_clearml_returns_it() -> None:
     )
     parameters["new_param"] = "this is new"
     parameters["float"] = "9.9"
-    task_parameters = MyTaskParameters(iterations=1000, target_accuracy=0.95)
+    task_parameters = my_task_parameters(iterations=1000, target_accuracy=0.95)
     assert run.log_params(task_parameters, section="from TaskParameters-like object") is (
         task_parameters
     )
