@@ -262,7 +262,10 @@ class _ProgramDecision:
         calls = [(Path(r.path), call) for r, _, _ in results for call in r.program_calls]
         if not calls:
             return results
-        refused: set[Path] = set()
+        # Lightning: a module held on its own stays held once it receives a logger
+        refused = (
+            set() if self.codemod.START_KEYS else {Path(r.path) for r, _, _ in results if r.held}
+        )
         out = results
         while True:
             plan = program.follow_calls(calls, self.sources, self.paths, refused)
