@@ -78,7 +78,12 @@ Loggers followed to where they are made
     ``Trainer(logger=...)`` reads (directly, or through a parameter of a plain function of
     the file that only goes there) starts the run where the logger is made and holds
     ``False`` instead (:mod:`tracelet.codemods.lightning_follow`); ``WandbLogger.version``
-    read right after it is made is ``None``.
+    read right after it is made is ``None``. A function of another module of the program
+    counts too (``LT006``) when the program decision follows the call there
+    (:func:`tracelet.codemods.program.follow_calls`), that module has nothing left, and
+    every other argument of the call is made by this file, Lightning, torch or the
+    standard library; ``trainer.logger.log_hyperparams(p)`` on the Trainer it returns
+    updates the W&B run's config when that Trainer has no logger (``LT007``).
 
 Not a call site, so only a warning: checkpoints of a ``ModelCheckpoint`` without
 ``dirpath`` go to ``default_root_dir/checkpoints`` instead of the logger's folder when
@@ -121,6 +126,9 @@ from tracelet.codemods.lightning_follow import (
     Made,
     follow_logger_names,
     follow_returned_loggers,
+    made_elsewhere,
+    param_trainers,
+    received_kinds,
 )
 from tracelet.codemods.lightning_stop import NOT_STOPPED, find_stop
 from tracelet.codemods.resolve import Path, Role, Usage, simple_binding_target
@@ -146,6 +154,8 @@ def _factories() -> dict[str, str]:
             table[f"{package}.loggers.{module}.{name}"] = kind
         for module in ("", ".trainer", ".trainer.trainer"):
             table[f"{package}{module}.Trainer"] = TRAINER
+            # Lightning 1.x: the Trainer's own arguments from an argparse Namespace
+            table[f"{package}{module}.Trainer.from_argparse_args"] = TRAINER
     return table
 
 
@@ -281,12 +291,15 @@ class LightningToTracelet(TrackerCodemod):
     def finish_analysis(self) -> None:
         trainers = {id(usage.node) for usage in self._trainer_usages}
         kind_of = lambda usage: LOGGER_CLASSES[usage.path.key]  # noqa: E731
+        noted: list[tuple[str, int | str, str]] = []
         followed = [
             *follow_logger_names(
-                self.resolver, self.get_metadata, self._logger_usages, trainers, kind_of
+                self.resolver, self.get_metadata, self._logger_usages, trainers, kind_of, noted
             ),
             *follow_returned_loggers(self.resolver, self._logger_usages, trainers, kind_of),
         ]
+        self.program_calls.extend(noted)
+        self._check_received_loggers(trainers)
         self._followed_refs = {ref for name in followed for ref in name.refs}
         consumed: dict[int, list[_Site]] = {}
         sites = []
@@ -715,6 +728,9 @@ class LightningToTracelet(TrackerCodemod):
             decisions = []
         for usage, decision in decisions:
             self.add_site(usage, decision)
+        for call in name.hyperparams:
+            usage = Usage(call, Path(TRAINER, ("logger", "log_hyperparams")), Role.CALL)
+            self.add_site(usage, self._hyperparams_decision(call, bool(decisions)))
         versions = {id(node) for node in name.versions}
         for usage in self._logger_refs:
             if id(usage.node) in versions:
@@ -737,6 +753,17 @@ class LightningToTracelet(TrackerCodemod):
         lines = ", ".join(str(line) for line in sorted({self._line(t) for t in name.trainers}))
         when = "" if made.test is None else " when the logger would be made"
         given = f"{name.name} returns False" if name.returned else f"{name.name} = False"
+        if name.elsewhere:
+            callee, call = name.elsewhere[0]
+            return Decision(
+                report.REWRITTEN,
+                "LT006",
+                reason=f"tracelet.start_logging{when}; {given} to {callee}() (line "
+                f"{self._line(call)}), which gives it to its Trainer",
+                notes=site.notes,
+                imports=site.imports,
+                transforms=[(made.statement, _made_transform(start, made))],
+            )
         return Decision(
             report.REWRITTEN,
             "LT004",
@@ -758,6 +785,86 @@ class LightningToTracelet(TrackerCodemod):
             uses_tracelet=False,
         )
 
+    # ------------------------------------------------------------------ other modules
+    def _check_received_loggers(self, trainers: set[int]) -> None:
+        """Loggers other modules hand this module's functions for their Trainers (the
+        program decision followed the calls): a parameter that goes anywhere but
+        ``Trainer(logger=...)``, or to a Trainer the W&B run cannot be moved to, is left,
+        which keeps the callers' loggers (:mod:`tracelet.codemods.runner` drops the follow
+        into a module with anything left)."""
+        functions = {
+            node.name.value: node
+            for node in self.module.body
+            if isinstance(node, cst.FunctionDef) and not node.decorators
+        }
+        for (function, name), kind in self.resolver.program.params.items():
+            received = received_kinds(kind)
+            if received is None:
+                continue
+            func = functions.get(function)
+            params = func.params if func is not None else None
+            every = (
+                [*params.posonly_params, *params.params, *params.kwonly_params] if params else []
+            )
+            param = next((p for p in every if p.name.value == name), None)
+            found = (
+                param_trainers(self.resolver, self.get_metadata, param, trainers) if param else None
+            )
+            usage = Usage(param.name if param else self.module, Path(kind), Role.OTHER)
+            if found is None:
+                self.add_site(
+                    usage,
+                    self.left(
+                        "TL001",
+                        f"the {' / '.join(sorted(CLASS_OF[k] for k in received))} another "
+                        f"module passes to {function}({name}=...) goes elsewhere than "
+                        "Trainer(logger=...) here; the callers keep their loggers",
+                    ),
+                )
+                continue
+            try:
+                for trainer in found:
+                    for kind_received in received:
+                        logger = _Logger(usage, kind_received)
+                        self._check_wandb_run(self.resolver.statement_of(trainer), logger)
+            except Refused as refused:
+                self.add_site(usage, self.left(refused.rule, refused.reason))
+
+    def _hyperparams_decision(self, call: cst.Call, rewritten: bool) -> Decision:
+        """``trainer.logger.log_hyperparams(p)`` on the Trainer another module's function
+        made with the migrated logger: the W&B run's config gets ``p`` as
+        ``WandbLogger.log_hyperparams`` gives it (``config.update(p, allow_val_change=True)``);
+        a Trainer that got Lightning's default logger still has it."""
+        if not rewritten:
+            return self.left("LT100", f"{self._statement_code(call)}: the logger is left")
+        method = call.func
+        assert isinstance(method, cst.Attribute)
+        test = cst.Comparison(
+            method.value.deep_clone(), [cst.ComparisonTarget(cst.Is(), cst.Name("None"))]
+        )
+        tracked = expr("tracelet.get_active_experiment().config.update(P, allow_val_change=True)")
+        assert isinstance(tracked, cst.Call)
+        params = tracked.args[0].with_changes(value=call.args[0].value.deep_clone())
+        tracked = tracked.with_changes(args=[params, tracked.args[1]])
+        line = self.resolver.statement_of(call)
+
+        def transform(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.SimpleStatementLine)
+            return cst.If(
+                test=test,
+                body=cst.IndentedBlock([cst.SimpleStatementLine([cst.Expr(tracked)])]),
+                orelse=cst.Else(cst.IndentedBlock([updated.with_changes(leading_lines=[])])),
+                leading_lines=updated.leading_lines,
+            )
+
+        return Decision(
+            report.REWRITTEN,
+            "LT007",
+            reason="the W&B run's config, as WandbLogger.log_hyperparams updates it, when the "
+            "Trainer has no logger (the migrated WandbLogger); else the Trainer's own logger",
+            transforms=[(line, transform)],
+        )
+
     # ------------------------------------------------------------------ other uses
     def _site_refs(self, site: _Site) -> list[cst.CSTNode]:
         """The logger names a Trainer's ``logger=`` holds (consumed by its migration)."""
@@ -770,15 +877,37 @@ class LightningToTracelet(TrackerCodemod):
             return self.left("TL001", _fabric_reason(f"this {name}", self._line(fabric)))
         if usage.role == Role.RETURN:
             return self.left("TL001", self._returned_reason(usage, name))
-        callee = self._passed_to(usage)
-        if callee is not None:
+        passed = self._passed_to(usage)
+        if passed is not None:
+            callee, imported, arg = passed
+            call = self.resolver.parent(arg)
+            assert isinstance(call, cst.Call)
+            made = [
+                made_elsewhere(self.resolver, self.get_metadata, other.value)
+                for other in call.args
+                if other is not arg
+            ]
+            other = next((m for m in made if m), None)
+            where = (
+                "a logger is followed into a function of this file only when its "
+                "parameter goes nowhere but Trainer(logger=...)"
+                if not imported
+                else f"a function of {imported.rpartition('.')[0]}, and what {other}() makes "
+                "goes to the same call: an object of another module's code may reach the "
+                "Trainer and read its logger (a callback calling pl_module.logger.log_metrics), "
+                "which the codemod does not follow; the logger is followed only along objects "
+                "of this file, Lightning, torch or the standard library"
+                if other
+                else f"a function of {imported.rpartition('.')[0]}: it is followed there when "
+                "that module is migrated with this one (give migrate their folder), the "
+                "parameter goes nowhere but Trainer(logger=...), nothing there is left and "
+                "whatever the call returns has no .logger read but .logger.log_hyperparams(p)"
+            )
             return self.left(
                 "TL001",
-                f"this {name} is passed to {callee}; a logger is followed into a function "
-                "only when it is one of this file whose parameter goes nowhere but "
-                "Trainer(logger=...): write tracelet.start_logging(...) with its arguments "
-                "where it is made and pass logger=False, once nothing reads trainer.logger / "
-                "pl_module.logger",
+                f"this {name} is passed to {callee}: {where}; else write "
+                "tracelet.start_logging(...) with its arguments where it is made and pass "
+                "logger=False, once nothing reads trainer.logger / pl_module.logger",
             )
         if usage.role == Role.BIND and simple_binding_target(usage):
             return self.left(
@@ -805,15 +934,17 @@ class LightningToTracelet(TrackerCodemod):
                         nodes.extend(access.node for access in assignment.references)
         return nodes
 
-    def _passed_to(self, usage: Usage) -> str | None:
-        """``generic_train() on line 613`` for a logger name passed to a function."""
+    def _passed_to(self, usage: Usage) -> tuple[str, str | None, cst.Arg] | None:
+        """``generic_train() on line 613`` for a logger name passed to a function, with the
+        qualified name it is imported as (None: not imported) and the argument."""
         for node in self._reads(usage)[1:]:
             arg = self.resolver.parent(node)
             call = self.resolver.parent(arg) if isinstance(arg, cst.Arg) else None
             if isinstance(call, cst.Call) and id(call) not in self._fabric_calls:
                 trainer = any(u.node is call for u in self._trainer_usages)
                 if not trainer:
-                    return f"{self.code(call.func)}() on line {self._line(call)}"
+                    callee = f"{self.code(call.func)}() on line {self._line(call)}"
+                    return callee, self.resolver.imported_callee(arg), arg
         return None
 
     def _fabric_use(self, usage: Usage) -> cst.Call | None:
@@ -836,7 +967,9 @@ class LightningToTracelet(TrackerCodemod):
             return f"this {name} is returned where the codemod cannot follow it"
         calls = self.resolver.calls_of(function)
         where = (
-            "no code of the migrated files calls it (migrate its callers with it)"
+            "no code of the migrated files calls it, so where the logger goes is not known "
+            "(a caller may give it to Fabric(loggers=...), whose fabric.log_dict tracelet does "
+            "not capture, or read its attributes); migrate its callers with it"
             if calls == []
             else "its result is not given straight to Trainer(logger=...)"
         )
@@ -1107,9 +1240,10 @@ _LOGGER_METHODS = {
     "watch": "after the Trainer is created, call "
     "tracelet.get_active_experiment().watch(model, log=..., log_freq=...)",
     "log_hyperparams": "call tracelet.get_active_experiment().log_params(params)",
-    "log_metrics": "call tracelet.get_active_experiment().log_metrics(metrics, step=...) "
-    "(a WandbLogger given no step logs a W&B row at its next step: tracelet.log(metrics)), "
-    "or log them with self.log_dict in the LightningModule",
+    "log_metrics": "call tracelet.get_active_experiment().log_metrics(metrics, step=...), or "
+    "log them with self.log_dict in the LightningModule (a WandbLogger given no step logs a "
+    "W&B row that its define_metric('*', step_metric='trainer/global_step', step_sync=True) "
+    "puts at the last step Lightning logged, a step no tracelet call is given)",
     "log_image": "call tracelet.get_active_experiment().log_images(key, images, step=...)",
     "log_table": "call tracelet.get_active_experiment().log_table(key, rows, columns=..., "
     "step=...)",

@@ -11,7 +11,9 @@ is still migrated when every assignment of it in its scope is
 
 and every read of it is ``Trainer(..., logger=name)``, an argument of a plain function of
 the file whose parameter only goes to ``Trainer(logger=param)`` (its default ``None``,
-``True`` or ``False``), or, for a ``WandbLogger``, ``name.version``
+``True`` or ``False``), an argument of such a function of another module of the program
+(the program decision follows the call there, :func:`into_trainer_kind`), or, for a
+``WandbLogger``, ``name.version``
 read after the logger is made and before anything else reads the name (the logger has no
 W&B run yet, so ``version`` is the id it was given: ``None``, as any other id is refused).
 DisentanGAN's ``training.py`` is this shape: ``wandb_logger = None``, then one
@@ -27,17 +29,38 @@ or when the script exits, as the logger's W&B run did (the logger never finishes
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst.metadata import Assignment, ScopeProvider
+from libcst.metadata import (
+    Assignment,
+    QualifiedNameProvider,
+    QualifiedNameSource,
+    ScopeProvider,
+)
 
-from tracelet.codemods.cstutil import is_dotted_name
+from tracelet.codemods.cstutil import bind_args, is_dotted_name
 from tracelet.codemods.lightning_args import WANDB_LOGGER
 from tracelet.codemods.resolve import Resolver, Usage
 
 CONSTANTS = ("None", "True", "False")
+LOGGER_ATTRS = {"logger", "loggers"}
+TO_TRAINER = "lightning:to-trainer"
+"""Kind prefix of a parameter that receives tracker loggers and hands them to a Trainer."""
+
+
+def into_trainer_kind(kinds: set[str]) -> str:
+    """The kind the program decision follows for loggers of ``kinds`` passed to a function
+    of another module that gives them to ``Trainer(logger=...)``."""
+    return f"{TO_TRAINER}:{'+'.join(sorted(kinds))}"
+
+
+def received_kinds(kind: str) -> set[str] | None:
+    """The logger kinds of an :func:`into_trainer_kind` (None: another kind)."""
+    prefix = TO_TRAINER + ":"
+    return set(kind[len(prefix) :].split("+")) if kind.startswith(prefix) else None
 
 
 @dataclass
@@ -62,6 +85,12 @@ class Followed:
     versions: list[cst.Attribute] = field(default_factory=list)
     refs: set[int] = field(default_factory=set)  # ids of the Name nodes that read it
     returned: bool = False  # ``name`` is a function that returns the loggers
+    # calls of another module's function that hands the loggers to its Trainer
+    elsewhere: list[tuple[str, cst.Call]] = field(default_factory=list)
+    # ``trainer.logger.log_hyperparams(p)`` on what such a function returned
+    hyperparams: list[cst.Call] = field(default_factory=list)
+    # (callee, argument position or keyword) of calls for the program decision to follow
+    program_calls: list[tuple[str, int | str]] = field(default_factory=list)
 
 
 def follow_logger_names(
@@ -70,9 +99,11 @@ def follow_logger_names(
     loggers: dict[int, Usage],
     trainers: set[int],
     kind_of: Callable[[Usage], str],
+    noted: list[tuple[str, int | str, str]],
 ) -> list[Followed]:
     """Every name of the file that holds tracker loggers in the shape above; ``loggers``
-    maps a logger call's id to its usage, ``trainers`` holds the ids of the Trainer calls."""
+    maps a logger call's id to its usage, ``trainers`` holds the ids of the Trainer calls.
+    ``noted`` receives the calls of other modules' functions for the program decision."""
     groups: dict[tuple[int, str], object] = {}
     for usage in loggers.values():
         assign = _assign_of(resolver, usage.node)
@@ -84,7 +115,7 @@ def follow_logger_names(
             groups.setdefault((id(scope), target.value), scope)
     found = []
     for (_, name), scope in groups.items():
-        followed = _follow(resolver, get, scope, name, loggers, trainers, kind_of)
+        followed = _follow(resolver, get, scope, name, loggers, trainers, kind_of, noted)
         if followed is not None:
             found.append(followed)
     return found
@@ -174,7 +205,7 @@ def _assign_of(resolver: Resolver, call: cst.CSTNode) -> cst.Assign | None:
     return value
 
 
-def _follow(resolver, get, scope, name, loggers, trainers, kind_of) -> Followed | None:
+def _follow(resolver, get, scope, name, loggers, trainers, kind_of, noted) -> Followed | None:
     made: list[Made] = []
     assignments = list(scope.assignments[name])
     for assignment in assignments:
@@ -195,6 +226,8 @@ def _follow(resolver, get, scope, name, loggers, trainers, kind_of) -> Followed 
     if len(assignments) == 1 and made[0].test is None:
         return None  # one logger assigned once: it moves to the Trainer (lightning.py)
     followed = Followed(name, {kind_of(m.usage) for m in made}, made, [])
+    kind = into_trainer_kind(followed.kinds)
+    ok = True
     for assignment in assignments:
         for access in assignment.references:
             node = access.node
@@ -203,9 +236,12 @@ def _follow(resolver, get, scope, name, loggers, trainers, kind_of) -> Followed 
             if not isinstance(node, cst.Name) or not _read_ok(
                 resolver, get, followed, node, trainers
             ):
-                return None
+                ok = False
             followed.refs.add(id(node))
-    if not followed.trainers or not all(
+    noted.extend((callee, where, kind) for callee, where in followed.program_calls)
+    if not ok:
+        return None
+    if not (followed.trainers or followed.elsewhere) or not all(
         _before_run(resolver, followed, v) for v in followed.versions
     ):
         return None
@@ -262,18 +298,40 @@ def _into_trainer_maker(
     """The name passed to a plain function of the file whose parameter only ever goes to
     ``Trainer(logger=param)`` (``generic_train(model, args, logger=logger)``)."""
     call = resolver.parent(arg)
-    if not isinstance(call, cst.Call) or resolver.function_called(call) is None:
+    if not isinstance(call, cst.Call):
         return False
+    if resolver.function_called(call) is None:
+        return _into_program_trainer_maker(resolver, get, followed, arg)
     param = resolver.param_for_arg(arg)
-    if param is None or (param.default is not None and not _is_constant(param.default)):
+    if param is None:
         return False
+    found = param_trainers(resolver, get, param, trainers)
+    if found is None:
+        return False
+    followed.trainers.extend(found)
+    followed.refs.update(id(read) for read in param_reads(get, param) or ())
+    return True
+
+
+def param_reads(get: Callable, param: cst.Param) -> list[cst.CSTNode] | None:
+    """The reads of a parameter never assigned in its function (None: it is)."""
     scope = get(ScopeProvider, param.name, None)
     assignments = list(scope.assignments[param.name.value]) if scope is not None else []
     if len(assignments) != 1 or assignments[0].node is not param:
-        return False
-    reads = [access.node for access in assignments[0].references]
+        return None
+    return [access.node for access in assignments[0].references]
+
+
+def param_trainers(
+    resolver: Resolver, get: Callable, param: cst.Param, trainers: set[int]
+) -> list[cst.Call] | None:
+    """The Trainers a parameter goes to when it goes nowhere but ``Trainer(logger=param)``
+    and its default (if any) is ``None``, ``True`` or ``False``."""
+    if param.default is not None and not _is_constant(param.default):
+        return None
+    reads = param_reads(get, param)
     found = []
-    for read in reads:
+    for read in reads or ():
         into = resolver.parent(read)
         trainer = resolver.parent(into) if isinstance(into, cst.Arg) else None
         if not (
@@ -283,13 +341,137 @@ def _into_trainer_maker(
             and into.keyword.value == "logger"
             and id(trainer) in trainers
         ):
-            return False
+            return None
         found.append(trainer)
-    if not found:
+    return found or None
+
+
+def _into_program_trainer_maker(
+    resolver: Resolver, get: Callable, followed: Followed, arg: cst.Arg
+) -> bool:
+    """The name passed to a function of another module that the program decision followed
+    (its parameter only goes to ``Trainer(logger=param)`` there), when whatever the call
+    returns has no ``.logger`` read but ``.logger.log_hyperparams(p)``; otherwise the call
+    is noted for the program decision."""
+    call = resolver.parent(arg)
+    callee = resolver.imported_callee(arg)
+    if callee is None or any(a.star for a in call.args):
         return False
-    followed.trainers.extend(found)
-    followed.refs.update(id(read) for read in reads)
+    signature = resolver.program.callees.get(callee)
+    if signature is None or signature.kind != into_trainer_kind(followed.kinds):
+        where = arg.keyword.value if arg.keyword is not None else call.args.index(arg)
+        followed.program_calls.append((callee, where))
+        return False
+    bound = bind_args(call, signature.names, positional=signature.positional)
+    if bound is None or bound.named.get(signature.param) is not arg:
+        return False
+    if any(made_elsewhere(resolver, get, other.value) for other in call.args if other is not arg):
+        return False
+    hyperparams = _result_logger_calls(resolver, get, call)
+    if hyperparams is None or (hyperparams and followed.kinds != {WANDB_LOGGER}):
+        return False
+    followed.elsewhere.append((callee, call))
+    followed.hyperparams.extend(hyperparams)
     return True
+
+
+# what an object passed along with the logger may be made by: the standard library,
+# Lightning, torch; but not Lightning's callbacks that raise when the Trainer has no logger
+TRUSTED = ("pytorch_lightning", "lightning", "torch")
+NEEDS_A_LOGGER = ("LearningRateMonitor", "DeviceStatsMonitor")
+
+
+def made_elsewhere(resolver: Resolver, get: Callable, value: cst.BaseExpression) -> str | None:
+    """The imported callee (not of :data:`TRUSTED` or the standard library, or a callback of
+    :data:`NEEDS_A_LOGGER`) whose result ``value`` holds, directly or through the names it
+    reads (followed to what they are assigned): such an object (a callback of a module the
+    migration was not given) may reach the Trainer with the logger and read
+    ``trainer.logger`` / ``pl_module.logger``."""
+    found: list[str] = []
+    seen: set[int] = set()
+
+    class Finder(cst.CSTVisitor):
+        def untrusted(self, node: cst.CSTNode) -> None:
+            for qualified in get(QualifiedNameProvider, node, set()):
+                root = qualified.name.split(".", 1)[0]
+                if qualified.source == QualifiedNameSource.IMPORT and (
+                    root not in {*TRUSTED, *sys.stdlib_module_names}
+                    or qualified.name.rsplit(".", 1)[-1] in NEEDS_A_LOGGER
+                ):
+                    found.append(qualified.name)
+
+        def visit_Call(self, node: cst.Call) -> None:
+            self.untrusted(node.func)
+
+        def visit_Attribute(self, node: cst.Attribute) -> bool:
+            parent = resolver.parent(node)
+            if not (isinstance(parent, cst.Call) and parent.func is node):
+                self.untrusted(node)  # an imported object passed as it is
+            return not is_dotted_name(node)  # ``module.attr``: no value of its own at its root
+
+        def visit_Name(self, node: cst.Name) -> None:
+            for assignment in resolver.referents(node):
+                if id(assignment) in seen:
+                    continue
+                seen.add(id(assignment))
+                target = getattr(assignment, "node", None)
+                if isinstance(target, cst.Import | cst.ImportFrom):
+                    parent = resolver.parent(node)
+                    if not (isinstance(parent, cst.Call) and parent.func is node):
+                        self.untrusted(node)  # an imported object passed as it is
+                    continue
+                holder = resolver.parent(resolver.parent(target)) if target is not None else None
+                if not isinstance(holder, cst.Assign):
+                    holder = resolver.parent(target) if target is not None else None
+                if isinstance(holder, cst.Assign | cst.AnnAssign) and holder.value is not None:
+                    holder.value.visit(self)
+
+    value.visit(Finder())
+    return found[0] if found else None
+
+
+def _result_logger_calls(resolver: Resolver, get: Callable, call: cst.Call) -> list | None:
+    """The ``result.logger.log_hyperparams(p)`` statements on the result of ``call``, when
+    the result is dropped or bound once to a name only read as ``name.attribute`` and its
+    ``.logger`` is read nowhere else (None: it is, or the result goes elsewhere)."""
+    holder = resolver.parent(call)
+    if isinstance(holder, cst.Expr):
+        return []
+    if isinstance(holder, cst.Assign) and len(holder.targets) == 1:
+        target = holder.targets[0].target
+    elif isinstance(holder, cst.AnnAssign) and holder.value is call:
+        target = holder.target
+    else:
+        return None
+    scope = get(ScopeProvider, target, None)
+    if not isinstance(target, cst.Name) or scope is None:
+        return None
+    assignments = list(scope.assignments[target.value])
+    if len(assignments) != 1 or assignments[0].node is not target:
+        return None
+    found = []
+    for access in assignments[0].references:
+        attribute = resolver.parent(access.node)
+        if not isinstance(attribute, cst.Attribute) or attribute.value is not access.node:
+            return None
+        if attribute.attr.value not in LOGGER_ATTRS:
+            continue
+        method = resolver.parent(attribute)
+        used = resolver.parent(method) if isinstance(method, cst.Attribute) else None
+        if not (
+            attribute.attr.value == "logger"
+            and isinstance(used, cst.Call)
+            and used.func is method
+            and method.attr.value == "log_hyperparams"
+            and len(used.args) == 1
+            and used.args[0].keyword is None
+            and not used.args[0].star
+            and isinstance(resolver.parent(used), cst.Expr)
+            and len(resolver.parent(resolver.parent(used)).body) == 1
+        ):
+            return None
+        found.append(used)
+    return found
 
 
 def _before_run(resolver: Resolver, followed: Followed, version: cst.Attribute) -> bool:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -181,6 +181,7 @@ def follow_calls(
     calls: Iterable[tuple[Path, tuple[str, int | str, str]]],
     sources: Mapping[Path, bytes],
     roots: Sequence[Path],
+    refused: Container[Path] = (),
 ) -> dict[Path, ProgramCalls]:
     """Which tracker objects passed to a function of another module are followed into it.
 
@@ -190,7 +191,8 @@ def follow_calls(
     to the same parameter, and no other module mentions the function's name (a caller
     the analysis did not see could pass something else). The answer, per module: the
     parameters it must follow (the function's module) and the signatures it calls (each
-    caller, which still checks that its every call passes that kind or ``None``).
+    caller, which still checks that its every call passes that kind or ``None``). No call
+    is followed into a module of ``refused`` (its analysis did not accept the parameter).
     """
     known = _Known(sources)
     top = [root.resolve() for root in roots]
@@ -213,7 +215,7 @@ def follow_calls(
             for found in _module_files(base, parts, known)
             if _defines(sources[found], name)
         }
-        if len(targets) == 1:
+        if len(targets) == 1 and next(iter(targets)) not in refused:
             uses.setdefault((targets.pop(), name), []).append((caller, callee, where, kind))
     plan: dict[Path, ProgramCalls] = {}
     for (module, name), found in uses.items():

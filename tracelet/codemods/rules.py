@@ -255,6 +255,14 @@ _RULES: tuple[Rule, ...] = (
     Rule("LT005", "lightning-wandb-version-before-run", "lightning", Safety.SAFE,
          "WandbLogger.version read before the logger starts its run -> the id it was "
          "given (None)"),
+    Rule("LT006", "lightning-logger-into-other-module", "lightning", Safety.SAFE,
+         "a logger passed to a function of another module of the program whose parameter "
+         "only goes to Trainer(logger=...) there -> tracelet.start_logging where the logger "
+         "is made, False in its place"),
+    Rule("LT007", "lightning-logger-call-when-migrated", "lightning", Safety.SAFE,
+         "pl_module.logger.log_metrics(m) (no step) / trainer.logger.log_hyperparams(p) on a "
+         "Trainer that got a migrated WandbLogger -> tracelet.log(m) / the run's "
+         "config.update(p, allow_val_change=True) when the Trainer has no logger"),
     Rule("LT100", "lightning-logger-use", "lightning", Safety.MANUAL,
          "logger.experiment.<native call>, logger.watch / log_hyperparams / ..., self.logger "
          "or trainer.logger: the Trainer no longer has that logger"),

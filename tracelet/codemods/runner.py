@@ -222,6 +222,7 @@ def migrate(
 
 
 Result = tuple[report.FileReport, bytes | None, str]
+_NONE = ProgramCalls()
 
 
 class _ProgramDecision:
@@ -262,19 +263,32 @@ class _ProgramDecision:
         """Migrate again the modules that pass a run to a function of another module, and
         the module that defines it, when the program decision follows the call."""
         calls = [(Path(r.path), call) for r, _, _ in results for call in r.program_calls]
-        if not calls or not self.codemod.START_KEYS:
+        if not calls:
             return results
-        plan = program.follow_calls(calls, self.sources, self.paths)
-        if not plan:
-            return results
-        self.calls = {str(path): calls for path, calls in plan.items()}
-        out = [
-            self._again(r.path) if r.path in self.calls else (r, new, enc)
-            for r, new, enc in results
-        ]
-        done = {r.path for r, _, _ in results}
-        out.extend(self._again(path) for path in self.calls if path not in done)
-        return out
+        # Lightning: a module held on its own stays held once it receives a logger
+        refused = (
+            set() if self.codemod.START_KEYS else {Path(r.path) for r, _, _ in results if r.held}
+        )
+        out = results
+        while True:
+            plan = program.follow_calls(calls, self.sources, self.paths, refused)
+            again = {str(path) for path in plan} | set(self.calls)
+            self.calls = {str(path): calls for path, calls in plan.items()}
+            if not again:
+                return out
+            out = [self._again(r.path) if r.path in again else (r, n, e) for r, n, e in out]
+            done = {r.path for r, _, _ in out}
+            out.extend(self._again(path) for path in self.calls if path not in done)
+            if self.codemod.START_KEYS:  # a held callee holds its callers (hold_shared_runs)
+                return out
+            # Lightning: no run to share; a logger followed into a module needs that module
+            # migrated whole (nothing left there reads the Trainer's logger)
+            held = {
+                Path(r.path) for r, _, _ in out if r.held and self.calls.get(r.path, _NONE).params
+            }
+            if not held - refused:
+                return out
+            refused |= held
 
     def follow_module_aliases(self, results: list[Result]) -> list[Result]:
         """A module that stores the tracker module on ``self.<name>`` and another that
