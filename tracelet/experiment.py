@@ -536,9 +536,29 @@ class Experiment:
             experiment.log_model(classifier, input_example=x_test[:5], metadata={"v": 1})
             ```
         """
+        self._log_model(model, name, input_example=input_example, signature=signature,
+                        metadata=metadata, params=params, tags=tags, model_type=model_type,
+                        step=step)  # fmt: skip
+
+    def _log_model(
+        self,
+        model: Any,
+        name: str,
+        *,
+        input_example: Any = None,
+        signature: Any = None,
+        metadata: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        model_type: str | None = None,
+        step: int = 0,
+        autolog: bool = False,
+    ) -> str | None:
+        """``log_model``; returns the path that names the model in its events
+        (:data:`tracelet.events.MODEL_METRICS`), None on a rank that logs nothing."""
         flavor = model_flavor(model)
         if self._router is None:
-            return
+            return None
         folder = self._new_folder(MODELS_DIR)
         weights = save_weights(model, flavor, folder, name)
         mlflow_model = None
@@ -557,7 +577,10 @@ class Experiment:
             "model_type": model_type,
             "step": to_step(step),
         }
+        if autolog:
+            info["autolog"] = True
         self._emit((MODEL, name, str(weights), info))
+        return str(weights)
 
     def _new_folder(self, kind: str) -> Path:
         folder = self.run_dir / kind / f"{time.time_ns()}"
@@ -1122,7 +1145,10 @@ def _is_object(value: Any, name: str | None) -> bool:
     if not isinstance(value, str):
         return True
     path = Path(value)
-    return bool(name) and not path.exists() and not wildcard_matches(path)
+    try:
+        return bool(name) and not path.exists() and not wildcard_matches(path)
+    except OSError:  # no file has this name (a long text, one with NUL): it is text
+        return True
 
 
 def _object_record(obj: Any, name: str, written: Path) -> dict[str, str]:

@@ -158,6 +158,9 @@ _RULES: tuple[Rule, ...] = (
     Rule("ML015", "mlflow-figure-file", "mlflow", Safety.SAFE,
          "mlflow.log_figure(fig, f) / log_image(image, artifact_file=f) -> "
          "experiment.log_artifact(fig_or_image, name=f): the same file at the same path"),
+    Rule("ML021", "mlflow-pytorch-autolog", "mlflow", Safety.SAFE,
+         "mlflow.pytorch.autolog(...) with a Lightning Trainer -> tracelet.autolog(...): "
+         "the same epoch metrics, params, model summary and logged model"),
     Rule("ML100", "mlflow-autolog", "mlflow", Safety.MANUAL,
          "mlflow.autolog / <flavor>.autolog: log the framework's metrics with "
          "experiment.log_metrics where they are computed"),
