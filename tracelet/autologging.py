@@ -42,10 +42,11 @@ as [`Experiment.log_model`][tracelet.Experiment.log_model] gives it to each; lin
 metrics to a model exist on MLflow only.
 
 Values are read as MLflow reads them (``float`` of each tensor) on the training thread and
-go through the run's queue; files are written as ``log_artifact`` writes objects. Without
-an active tracelet run, ``fit`` runs unchanged (MLflow would start a run by itself: start
-one with ``tracelet.start_logging`` first). ``import tracelet`` imports no Lightning; this
-call imports the Lightning packages that are installed.
+go through the run's queue; the files (summary, checkpoints, model) are written in the
+training process, as MLflow writes them there, and handed to the run as artifacts.
+Without an active tracelet run, ``fit`` runs unchanged (MLflow would start a run by
+itself: start one with ``tracelet.start_logging`` first). ``import tracelet`` imports no
+Lightning; this call imports the Lightning packages that are installed.
 """
 
 from __future__ import annotations
@@ -101,8 +102,8 @@ def autolog(
     checkpoint_save_weights_only: bool = False,
 ) -> None:
     """Record every Lightning ``Trainer.fit`` (and a later ``trainer.test``) of the active
-    run as ``mlflow.pytorch.autolog()`` records it in an MLflow run (see
-    :mod:`tracelet.autologging` for what is stored, on every tracker).
+    run as ``mlflow.pytorch.autolog()`` records it in an MLflow run (what is stored, on
+    every tracker: the Lightning page of these docs, "Autologging").
 
     The arguments are ``mlflow.pytorch.autolog``'s, with its defaults; ``disable=True``
     turns autologging off again (Lightning's logging is then captured as usual).
@@ -208,7 +209,11 @@ def _autologged_fit(
         fit_points += [[key, 0] for key in metrics]
     summary_module = importlib.import_module(f"{package.__name__}.utilities.model_summary")
     summary = str(summary_module.ModelSummary(trainer.model, max_depth=-1))
-    experiment.log_artifact(summary, name="model_summary.txt")
+    with tempfile.TemporaryDirectory() as folder:  # a file, as MLflow logs it
+        path = os.path.join(folder, "model_summary.txt")
+        with open(path, "w") as file:
+            file.write(summary)
+        experiment.log_artifact(path)
     if settings.log_models:
         signature = hooks.signature() if "mlflow" in experiment.backends else None
         path = experiment._log_model(trainer.model, "model", signature=signature, autolog=True)

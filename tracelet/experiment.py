@@ -1145,10 +1145,7 @@ def _is_object(value: Any, name: str | None) -> bool:
     if not isinstance(value, str):
         return True
     path = Path(value)
-    try:
-        return bool(name) and not path.exists() and not wildcard_matches(path)
-    except OSError:  # no file has this name (a long text, one with NUL): it is text
-        return True
+    return bool(name) and not path.exists() and not wildcard_matches(path)
 
 
 def _object_record(obj: Any, name: str, written: Path) -> dict[str, str]:
