@@ -1,9 +1,11 @@
 """``mlflow.pytorch.autolog()`` with a Lightning Trainer, migrated to ``tracelet.autolog()``,
 stores in MLflow what MLflow's autologging stored.
 
-The two scripts in ``tests/fixtures/lightning_autolog_e2e/`` reduce the two corpus files of
+Two scripts in ``tests/fixtures/lightning_autolog_e2e/`` reduce the two corpus files of
 PacktPublishing/Practical-Deep-Learning-at-Scale-with-MLFlow (chapter02 and chapter04) to
-Lightning's own Trainer and a tiny stand-in of lightning-flash's text classifier. One copy
+Lightning's own Trainer and a tiny stand-in of lightning-flash's text classifier; a third
+(``early_stopping.py``) takes autologging's checkpoint and early-stopping paths on
+``pytorch_lightning``. One copy
 of each is migrated with ``--write``; the original and the migrated copy run into their own
 sqlite store, and both runs are read back with tracelet's MLflow reader (compared as
 ``tracelet validate`` compares them) and with MLflow's own client: metric histories with
@@ -19,6 +21,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from mlflow import MlflowClient
 
 from tests.codemods.test_examples_e2e import start_script, wait
@@ -77,7 +80,7 @@ def logged_model(client: MlflowClient, run) -> dict:
         "name": model.name,
         "status": str(model.status),
         "params": model.params,
-        "tags": {k: v for k, v in model.tags.items() if k not in SOURCE_TAGS},
+        "tags": without_source_tags(model.tags),
         "model_type": model.model_type,
         "output_step": output.step,
         "metrics": sorted((m.key, m.step, m.value) for m in model.metrics or []),
@@ -85,16 +88,12 @@ def logged_model(client: MlflowClient, run) -> dict:
     }
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("script", sorted(CASES))
-def test_migrated_lightning_autolog_stores_what_mlflow_autolog_stored(
-    tmp_path: Path, script: str
-) -> None:
-    experiment, own_tags, own_params = CASES[script]
+def migrate_and_run(tmp_path: Path, script: str, *helpers: str) -> tuple[dict, dict]:
+    """The script's folders and sqlite URIs, once the original and the migrated copy ran."""
     folders = {side: tmp_path / side for side in ("original", "migrated")}
     for folder in folders.values():
         folder.mkdir()
-        for name in (script, HELPER):
+        for name in (script, *helpers):
             shutil.copy2(FIXTURES / name, folder / name)
     report_path = tmp_path / "migration.json"
     argv = ["migrate", str(folders["migrated"] / script), "--from", "mlflow", "--write"]
@@ -112,6 +111,20 @@ def test_migrated_lightning_autolog_stores_what_mlflow_autolog_stored(
     }
     for side, (process, _) in started.items():
         wait(process, f"{side}/{script}")
+    return folders, uris
+
+
+def without_source_tags(tags: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in tags.items() if k not in SOURCE_TAGS}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", sorted(CASES))
+def test_migrated_lightning_autolog_stores_what_mlflow_autolog_stored(
+    tmp_path: Path, script: str
+) -> None:
+    experiment, own_tags, own_params = CASES[script]
+    folders, uris = migrate_and_run(tmp_path, script, HELPER)
     # the default TensorBoardLogger kept Lightning's own points in both programs
     for folder in folders.values():
         assert list((folder / "lightning_logs" / "version_0").glob("events.out.tfevents.*"))
@@ -135,11 +148,7 @@ def test_migrated_lightning_autolog_stores_what_mlflow_autolog_stored(
     assert AUTOLOG_PARAMS.items() <= original.data.params.items()
     assert migrated.data.params == original.data.params
     assert original.data.tags["Mode"] == "testing"
-    tags = {side: run.data.tags for side, run in runs.items()}
-    for side_tags in tags.values():
-        for key in SOURCE_TAGS:
-            side_tags.pop(key, None)
-    assert tags["migrated"] == tags["original"]
+    assert without_source_tags(migrated.data.tags) == without_source_tags(original.data.tags)
 
     assert artifact_paths(clients["original"], original.info.run_id) == ["model_summary.txt"]
     assert artifact_paths(clients["migrated"], migrated.info.run_id) == ["model_summary.txt"]
@@ -166,3 +175,46 @@ def test_migrated_lightning_autolog_stores_what_mlflow_autolog_stored(
     assert comparison.exit_code == 0, comparison
     names = set(tables["migrated"].artifacts["name"])
     assert {"model_summary.txt", "models:/model/data/model.pth", "models:/model/MLmodel"} <= names
+
+
+@pytest.mark.slow
+def test_migrated_autolog_checkpoints_and_early_stop_as_mlflow_autolog(tmp_path: Path) -> None:
+    _, uris = migrate_and_run(tmp_path, "early_stopping.py")
+    clients = {side: MlflowClient(uri) for side, uri in uris.items()}
+    runs = {side: only_run(client, "Default") for side, client in clients.items()}
+    original, migrated = runs["original"], runs["migrated"]
+
+    expected = histories(clients["original"], original)
+    assert expected["stopped_epoch"] == [(0, 1.0)] and expected["wait_count"] == [(0, 1.0)]
+    assert histories(clients["migrated"], migrated) == expected
+    assert original.data.params["min_delta"] == "-10.0"  # EarlyStopping's own sign
+    assert migrated.data.params == original.data.params
+    assert original.data.tags["mlflow.latest_checkpoint_artifact"] == (
+        "checkpoints/latest_checkpoint.pth"
+    )
+    assert without_source_tags(migrated.data.tags) == without_source_tags(original.data.tags)
+    paths = artifact_paths(clients["original"], original.info.run_id)
+    assert paths == [
+        "checkpoints/latest_checkpoint.pth",
+        "checkpoints/latest_checkpoint_metrics.json",
+        "model_summary.txt",
+        "restored_model_checkpoint/epoch=1-step=8.ckpt",
+    ]
+    assert artifact_paths(clients["migrated"], migrated.info.run_id) == paths
+
+    def download(side: str, path: str) -> Path:
+        run_id = runs[side].info.run_id
+        return Path(clients[side].download_artifacts(run_id, path, str(tmp_path / side / "dl")))
+
+    for path in ("checkpoints/latest_checkpoint_metrics.json", "model_summary.txt"):
+        assert download("migrated", path).read_bytes() == download("original", path).read_bytes()
+    # the checkpoints hold the folder they were written from: compare what they restore
+    for path in ("checkpoints/latest_checkpoint.pth", paths[-1]):
+        states = [torch.load(download(side, path), weights_only=False) for side in runs]
+        assert states[0]["epoch"] == states[1]["epoch"] == 1
+        for key, weights in states[0]["state_dict"].items():
+            assert torch.equal(states[1]["state_dict"][key], weights), (path, key)
+
+    models = {side: logged_model(clients[side], runs[side]) for side in runs}
+    assert {k for k, _, _ in models["original"]["metrics"]} == set(expected)
+    assert models["migrated"] == models["original"]
