@@ -51,6 +51,7 @@ Lightning; this call imports the Lightning packages that are installed.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
@@ -60,6 +61,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tracelet.events import MODEL_METRICS
+from tracelet.experiment import get_active_experiment
+
 #: The packages whose ``Trainer.fit`` is patched (each when installed).
 PACKAGES = ("lightning.pytorch", "pytorch_lightning")
 #: What MLflow records of an ``EarlyStopping`` callback as params.
@@ -67,7 +71,6 @@ EARLY_STOP_PARAMS = ("monitor", "mode", "patience", "min_delta", "stopped_epoch"
 #: The run tag naming the latest checkpoint, as MLflow names it.
 CHECKPOINT_TAG = "mlflow.latest_checkpoint_artifact"
 
-_ORIGINAL = "__tracelet_autolog_original__"
 _IN_FIT = "_tracelet_autolog_in_fit"
 
 
@@ -155,10 +158,9 @@ def _patch_fit(package: Any) -> None:
     original = trainer_class.fit
 
     def fit(self, *args: Any, **kwargs: Any) -> Any:
-        from tracelet.experiment import get_active_experiment
-
         experiment = get_active_experiment()
-        if _settings is None or experiment is None or getattr(self, _IN_FIT, False):
+        idle = experiment is None or experiment.run_dir is None  # none, or a rank that logs nothing
+        if _settings is None or idle or getattr(self, _IN_FIT, False):
             return original(self, *args, **kwargs)
         setattr(self, _IN_FIT, True)
         try:
@@ -168,9 +170,7 @@ def _patch_fit(package: Any) -> None:
         finally:
             setattr(self, _IN_FIT, False)
 
-    setattr(fit, _ORIGINAL, original)
-    fit.__doc__, fit.__name__ = original.__doc__, original.__name__
-    trainer_class.fit = fit
+    trainer_class.fit = functools.wraps(original)(fit)
     _patched[trainer_class] = package
 
 
@@ -187,6 +187,8 @@ def _autologged_fit(
     if hooks is None:
         hooks = _subclass(package.Callback, _MetricsHooks)(experiment, settings)
         trainer.callbacks.append(hooks)
+    elif hooks.experiment is not experiment:  # the Trainer is fitted again in a new run
+        hooks.experiment, hooks.model_path = experiment, None
     if settings.checkpoint and not any(isinstance(c, _CheckpointHooks) for c in trainer.callbacks):
         trainer.callbacks.append(
             _subclass(package.Callback, _CheckpointHooks)(experiment, settings)
@@ -276,8 +278,6 @@ class _MetricsHooks:
         self.points += [[key, step] for key in metrics]
 
     def link(self, points: list[list[Any]]) -> None:
-        from tracelet.events import MODEL_METRICS
-
         if self.model_path is not None and points:
             self.experiment._emit((MODEL_METRICS, self.model_path, points))
 
