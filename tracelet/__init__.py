@@ -16,6 +16,7 @@ Importing tracelet imports neither torch nor any tracker.
 """
 
 from tracelet.agent.stop_report import StopReport
+from tracelet.autologging import autolog
 from tracelet.experiment import (
     Experiment,
     get_active_experiment,
@@ -35,6 +36,7 @@ __all__ = [
     "StopReport",
     "Table",
     "__version__",
+    "autolog",
     "get_active_experiment",
     "log",
     "set_backend_options",

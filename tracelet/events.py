@@ -11,6 +11,7 @@ kind   tuple                                                  meaning
 ``t``  ``("t", {key: str})``                                  tags
 ``a``  ``("a", name, absolute_path[, info])``                 a file or folder artifact
 ``o``  ``("o", name, absolute_path, model_info)``             a model (see below)
+``l``  ``("l", model_path, [[key, step], ...])``              model metrics (see below)
 ``f``  ``("f", name, absolute_path, policy)``                 a run file (``experiment.save``)
 ``i``  ``("i", key, step, wall_time, media_path)``            a PNG image (path in run dir)
 ``h``  ``("h", key, step, wall_time, histogram[, "row"])``    a histogram (see below)
@@ -39,6 +40,12 @@ A model's ``absolute_path`` is its portable file (a torch state dict ``.pt``, xg
 "flavor": "pytorch" | "sklearn" | "xgboost", "mlflow_model": absolute path of an MLflow
 model folder, or None, "metadata": dict or None, "params": {str: str}, "tags": {str: str},
 "model_type": str or None, "step": int}`` (an older journal's info has the first three).
+An ``"autolog": true`` in ``model_info`` marks the model of an autologged fit
+(:mod:`tracelet.autologging`): MLflow created it before the fit, so it has none of the run's
+params and no points are linked to it by its step; an ``l`` event names the model by its
+``absolute_path`` and lists the run points (already delivered) that are also its metrics,
+as ``mlflow.log_metrics(..., model_id=)`` stores them. Trackers without model metrics
+ignore it.
 
 A run file's ``name`` is its path among the run's files (``wandb.save``'s name for it,
 see :mod:`tracelet.runfiles`); ``policy`` is ``"now"``, ``"live"`` or ``"end"``, or ``"dir"``
@@ -62,6 +69,7 @@ PARAMS: Final = "p"
 TAGS: Final = "t"
 ARTIFACT: Final = "a"
 MODEL: Final = "o"
+MODEL_METRICS: Final = "l"
 FILE: Final = "f"
 IMAGE: Final = "i"
 HISTOGRAM: Final = "h"

@@ -589,9 +589,29 @@ class Experiment:
             experiment.log_model(classifier, input_example=x_test[:5], metadata={"v": 1})
             ```
         """
+        self._log_model(model, name, input_example=input_example, signature=signature,
+                        metadata=metadata, params=params, tags=tags, model_type=model_type,
+                        step=step)  # fmt: skip
+
+    def _log_model(
+        self,
+        model: Any,
+        name: str,
+        *,
+        input_example: Any = None,
+        signature: Any = None,
+        metadata: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        model_type: str | None = None,
+        step: int = 0,
+        autolog: bool = False,
+    ) -> str | None:
+        """``log_model``; returns the path that names the model in its events
+        (:data:`tracelet.events.MODEL_METRICS`), None on a rank that logs nothing."""
         flavor = model_flavor(model)
         if self._router is None:
-            return
+            return None
         folder = self._new_folder(MODELS_DIR)
         weights = save_weights(model, flavor, folder, name)
         mlflow_model = None
@@ -610,7 +630,10 @@ class Experiment:
             "model_type": model_type,
             "step": to_step(step),
         }
+        if autolog:
+            info["autolog"] = True
         self._emit((MODEL, name, str(weights), info))
+        return str(weights)
 
     def _new_folder(self, kind: str) -> Path:
         folder = self.run_dir / kind / f"{time.time_ns()}"

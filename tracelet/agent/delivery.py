@@ -39,6 +39,7 @@ from tracelet.events import (
     MEDIA,
     METRIC,
     MODEL,
+    MODEL_METRICS,
     PARAMS,
     ROW,
     SUMMARY,
@@ -312,6 +313,8 @@ class BackendWorker:
             self._call("artifacts", 1, backend.log_artifact, *event[1:4])
         elif kind == MODEL:
             self._call("models", 1, backend.log_model, *event[1:4])
+        elif kind == MODEL_METRICS:
+            self._call("model metrics", len(event[2]), backend.link_model_metrics, *event[1:3])
         elif kind == FILE:
             self._call("files", 1, backend.save_file, *event[1:4])
         elif kind == IMAGE:

@@ -196,6 +196,12 @@ class Backend(ABC):
         named like the file (``model.pt``)."""
         self.log_artifact(Path(path).name, path, {"type": "model"})
 
+    def link_model_metrics(  # noqa: B027 (optional)
+        self, model_path: str, points: Sequence[Sequence[Any]]
+    ) -> None:
+        """Make the run's delivered points ``[key, step]`` also metrics of the model logged
+        from ``model_path``; a tracker without model metrics keeps them as run points only."""
+
     def set_summary(self, values: Mapping[str, Any], removed: Sequence[str]) -> None:
         """Set summary values (JSON values, nested dicts possible) and delete ``removed``
         keys; a tracker without a place for them keeps this refusal."""

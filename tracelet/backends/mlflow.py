@@ -477,21 +477,28 @@ class MlflowBackend(Backend):
 
         models = self.state.setdefault("logged_models", {})
         model_id = models.get(key)  # a retried delivery finishes the same model
+        autolog = info.get("autolog", False)
         if model_id is None:
             run = self.client.get_run(self.run_id)
+            params, tags = dict(info.get("params", {})), dict(info.get("tags") or {})
+            if autolog:  # created by MLflow's fluent API before the fit: no params yet
+                tags = {k: v for k, v in source_tags(self.run).items() if k in _MODEL_SOURCE_TAGS}
+            else:
+                params.update(run.data.params)
             model = self.client.create_logged_model(
                 run.info.experiment_id,
                 name=name,
                 source_run_id=self.run_id,
-                params={**info.get("params", {}), **run.data.params},
-                tags=info.get("tags") or None,
+                params=params,
+                tags=tags or None,
                 model_type=info.get("model_type"),
             )
             model_id = models[key] = model.model_id
             step = info.get("step", 0)
             self.client.log_outputs(self.run_id, [LoggedModelOutput(model_id, step=step)])
-            self._link_metrics(model_id, step)
-            self.state.setdefault("model_steps", {})[model_id] = step
+            if not autolog:  # its metrics come as link_model_metrics
+                self._link_metrics(model_id, step)
+                self.state.setdefault("model_steps", {})[model_id] = step
         model = self.client.get_logged_model(model_id)
         with tempfile.TemporaryDirectory() as tmp:
             local = Path(tmp, "model")
@@ -504,11 +511,25 @@ class MlflowBackend(Backend):
             self.client.log_model_artifacts(model_id, str(local))
         self.client.finalize_logged_model(model_id, LoggedModelStatus.READY)
 
-    def _link_metrics(self, model_id: str, step: int) -> None:
-        """The run's points at ``step`` so far also become metrics of the model, as
-        ``mlflow.<flavor>.log_model(step=)`` links them (later ones: ``log_metrics``)."""
+    def link_model_metrics(self, model_path: str, points: Sequence[Sequence[Any]]) -> None:
+        """The run's points ``[key, step]`` also become metrics of the model logged from
+        ``model_path``, as ``mlflow.log_metrics(..., model_id=)`` stores them."""
+        model_id = self.state.get("logged_models", {}).get(model_path)
+        if model_id is None:
+            raise RefusedError(f"no logged model from {model_path} to link metrics to")
+        wanted: dict[str, set[int]] = {}
+        for key, step in points:
+            wanted.setdefault(self._key(key), set()).add(int(step))
+        self._link_metrics(model_id, wanted)
+
+    def _link_metrics(self, model_id: str, wanted: int | Mapping[str, set[int]]) -> None:
+        """The run's points so far at step ``wanted`` (or at the steps it maps each key
+        to) also become metrics of the model, as ``mlflow.<flavor>.log_model(step=)``
+        links them (later ones: ``log_metrics``)."""
         from mlflow.entities import Metric
 
+        metrics = self.client.get_run(self.run_id).data.metrics
+        steps = {key: {wanted} for key in metrics} if isinstance(wanted, int) else wanted
         points = [
             Metric(
                 m.key,
@@ -520,9 +541,10 @@ class MlflowBackend(Backend):
                 run_id=self.run_id,
                 model_id=model_id,
             )
-            for key in self.client.get_run(self.run_id).data.metrics
+            for key in steps
+            if key in metrics
             for m in self.client.get_metric_history(self.run_id, key)
-            if m.step == step and m.model_id is None
+            if m.step in steps[key] and m.model_id is None
         ]
         if points:
             self.client.log_batch(self.run_id, metrics=points)
@@ -617,6 +639,15 @@ def histogram_plot(key: str, step: int, histogram: Mapping[str, Any]) -> Any:
     figure.savefig(buffer, format="png")
     buffer.seek(0)
     return Image.open(buffer)
+
+
+#: The context tags MLflow's fluent API puts on a logged model it creates.
+_MODEL_SOURCE_TAGS = (
+    SOURCE_NAME_TAG,
+    "mlflow.source.type",
+    "mlflow.user",
+    "mlflow.source.git.commit",
+)
 
 
 def source_tags(run: RunInfo) -> dict[str, str]:

@@ -50,6 +50,12 @@ Hyperparameters
     as Lightning merges them) becomes the run's params when ``Trainer.fit`` starts,
     nested dicts flattened with ``/``.
 
+Autologging
+    While [`tracelet.autolog`][tracelet.autolog] is on, neither the metrics nor the
+    hyperparameters Lightning hands its loggers are recorded (the TensorBoardLogger's
+    writer is still given back its own methods): as under ``mlflow.pytorch.autolog``, they
+    are the loggers' own, and the run holds what :mod:`tracelet.autologging` records.
+
 Distributed
     Under ``torch.distributed`` only the ranks that log (see :mod:`tracelet.distributed`)
     have the patches; each records its own process's values, as Lightning's loggers
@@ -66,6 +72,7 @@ import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from tracelet import autologging
 from tracelet import router as _router
 from tracelet.capture.patching import is_patched, patch_method, when_imported
 from tracelet.events import METRIC, PARAMS
@@ -109,7 +116,8 @@ def _wrap_log_metrics(original: Callable, tensorboard_logger: type) -> Callable:
         trainer = self.trainer
         with _tensorboard_muted(trainer.loggers, tensorboard_logger):
             result = original(self, metrics, step)
-        _emit_metrics(emit, trainer, metrics, step, synced=bool(trainer.loggers))
+        if not autologging.enabled():  # autologging keeps the loggers' points theirs, as MLflow's
+            _emit_metrics(emit, trainer, metrics, step, synced=bool(trainer.loggers))
         return result
 
     return functools.wraps(original)(log_metrics)
@@ -124,7 +132,7 @@ def _wrap_log_hyperparams(original: Callable, tensorboard_logger: type) -> Calla
         with _tensorboard_muted(trainer.loggers, tensorboard_logger):
             result = original(trainer)
         params = {k: json_safe(v) for k, v in flatten_params(hparams).items()}
-        if params:
+        if params and not autologging.enabled():
             emit((PARAMS, params))
         return result
 

@@ -18,6 +18,8 @@ source                                          migrated
 ``mlflow.set_tag(k, v)`` / ``set_tags(d)``      ``experiment.set_tags({k: v})`` / ``(d)``
 ``mlflow.log_artifact(p[, "dir"])``             ``experiment.log_artifact(p[, name="dir/<file>"])``
 ``mlflow.log_artifacts(d, "dir")``              ``experiment.log_artifact(d, name="dir")``
+``mlflow.pytorch.autolog(...)`` (Lightning)     ``tracelet.autolog(...)``, see
+                                                :mod:`tracelet.codemods.mlflow_autolog`
 ==============================================  =================================================
 
 ``experiment`` is the name bound by the enclosing ``with`` block, else
@@ -39,8 +41,9 @@ the same store: ``start_logging`` gets
 Media, models, dicts, texts and the run's ids go to the run vocabulary, see
 :mod:`tracelet.codemods.mlflow_vocabulary`.
 
-Left, each with a reason that says what to write instead: ``autolog`` (nothing would
-capture the framework's metrics), ``log_model`` of flavors other than pytorch, sklearn
+Left, each with a reason that says what to write instead: ``autolog`` of other flavors,
+or of pytorch where the file has no Lightning Trainer (nothing would capture the
+framework's metrics), ``log_model`` of flavors other than pytorch, sklearn
 and xgboost or with a registered model name or environment, nested runs (the reason names
 the library MLflow integration that needs an in-process parent run, when the file imports
 one), runs addressed by a run id or by an experiment id from elsewhere,
@@ -76,6 +79,13 @@ from tracelet.codemods.cstutil import (
     string_value,
 )
 from tracelet.codemods.mlflow_uri import MlflowTrackingUri
+from tracelet.codemods.mlflow_autolog import (
+    AUTOLOG_WITHOUT_RUN,
+    REWRITE_REASON,
+    autolog_problem,
+    imported_roots,
+    to_tracelet_autolog,
+)
 from tracelet.codemods.mlflow_vocabulary import MlflowVocabulary
 from tracelet.codemods.resolve import Role, Usage
 from tracelet.codemods.writer import WriterTransform, add_scalar, pure, twin_add_scalar
@@ -158,6 +168,7 @@ class MlflowToTracelet(MlflowTrackingUri, MlflowVocabulary):
         self._id_projects: list[tuple[Decision, str]] = []  # start_run(experiment_id=) names
         self._experiment_names: dict[int, cst.BaseExpression] = {}  # set_experiment's names
         self._integrations = _mlflow_integrations(tree)
+        self._autologs: list[Decision] = []
         return super().transform_module_impl(tree)
 
     def handle(self, usage: Usage) -> Decision | None:
@@ -187,7 +198,7 @@ class MlflowToTracelet(MlflowTrackingUri, MlflowVocabulary):
                     self._loggers.append(decision)
                 return decision
         if attrs == ("pytorch", "autolog"):
-            return self.left("ML100", _PYTORCH_AUTOLOG)
+            return self._pytorch_autolog(usage)
         if head == "autolog" or (len(attrs) == 2 and attrs[1] == "autolog"):
             return self.left("ML100", _AUTOLOG)
         if usage.role == Role.CALL and len(attrs) == 2 and attrs[1] == "log_model":
@@ -242,6 +253,9 @@ class MlflowToTracelet(MlflowTrackingUri, MlflowVocabulary):
                     f"set_experiment {self._project}: pass one name to "
                     "tracelet.start_logging(project=...)",
                 )
+        if not self._starts:
+            for decision in self._autologs:
+                _turn_left(decision, "ML100", AUTOLOG_WITHOUT_RUN)
         if self._loggers and not self._starts:
             self._loggers[0].notes.append(
                 "no mlflow.start_run in this file: the rewritten calls need a run started with "
@@ -360,6 +374,17 @@ class MlflowToTracelet(MlflowTrackingUri, MlflowVocabulary):
 
     def _active_run(self, usage: Usage) -> Decision:
         return self.handle_rewrite("ML007", usage, lambda _: expr(ACTIVE_EXPERIMENT))
+
+    def _pytorch_autolog(self, usage: Usage) -> Decision:
+        if usage.role != Role.CALL or usage.result_role != Role.STATEMENT:
+            return self.left("ML100", _PYTORCH_AUTOLOG)
+        problem = autolog_problem(usage.call, self.module, imported_roots(self.module))
+        if problem is not None:
+            return self.left("ML100", problem)
+        decision = self.rewrite("ML021", usage.node, to_tracelet_autolog)
+        decision.reason = REWRITE_REASON
+        self._autologs.append(decision)
+        return decision
 
     def _call_enable_system_metrics_logging(self, usage: Usage) -> Decision:
         if usage.call.args:
@@ -750,17 +775,9 @@ _AUTOLOG = (
     "autolog: tracelet captures SummaryWriter and Lightning logging, not this framework's "
     "own metrics; log them with experiment.log_metrics(d, step=...) where they are computed"
 )
-# What mlflow.pytorch.autolog stores for a Lightning Trainer (measured with MLflow 3.17):
-# nothing of it is the Lightning logger's points that tracelet captures.
 _PYTORCH_AUTOLOG = (
-    "mlflow.pytorch.autolog: for a Lightning Trainer MLflow stores trainer.callback_metrics at "
-    "each epoch end (step = epoch, also as metrics of a logged model 'model'), max_epochs and "
-    "the optimizer's defaults as params (epochs, optimizer_name, lr, betas, ...), a Mode tag, "
-    "model_summary.txt, checkpoints/ and the pickled model; tracelet captures the Lightning "
-    "logger's points at global steps and links no metric to a model, so the run cannot come "
-    "out equal: log experiment.log_metrics({k: float(v) for k, v in "
-    "trainer.callback_metrics.items()}, step=trainer.current_epoch) in a Callback's "
-    "on_train_epoch_end and experiment.log_model(model) after fit, or keep the file on MLflow"
+    "mlflow.pytorch.autolog used other than as a call statement: call tracelet.autolog() "
+    "(the same arguments) before the fit instead"
 )
 _NOT_CARRIED = {
     "timestamp": "tracelet stamps each point when it is logged; drop timestamp=",

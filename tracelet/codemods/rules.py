@@ -164,6 +164,9 @@ _RULES: tuple[Rule, ...] = (
     Rule("ML020", "mlflow-default-tracking-uri", "mlflow", Safety.SAFE,
          "mlflow.set_tracking_uri(X) elsewhere, when no MLflow call is left in the program: "
          "tracelet.set_backend_options('mlflow', url=X) for the runs started after it"),
+    Rule("ML021", "mlflow-pytorch-autolog", "mlflow", Safety.SAFE,
+         "mlflow.pytorch.autolog(...) with a Lightning Trainer -> tracelet.autolog(...): "
+         "the same epoch metrics, params, model summary and logged model"),
     Rule("ML100", "mlflow-autolog", "mlflow", Safety.MANUAL,
          "mlflow.autolog / <flavor>.autolog: log the framework's metrics with "
          "experiment.log_metrics where they are computed"),
