@@ -78,7 +78,6 @@ from tracelet.codemods.cstutil import (
     quote_string,
     string_value,
 )
-from tracelet.codemods.mlflow_uri import MlflowTrackingUri
 from tracelet.codemods.mlflow_autolog import (
     AUTOLOG_WITHOUT_RUN,
     REWRITE_REASON,
@@ -86,6 +85,7 @@ from tracelet.codemods.mlflow_autolog import (
     imported_roots,
     to_tracelet_autolog,
 )
+from tracelet.codemods.mlflow_uri import MlflowTrackingUri
 from tracelet.codemods.mlflow_vocabulary import MlflowVocabulary
 from tracelet.codemods.resolve import Role, Usage
 from tracelet.codemods.writer import WriterTransform, add_scalar, pure, twin_add_scalar
