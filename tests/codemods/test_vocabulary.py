@@ -242,17 +242,18 @@ def test_mlflow_xgboost_log_model_in_another_format_is_left() -> None:
     ), entries
 
 
-def test_mlflow_pytorch_autolog_is_left_with_what_it_stores_for_lightning() -> None:
+def test_mlflow_pytorch_autolog_without_lightning_is_left_with_what_it_stores() -> None:
+    # with a Lightning Trainer it becomes tracelet.autolog (ML021, test_lightning_autolog_e2e)
     code = """
     import mlflow
     mlflow.pytorch.autolog()
     with mlflow.start_run():
-        trainer.fit(model)
+        train(model)
     """
     new, entries = migrate("mlflow", code)
     [entry] = [e for e in entries if "ML100 left:" in e]
-    assert entry.startswith("3 ML100 left: mlflow.pytorch.autolog: for a Lightning Trainer")
-    assert "trainer.callback_metrics" in entry and "step=trainer.current_epoch" in entry
+    assert entry.startswith("3 ML100 left: mlflow.pytorch.autolog without a Lightning Trainer")
+    assert "SummaryWriter scalars" in entry and "drop the call" in entry
     assert "with mlflow.start_run():" in new  # the file stays on MLflow
 
 
