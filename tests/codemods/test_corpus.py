@@ -125,3 +125,8 @@ def test_bench_over_the_whole_corpus(tmp_path):
     _assert_sound(results)
     assert len(results["entries"]) == len(_manifest())
     assert results["by_tracker"]["all"]["independent_sites"] >= 240
+    by_entry = {e["entry"]: e for e in results["entries"]}
+    # big_bird: train.py hands the run to bigbird_flax.Trainer (a dataclass field), both
+    # migrated together: wandb.init, logger.config, wandb.run.id and the `logger: wandb` field
+    big_bird = by_entry["wandb/huggingface__transformers-research-projects/"]
+    assert (big_bird["independent_sites"], big_bird["rewritten_of_independent"]) == (4, 4)

@@ -17,7 +17,10 @@ other breaks the program: ``tracelet.log`` without ``tracelet.start_logging`` fa
   (a run-starting module ends the walk: what it imports is its own business). Modules
   that share a run form a group, transitively.
 * **Runs passed between modules** (:func:`follow_calls`): a tracker object passed to a
-  function of another module is followed into it when nothing else can call it.
+  function of another module is followed into it when nothing else can call it; passed
+  to a class of another module (a ``@dataclass`` field, or an ``__init__`` parameter it
+  stores on ``self``), it is followed into the class's ``self.<attribute>`` when no
+  module reads that attribute on anything but ``self``.
 * **Hold-back.** When any member of a group keeps its tracker calls (a call site that
   needs the tracker's run was left), every member does; the others are reported as
   *held* with the module and lines that hold them.
@@ -182,6 +185,7 @@ def follow_calls(
     sources: Mapping[Path, bytes],
     roots: Sequence[Path],
     refused: Container[Path] = (),
+    classes: bool = False,
 ) -> dict[Path, ProgramCalls]:
     """Which tracker objects passed to a function of another module are followed into it.
 
@@ -193,6 +197,10 @@ def follow_calls(
     parameters it must follow (the function's module) and the signatures it calls (each
     caller, which still checks that its every call passes that kind or ``None``). No call
     is followed into a module of ``refused`` (its analysis did not accept the parameter).
+    With ``classes``, the callee may also be a class (see :func:`_signature`) that its
+    own module does not name again: the object lands on ``self``, so it is followed only
+    when no module reads the attributes it is stored on through anything but ``self``
+    (``trainer.logger.watch(...)`` would reach a method the migrated object does not have).
     """
     known = _Known(sources)
     top = [root.resolve() for root in roots]
@@ -213,13 +221,13 @@ def follow_calls(
             found
             for base in starts
             for found in _module_files(base, parts, known)
-            if _defines(sources[found], name)
+            if _defines(sources[found], name, classes)
         }
         if len(targets) == 1 and next(iter(targets)) not in refused:
             uses.setdefault((targets.pop(), name), []).append((caller, callee, where, kind))
     plan: dict[Path, ProgramCalls] = {}
     for (module, name), found in uses.items():
-        signature = _signature(sources[module], name)
+        signature = _signature(sources[module], name, classes)
         kinds = {kind for *_, kind in found}
         params = {signature.param_at(where) if signature else None for _, _, where, _ in found}
         if signature is None or len(kinds) != 1 or len(params) != 1 or None in params:
@@ -231,6 +239,9 @@ def follow_calls(
         ):
             continue
         (param,), (kind,) = params, kinds
+        stored = signature.stored.get(param, ())
+        if signature.is_class and (not stored or _read_elsewhere(stored, sources.values())):
+            continue
         plan.setdefault(module, ProgramCalls()).params[(name, param)] = kind
         for caller, callee, _, _ in found:
             plan.setdefault(caller, ProgramCalls()).callees[callee] = Signature(
@@ -244,6 +255,9 @@ class _Def:
     names: tuple[str, ...]
     positional: int
     none_defaults: frozenset[str]
+    # a class: the self.<attribute> names each parameter is stored on
+    stored: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    is_class: bool = False
 
     def param_at(self, where: int | str) -> str | None:
         if isinstance(where, str):
@@ -251,8 +265,10 @@ class _Def:
         return self.names[where] if where < self.positional else None
 
 
-def _signature(data: bytes, name: str) -> _Def | None:
-    """The parameters of the one undecorated module-level ``def name`` in ``data``."""
+def _signature(data: bytes, name: str, classes: bool = False) -> _Def | None:
+    """The parameters of the one undecorated module-level ``def name`` in ``data`` (with
+    ``classes``, or of ``class name`` when the module does not name it again, so that no
+    call there binds it otherwise: see :func:`_class_signature`)."""
     try:
         tree = ast.parse(data)
     except (SyntaxError, ValueError):
@@ -260,12 +276,21 @@ def _signature(data: bytes, name: str) -> _Def | None:
     found = [
         node
         for node in tree.body
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        and node.name == name
     ]
-    if len(found) != 1 or found[0].decorator_list:
+    if len(found) != 1:
         return None
-    args = found[0].args
-    positional = [*args.posonlyargs, *args.args]
+    if isinstance(found[0], ast.ClassDef):
+        named = any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(tree))
+        return _class_signature(found[0]) if classes and not named else None
+    if found[0].decorator_list:
+        return None
+    return _function_signature(found[0].args)
+
+
+def _function_signature(args: ast.arguments, skip: int = 0) -> _Def:
+    positional = [*args.posonlyargs, *args.args][skip:]
     defaults = dict(zip([a.arg for a in positional][::-1], args.defaults[::-1], strict=False))
     defaults.update(
         (a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None
@@ -277,9 +302,106 @@ def _signature(data: bytes, name: str) -> _Def | None:
     return _Def(names, len(positional), none)
 
 
-def _defines(data: bytes, name: str) -> bool:
+def _class_signature(node: ast.ClassDef) -> _Def | None:
+    """How calling the class binds its arguments: its own ``__init__`` (each parameter
+    stored as ``self.<attribute> = <parameter>`` there), or, for a ``@dataclass``
+    without bases, its fields in order (each stored on ``self.<field>``). ``None`` for
+    anything whose call could bind otherwise: other decorators, a metaclass, ``__new__``,
+    ``InitVar`` / ``KW_ONLY`` fields, ``@dataclass(init=False)``, bases other than
+    ``object`` (their metaclass, ``__new__`` or inherited fields)."""
+    if node.keywords or any(_defined(node, name) for name in ("__new__", "__call__")):
+        return None
+    if any(ast.unparse(base) != "object" for base in node.bases):  # a base's metaclass
+        return None
+    if len(node.decorator_list) > 1 or (node.decorator_list and not _is_dataclass(node)):
+        return None
+    init = _defined(node, "__init__")
+    if isinstance(init, ast.FunctionDef):
+        if init.decorator_list or not [*init.args.posonlyargs, *init.args.args]:
+            return None
+        signature = _function_signature(init.args, skip=1)
+        stored: dict[str, list[str]] = {}
+        for statement in ast.walk(init):
+            if isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Name):
+                for target in statement.targets:
+                    if _self_attribute(target):
+                        stored.setdefault(statement.value.id, []).append(target.attr)
+        signature.stored = {param: tuple(names) for param, names in stored.items()}
+        signature.is_class = True
+        return signature
+    if init is not None or not node.decorator_list:
+        return None
+    return _dataclass_signature(node)
+
+
+def _dataclass_signature(node: ast.ClassDef) -> _Def | None:
+    names, none = [], set()
+    for statement in node.body:
+        if not (isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)):
+            continue
+        annotation = ast.unparse(statement.annotation)
+        if "ClassVar" in annotation:
+            continue
+        if "InitVar" in annotation or "KW_ONLY" in annotation:
+            return None
+        default = statement.value
+        if isinstance(default, ast.Call):  # field(default=None)
+            default = next((k.value for k in default.keywords if k.arg == "default"), default)
+        if isinstance(default, ast.Constant) and default.value is None:
+            none.add(statement.target.id)
+        names.append(statement.target.id)
+    decorator = node.decorator_list[0]
+    keywords = (
+        {k.arg: k.value for k in decorator.keywords} if isinstance(decorator, ast.Call) else {}
+    )
+    if any(
+        not (isinstance(keywords[key], ast.Constant) and keywords[key].value is expected)
+        for key, expected in (("init", True), ("kw_only", False))
+        if key in keywords
+    ):
+        return None
+    stored = {name: (name,) for name in names}
+    return _Def(tuple(names), len(names), frozenset(none), stored, is_class=True)
+
+
+def _is_dataclass(node: ast.ClassDef) -> bool:
+    decorator = node.decorator_list[0]
+    if isinstance(decorator, ast.Call):
+        decorator = decorator.func
+    return ast.unparse(decorator) in ("dataclass", "dataclasses.dataclass")
+
+
+def _defined(node: ast.ClassDef, name: str) -> ast.stmt | None:
+    """The statement of the class body that binds ``name`` (a method, usually)."""
+    for statement in node.body:
+        if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef) and statement.name == name:
+            return statement
+        if isinstance(statement, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == name for t in statement.targets
+        ):
+            return statement
+    return None
+
+
+def _self_attribute(node: ast.expr) -> bool:
     return (
-        re.search(rb"^(?:async[ \t]+)?def[ \t]+" + re.escape(name.encode()) + rb"\b", data, re.M)
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "self"
+    )
+
+
+def _read_elsewhere(attributes: Iterable[str], sources: Iterable[bytes]) -> bool:
+    """Whether any module reads one of ``attributes`` on something other than ``self``."""
+    names = b"|".join(re.escape(a.encode()) for a in attributes)
+    read = re.compile(rb"(\w*)\s*\.\s*(?:" + names + rb")\b")
+    return any(found.group(1) != b"self" for data in sources for found in read.finditer(data))
+
+
+def _defines(data: bytes, name: str, classes: bool = False) -> bool:
+    keyword = rb"(?:(?:async[ \t]+)?def|class)" if classes else rb"(?:async[ \t]+)?def"
+    return (
+        re.search(rb"^" + keyword + rb"[ \t]+" + re.escape(name.encode()) + rb"\b", data, re.M)
         is not None
     )
 

@@ -14,7 +14,9 @@ Names are resolved with libcst's qualified-name and scope metadata, and followed
 * parameters of functions defined in the same file, when every call of the function in
   the file passes the same kind of object (or nothing, falling back to its default),
 * return values of functions of the same file whose every call is followed,
-* calls between modules the program decision follows (:class:`ProgramCalls`).
+* calls between modules the program decision follows (:class:`ProgramCalls`), to
+  functions and to classes (a ``@dataclass`` field or an ``__init__`` parameter another
+  module passes a tracker object to is read back as ``self.<field>``).
 
 Anything else (a value passed to code the program does not define, stored in a
 container, returned to a caller that does not bind it) is an *escape*: the codemods
@@ -122,6 +124,7 @@ class _Collector(cst.CSTVisitor):
         self.all_names: set[str] = set()
         self.attributes: set[str] = set()
         self._classes: list[cst.ClassDef] = []
+        self.classes: dict[int, cst.ClassDef] = {}
         self._functions: list[cst.FunctionDef] = []
         self.returns: dict[int, list[cst.Return]] = {}
         self._try_depth = 0
@@ -141,6 +144,7 @@ class _Collector(cst.CSTVisitor):
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self._classes.append(node)
+        self.classes[id(node)] = node
 
     def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
         self._classes.pop()
@@ -281,12 +285,13 @@ class Signature:
 @dataclass
 class ProgramCalls:
     """What the program decision tells one module about calls between modules:
-    ``params`` (function name, parameter) -> kind for functions this module defines and
-    other modules call with a tracker object; ``callees`` qualified name -> signature for
-    functions of other modules this module calls with one; ``module_attributes``
-    attribute name -> tracker module, for the tracker module another module stores on
-    ``self.<name>`` and this one reaches as ``<object>.<name>``; ``keep_globals`` why a
-    setting of the tracker's process-wide state (``mlflow.set_tracking_uri``) stays."""
+    ``params`` (function or class name, parameter) -> kind for functions and classes this
+    module defines and other modules call with a tracker object; ``callees`` qualified
+    name -> signature for functions (and classes) of other modules this module calls
+    with one; ``module_attributes`` attribute name -> tracker module, for the tracker
+    module another module stores on ``self.<name>`` and this one reaches as
+    ``<object>.<name>``; ``keep_globals`` why a setting of the tracker's process-wide
+    state (``mlflow.set_tracking_uri``) stays."""
 
     params: dict[tuple[str, str], str] = field(default_factory=dict)
     callees: dict[str, Signature] = field(default_factory=dict)
@@ -441,18 +446,47 @@ class Resolver:
         self._assignment_kinds[key] = kind
         return kind
 
+    def attr_kind(self, cls: cst.ClassDef, name: str) -> str | None:
+        """The kind of object ``self.<name>`` holds in the methods of ``cls``."""
+        return self._attr_kind((id(cls), name))
+
     def _attr_kind(self, key: tuple[int, str]) -> str | None:
         if key in self._attr_kinds:
             return self._attr_kinds[key]
         values = self.collected.self_attrs.get(key)
+        cls = self.collected.classes.get(key[0])
+        field = self._dataclass_field_kind(cls, key[1]) if cls is not None else None
         kind: str | None = None
-        if values:
+        if values or field is not None:
             self._attr_kinds[key] = NONE
-            kind = NONE
-            for value in values:
+            kind = NONE if field is None else field
+            for value in values or ():
                 kind = combine(kind, self.kind_of(value))
         self._attr_kinds[key] = kind
         return kind
+
+    def _dataclass_field_kind(self, cls: cst.ClassDef, name: str) -> str | None:
+        """A field of a class without ``__init__`` (a dataclass: the program decision
+        checked it) that another module passes a tracker object to."""
+        body = cls.body.body
+        if any(isinstance(s, cst.FunctionDef) and s.name.value == "__init__" for s in body):
+            return None
+        fields = [
+            small.target.value
+            for line in body
+            if isinstance(line, cst.SimpleStatementLine)
+            for small in line.body
+            if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name)
+        ]
+        return self._class_param_kind(cls, name) if name in fields else None
+
+    def _class_param_kind(self, cls: cst.ClassDef, name: str) -> str | None:
+        """What another module passes to parameter ``name`` of a module-level class that
+        this module never refers to (so that no call here binds it otherwise)."""
+        if not isinstance(self.parent(cls), cst.Module):
+            return None
+        kind = self.program.params.get((cls.name.value, name))
+        return kind if kind is not None and self.calls_of(cls) == [] else None
 
     # ---------------------------------------------------------------- parameters
     def _param_kind(self, param: cst.Param) -> str | None:
@@ -468,9 +502,16 @@ class Resolver:
         func = self.parent(params) if params is not None else None
         if not isinstance(func, cst.FunctionDef) or not isinstance(params, cst.Parameters):
             return None
-        if isinstance(self.parent(self.parent(func) or func), cst.ClassDef):
-            return None
         positional = [*params.posonly_params, *params.params]
+        cls = self.parent(self.parent(func) or func)
+        if isinstance(cls, cst.ClassDef):
+            if (
+                func.name.value != "__init__"
+                or func.decorators
+                or (positional and positional[0] is param)
+            ):
+                return None
+            return self._class_param_kind(cls, param.name.value)
         names = [p.name.value for p in (*positional, *params.kwonly_params)]
         calls = self.calls_of(func)
         external = None
@@ -489,7 +530,7 @@ class Resolver:
             kind = combine(kind, NONE if value is None else self.kind_of(value))
         return kind
 
-    def calls_of(self, func: cst.FunctionDef) -> list[cst.Call] | None:
+    def calls_of(self, func: cst.FunctionDef | cst.ClassDef) -> list[cst.Call] | None:
         """Every call of ``func`` in the file, or ``None`` if it is also used as a value."""
         scope = self.get(ScopeProvider, func, None)
         if scope is None:

@@ -109,6 +109,9 @@ _RULES: tuple[Rule, ...] = (
     Rule("WB018", "wandb-module-reference", "wandb", Safety.INFO,
          "the wandb module itself as a value (if wandb: ..., self._wandb = wandb): kept; "
          "its uses through the alias are migrated, the guard keeps its meaning"),
+    Rule("WB019", "wandb-run-field-annotation", "wandb", Safety.SAFE,
+         "the annotation of a class field that holds the W&B run (logger: wandb, given by "
+         "another module of the program) -> logger: tracelet.Experiment"),
     Rule("WB100", "wandb-media", "wandb", Safety.MANUAL,
          "wandb.Video / Audio / plot / Html / Object3D ..., media with boxes or masks, lists "
          "of media that go elsewhere than wandb.log: the reason names the tracelet call to "

@@ -271,7 +271,9 @@ class _ProgramDecision:
         )
         out = results
         while True:
-            plan = program.follow_calls(calls, self.sources, self.paths, refused)
+            plan = program.follow_calls(
+                calls, self.sources, self.paths, refused, classes=bool(self.codemod.START_KEYS)
+            )
             again = {str(path) for path in plan} | set(self.calls)
             self.calls = {str(path): calls for path, calls in plan.items()}
             if not again:

@@ -14,6 +14,7 @@ source                                              migrated
 ``wandb.config``, ``run.config`` (reads, writes)    ``experiment.config`` (see
                                                     :mod:`tracelet.codemods.wandb_config`)
 ``wandb.run`` (as the run, or ``is None``)          ``tracelet.get_active_experiment()``
+``logger: wandb`` (a class field given the run)     ``logger: tracelet.Experiment``
 ``wandb.tensorboard.patch()``, ``sync_tensorboard``  removed (SummaryWriter calls reach W&B)
 ``wandb.save(glob, base_path=, policy=)``           ``experiment.save(glob, base_path=, policy=)``
 media, summary, watch, define_metric, artifacts,  see :mod:`tracelet.codemods.wandb_vocabulary`
@@ -206,7 +207,7 @@ class WandbToTracelet(WandbVocabulary, WandbConfig):
                 "WB006", usage, "SummaryWriter calls reach the trackers once tracelet runs"
             )
         if usage.role == Role.ANNOTATION:
-            return self.silent()
+            return self._field_annotation(usage)
         if not usage.path.attrs and not usage.factory and not usage.path.is_object:
             return self._module_reference(usage)
         if usage.path.is_object and not usage.path.attrs:
@@ -248,6 +249,30 @@ class WandbToTracelet(WandbVocabulary, WandbConfig):
                 "WB018",
             )
         return None
+
+    def _field_annotation(self, usage: Usage) -> Decision:
+        """``logger: wandb`` on a class field that holds the run (big_bird's Trainer
+        dataclass, given the run by another module): the field holds the experiment once
+        migrated, so it is annotated as one; ``import wandb`` is no longer needed for it.
+        Other annotations stay as they are (they change nothing at run time)."""
+        annotation = usage.context
+        line = self.resolver.parent(annotation) if annotation is not None else None
+        if not (
+            isinstance(annotation, cst.Annotation)
+            and annotation.annotation is usage.node
+            and isinstance(line, cst.AnnAssign)
+            and isinstance(line.target, cst.Name)
+        ):
+            return self.silent()
+        cls = self.resolver.enclosing_class(line)
+        body = self.resolver.parent(self.resolver.parent(line))
+        if (
+            cls is None
+            or body is not cls.body
+            or self.resolver.attr_kind(cls, line.target.value) != RUN
+        ):
+            return self.silent()
+        return self.rewrite("WB019", usage.node, lambda _: expr("tracelet.Experiment"))
 
     # ------------------------------------------------------------------ init
     def _init(self, usage: Usage) -> Decision:
