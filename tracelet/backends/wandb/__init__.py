@@ -253,6 +253,7 @@ class WandbBackend(Backend):
         values: Mapping[str, Any],
         early: Sequence[str] = (),
         named_at: int | None = None,
+        own_step: bool = False,
     ) -> None:
         refused = [reason for key in values if (reason := _key_problem(key))]
         row = {
@@ -264,7 +265,11 @@ class WandbBackend(Backend):
             },
         }
         if row:
-            if self.state.get("wandb_step_column") or step < self.state["wandb_next_step"]:
+            if (
+                own_step
+                or self.state.get("wandb_step_column")
+                or step < self.state["wandb_next_step"]
+            ):
                 self._log(step, wall_time, row)
             else:
                 self._log_native(step, wall_time, row, early, named_at)
