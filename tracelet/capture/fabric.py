@@ -21,8 +21,8 @@ Where the capture sits
       ``WandbLogger`` logs such a call at W&B's own counter, which tracelet does not
       reproduce, so the codemod migrates only calls that pass a step.
 
-    The values are already Python scalars (Fabric read the tensors, as it does with no
-    logger), so the hot path stays a queue append.
+    The tensors are read once, by Fabric's own conversion (which Fabric makes with no
+    logger too), before the call, so the hot path stays a queue append.
 
 No double counting
     A ``TensorBoardLogger`` kept on Fabric writes these metrics through its
@@ -65,15 +65,20 @@ def _patch_fabric_module(module: types.ModuleType) -> None:
     patch_method(
         module.Fabric,
         "log_dict",
-        functools.partial(_wrap_log_dict, tensorboard_logger=loggers.TensorBoardLogger),
+        functools.partial(
+            _wrap_log_dict,
+            tensorboard_logger=loggers.TensorBoardLogger,
+            to_scalars=module.convert_tensors_to_scalars,
+        ),
     )
 
 
-def _wrap_log_dict(original: Callable, tensorboard_logger: type) -> Callable:
+def _wrap_log_dict(original: Callable, tensorboard_logger: type, to_scalars: Callable) -> Callable:
     def log_dict(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         emit = _router.current_emit
         if emit is None or not metrics:
             return original(self, metrics, step)
+        metrics = to_scalars(metrics)  # once: Fabric's own conversion then finds no tensor
         with tensorboard_muted(self.loggers, tensorboard_logger):
             result = original(self, metrics, step)
         values = _scalars(metrics)
