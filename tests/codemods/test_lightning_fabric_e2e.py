@@ -42,3 +42,19 @@ def test_fabric_wandb_logger_logs_the_same_run(tmp_path: Path) -> None:
         for folder in folders.values()
     ]
     assert csv[0].read_text() == csv[1].read_text()
+
+
+@pytest.mark.slow
+def test_fabric_mlflow_logger_logs_the_same_run(tmp_path: Path) -> None:
+    script = "tinyllama_fabric_mlflow.py"
+    folders = _prepare(tmp_path, script)
+    assert (
+        'mlflow_logger = MLFlowLogger(experiment_name="tinyllama")'
+        not in (folders["migrated"] / script).read_text()
+    )
+
+    _run(tmp_path, folders, script, [])
+    stores = {side: read_store(f"file:{folder / 'mlruns'}") for side, folder in folders.items()}
+    assert len(stores["original"].metrics) == 2 * 24 + 4 * 4
+    comparison = compare_runs(stores["original"], stores["migrated"], store_rows=True)
+    assert comparison.exit_code == 0, comparison
