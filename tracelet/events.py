@@ -18,7 +18,7 @@ kind   tuple                                                  meaning
 ``x``  ``("x", key, step, wall_time, text)``                  a text record
 ``s``  ``("s", {key: value}, [removed keys])``                summary values set / deleted
 ``d``  ``("d", name, step_metric, [summary ops] or None)``    ``define_metric``
-``r``  ``("r", step, wall_time, {key: value}[, early, at])`` one committed ``tracelet.log`` row
+``r``  ``("r", step, wall_time, {key: value}[, early, at[, "step"]])`` one committed row
 ``v``  ``("v", key, step, wall_time, media)``                 an ``experiment.log_image``... value
 ``e``  ``("e", status)``                                      end of run: FINISHED/FAILED/KILLED
 =====  =====================================================  ==========================
@@ -55,7 +55,11 @@ under the same name replaces the earlier one.
 A row is what one ``wandb.log`` commit holds, kept whole so that a tracker with rows
 (W&B) stores it as ``wandb.log`` would; the others receive its values as points.
 ``early`` lists the media keys W&B binds to the step before the row's, ``at`` (see
-:class:`tracelet.log_steps.WandbStyleLog`). Its values are numbers, or media
+:class:`tracelet.log_steps.WandbStyleLog`). A seventh item ``"step"`` (:data:`OWN_STEP`)
+marks a row whose step is the program's own, not W&B's row counter (what
+``fabric.log_dict(metrics, step)`` hands Fabric's loggers, :mod:`tracelet.capture.fabric`):
+W&B stores it as one row at its next ``_step`` with the step in a column, the others as
+points at that step. Its values are numbers, or media
 (:mod:`tracelet.media`), which the flusher turns into JSON descriptors with a
 ``"_type"`` (as it does the media of a ``v`` event).
 """
@@ -80,6 +84,8 @@ TEXT: Final = "x"
 SUMMARY: Final = "s"
 DEFINE_METRIC: Final = "d"
 ROW: Final = "r"
+#: a row event's seventh item: its step is the program's own (see above)
+OWN_STEP: Final = "step"
 MEDIA: Final = "v"
 END: Final = "e"
 

@@ -40,6 +40,7 @@ from tracelet.events import (
     METRIC,
     MODEL,
     MODEL_METRICS,
+    OWN_STEP,
     PARAMS,
     ROW,
     SUMMARY,
@@ -343,8 +344,10 @@ class BackendWorker:
         values: dict[str, Any],
         early: list[str] = (),
         named_at: int | None = None,
+        own_step: str | None = None,
     ) -> None:
-        """A ``tracelet.log`` row; its scalars count as metrics, its media by kind."""
+        """A ``tracelet.log`` row (or a row at the program's own step, ``own_step``
+        :data:`~tracelet.events.OWN_STEP`); its scalars count as metrics, its media by kind."""
         values = {key: with_absolute_paths(value, self.run_dir) for key, value in values.items()}
         counts: dict[str, int] = {}
         for value in values.values():
@@ -355,7 +358,9 @@ class BackendWorker:
             self.summaries.add_points(row_points(step, wall_time, values))
             self.state.summaries = self.summaries.state()
         try:
-            self.backend.log_row(step, wall_time, values, early, named_at)
+            self.backend.log_row(
+                step, wall_time, values, early, named_at, own_step=own_step == OWN_STEP
+            )
         except RefusedError as exc:
             refused = sum(counts.values()) if exc.count is None else exc.count
             self._refuse("row values", refused, str(exc))

@@ -219,11 +219,13 @@ class Backend(ABC):
         values: Mapping[str, Any],
         early: Sequence[str] = (),
         named_at: int | None = None,
+        own_step: bool = False,
     ) -> None:
         """One committed ``tracelet.log`` row (``wandb.log``'s unit). By default its
         scalars are one :meth:`log_metrics` call and its media go to :meth:`log_media`;
-        a tracker with rows of its own (W&B) stores the row as it is (``early`` and
-        ``named_at``: see :mod:`tracelet.events`)."""
+        a tracker with rows of its own (W&B) stores the row as it is (``early``,
+        ``named_at`` and ``own_step``, a step of the program's own: see
+        :mod:`tracelet.events`)."""
         points = row_points(step, wall_time, values)
         if points:
             self.log_metrics(points)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from tracelet.capture import lightning, patching, tensorboard
+from tracelet.capture import fabric, lightning, patching, tensorboard
 
 
 def install() -> None:
     """Patch every supported framework, now or when it is imported."""
     tensorboard.install()
     lightning.install()
+    fabric.install()
 
 
 def uninstall() -> None:

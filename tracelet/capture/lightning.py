@@ -114,7 +114,7 @@ def _wrap_log_metrics(original: Callable, tensorboard_logger: type) -> Callable:
         if emit is None or not metrics:
             return original(self, metrics, step)
         trainer = self.trainer
-        with _tensorboard_muted(trainer.loggers, tensorboard_logger):
+        with tensorboard_muted(trainer.loggers, tensorboard_logger):
             result = original(self, metrics, step)
         if not autologging.enabled():  # autologging keeps the loggers' points theirs, as MLflow's
             _emit_metrics(emit, trainer, metrics, step, synced=bool(trainer.loggers))
@@ -129,7 +129,7 @@ def _wrap_log_hyperparams(original: Callable, tensorboard_logger: type) -> Calla
         hparams = _hyperparameters(trainer) if emit is not None else None
         if hparams is None:
             return original(trainer)
-        with _tensorboard_muted(trainer.loggers, tensorboard_logger):
+        with tensorboard_muted(trainer.loggers, tensorboard_logger):
             result = original(trainer)
         params = {k: json_safe(v) for k, v in flatten_params(hparams).items()}
         if params and not autologging.enabled():
@@ -190,7 +190,7 @@ def _hyperparameters(trainer: Any) -> dict[str, Any] | None:
 
 
 @contextlib.contextmanager
-def _tensorboard_muted(loggers: Iterable[Any], tensorboard_logger: type) -> Iterator[None]:
+def tensorboard_muted(loggers: Iterable[Any], tensorboard_logger: type) -> Iterator[None]:
     """Let each TensorBoardLogger's writer bypass tracelet's SummaryWriter capture."""
     writers = [logger.experiment for logger in loggers if isinstance(logger, tensorboard_logger)]
     muted = [(writer, _mute(writer)) for writer in writers]

@@ -66,7 +66,7 @@ Left (marked with a TODO, holding the file back)
     classes and ``isinstance`` checks against them; loggers that do not reach
     ``Trainer(logger=...)`` in a way followed here (returned to code the migration was not
     given, kept in a list variable, passed to another module's function that makes the
-    Trainer, given to ``Fabric(loggers=...)``, whose logging tracelet does not capture);
+    Trainer);
     the same logger variable, assigned once, given to two Trainers (one run originally);
     two loggers of one tracker on one Trainer (two runs); a ``WandbLogger`` created in a
     loop without ``wandb.finish()`` in the file (W&B keeps logging into the first run) or
@@ -84,6 +84,13 @@ Loggers followed to where they are made
     every other argument of the call is made by this file, Lightning, torch or the
     standard library; ``trainer.logger.log_hyperparams(p)`` on the Trainer it returns
     updates the W&B run's config when that Trainer has no logger (``LT007``).
+
+Loggers given to Fabric
+    ``Fabric(loggers=[...])`` is migrated as a Trainer is (``LT008`` for the logger,
+    ``LT009`` for the Fabric: ``[]`` when no logger is left), without a stop; what must
+    hold besides (a step on every ``fabric.log_dict`` with a ``WandbLogger``, no
+    ``fabric.logger`` read, a module-level logger variable with literal arguments) is in
+    :mod:`tracelet.codemods.lightning_fabric`.
 
 Not a call site, so only a warning: checkpoints of a ``ModelCheckpoint`` without
 ``dirpath`` go to ``default_root_dir/checkpoints`` instead of the logger's folder when
@@ -121,6 +128,7 @@ from tracelet.codemods.lightning_args import (
     Refused,
     map_logger,
 )
+from tracelet.codemods.lightning_fabric import check_fabric_logging, module_logger_for
 from tracelet.codemods.lightning_follow import (
     Followed,
     Made,
@@ -135,6 +143,7 @@ from tracelet.codemods.resolve import Path, Role, Usage, simple_binding_target
 
 TRAINER = "lightning:trainer"
 RULE_OF = {MLFLOW_LOGGER: "LT001", WANDB_LOGGER: "LT002"}
+FABRIC_LOGGER_RULE, FABRIC_RULE = "LT008", "LT009"
 LOGGER_RULE_TRACKERS = {rule: TRACKER_OF[logger] for logger, rule in RULE_OF.items()}
 """The tracker whose logger each rule replaces (``tracelet validate`` reads its store)."""
 PACKAGES = ("lightning.pytorch", "pytorch_lightning")
@@ -206,10 +215,19 @@ class _Site:
     stop: tuple[cst.CSTNode, bool] | None = None  # (anchor, insert after it)
     notes: list[str] = field(default_factory=list)
     imports: list[str] = field(default_factory=list)
+    fabric: bool = False  # a ``Fabric(loggers=...)``, not a Trainer
 
     @property
     def call(self) -> cst.Call:
         return self.usage.call
+
+    @property
+    def keyword(self) -> str:
+        return "loggers" if self.fabric else "logger"
+
+    @property
+    def what(self) -> str:
+        return "Fabric" if self.fabric else "the Trainer"
 
 
 class LightningToTracelet(TrackerCodemod):
@@ -231,6 +249,7 @@ class LightningToTracelet(TrackerCodemod):
         self._trainer_logger_uses: list[Usage] = []
         self._refused_loggers: set[int] = set()
         self._fabric_calls: set[int] = set()
+        self._fabric_usages: list[Usage] = []
         return super().transform_module_impl(tree)
 
     @property
@@ -252,6 +271,7 @@ class LightningToTracelet(TrackerCodemod):
             return self.silent()
         if path.key in FABRIC and usage.role == Role.CALL:
             self._fabric_calls.add(id(usage.node))
+            self._fabric_usages.append(usage)
             return self.silent()
         if path.kind == TRAINER:
             if path.attrs and path.attrs[0] in LOGGER_ATTRS:
@@ -303,7 +323,7 @@ class LightningToTracelet(TrackerCodemod):
         self._followed_refs = {ref for name in followed for ref in name.refs}
         consumed: dict[int, list[_Site]] = {}
         sites = []
-        for usage in self._trainer_usages:
+        for usage in [*self._trainer_usages, *self._fabric_usages]:
             site = self._site(usage)
             if site is None:
                 continue
@@ -345,8 +365,10 @@ class LightningToTracelet(TrackerCodemod):
 
     # ------------------------------------------------------------------ the Trainer
     def _site(self, usage: Usage) -> _Site | None:
-        """The Trainer's tracker loggers (None: it has none), and whether it can be placed."""
-        value = _keyword(usage.call, "logger")
+        """The tracker loggers of a Trainer or a Fabric (None: it has none), and whether it
+        can be placed."""
+        fabric = id(usage.node) in self._fabric_calls
+        value = _keyword(usage.call, "loggers" if fabric else "logger")
         if value is None:
             return None
         listed = isinstance(value, cst.List | cst.Tuple)
@@ -364,7 +386,7 @@ class LightningToTracelet(TrackerCodemod):
         if not loggers and refused is None:
             return None
         statement = self.resolver.statement_of(usage.call)
-        site = _Site(usage, statement, loggers, positions if listed else None)
+        site = _Site(usage, statement, loggers, positions if listed else None, fabric=fabric)
         problem = self._placement_problem(usage, statement)
         site.refused = Refused("TL002", problem, usage) if problem else refused
         return site
@@ -420,10 +442,14 @@ class LightningToTracelet(TrackerCodemod):
             for logger in site.loggers:
                 self._check_logger(site, logger)
             mapped = [self._mapped(logger) for logger in site.loggers]
+            if site.fabric:
+                check_fabric_logging(self.module, site.statement, site)
             site.start = self._start_statement(site, mapped)
             self._plan_stop(site)
         except Refused as refused:
             site.refused = refused
+            return
+        if site.fabric:
             return
         first = site.positions is None or site.positions[0] == 0
         if first and literal(_keyword(site.call, "enable_checkpointing")) is not False:
@@ -475,10 +501,12 @@ class LightningToTracelet(TrackerCodemod):
         target = assign.targets[0].target
         scope = self.get_metadata(ScopeProvider, site.statement, None)
         why = None
+        if site.fabric and module_logger_for(self.get_metadata, logger, target):
+            return
         if self.get_metadata(ScopeProvider, target, None) is not scope:
-            why = "is assigned outside the function that creates the Trainer"
+            why = f"is assigned outside the function that creates {site.what}"
         elif statement is site.statement or not self._encloses(statement, site.statement):
-            why = "is not assigned before the Trainer in a block that holds it"
+            why = f"is not assigned before {site.what} in a block that holds it"
         if why:
             raise Refused("TL001", f"{self.code(target)} {why}", logger.usage)
         start, end = self._line(statement), self._line(site.statement)
@@ -488,7 +516,7 @@ class LightningToTracelet(TrackerCodemod):
                 if node is not None and start < self._line(node) < end:
                     raise Refused(
                         "TL001",
-                        f"{name} is assigned again between the logger and the Trainer",
+                        f"{name} is assigned again between the logger and {site.what}",
                         logger.usage,
                     )
 
@@ -593,6 +621,9 @@ class LightningToTracelet(TrackerCodemod):
         return args
 
     def _plan_stop(self, site: _Site) -> None:
+        if site.fabric:  # the Fabric object goes on to the training code: run to the end
+            site.notes.append(f"{NOT_STOPPED}, as the logger's run did")
+            return
         found = find_stop(self.resolver, self.get_metadata, site.usage, site.statement)
         if isinstance(found, str):
             site.notes.append(found)
@@ -646,8 +677,8 @@ class LightningToTracelet(TrackerCodemod):
                 continue
             decision = Decision(
                 report.REWRITTEN,
-                RULE_OF[logger.kind],
-                reason=f"moved into tracelet.start_logging before the Trainer (line {line})",
+                FABRIC_LOGGER_RULE if site.fabric else RULE_OF[logger.kind],
+                reason=f"moved into tracelet.start_logging before {site.what} (line {line})",
                 uses_tracelet=False,
             )
             decision.remove = logger.assign
@@ -658,7 +689,7 @@ class LightningToTracelet(TrackerCodemod):
                 return
         decision = Decision(
             report.REWRITTEN,
-            "LT003",
+            FABRIC_RULE if site.fabric else "LT003",
             reason=self._stop_reason(site),
             notes=site.notes,
             imports=site.imports,
@@ -674,6 +705,11 @@ class LightningToTracelet(TrackerCodemod):
         self.add_site(site.usage, decision)
 
     def _stop_reason(self, site: _Site) -> str:
+        if site.fabric:
+            return (
+                "run started before Fabric, which has the tracker loggers no more: what "
+                "fabric.log / fabric.log_dict hand its loggers reaches the run"
+            )
         if site.stop is None:
             return "run started before the Trainer"
         anchor, after = site.stop
@@ -683,20 +719,22 @@ class LightningToTracelet(TrackerCodemod):
 
     def _logger_arg_transform(self, site: _Site):
         index = next(
-            i for i, a in enumerate(site.call.args) if a.keyword and a.keyword.value == "logger"
+            i for i, a in enumerate(site.call.args) if a.keyword and a.keyword.value == site.keyword
         )
         positions = set(site.positions or ())
+        # a Trainer without loggers is logger=False; Fabric takes a list (or None)
+        bare, emptied = ("None", "[]") if site.fabric else ("False", "False")
 
         def transform(updated: cst.CSTNode) -> cst.CSTNode:
             assert isinstance(updated, cst.Call)
             arg = updated.args[index]
             value = arg.value
             if site.positions is None or not isinstance(value, cst.List | cst.Tuple):
-                new_value: cst.BaseExpression = cst.Name("False")
+                new_value: cst.BaseExpression = cst.Name(bare)
             else:
                 kept = [e for i, e in enumerate(value.elements) if i not in positions]
                 if not kept:
-                    new_value = cst.Name("False")
+                    new_value = expr(emptied)
                 else:
                     last_comma = value.elements[-1].comma
                     if isinstance(value, cst.Tuple) and len(kept) == 1:
@@ -868,7 +906,7 @@ class LightningToTracelet(TrackerCodemod):
     # ------------------------------------------------------------------ other uses
     def _site_refs(self, site: _Site) -> list[cst.CSTNode]:
         """The logger names a Trainer's ``logger=`` holds (consumed by its migration)."""
-        return [e for e in _items(_keyword(site.call, "logger")) if isinstance(e, cst.Name)]
+        return [e for e in _items(_keyword(site.call, site.keyword)) if isinstance(e, cst.Name)]
 
     def _unconsumed(self, usage: Usage) -> Decision:
         name = CLASS_OF[LOGGER_CLASSES[usage.path.key]]
@@ -968,8 +1006,8 @@ class LightningToTracelet(TrackerCodemod):
         calls = self.resolver.calls_of(function)
         where = (
             "no code of the migrated files calls it, so where the logger goes is not known "
-            "(a caller may give it to Fabric(loggers=...), whose fabric.log_dict tracelet does "
-            "not capture, or read its attributes); migrate its callers with it"
+            "(a caller may give it to Fabric(loggers=...) or read its attributes); migrate its "
+            "callers with it"
             if calls == []
             else "its result is not given straight to Trainer(logger=...)"
         )
@@ -1175,11 +1213,9 @@ def _options_code(options: dict[str, dict[str, str]]) -> str:
 
 def _fabric_reason(what: str, line: int) -> str:
     return (
-        f"{what} goes to Fabric(loggers=...) (line {line}): tracelet captures what a Trainer "
-        "hands its loggers, not fabric.log / fabric.log_dict, so a tracelet run would stay "
-        "empty; keep the logger, or start the run with tracelet.start_logging(...) and call "
-        "tracelet.get_active_experiment().log_metrics(metrics, step=...) where fabric.log_dict "
-        "is called"
+        f"{what} goes to Fabric(loggers=...) (line {line}), whose tracker logger is left (see "
+        "its reason); once it can move, tracelet.start_logging(...) before the Fabric and the "
+        "logger off its loggers list carry what fabric.log / fabric.log_dict hand it"
     )
 
 

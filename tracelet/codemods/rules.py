@@ -269,6 +269,12 @@ _RULES: tuple[Rule, ...] = (
          "pl_module.logger.log_metrics(m) (no step) / trainer.logger.log_hyperparams(p) on a "
          "Trainer that got a migrated WandbLogger -> tracelet.log(m) / the run's "
          "config.update(p, allow_val_change=True) when the Trainer has no logger"),
+    Rule("LT008", "lightning-fabric-logger", "lightning", Safety.SAFE,
+         "WandbLogger(...) / MLFlowLogger(...) given to Fabric(loggers=...) -> its arguments "
+         "go to tracelet.start_logging(...) before the Fabric is made"),
+    Rule("LT009", "lightning-fabric", "lightning", Safety.SAFE,
+         "Fabric(loggers=<tracker loggers>): tracelet.start_logging(...) before it, the tracker "
+         "loggers taken off ([] when none is left); fabric.log / fabric.log_dict reach the run"),
     Rule("LT100", "lightning-logger-use", "lightning", Safety.MANUAL,
          "logger.experiment.<native call>, logger.watch / log_hyperparams / ..., self.logger "
          "or trainer.logger: the Trainer no longer has that logger"),

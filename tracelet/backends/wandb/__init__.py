@@ -19,6 +19,10 @@ Writing (:class:`WandbBackend`, used by the delivery agent):
   scripts log a metric called ``global_step`` themselves). Out-of-order, repeated and
   backwards steps are all kept, in the order they were logged. The counter is kept in
   ``state["wandb_next_step"]`` so a resumed delivery continues it.
+* **Rows at the program's own step** (``fabric.log_dict(metrics, step)``, a row event
+  marked ``OWN_STEP``): one row per call, as ``WandbLogger.log_metrics`` writes it, at
+  the next ``_step`` with the step in ``tracelet/step`` (where ``WandbLogger`` writes
+  ``trainer/global_step``), even when the next call has the same step and other keys.
 * **A run mixing both**: rows before the first SummaryWriter point are W&B's own; from
   then on every row, ``tracelet.log`` rows included, carries ``tracelet/step`` (the
   row's step) at the next ``_step``, and its keys get the ``define_metric`` above.
@@ -253,6 +257,7 @@ class WandbBackend(Backend):
         values: Mapping[str, Any],
         early: Sequence[str] = (),
         named_at: int | None = None,
+        own_step: bool = False,
     ) -> None:
         refused = [reason for key in values if (reason := _key_problem(key))]
         row = {
@@ -264,7 +269,11 @@ class WandbBackend(Backend):
             },
         }
         if row:
-            if self.state.get("wandb_step_column") or step < self.state["wandb_next_step"]:
+            if (
+                own_step
+                or self.state.get("wandb_step_column")
+                or step < self.state["wandb_next_step"]
+            ):
                 self._log(step, wall_time, row)
             else:
                 self._log_native(step, wall_time, row, early, named_at)
