@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 import tracelet
 from tests.agent.test_multi_backend import read_store
 from tracelet.backends.tensorboard import read_run as read_tensorboard
@@ -20,6 +22,7 @@ CALLS = [  # (metrics, step) as the program hands them to fabric.log_dict
 ]
 
 
+@pytest.mark.slow  # 6-16 s: W&B and MLflow agents (tests/codemods/test_lightning_fabric_e2e.py too)
 def test_log_dict_reaches_each_tracker_once_as_its_own_row(isolated: Path) -> None:
     import lightning as L
     import torch
