@@ -123,7 +123,7 @@ writer = SummaryWriter("runs")
 for step in range(1000):
     writer.add_scalar("loss", float(step), step)
 print("ready", experiment.run_dir, flush=True)
-time.sleep(60)
+time.sleep(3600)  # until the test's signal (training goes on)
 """
 
 
@@ -134,13 +134,18 @@ def _signal_training(isolated: Path, signum: int) -> int:
         [sys.executable, str(script)], cwd=isolated, stdout=subprocess.PIPE, text=True,
         env=dict(os.environ),
     )  # fmt: skip
-    ready, run_dir = process.stdout.readline().split()
-    assert ready == "ready"
-    # The signal gives delivery a bounded time; opening the MLflow run (creating the
-    # sqlite tables) is not what these tests measure, so the agent has done it first.
-    wait_until(lambda: delivery_state(run_dir, "mlflow").get("location"), "the MLflow run")
-    process.send_signal(signum)
-    return process.wait(120)
+    try:
+        ready, run_dir = process.stdout.readline().split()
+        assert ready == "ready"
+        # The signal gives delivery a bounded time; opening the MLflow run (creating the
+        # sqlite tables) is not what these tests measure, so the agent has done it first.
+        wait_until(lambda: delivery_state(run_dir, "mlflow").get("location"), "the MLflow run")
+        process.send_signal(signum)
+        return process.wait(120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 @pytest.mark.slow

@@ -32,13 +32,17 @@ from torch.utils.tensorboard import SummaryWriter
 experiment = tracelet.start_logging(exp_name="pending", project="p", backend={backends!r},
                                     backend_options={options!r})
 run_dir = Path(experiment.run_dir)
+def delivery_state(name):
+    path = run_dir / "delivery" / f"{{name}}.json"
+    return json.loads(path.read_text()) if path.exists() else {{}}
 if {pause_agent}:
-    def opened(name):
-        path = run_dir / "delivery" / f"{{name}}.json"
-        return path.exists() and json.loads(path.read_text())["location"]
-    while not all(opened(name) for name in {backends!r}):
+    while not all(delivery_state(name).get("location") for name in {backends!r}):
         time.sleep(0.05)
     os.kill(experiment._agent.process.pid, signal.SIGSTOP)
+else:  # the tracker is down: the agent has tried it (on a loaded machine its imports
+    # alone can outlast the stop below)
+    while not all(delivery_state(name).get("errors") for name in {backends!r}):
+        time.sleep(0.05)
 writer = SummaryWriter("runs")
 for step in range({points}):
     writer.add_scalar("loss", step * 0.5, step)
