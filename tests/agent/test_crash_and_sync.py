@@ -116,7 +116,10 @@ def test_torn_last_write_is_ignored_and_corrupt_record_skipped(isolated: Path):
 
 
 LOG_THEN_WAIT = """
-import time, tracelet
+import signal, time, tracelet
+# Ctrl-C as in a terminal: a suite started in the background of a script inherits SIGINT
+# ignored, and Python then raises no KeyboardInterrupt
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from torch.utils.tensorboard import SummaryWriter
 experiment = tracelet.start_logging(exp_name="signalled", project="p", backend="mlflow")
 writer = SummaryWriter("runs")
