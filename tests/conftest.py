@@ -31,14 +31,23 @@ def isolated_environ(root: Path) -> dict[str, str]:
     return env
 
 
+@pytest.fixture(scope="session")
+def tracelet_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tracelet's cache folder for the whole session (its MLflow store template:
+    tracelet/backends/mlflow_template.py), so that a new MLflow store costs its
+    migrations once per session, not once per test."""
+    return tmp_path_factory.mktemp("tracelet-cache")
+
+
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tracelet_cache: Path):
     """Run the test in ``tmp_path`` with all tracker stores redirected inside it."""
     for key in list(os.environ):
         if key.startswith(("MLFLOW_", "WANDB_", "CLEARML_", "TRAINS_", "TRACELET_")):
             monkeypatch.delenv(key, raising=False)
     for key, value in isolated_environ(tmp_path / "env").items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("TRACELET_CACHE_DIR", str(tracelet_cache))
     # Agents at normal priority: on a machine loaded by other work a low-priority agent
     # waits out its whole cold window before it starts (tests/agent/test_agent_priority.py
     # tests the window itself).
@@ -66,7 +75,9 @@ def _mlflow_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tracelet.backends.mlflow import _create_store
 
     path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
-    _create_store(str(path))
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("TRACELET_MLFLOW_STORE_TEMPLATE", "0")
+        _create_store(str(path))
     return path
 
 

@@ -24,6 +24,12 @@ from tracelet.cli import main as cli_main
 pytestmark = pytest.mark.slow  # store creation in child processes, paused on purpose
 
 
+@pytest.fixture(autouse=True)
+def _mlflow_creates_the_store(monkeypatch: pytest.MonkeyPatch):
+    """These tests pause and break MLflow's own store creation: no template copy."""
+    monkeypatch.setenv("TRACELET_MLFLOW_STORE_TEMPLATE", "0")
+
+
 def _being_created(db: Path) -> bool:
     """MLflow has begun creating the store's tables and not finished."""
     try:

@@ -54,6 +54,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from tracelet.agent.priority import share_level
+from tracelet.backends import mlflow_template
 from tracelet.backends.base import (
     TRACKER_INFO,
     Backend,
@@ -753,10 +754,12 @@ def _create_store(db_path: str) -> None:
     path = Path(db_path)
     digest = hashlib.sha256(str(path).encode()).hexdigest()[:16]
     lock_path = Path(tempfile.gettempdir(), f"tracelet-mlflow-{digest}.lock")
-    latest = _latest_revision()
     with open(lock_path, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # tracelet's own processes take turns
-        if _has_tables(path) and _wait_while_created(path, latest):
+        if _has_tables(path):
+            if _wait_while_created(path, _latest_revision()):
+                return
+        elif mlflow_template.copy_into(path):  # no import of MLflow, no migrations
             return
         from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
@@ -764,8 +767,10 @@ def _create_store(db_path: str) -> None:
             SqlAlchemyStore(f"sqlite:///{path}", str(path.parent / "mlruns"))
         except Exception:
             # another process began creating it at the same moment: let it finish
-            if not _wait_while_created(path, latest):
+            if not _wait_while_created(path, _latest_revision()):
                 raise
+        else:
+            mlflow_template.save(path)
 
 
 def _wait_while_created(path: Path, latest: str) -> bool:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tracelet.backends.registry import TRACKERS, SandboxLayout, with_option
+from tracelet.cache import CACHE_VARIABLE, cache_dir
 
 KILL_GRACE = 15.0
 """Seconds a child gets after SIGTERM (tracelet's own stop waits up to 10 s) before SIGKILL."""
@@ -157,6 +158,8 @@ class Sandbox:
                 "XDG_DATA_HOME": str(root / "home" / ".local" / "share"),
                 "TMPDIR": str(root / "tmp"),
                 "TRACELET_DIR": str(self.tracelet_dir),
+                # tracelet's own cache (no run data) is shared: HOME moves, it does not
+                CACHE_VARIABLE: str(cache_dir(base)),
                 # a comparison is about logged data; system metrics and git state differ
                 "TRACELET_TRACK_SYSTEM": "0",
                 "TRACELET_TRACK_GIT": "0",
