@@ -26,6 +26,7 @@ def bits(x: float) -> bytes:
     return struct.pack("<d", x)
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_20k_points_params_and_artifact_reach_mlflow(isolated: Path):
     experiment = tracelet.start_logging(
         exp_name="experiment_1", project="my_project", backend="mlflow", config={"lr": 0.01}
@@ -55,6 +56,7 @@ def test_20k_points_params_and_artifact_reach_mlflow(isolated: Path):
     assert artifact["size"] == 7000
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_run_lands_in_project_experiment_with_exp_name(isolated: Path):
     from mlflow import MlflowClient
 
@@ -67,6 +69,7 @@ def test_run_lands_in_project_experiment_with_exp_name(isolated: Path):
     assert run.info.status == "FINISHED"
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_value_types_land_as_documented(isolated: Path):
     writer = SummaryWriter(str(isolated / "runs"))
     cases = {
@@ -97,6 +100,7 @@ def test_value_types_land_as_documented(isolated: Path):
             assert bits(got) == bits(expected), (key, got, expected)
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_non_scalar_raises_what_tensorboard_raises(isolated: Path):
     plain = SummaryWriter(str(isolated / "plain"))
     plain_errors = []
@@ -112,12 +116,14 @@ def test_non_scalar_raises_what_tensorboard_raises(isolated: Path):
             assert str(routed_error.value) == str(error), bad
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_numeric_string_is_recorded_as_torch_records_it(isolated: Path):
     with tracelet.start_logging(exp_name="str", project="p", backend="mlflow"):
         SummaryWriter(str(isolated / "runs")).add_scalar("from_string", "0.5", 1)
     assert read_run("sqlite:///mlflow.db").metrics["value"].tolist() == [0.5]
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_global_step_none_is_step_zero_like_tensorboard(isolated: Path):
     with tracelet.start_logging(exp_name="nostep", project="p", backend="mlflow"):
         writer = SummaryWriter(str(isolated / "runs"))
@@ -128,6 +134,7 @@ def test_global_step_none_is_step_zero_like_tensorboard(isolated: Path):
     assert metrics["value"].tolist() == [1.0, 2.0, 3.0]
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_every_summary_writer_method_is_captured(isolated: Path):
     import matplotlib
 
@@ -160,6 +167,7 @@ def test_every_summary_writer_method_is_captured(isolated: Path):
         assert any(n.startswith(f"images/{key}+step+{step}+") for n in names), (key, names)
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_tensorboardx_writer_is_captured(isolated: Path):
     from tensorboardX import SummaryWriter as XWriter
 
@@ -189,6 +197,7 @@ def test_writer_still_writes_its_event_files(isolated: Path):
     assert events["value"].tolist() == [s * 0.5 for s in range(10)]
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_stop_removes_patches_and_second_start_ends_first(isolated: Path):
     original = SummaryWriter.add_scalar
     first = tracelet.start_logging(exp_name="first", project="p", backend="mlflow")
@@ -206,6 +215,7 @@ def test_stop_removes_patches_and_second_start_ends_first(isolated: Path):
     assert second.report.complete
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_context_manager_marks_failed_run(isolated: Path):
     from mlflow import MlflowClient
 
@@ -217,6 +227,7 @@ def test_context_manager_marks_failed_run(isolated: Path):
     assert read_run("sqlite:///mlflow.db").metrics["key"].tolist() == ["before_crash"]
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_experiment_api_logs_metrics_tags_text_and_folders(isolated: Path):
     folder = isolated / "ckpt"
     (folder / "sub").mkdir(parents=True)
@@ -264,6 +275,7 @@ def test_keys_mlflow_refuses_are_mapped_and_read_back_as_written(isolated: Path)
     assert '"acc_top1": "acc@top1"' in shown["tracelet.renamed_keys"]
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_renamed_keys_past_one_tag_value_spill_into_numbered_tags(isolated: Path):
     keys = [f"{'k' * 200}@{i}" for i in range(60)]  # ~25,000 characters of mapping
     with tracelet.start_logging(exp_name="many", project="p"):

@@ -134,12 +134,14 @@ def _assert_mlflow_source(uri: str, repo: Path) -> None:
     assert tables.tags.empty  # the source tags are not user tags
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_mlflow_sqlite_records_git_by_default(repo: Path, monkeypatch) -> None:
     uri = f"sqlite:///{repo.parent / 'mlflow.db'}"
     _run_in(repo, monkeypatch, "mlflow", backend_url=uri)
     _assert_mlflow_source(uri, repo)
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_mlflow_server_records_git(repo: Path, monkeypatch, mlflow_server) -> None:
     experiment = f"git-{repo.parent.name}"
     monkeypatch.chdir(repo)

@@ -37,6 +37,7 @@ def mapping(frame) -> dict[str, str]:
     return dict(zip(frame["key"], frame["value"], strict=True))
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_sections_read_back_as_section_slash_key_from_mlflow(isolated: Path):
     from mlflow import MlflowClient
 

@@ -85,6 +85,7 @@ def assert_same_files_as_mlflow(uri: str) -> None:
     assert not any(key.startswith("mlflow.loggedImages") for key in run.data.tags)
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_figure_and_images_stored_as_mlflow_stores_them(mlflow_db: Path):
     assert_same_files_as_mlflow(f"sqlite:///{mlflow_db}")
 

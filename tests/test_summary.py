@@ -35,6 +35,7 @@ def summary_of(tables) -> dict[str, str]:
     return dict(zip(tables.summary["key"], tables.summary["value"], strict=True))
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_summary_and_define_metric_reach_mlflow_as_summary_tags(isolated: Path):
     from mlflow import MlflowClient
 

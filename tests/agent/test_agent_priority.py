@@ -166,6 +166,7 @@ def test_a_niced_training_job_gets_its_agent_back_at_its_own_nice_value_not_abov
     assert json.loads(result.stdout) == [lowered, niced, priority.NORMAL]
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 @pytest.mark.usefixtures("mlflow_db")
 def test_the_agent_starts_low_and_delivers_at_normal_priority_while_training_runs(
     isolated: Path, monkeypatch: pytest.MonkeyPatch

@@ -56,6 +56,7 @@ def _wait_for_agent(run_dir: Path, timeout: float = 60) -> dict:
     raise AssertionError(f"agent did not finish: {state_file.read_text()}")
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_sigkill_of_training_process_loses_nothing_flushed(isolated: Path):
     result = run_python(TRAIN_THEN_DIE.format(kill_agent=False), isolated)
     assert result.returncode == -signal.SIGKILL
@@ -67,6 +68,7 @@ def test_sigkill_of_training_process_loses_nothing_flushed(isolated: Path):
     assert _mlflow_status(isolated) == "KILLED"
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_sync_delivers_a_run_whose_agent_died_and_never_twice(isolated: Path, capsys):
     result = run_python(TRAIN_THEN_DIE.format(kill_agent=True), isolated)
     assert result.returncode == -signal.SIGKILL

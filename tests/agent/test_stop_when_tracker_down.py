@@ -42,6 +42,7 @@ def timed_stop() -> tuple[tracelet.agent.stop_report.StopReport, float]:
     return report, time.monotonic() - started
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_unreachable_mlflow_stops_within_5_s_and_keeps_the_events(isolated: Path):
     url = f"http://127.0.0.1:{unused_loopback_port()}"
     experiment = tracelet.start_logging(exp_name="down", project="p", backend_url=url)

@@ -162,6 +162,7 @@ def _assert_native(backend: str, location: str) -> None:
 @pytest.mark.parametrize(
     "backend", ["mlflow", pytest.param("wandb", marks=pytest.mark.slow), "clearml"]
 )
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_two_samples_at_a_one_second_interval(backend: str, isolated: Path) -> None:
     experiment = tracelet.start_logging(
         exp_name="sys", project="p", backend=backend, track_system=True, system_interval=1.0
@@ -199,6 +200,7 @@ def test_mlflow_server_gets_system_metrics_as_mlflow_names_them(mlflow_server) -
     assert "track_system" not in run.data.params
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_defaults_follow_each_tracker(isolated: Path) -> None:
     """MLflow: git yes, system metrics only on request; W&B and ClearML: both."""
     experiment = tracelet.start_logging(exp_name="d", project="p", backend=["mlflow", "clearml"])

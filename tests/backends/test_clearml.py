@@ -127,6 +127,7 @@ def _new_threads(before: set[threading.Thread]) -> list[str]:
     return extra
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_a_full_run_reads_back_exactly(tmp_path: Path) -> None:
     threads_before = set(threading.enumerate())
     hooks_before = (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT))

@@ -111,6 +111,7 @@ def test_histograms_above_512_buckets_are_merged():
     assert edges == sorted(edges)
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_twenty_thousand_points_read_back_exactly(tmp_path):
     rng = random.Random(7)
     points = []

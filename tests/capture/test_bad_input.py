@@ -17,6 +17,7 @@ from tracelet.backends.tensorboard import read_run as read_tensorboard
 pytestmark = pytest.mark.usefixtures("mlflow_db")  # a ready MLflow store (conftest)
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_fractional_steps_are_recorded_as_the_event_file_records_them(isolated: Path):
     steps = [1.5, 2.9, np.float64(3.25), torch.tensor(4.75), -0.5]
     plain = SummaryWriter(str(isolated / "plain"))
@@ -44,6 +45,7 @@ def test_fractional_steps_are_recorded_as_the_event_file_records_them(isolated: 
     assert read_tensorboard(str(isolated / "routed")).metrics["step"].tolist()[:5] == recorded
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_keys_that_mlflow_maps_to_one_name_stay_distinct(isolated: Path):
     from mlflow import MlflowClient
 

@@ -128,6 +128,7 @@ def assert_logged_once(tables, model, name: str) -> None:
         pytest.param(own_mlflow_logger, id="own-mlflow-logger", marks=pytest.mark.slow),
     ],
 )
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_self_log_reaches_every_tracker_exactly_once(isolated: Path, logger):
     tracelet.start_logging(exp_name="lightning", project="proj", backend=TRACKERS)
     model, trainer = fit("lightning.pytorch", isolated, logger)
@@ -154,6 +155,7 @@ def test_self_log_reaches_every_tracker_exactly_once(isolated: Path, logger):
         assert own.params.equals(ours.params)
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_pytorch_lightning_package_is_captured_and_unpatched_at_stop(isolated: Path):
     from pytorch_lightning.trainer import trainer as trainer_module
 
@@ -169,6 +171,7 @@ def test_pytorch_lightning_package_is_captured_and_unpatched_at_stop(isolated: P
     assert all(p is o for p, o in zip(patch_points(), originals, strict=True))
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_logged_step_key_sets_the_step_as_for_lightning_loggers(isolated: Path):
     import lightning.pytorch as pl
 

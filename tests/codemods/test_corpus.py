@@ -95,6 +95,7 @@ assert hasattr(wandb, "__version__")
     assert scan(source, "clearml") == []
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: the fast tier stays under 3 min
 def test_bench_on_a_program_a_file_rewritten_and_a_file_left(tmp_path):
     results = _bench(
         tmp_path,
