@@ -40,6 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tracelet.cache import CACHE_VARIABLE
 from tracelet.validators.sandbox import Sandbox
 
 HOT_PATH = """
@@ -109,6 +110,14 @@ stop = time.perf_counter() - t
 experiment._agent.process.wait()  # the plain loop after it runs without an agent
 print(json.dumps({{"plain": (before + plain("after")) / 2, "routed": routed, "stop": stop,
                   "share": share}}))
+"""
+
+MAKE_STORE_TEMPLATE = """
+import json
+from pathlib import Path
+from tracelet.backends.mlflow import _create_store
+_create_store(str(Path("warm-up.db").resolve()))  # MLflow creates it: the template
+print(json.dumps({}))
 """
 
 ROUTED_E2E = """
@@ -200,6 +209,10 @@ print(json.dumps({{"total": time.perf_counter() - t}}))
 }
 
 
+#: extra environment of every case (--first-store: no MLflow store template)
+CASE_ENV: dict[str, str] = {}
+
+
 def run_case(code: str, root: Path, cpu: str | None = None) -> dict:
     workdir = Path(tempfile.mkdtemp(dir=root))
     script = workdir / "case.py"
@@ -207,7 +220,7 @@ def run_case(code: str, root: Path, cpu: str | None = None) -> dict:
     result = subprocess.run(
         [*(["taskset", "-c", cpu] if cpu else []), sys.executable, str(script)],
         cwd=workdir,
-        env=Sandbox.create(workdir / "sandbox").environ(),
+        env=Sandbox.create(workdir / "sandbox").environ(**CASE_ENV),
         capture_output=True,
         text=True,
         timeout=1800,
@@ -239,11 +252,23 @@ def main() -> None:
         help="run the cold-start cases on this CPU only (taskset -c): training and agent "
         "then always compete, as on a machine without a free core",
     )
+    parser.add_argument(
+        "--first-store",
+        action="store_true",
+        help="every new MLflow store is created by MLflow's migrations, as for the first "
+        "run on a machine (by default the cases share one store template, as later runs do)",
+    )
     args = parser.parse_args()
     backends = args.backends.split(",")
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="tracelet-bench-") as tmp:
         root = Path(tmp)
+        # the cases share one cache folder (the MLflow store template) inside the run
+        CASE_ENV[CACHE_VARIABLE] = str(root / "cache")
+        if args.first_store:
+            CASE_ENV["TRACELET_MLFLOW_STORE_TEMPLATE"] = "0"
+        elif "mlflow" in backends:
+            run_case(MAKE_STORE_TEMPLATE, root)
         for backend in backends:
             cold = [
                 run_case(COLD_START.format(backend=backend, train_seconds=0), root, args.cpu)

@@ -137,3 +137,16 @@ def test_the_agent_creates_a_new_store_from_the_template(
         (0.25, 7)
     ]
     assert client.get_experiment("0").artifact_location == str(isolated / "mlruns" / "0")
+
+
+def test_an_existing_file_is_never_replaced(
+    tmp_path: Path, empty_cache: Path, _mlflow_store_template: Path
+):
+    template = mlflow_template.template_path()
+    template.parent.mkdir(parents=True)
+    shutil.copyfile(_mlflow_store_template, template)
+    db = tmp_path / "mlflow.db"
+    db.touch()  # another process may be about to create the store in it
+    assert mlflow_template.copy_into(db) is False
+    assert db.stat().st_size == 0
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

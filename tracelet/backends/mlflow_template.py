@@ -50,10 +50,12 @@ def template_path() -> Path | None:
 
 
 def copy_into(db_path: Path) -> bool:
-    """Make ``db_path`` (no MLflow tables yet) a new store copied from the template;
-    False when there is no template. The file appears whole or not at all."""
+    """Create the store ``db_path`` as a copy of the template; False when there is no
+    template, or when ``db_path`` exists already (even empty: another process may be
+    creating it, and MLflow's own creation waits for that). The file appears whole or
+    not at all."""
     template = template_path()
-    if template is None or not template.is_file():
+    if template is None or not template.is_file() or db_path.exists():
         return False
     partial = db_path.with_name(f".{db_path.name}.{os.getpid()}.partial")
     try:
@@ -65,11 +67,12 @@ def copy_into(db_path: Path) -> bool:
                 "last_update_time = ? WHERE experiment_id = ?",
                 (_default_artifact_location(db_path), now, now, int(DEFAULT_EXPERIMENT)),
             )
-        os.replace(partial, db_path)
+        os.link(partial, db_path)  # fails if the file has appeared meanwhile
     except (OSError, sqlite3.Error):
+        return False
+    finally:
         with contextlib.suppress(OSError):
             partial.unlink()
-        return False
     return True
 
 
