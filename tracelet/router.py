@@ -37,6 +37,11 @@ from tracelet.values import to_float
 
 #: The function the capture layer calls with each event, or None when not logging.
 current_emit: Callable[[tuple], None] | None = None
+#: The same for the events of one logged dict (Lightning's ``log_metrics``,
+#: ``add_scalars``): the bound ``extend`` of the same deque adds them all at once, so the
+#: flusher never writes part of them to one journal record and the rest to the next
+#: (W&B would get two rows for one dict).
+current_emit_many: Callable[[list], None] | None = None
 
 MAX_EVENTS_PER_RECORD = 10_000
 MAX_HELD_EVENTS = 2_000_000  # queued while the journal cannot be written (~200 MB)
@@ -50,6 +55,7 @@ class Router:
         self.flush_interval = flush_interval
         self._queue: collections.deque = collections.deque()
         self.emit: Callable[[tuple], None] = self._queue.append
+        self.emit_many: Callable[[list], None] = self._queue.extend
         self._journal = JournalWriter(self.run_dir / JOURNAL_FILE, run_id)
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
@@ -93,6 +99,8 @@ class Router:
                 append = batch.append
                 try:
                     while len(batch) < MAX_EVENTS_PER_RECORD:
+                        append(popleft())
+                    while _same_step(batch[-1], self._queue[0]):  # a step stays whole
                         append(popleft())
                 except IndexError:
                     pass
@@ -209,7 +217,12 @@ class Router:
         self._closed = True
         self._journal = None
         self._queue = collections.deque()
-        self.emit = discard
+        self.emit = self.emit_many = discard
+
+
+def _same_step(event: tuple, following: tuple) -> bool:
+    """Two metric points of one step (a record ends between steps, not inside one)."""
+    return event[0] == following[0] == METRIC and event[3] == following[3]
 
 
 def _point_count(event: tuple) -> int:
@@ -228,8 +241,9 @@ def discard(event: tuple) -> None:
 
 def activate(router: Router | None) -> None:
     """Point the hot path at ``router`` (or turn it off with None)."""
-    global current_emit
+    global current_emit, current_emit_many
     current_emit = router.emit if router is not None else None
+    current_emit_many = router.emit_many if router is not None else None
 
 
 # A fork in the middle of a journal write would copy a held lock or a half-flushed file
@@ -248,8 +262,8 @@ def _after_fork_in_parent() -> None:
 
 
 def _after_fork_in_child() -> None:
-    global current_emit
-    current_emit = None
+    global current_emit, current_emit_many
+    current_emit = current_emit_many = None
     for router in list(_routers):
         router._write_lock.release()
         router.after_fork_in_child()

@@ -381,3 +381,17 @@ def test_the_agent_leaves_its_low_priority_once_every_tracker_run_is_open(tmp_pa
     agent.run()
     assert seen[0] == (False, 0)  # before the worker opened its tracker
     assert seen[-1] == (True, 1)
+
+
+def test_a_tracker_call_ends_between_steps_not_inside_one():
+    from tracelet.agent.delivery import MAX_POINTS_PER_CALL, _metric_run_end
+
+    three_per_step = [["m", f"k{i % 3}", 1.0, i // 3, 0.0] for i in range(3 * 700)]
+    ends, start = [], 0
+    while start < len(three_per_step):
+        start = _metric_run_end(three_per_step, start)
+        ends.append(start)
+    assert ends[0] == MAX_POINTS_PER_CALL - MAX_POINTS_PER_CALL % 3  # 999: step 333 whole
+    assert all(end % 3 == 0 for end in ends)
+    one_big_step = [["m", f"k{i}", 1.0, 0, 0.0] for i in range(MAX_POINTS_PER_CALL + 5)]
+    assert _metric_run_end(one_big_step, 0) == MAX_POINTS_PER_CALL  # cut only when it must

@@ -441,6 +441,12 @@ def _metric_run_end(events: list, start: int) -> int:
     end = start
     while end < len(events) and end - start < MAX_POINTS_PER_CALL and events[end][0] == METRIC:
         end += 1
+    if end < len(events) and events[end][0] == METRIC:  # cut at the limit: not inside a step
+        boundary = end
+        while boundary > start and events[boundary - 1][3] == events[end][3]:
+            boundary -= 1
+        if boundary > start:  # else one step has more points than a call takes
+            end = boundary
     return end
 
 

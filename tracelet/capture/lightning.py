@@ -116,8 +116,10 @@ def _wrap_log_metrics(original: Callable, tensorboard_logger: type) -> Callable:
         trainer = self.trainer
         with tensorboard_muted(trainer.loggers, tensorboard_logger):
             result = original(self, metrics, step)
-        if not autologging.enabled():  # autologging keeps the loggers' points theirs, as MLflow's
-            _emit_metrics(emit, trainer, metrics, step, synced=bool(trainer.loggers))
+        emit_many = _router.current_emit_many
+        if emit_many is not None and not autologging.enabled():
+            # (autologging keeps the loggers' points theirs, as MLflow's does)
+            _emit_metrics(emit_many, trainer, metrics, step, synced=bool(trainer.loggers))
         return result
 
     return functools.wraps(original)(log_metrics)
@@ -140,7 +142,7 @@ def _wrap_log_hyperparams(original: Callable, tensorboard_logger: type) -> Calla
 
 
 def _emit_metrics(
-    emit: Callable[[tuple], None],
+    emit_many: Callable[[list], None],
     trainer: Any,
     metrics: Mapping[str, Any],
     step: int | None,
@@ -158,8 +160,9 @@ def _emit_metrics(
     wall_time = time.time()
     if "epoch" in values:  # first: W&B starts a row at a repeated key (one dict, one row)
         values = {"epoch": values.pop("epoch"), **values}
-    for key, value in values.items():
-        emit((METRIC, key, _value(value, synced), step, wall_time))
+    emit_many(
+        [(METRIC, key, _value(value, synced), step, wall_time) for key, value in values.items()]
+    )
 
 
 def _value(value: Any, synced: bool) -> Any:

@@ -88,12 +88,16 @@ def _wrap_add_scalar(original: Callable) -> Callable:
 def _wrap_add_scalars(original: Callable) -> Callable:
     def add_scalars(self, main_tag, tag_scalar_dict, global_step=None, walltime=None):
         result = original(self, main_tag, tag_scalar_dict, global_step, walltime)
-        emit = _router.current_emit
-        if emit is not None:
+        emit_many = _router.current_emit_many
+        if emit_many is not None:
             step = to_step_as_tensorboard(global_step)
             wall_time = time.time() if walltime is None else float(walltime)
-            for tag, value in tag_scalar_dict.items():
-                emit((METRIC, f"{main_tag}/{tag}", to_float_as_tensorboard(value), step, wall_time))
+            emit_many(
+                [
+                    (METRIC, f"{main_tag}/{tag}", to_float_as_tensorboard(value), step, wall_time)
+                    for tag, value in tag_scalar_dict.items()
+                ]
+            )
         return result
 
     return functools.wraps(original)(add_scalars)

@@ -28,7 +28,11 @@ Writing (:class:`WandbBackend`, used by the delivery agent):
   row's step) at the next ``_step``, and its keys get the ``define_metric`` above.
 * **One ``wandb.log`` per step.** Consecutive points of one step become one row. A
   key that repeats within a step starts a new row at the same ``tracelet/step``, so
-  no point is lost; so does a step cut in two by the agent's batches. A row's
+  no point is lost. The points of one logged dict (Lightning's ``log_metrics``,
+  ``add_scalars``) reach the journal together, and neither a journal record nor a
+  tracker call ends inside a step (unless one step has more than 1000 points), so
+  they are one row whatever the load; separate ``add_scalar`` calls of one step are cut
+  in two rows when the flusher writes the journal between them. A row's
   ``_timestamp`` is the ``wall_time`` of its first point.
 * **Refused keys.** ``tracelet/step``, ``_step``, ``_runtime`` and ``_timestamp`` cannot
   be metric keys (they would overwrite the row's bookkeeping), and wandb-core drops an
