@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from pathlib import Path
 
 from tracelet import router as router_module
@@ -53,9 +54,16 @@ def test_a_logged_dict_is_never_cut_between_journal_records(tmp_path: Path):
     flusher = threading.Thread(target=flush_all_the_time)
     flusher.start()
     sys.setswitchinterval(1e-6)  # the flusher runs between any two bytecodes it can
+    deadline = time.monotonic() + 120
     try:
-        for step in range(3000):
+        step, written = 0, {0}  # router.points_written after each record so far
+        # until the flusher has written two records while dicts came in (the close
+        # writes a third), however loaded the machine
+        while step < 3000 or len(written) < 3:
+            assert time.monotonic() < deadline, "the flusher never ran"
             router.emit_many([(METRIC, f"k{i}", float(i), step, 0.0) for i in range(5)])
+            written.add(router.points_written)
+            step += 1
     finally:
         sys.setswitchinterval(0.005)
         done.set()
