@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import sqlite3
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -70,8 +68,8 @@ def _teardown_wandb() -> None:
 
 @pytest.fixture(scope="session")
 def _mlflow_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One MLflow sqlite store, created by tracelet's own store creation (the agent's
-    child process runs the same function), for :func:`mlflow_db` to copy."""
+    """One MLflow sqlite store as MLflow itself creates it (no template copy), for the
+    tests of the store template (tests/backends/test_mlflow_template.py)."""
     from tracelet.backends.mlflow import _create_store
 
     path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
@@ -82,21 +80,15 @@ def _mlflow_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def mlflow_db(isolated: Path, _mlflow_store_template: Path) -> Path:
+def mlflow_db(isolated: Path) -> Path:
     """MLflow's default store (``mlflow.db`` in the test's folder) with its tables
-    already created, as MLflow would create them there: the same file, with the default
-    experiment's artifact folder under this test's folder.
+    already created, by tracelet's own store creation (the agent's child process runs the
+    same function): a copy of the session's store template once the first one exists.
+    Tests of store creation itself (tests/backends/test_mlflow_store.py) do not use this."""
+    from tracelet.backends.mlflow import _create_store
 
-    Creating a store costs about 3 s of CPU (a child process imports MLflow and runs its
-    fifty migrations), paid in every test otherwise; tests of store creation itself
-    (tests/backends/test_mlflow_store.py) do not use this."""
     target = isolated / "mlflow.db"
-    shutil.copyfile(_mlflow_store_template, target)
-    with contextlib.closing(sqlite3.connect(target)) as connection, connection:
-        connection.execute(
-            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
-            (str(isolated / "mlruns" / "0"),),
-        )
+    _create_store(str(target))
     return target
 
 
