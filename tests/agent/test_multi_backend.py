@@ -142,8 +142,12 @@ def test_nothing_is_written_outside_the_configured_folders(isolated: Path):
     before = {p for p in isolated.rglob("*")}
     with tracelet.start_logging(
         exp_name="tidy", project="proj", backend=["mlflow", "wandb", "clearml"]
-    ):
+    ) as experiment:
         SummaryWriter(str(isolated / "runs")).add_scalar("x", 1.0, 0)
+    # stop_logging returns once every tracker has the run; the agent then exits on its
+    # own, and wandb-core removes its folder under TMPDIR as it goes. Everything the
+    # run writes is written by the time the agent has exited.
+    experiment._agent.process.wait(timeout=120)
     allowed = ("env", "runs", "mlflow.db", "mlruns")
     new = {p.relative_to(isolated).parts[0] for p in set(isolated.rglob("*")) - before}
     assert new <= set(allowed), new
