@@ -29,8 +29,11 @@ reader recognises, or that its reader cannot read, raises :class:`ValueError` na
 what was tried. A tracker that is not installed raises
 :class:`~tracelet.backends.BackendNotInstalled` naming the pip extra.
 
->>> tables = read_store("runs/exp1#train")  # doctest: +SKIP
->>> tables.metrics.groupby("key").size()  # doctest: +SKIP
+Example:
+    ```python
+    tables = read_store("runs/exp1#train")
+    tables.metrics.groupby("key").size()
+    ```
 """
 
 from __future__ import annotations

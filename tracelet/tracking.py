@@ -53,8 +53,12 @@ def enable_system_metrics() -> None:
     (``$TRACELET_TRACK_SYSTEM=1``): what ``mlflow.enable_system_metrics_logging()``
     becomes when a script is migrated.
 
-    >>> import tracelet
-    >>> tracelet.tracking.enable_system_metrics()  # doctest: +SKIP
+    Example:
+        ```python
+        import tracelet
+
+        tracelet.tracking.enable_system_metrics()
+        ```
     """
     os.environ["TRACELET_TRACK_SYSTEM"] = "1"
 

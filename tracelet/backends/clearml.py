@@ -613,8 +613,11 @@ def read_run(path: str, run: str | None = None) -> RunTables:
     sessions (``$CLEARML_CACHE_DIR`` or its ``offline/``); there ``run`` names the task
     id (with or without the ``offline-`` prefix), else the newest session is read.
 
-    >>> tables = read_run("clearml-cache/offline")  # doctest: +SKIP
-    >>> tables.metrics.groupby("key").size()  # doctest: +SKIP
+    Example:
+        ```python
+        tables = read_run("clearml-cache/offline")
+        tables.metrics.groupby("key").size()
+        ```
     """
     session = _Session(_find_session(Path(path), run))
     try:

@@ -294,8 +294,11 @@ def read_run(path: str, run: str | None = None) -> RunTables:
     ``path`` is a logdir or one event file; ``run`` names a sub-directory of it to read
     alone.
 
-    >>> tables = read_run("runs/exp1")  # doctest: +SKIP
-    >>> tables.metrics.query("key == 'Loss/Train'")  # doctest: +SKIP
+    Example:
+        ```python
+        tables = read_run("runs/exp1")
+        tables.metrics.query("key == 'Loss/Train'")
+        ```
     """
     root = Path(path) / run if run else Path(path)
     if root.is_file():

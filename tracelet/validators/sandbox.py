@@ -19,9 +19,12 @@ variable of a tracker's prefixes (so an API key or a tracking server of the user
 applies), plus the variables above. Because ``HOME`` moves, anything a script expects
 under ``~`` (a dataset cache) is not there: pass such paths as arguments.
 
->>> box = Sandbox.create(tmp / "box")  # doctest: +SKIP
->>> outcome = box.start([sys.executable, "train.py"], cwd=tmp).wait()  # doctest: +SKIP
->>> read_store(box.store(tracker))  # doctest: +SKIP
+Example:
+    ```python
+    box = Sandbox.create(tmp / "box")
+    outcome = box.start([sys.executable, "train.py"], cwd=tmp).wait()
+    read_store(box.store(tracker))
+    ```
 """
 
 from __future__ import annotations

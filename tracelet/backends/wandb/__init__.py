@@ -934,8 +934,11 @@ def read_run(path: str, run: str | None = None) -> tables.RunTables:
     ``wandb/`` directory (then ``run`` names the run id; default: ``latest-run``, or
     the only run). A run resumed into several offline directories is read as one.
 
-    >>> tables = read_run("wandb/latest-run")  # doctest: +SKIP
-    >>> tables.metrics.head()  # doctest: +SKIP
+    Example:
+        ```python
+        tables = read_run("wandb/latest-run")
+        tables.metrics.head()
+        ```
     """
     files, notes = _run_files(Path(path), run)
     keys, steps, values, walls = [], [], [], []
