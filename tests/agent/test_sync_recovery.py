@@ -7,7 +7,9 @@ stop deadline (long past) must play no part in it.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -17,6 +19,7 @@ from tests.mlflow_server import free_port
 from tracelet.backends.mlflow import read_run
 from tracelet.backends.wandb import read_run as read_wandb
 from tracelet.cli import main as cli_main
+from tracelet.cli import sync as sync_command
 from tracelet.journal import iter_records
 
 pytestmark = pytest.mark.slow  # each case runs a training process and then tracelet sync
@@ -75,12 +78,17 @@ def _wandb_run_folders(cwd: Path) -> list[Path]:
     return sorted((cwd / "env").rglob("offline-run-*"))
 
 
-def test_sync_delivers_a_run_stopped_with_events_pending(isolated: Path, capsys):
+def test_sync_delivers_a_run_stopped_with_events_pending(isolated: Path, capsys, monkeypatch):
     run_dir = _stop_with_events_pending(isolated, ["mlflow", "wandb"])
     assert len(_wandb_run_folders(isolated)) == 1
 
-    assert cli_main(["sync", "--timeout", "0.001", str(run_dir)]) == 1  # a failed try
-    assert len(_wandb_run_folders(isolated)) == 1  # ... leaves no W&B run folder behind
+    # A try whose deadline has passed before its workers start, however fast the machine
+    # (CI once opened both trackers inside a 0.001 s timeout).
+    an_hour_ago = SimpleNamespace(time=lambda: time.time() - 3600, monotonic=time.monotonic)
+    with monkeypatch.context() as patch:
+        patch.setattr(sync_command, "time", an_hour_ago)
+        assert cli_main(["sync", "--timeout", "1", str(run_dir)]) == 1  # a failed try
+    assert len(_wandb_run_folders(isolated)) == 1  # ... opens no tracker: no W&B run folder
 
     capsys.readouterr()
     assert cli_main(["sync", str(run_dir)]) == 0
