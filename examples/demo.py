@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 
 import torch
+from mlflow import MlflowClient
+from mlflow.entities import RunInfo
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -69,7 +71,8 @@ def main(output: Path = OUTPUT, epochs: int = 20) -> None:
     report = tracelet.stop_logging()
     print_whole_lines(console, Text.assemble(("tracelet: ", "bold"), report.summary()))
 
-    tables = read_run("sqlite:///mlflow.db", report.backends[0].tracker["run_id"])
+    run_id = report.backends[0].tracker["run_id"]
+    tables = read_run("sqlite:///mlflow.db", run_id)
     metrics = tables.metrics
     table = Table(title=f"Read back from MLflow (sqlite:///{output.name}/mlflow.db)")
     for column in ("key", "points", "steps", "last value"):
@@ -85,12 +88,18 @@ def main(output: Path = OUTPUT, epochs: int = 20) -> None:
         console,
         "\nOpen it in the MLflow UI:\n"
         f"  {ui_command(output / 'mlflow.db')}\n"
-        "then browse http://127.0.0.1:5000 (experiment 'tracelet-demo', run 'demo').",
+        f"then browse {run_page(MlflowClient('sqlite:///mlflow.db').get_run(run_id).info)}",
     )
 
 
 def ui_command(store: Path) -> str:
     return f".venv/bin/mlflow ui --backend-store-uri sqlite:///{store}"
+
+
+def run_page(run: RunInfo, ui: str = "http://127.0.0.1:5000") -> str:
+    """The run's page in the UI. MLflow 3's UI opens in its GenAI view (traces, none here);
+    ``workflowType=machine_learning`` opens its Model training view, with the charts."""
+    return f"{ui}/#/experiments/{run.experiment_id}/runs/{run.run_id}?workflowType=machine_learning"
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""`make demo` without a terminal (CI logs, `| tee`): the command it tells the user to copy
-comes out whole on one line, at any width."""
+"""`make demo` without a terminal (CI logs, `| tee`): the command and the run's address it
+tells the user to copy come out whole on one line each, at any width."""
 
 from __future__ import annotations
 
@@ -39,6 +39,10 @@ def test_demo_prints_the_ui_command_on_one_line(tmp_path: Path) -> None:
     command = ui_command(output / "mlflow.db")
     assert len(command) > 80
     assert f"  {command}\n" in demo.stdout
+    page = (
+        r"http://127\.0\.0\.1:5000/#/experiments/1/runs/[0-9a-f]{32}\?workflowType=machine_learning"
+    )
+    assert re.search(rf"^then browse {page}$", demo.stdout, re.MULTILINE)
     summary = next(line for line in demo.stdout.splitlines() if line.startswith("tracelet: "))
     store = re.escape(f"sqlite:///{output}/mlflow.db")
     run = r"\(experiment 'tracelet-demo', run [0-9a-f]{32}\)"
